@@ -1,0 +1,180 @@
+"""Profiles, paths and seeds: the one place where the course's worlds differ.
+
+A *profile* names the model, the data and the budgets. The code path is the same for all of them.
+Choose one with the environment variable ``COURSE_PROFILE`` (``tiny`` by default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+RESULTS_DIR = ROOT / "results"
+TINY_MODEL_DIR = DATA_DIR / "models" / "tiny-flan-t5"
+TEMPLATES_DIR = DATA_DIR / "templates"
+#: Where the course is published; the notebooks' Colab cell installs from here.
+REPO_URL = "https://github.com/flan-course/instruction-tuning-course"
+
+PROBES = ("qa", "topic", "sentiment", "title")
+
+
+class ProfileError(ValueError):
+    """An unknown profile or an invalid budget override."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything that differs between worlds: names and budgets, never logic."""
+
+    name: str
+    model: str  # Hub id or local folder
+    target: str  # Hub id or local folder of JSONL files in the DialogSum schema
+    probes: dict[str, str]  # probe name -> Hub id or local folder
+    offline: bool  # True when everything is on disk
+    n_train: int | None  # training examples of the target task (None = all)
+    n_eval_dialogues: int | None  # test dialogues scored (None = whole test split)
+    n_probe_eval: int | None  # test examples per probe task
+    train_steps: int
+    batch_size: int
+    eval_batch_size: int
+    lr_full: float
+    lr_lora: float
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    lora_targets: tuple[str, ...]
+    max_source_length: int = 512
+    max_target_length: int = 128
+    max_new_tokens: int = 64
+    n_checkpoints: int = 4  # checkpoints kept along training (for learning-vs-forgetting curves)
+    seed: int = 42
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def results_dir(self) -> Path:
+        return RESULTS_DIR / self.name
+
+    def describe(self) -> str:
+        where = "offline, everything from data/" if self.offline else "Hugging Face Hub (or a warm cache)"
+        return (
+            f"Profile '{self.name}': model {self.model}, target data {self.target} ({where}); "
+            f"{self.train_steps} training steps of batch {self.batch_size}; "
+            f"{self.n_eval_dialogues or 'all'} test dialogues. "
+            "Switch with COURSE_PROFILE=tiny|smoke|full."
+        )
+
+
+_LOCAL_PROBES = {name: str(DATA_DIR / "probes" / name) for name in PROBES}
+
+_TINY = dict(
+    model=str(TINY_MODEL_DIR),
+    target=str(DATA_DIR / "dialogsum"),
+    probes=_LOCAL_PROBES,
+    offline=True,
+    lora_r=16,
+    lora_alpha=32,
+    lora_dropout=0.05,
+    lora_targets=("q", "v"),
+    max_source_length=512,
+    max_target_length=64,
+    max_new_tokens=48,
+)
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny", n_train=None, n_eval_dialogues=None, n_probe_eval=200, train_steps=300,
+        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=3e-3, **_TINY,
+    ),
+    "smoke": Profile(
+        name="smoke", n_train=256, n_eval_dialogues=16, n_probe_eval=16, train_steps=8,
+        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=3e-3, n_checkpoints=2, **_TINY,
+    ),
+    "full": Profile(
+        name="full",
+        model="google/flan-t5-base",
+        target="knkarthick/dialogsum",
+        probes={
+            "qa": "rajpurkar/squad",
+            "topic": "fancyzhx/ag_news",
+            "sentiment": "fancyzhx/amazon_polarity",
+            "title": "fancyzhx/amazon_polarity",
+        },
+        offline=False,
+        n_train=None,
+        n_eval_dialogues=None,
+        n_probe_eval=500,
+        # The reference lab: 10 epochs of 12,460 rows at batch 4 (lr 1e-5); LoRA r=32, alpha=32, q/v, lr 1e-3.
+        train_steps=31150,
+        batch_size=4,
+        eval_batch_size=32,
+        lr_full=1e-5,
+        lr_lora=1e-3,
+        lora_r=32,
+        lora_alpha=32,
+        lora_dropout=0.05,
+        lora_targets=("q", "v"),
+        max_source_length=512,
+        max_target_length=128,
+        max_new_tokens=128,
+        n_checkpoints=5,
+    ),
+}
+
+#: Environment variables that shrink or grow a profile's budgets (handy on a small GPU).
+OVERRIDES = {
+    "COURSE_TRAIN_STEPS": "train_steps",
+    "COURSE_EVAL_DIALOGUES": "n_eval_dialogues",
+    "COURSE_BATCH_SIZE": "batch_size",
+    "COURSE_PROBE_EVAL": "n_probe_eval",
+    "COURSE_N_TRAIN": "n_train",
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the active profile: ``name``, else ``$COURSE_PROFILE``, else ``tiny``.
+
+    ``COURSE_MODEL`` overrides the model; the variables in :data:`OVERRIDES` override budgets.
+    """
+    name = (name or os.environ.get("COURSE_PROFILE") or "tiny").strip()
+    if name not in PROFILES:
+        raise ProfileError(
+            f"Unknown course profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
+            "Set COURSE_PROFILE to one of them (tiny runs offline on a laptop CPU)."
+        )
+    changes: dict = {}
+    if os.environ.get("COURSE_MODEL"):
+        changes["model"] = os.environ["COURSE_MODEL"]
+    for var, attr in OVERRIDES.items():
+        raw = os.environ.get(var)
+        if raw:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ProfileError(f"{var}={raw!r} is not a whole number; unset it or give e.g. {var}=100") from None
+            if value <= 0:
+                raise ProfileError(f"{var}={value} must be positive")
+            changes[attr] = value
+    return dataclasses.replace(PROFILES[name], **changes)
+
+
+def set_seed(seed: int = 42) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and GPU) so a run can be repeated."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def device() -> str:
+    """The device the course computes on: ``cuda`` when a GPU is visible, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
