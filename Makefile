@@ -1,0 +1,57 @@
+# The course's entry points. Each target creates .venv and installs the pinned environment on first use.
+#   make course [PROFILE=tiny|smoke|full]   run every notebook headlessly, write results/<profile>/
+#   make test                               lint, unit tests, and every notebook in the smoke profile
+PROFILE ?= tiny
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Notebooks executed in parallel by the tests (nbmake + pytest-xdist workers).
+NB_WORKERS ?= 2
+
+.PHONY: setup course test lint unit notebooks lab slides data model bench report clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . || $(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+course: $(STAMP)
+	$(PY) -m utils.course run --profile $(PROFILE)
+
+test: lint unit notebooks
+
+lint: $(STAMP)
+	$(PY) -m ruff check utils tests benchmarks notebooks
+
+unit: $(STAMP)
+	COURSE_PROFILE=smoke $(PY) -m pytest tests
+
+notebooks: $(STAMP)
+	COURSE_PROFILE=smoke $(PY) -m pytest --nbmake notebooks -n $(NB_WORKERS) --nbmake-timeout=900 -p no:cacheprovider
+
+lab: $(STAMP)
+	COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab notebooks
+
+slides: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to slides --output-dir results/$(PROFILE)/slides results/$(PROFILE)/notebooks/*.ipynb
+	@echo "Slides: results/$(PROFILE)/slides/"
+
+report: $(STAMP)
+	$(PY) -m utils.course report --profile $(PROFILE)
+
+data: $(STAMP)
+	$(PY) -m utils.synth
+
+model: $(STAMP)
+	$(PY) -m utils.tiny_flan build
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf results

@@ -1,0 +1,168 @@
+"""Run the whole course headlessly: ``python -m utils.course run`` (what ``make course`` calls).
+
+Notebooks run in order under the chosen profile, each in a fresh kernel with the ``notebooks/`` folder as its
+working directory. A progress bar follows the cells; the first failing notebook stops the run with its error.
+``results/<profile>/`` then holds the executed notebooks, ``metrics.json`` (each notebook saves its own
+section), ``timings.json`` and ``report.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from tqdm.auto import tqdm
+
+from utils.config import ROOT, get_profile
+from utils.results import atomic_write_json, atomic_write_text, load_metrics
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised an error while the course ran it."""
+
+
+def course_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The lessons, in learning order: ``NN_name.ipynb`` sorted by number."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
+    """Execute one notebook in a fresh kernel; save the executed copy to ``out_dir``; return seconds."""
+    notebook = nbformat.read(path, as_version=4)
+    n_code = sum(cell.cell_type == "code" for cell in notebook.cells)
+    bar = tqdm(total=n_code, desc=path.stem, unit="cell", leave=True)
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        on_cell_executed=lambda **_: bar.update(1),
+    )
+    started = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        raise NotebookFailed(f"{path.name} failed:\n{error}") from error
+    finally:
+        bar.close()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, out_dir / path.name)
+    return time.perf_counter() - started
+
+
+def run_course(profile_name: str | None = None, only: list[str] | None = None) -> Path:
+    """Run the notebooks (all, or those whose names start with one of ``only``); return the report's path."""
+    profile = get_profile(profile_name)
+    os.environ["COURSE_PROFILE"] = profile.name  # the kernels inherit it
+    out = profile.results_dir
+    notebooks = [p for p in course_notebooks() if not only or any(p.name.startswith(o) for o in only)]
+    if not notebooks:
+        raise SystemExit(f"No notebooks match {only}; available: {[p.name for p in course_notebooks()]}")
+    print(profile.describe())
+    timings_path = out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    started = time.perf_counter()
+    for i, path in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {path.name}", flush=True)
+        timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
+        atomic_write_json(timings_path, timings)
+    total = time.perf_counter() - started
+    print(f"Ran {len(notebooks)} notebooks in {total:.0f} s "
+          f"(peak memory of a kernel: {peak_child_memory_mb():.0f} MB).")
+    report = write_report(profile.name)
+    print(f"Report: {report}")
+    return report
+
+
+def peak_child_memory_mb() -> float:
+    """Peak resident memory of the largest finished child process (the notebook kernels), in MB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _flatten(prefix: str, value, rows: list) -> None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else key, sub, rows)
+    elif not isinstance(value, list):
+        rows.append((prefix, value))
+
+
+def write_report(profile_name: str | None = None) -> Path:
+    """``report.md``: the key tables of a course run, from ``metrics.json`` and ``timings.json``."""
+    profile = get_profile(profile_name)
+    out = profile.results_dir
+    metrics = load_metrics(profile)
+    timings_path = out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    lines = [f"# Course report: profile `{profile.name}`", "", profile.describe(), ""]
+    lines += _headline(metrics)
+    if timings:
+        lines += ["## Notebook run times", "", "| notebook | seconds |", "|---|---|"]
+        lines += [f"| {name} | {secs:.1f} |" for name, secs in timings.items()]
+        lines += [f"| **total** | {sum(timings.values()):.1f} |", ""]
+    for section, values in metrics.items():
+        rows: list = []
+        _flatten("", values, rows)
+        lines += [f"## `{section}`", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {key} | {_fmt(val)} |" for key, val in rows]
+        lines.append("")
+    return atomic_write_text(out / "report.md", "\n".join(lines))
+
+
+def _headline(metrics: dict) -> list[str]:
+    """The course's summary table: ROUGE-1 on the target and the average probe score of each model."""
+    rows = []
+    if "zero_shot" in metrics:
+        rows.append(("base (zero-shot)", metrics["zero_shot"].get("rouge1")))
+    single = metrics.get("single_task", {})
+    for method in ("full", "lora"):
+        if method in single:
+            rows.append((f"single-task {method}", single[method].get("rouge1")))
+    if "multitask" in metrics:
+        rows.append(("multi-task", metrics["multitask"].get("target", {}).get("rouge1")))
+    if not rows:
+        return []
+    lines = ["## Headline: ROUGE-1 on the held-out target task", "", "| model | ROUGE-1 |", "|---|---|"]
+    lines += [f"| {name} | {_fmt(score)} |" for name, score in rows]
+    return lines + [""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute the notebooks and write results/<profile>/")
+    run.add_argument("--profile", default=None, help="tiny, smoke or full (default: $COURSE_PROFILE or tiny)")
+    run.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
+    report = sub.add_parser("report", help="rewrite report.md from metrics.json")
+    report.add_argument("--profile", default=None)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            run_course(args.profile, args.only)
+        else:
+            print(write_report(args.profile))
+    except NotebookFailed as error:
+        print(f"\nThe course stopped: {error}", file=sys.stderr)
+        print("The executed notebook with the error is in results/<profile>/notebooks/.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

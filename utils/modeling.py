@@ -1,0 +1,132 @@
+"""Models, tokenizers and LoRA adapters, loaded the same way in every profile.
+
+Weights are read from safetensors only and ``trust_remote_code`` is never enabled: a checkpoint is data,
+never code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+from utils import hub
+from utils.config import Profile, get_profile
+
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+
+
+class ModelLoadError(RuntimeError):
+    """A model folder or name that cannot be loaded safely."""
+
+
+def _resolve(model: str | Profile | None) -> str:
+    if model is None or isinstance(model, Profile):
+        return (model or get_profile()).model
+    return str(model)
+
+
+def check_safetensors(folder: str | Path) -> None:
+    """Refuse a local model folder that has no ``*.safetensors`` weights (pickle weights can run code)."""
+    folder = Path(folder)
+    if not (folder / "config.json").exists():
+        raise ModelLoadError(
+            f"{folder} is not a model folder (no config.json). Give a Hub id such as google/flan-t5-base or a "
+            "folder saved with save_pretrained; rebuild the course's tiny model with `make model`."
+        )
+    if not list(folder.glob("*.safetensors")):
+        found = [p.name for p in folder.iterdir() if p.name in PICKLE_WEIGHTS]
+        detail = f" It only has pickle weights ({', '.join(found)}), which the course refuses to load." if found else ""
+        raise ModelLoadError(
+            f"No *.safetensors weights in {folder}.{detail} Convert it once with "
+            "`model.save_pretrained(folder, safe_serialization=True)` from a trusted environment."
+        )
+
+
+def _from_pretrained(cls, name: str, what: str, **kwargs):
+    """``cls.from_pretrained`` for a folder or a Hub id, failing fast with advice when offline."""
+    kwargs.setdefault("trust_remote_code", False)
+    if hub.is_local(name):
+        return cls.from_pretrained(name, **kwargs)
+    online = hub.prepare_hub_access()
+    try:
+        return cls.from_pretrained(name, local_files_only=not online, **kwargs)
+    except OSError as error:
+        if online:
+            raise ModelLoadError(
+                f"Could not load {what} {name!r}: {error}. Check the name (e.g. google/flan-t5-base) "
+                "or set COURSE_MODEL to a local folder."
+            ) from error
+        raise hub.unavailable(name, error) from error
+
+
+def load_tokenizer(model: str | Profile | None = None):
+    """The tokenizer of ``model`` (a Hub id, a folder, or the active profile's model)."""
+    return _from_pretrained(AutoTokenizer, _resolve(model), "tokenizer")
+
+
+def load_model(model: str | Profile | None = None, device: str | None = None):
+    """A fresh copy of the seq2seq model, from safetensors only, in eval mode on ``device``."""
+    name = _resolve(model)
+    if hub.is_local(name):
+        check_safetensors(name)
+    loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True)
+    if device:
+        loaded = loaded.to(device)
+    return loaded.eval()
+
+
+def linear_module_names(model) -> list[str]:
+    """The short names of the model's linear layers (what LoRA's ``target_modules`` can name)."""
+    return sorted({name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)})
+
+
+def add_lora(model, profile: Profile | None = None, r: int | None = None, alpha: int | None = None,
+             targets: tuple[str, ...] | None = None, dropout: float | None = None):
+    """Wrap ``model`` with fresh LoRA adapters (PEFT); only the adapters are trainable.
+
+    Defaults come from the profile (``lora_r``, ``lora_alpha``, ``lora_targets``, ``lora_dropout``).
+    PEFT injects the adapters into ``model`` itself, so pass a fresh copy, never the base you compare to.
+    """
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    profile = profile or get_profile()
+    targets = tuple(targets or profile.lora_targets)
+    available = linear_module_names(model)
+    missing = [t for t in targets if t not in available]
+    if missing:
+        raise ValueError(
+            f"LoRA target modules {missing} do not exist in this model. Its linear layers are named "
+            f"{available}; for T5 use e.g. ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo')."
+        )
+    config = LoraConfig(
+        task_type=TaskType.SEQ_2_SEQ_LM,
+        r=r or profile.lora_r,
+        lora_alpha=alpha or profile.lora_alpha,
+        lora_dropout=profile.lora_dropout if dropout is None else dropout,
+        target_modules=list(targets),
+    )
+    return get_peft_model(model, config)
+
+
+def parameter_counts(model) -> dict:
+    """Trainable and total parameters, and the trainable fraction (in [0, 1])."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
+
+
+def weights_fingerprint(model) -> str:
+    """A SHA-256 over every parameter and buffer: equal fingerprints mean identical weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def folder_size_mb(folder: str | Path, pattern: str = "*.safetensors") -> float:
+    """Size on disk of the files matching ``pattern`` in ``folder``, in MB."""
+    return sum(p.stat().st_size for p in Path(folder).glob(pattern)) / 1e6
