@@ -51,6 +51,7 @@ class Profile:
     max_source_length: int = 512
     max_target_length: int = 128
     max_new_tokens: int = 64
+    n_validation: int = 64  # validation examples scored along training
     n_checkpoints: int = 4  # checkpoints kept along training (for learning-vs-forgetting curves)
     seed: int = 42
     extra: dict = field(default_factory=dict)
@@ -92,7 +93,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "smoke": Profile(
         name="smoke", n_train=256, n_eval_dialogues=16, n_probe_eval=16, train_steps=8,
-        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=3e-3, n_checkpoints=2, **_TINY,
+        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=3e-3, n_checkpoints=2, n_validation=16, **_TINY,
     ),
     "full": Profile(
         name="full",
@@ -122,6 +123,7 @@ PROFILES: dict[str, Profile] = {
         max_target_length=128,
         max_new_tokens=128,
         n_checkpoints=5,
+        n_validation=200,
     ),
 }
 

@@ -1,0 +1,120 @@
+"""The course's experiments, one call each, shared by every notebook that needs them.
+
+Comparisons are like with like: every model is scored on the same test dialogues, with the same prompt
+(:data:`EVAL_TEMPLATE`, the reference lab's) and the same generation config. Training runs are cached under
+``results/<profile>/runs/``, so a notebook that needs an earlier notebook's model loads it, or trains it
+itself under the active profile.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from utils import data, evaluation, templates, training
+from utils.config import PROBES, Profile, get_profile
+
+TARGET_TASK = "dialogsum"
+#: The prompt every model is scored with on the target task: the reference lab's, word for word.
+EVAL_TEMPLATE = "summarize_following_conversation"
+
+
+def target_test(profile: Profile | None = None):
+    """The target test split, one row per dialogue with its list of ``references``, cut to the profile."""
+    profile = profile or get_profile()
+    grouped = data.group_references(data.load_target(profile)["test"])
+    if profile.n_eval_dialogues:
+        grouped = grouped.select(range(min(profile.n_eval_dialogues, len(grouped))))
+    return grouped
+
+
+def summarize(model, tokenizer, dialogues: list[str], profile: Profile | None = None,
+              template_name: str = EVAL_TEMPLATE, desc: str = "Summarizing") -> list[str]:
+    """Summaries of ``dialogues`` with one template and the course's generation config."""
+    profile = profile or get_profile()
+    template = templates.get_template(TARGET_TASK, template_name)
+    prompts = [template.render_source({"dialogue": d, "summary": "", "id": "", "topic": ""}) for d in dialogues]
+    return evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
+                               batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
+                               desc=desc)
+
+
+def evaluate_summarization(model, tokenizer, profile: Profile | None = None, template_name: str = EVAL_TEMPLATE,
+                           desc: str = "Summarizing") -> tuple[dict, pd.DataFrame]:
+    """Score ``model`` on the target test split: ROUGE with bootstrap CIs, and a table of its outputs.
+
+    The table has one row per dialogue (``dialogue``, ``prediction``, ``references``) plus per-example
+    ROUGE columns, ready for paired comparisons between models.
+    """
+    profile = profile or get_profile()
+    test = target_test(profile)
+    predictions = summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
+    references = test["references"]
+    scores = evaluation.score_summaries(predictions, references, seed=profile.seed)
+    per_example = evaluation.rouge_per_example(predictions, references)
+    table = pd.DataFrame({"id": test["id"], "dialogue": test["dialogue"], "prediction": predictions,
+                          "references": references})
+    for name, values in per_example.items():
+        table[name] = values
+    return scores, table
+
+
+def probe_template(probe: str) -> templates.Template:
+    """The template a probe task is scored with: its first original-task training template."""
+    return next(t for t in templates.training_templates(probe) if t.original_task)
+
+
+#: How each probe task is scored, and its main score.
+PROBE_TYPES = {"qa": "qa", "topic": "classification", "sentiment": "classification", "title": "generation"}
+PROBE_MAIN_METRIC = {"qa": "f1", "topic": "accuracy", "sentiment": "accuracy", "title": "rouge1"}
+
+
+def probe_test(probe: str, profile: Profile | None = None):
+    """A probe task's test split, cut to the profile's ``n_probe_eval``."""
+    profile = profile or get_profile()
+    test = data.load_probe(probe, profile)["test"]
+    if profile.n_probe_eval:
+        test = test.select(range(min(profile.n_probe_eval, len(test))))
+    return test
+
+
+def evaluate_probe(model, tokenizer, probe: str, profile: Profile | None = None) -> dict:
+    """Score one held-in skill: its main score (``main``) and the task's other measures."""
+    profile = profile or get_profile()
+    test = probe_test(probe, profile)
+    template = probe_template(probe)
+    prompts = [template.render_source(row) for row in test]
+    predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
+                                      batch_size=profile.eval_batch_size,
+                                      max_source_length=profile.max_source_length, desc=f"Probe {probe}")
+    scores = evaluation.score_probe(PROBE_TYPES[probe], predictions, list(test))
+    scores["main"] = scores[PROBE_MAIN_METRIC[probe]]
+    return scores
+
+
+def evaluate_probes(model, tokenizer, profile: Profile | None = None, probes=PROBES) -> dict[str, dict]:
+    """:func:`evaluate_probe` for every probe task."""
+    return {probe: evaluate_probe(model, tokenizer, probe, profile) for probe in probes}
+
+
+def summarization_training_data(profile: Profile | None = None, split: str = "train"):
+    """The target task as prompt/target pairs: each dialogue rendered with one of the training
+    summarization templates (the held-out template and inverted templates excluded)."""
+    profile = profile or get_profile()
+    rows = data.load_target(profile)[split]
+    chosen = templates.training_templates(TARGET_TASK, include_inverted=False)
+    return templates.apply_template(rows, chosen, seed=profile.seed)
+
+
+def validation_pairs(profile: Profile | None = None):
+    """A few validation dialogues with the evaluation prompt, for the validation loss/ROUGE curve."""
+    profile = profile or get_profile()
+    rows = data.load_target(profile)["validation"]
+    rows = rows.select(range(min(profile.n_validation, len(rows))))
+    return templates.apply_template(rows, templates.get_template(TARGET_TASK, EVAL_TEMPLATE), seed=profile.seed)
+
+
+def single_task_run(method: str, profile: Profile | None = None, force: bool = False) -> training.TrainedRun:
+    """Fine-tune on dialogue summarization alone (``full`` or ``lora``), or load the cached run."""
+    profile = profile or get_profile()
+    return training.train(f"single_task_{method}", method, summarization_training_data(profile),
+                          validation_pairs(profile), profile, force=force)
