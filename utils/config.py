@@ -58,7 +58,8 @@ class Profile:
 
     @property
     def results_dir(self) -> Path:
-        return RESULTS_DIR / self.name
+        """``results/<profile>/`` (the parent folder can be moved with ``COURSE_RESULTS_DIR``)."""
+        return Path(os.environ.get("COURSE_RESULTS_DIR") or RESULTS_DIR) / self.name
 
     def describe(self) -> str:
         where = "offline, everything from data/" if self.offline else "Hugging Face Hub (or a warm cache)"
