@@ -1,0 +1,54 @@
+"""Notebooks are committed clean, and nothing unsafe creeps into the course."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from utils.config import ROOT
+from utils.course import course_notebooks
+from utils.notebook import COLAB_CELL
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOURCES = sorted((ROOT / "utils").rglob("*.py")) + NOTEBOOKS + sorted((ROOT / "benchmarks").rglob("*.py"))
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _code(path: Path) -> list[str]:
+    return ["".join(c["source"]) for c in _cells(path) if c["cell_type"] == "code"]
+
+
+def test_there_are_lessons():
+    names = [p.name for p in course_notebooks()]
+    assert names and names[0].startswith("00_"), names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_no_outputs(path):
+    dirty = [i for i, c in enumerate(_cells(path))
+             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; clear them before committing"
+
+
+@pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
+def test_first_code_cell_is_the_colab_cell(path):
+    assert _code(path)[0] == COLAB_CELL, f"run `python -m utils.notebook sync` to update {path.name}"
+
+
+@pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
+def test_notebooks_define_no_helpers(path):
+    """The heavy lifting lives in utils; a notebook defines no functions of its own."""
+    defined = [line for src in _code(path) for line in src.splitlines() if re.match(r"\s*(def|class)\s", line)]
+    assert not defined, f"{path.name} defines {defined}; move them into utils"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_remote_code_and_no_secrets(path):
+    text = path.read_text()
+    assert not re.search(r"trust_remote_code\s*=\s*True", text), f"{path} enables trust_remote_code"
+    assert not re.search(r"hf_[A-Za-z0-9]{30,}", text), f"{path} contains what looks like a Hugging Face token"
+    assert "torch.load(" not in text or "weights_only=True" in text, f"{path} unpickles with torch.load"
