@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Notebooks executed in parallel by the tests (nbmake + pytest-xdist workers).
 NB_WORKERS ?= 2
 
-.PHONY: setup course test lint unit notebooks lab slides data model bench report clean
+.PHONY: setup course test lint unit notebooks determinism lab slides data model bench report clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 course: $(STAMP)
 	$(PY) -m utils.course run --profile $(PROFILE)
 
-test: lint unit notebooks
+test: lint unit notebooks determinism
 
 lint: $(STAMP)
 	$(PY) -m ruff check utils tests benchmarks notebooks
@@ -31,8 +31,17 @@ lint: $(STAMP)
 unit: $(STAMP)
 	COURSE_PROFILE=smoke $(PY) -m pytest tests
 
+# The notebooks run from a clean results folder of their own, several at once (they share cached runs safely).
 notebooks: $(STAMP)
-	COURSE_PROFILE=smoke $(PY) -m pytest --nbmake notebooks -n $(NB_WORKERS) --nbmake-timeout=900 -p no:cacheprovider
+	rm -rf results/test-run
+	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/results/test-run \
+	  $(PY) -m pytest --nbmake notebooks -n $(NB_WORKERS) --nbmake-timeout=900 -p no:cacheprovider
+
+# A second smoke course from a clean state must give the same metrics.json (times aside).
+determinism: $(STAMP)
+	rm -rf results/test-rerun
+	COURSE_RESULTS_DIR=$(CURDIR)/results/test-rerun $(PY) -m utils.course run --profile smoke
+	$(PY) -m utils.course compare results/test-run/smoke/metrics.json results/test-rerun/smoke/metrics.json
 
 lab: $(STAMP)
 	COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab notebooks

@@ -59,3 +59,14 @@ def test_parallel_writers_keep_every_section(tmp_path):
     metrics = json.loads((tmp_path / "parallel" / "metrics.json").read_text())
     assert sorted(metrics) == [f"section_{i}" for i in range(8)]
     assert all(metrics[f"section_{i}"]["repeat"] == 4 for i in range(8))
+
+
+def test_metric_comparison_ignores_times_only():
+    from utils.course import metric_differences
+
+    first = {"single_task": {"full": {"rouge1": 0.5, "train_seconds": 10.0}}, "zero_shot": {"rouge1": 0.2}}
+    same_but_slower = {"single_task": {"full": {"rouge1": 0.5, "train_seconds": 99.0}}, "zero_shot": {"rouge1": 0.2}}
+    assert metric_differences(first, same_but_slower) == []
+    changed = {"single_task": {"full": {"rouge1": 0.51, "train_seconds": 10.0}}}
+    assert metric_differences(first, changed) == [
+        "single_task.full.rouge1: 0.5 != 0.51", "zero_shot: {'rouge1': 0.2} != None"]

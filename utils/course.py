@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -143,6 +144,29 @@ def _headline(metrics: dict) -> list[str]:
     return lines + [""]
 
 
+#: Metric keys that measure the machine, not the model (wall-clock times, throughput): never compared.
+VOLATILE_KEY = re.compile(r"seconds|runtime|per_second|_time$|peak_memory")
+
+
+def stable_metrics(metrics: dict) -> dict:
+    """``metrics`` without wall-clock measurements, for comparing two runs."""
+    return {key: stable_metrics(value) if isinstance(value, dict) else value
+            for key, value in metrics.items() if not VOLATILE_KEY.search(key)}
+
+
+def metric_differences(first: dict, second: dict, prefix: str = "") -> list[str]:
+    """Where two runs' stable metrics differ (empty when the runs agree exactly)."""
+    first, second = stable_metrics(first), stable_metrics(second)
+    differences = []
+    for key in sorted(set(first) | set(second)):
+        a, b, name = first.get(key), second.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            differences += metric_differences(a, b, f"{name}.")
+        elif a != b:
+            differences.append(f"{name}: {a!r} != {b!r}")
+    return differences
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -151,10 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
     report = sub.add_parser("report", help="rewrite report.md from metrics.json")
     report.add_argument("--profile", default=None)
+    compare = sub.add_parser("compare", help="exit 1 unless two metrics.json files agree (times aside)")
+    compare.add_argument("first", type=Path)
+    compare.add_argument("second", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             run_course(args.profile, args.only)
+        elif args.command == "compare":
+            differences = metric_differences(*(json.loads(p.read_text()) for p in (args.first, args.second)))
+            print("\n".join(differences) or f"{args.first} and {args.second} agree.")
+            return 1 if differences else 0
         else:
             print(write_report(args.profile))
     except NotebookFailed as error:
