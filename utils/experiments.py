@@ -63,9 +63,8 @@ def probe_template(probe: str) -> templates.Template:
     return next(t for t in templates.training_templates(probe) if t.original_task)
 
 
-#: How each probe task is scored, and its main score.
+#: How each probe task is scored (its main score is ``evaluation.MAIN_METRIC[type]``).
 PROBE_TYPES = {"qa": "qa", "topic": "classification", "sentiment": "classification", "title": "generation"}
-PROBE_MAIN_METRIC = {"qa": "f1", "topic": "accuracy", "sentiment": "accuracy", "title": "rouge1"}
 
 
 def probe_test(probe: str, profile: Profile | None = None):
@@ -87,7 +86,7 @@ def evaluate_probe(model, tokenizer, probe: str, profile: Profile | None = None)
                                       batch_size=profile.eval_batch_size,
                                       max_source_length=profile.max_source_length, desc=f"Probe {probe}")
     scores = evaluation.score_probe(PROBE_TYPES[probe], predictions, list(test))
-    scores["main"] = scores[PROBE_MAIN_METRIC[probe]]
+    scores["main"] = scores["score"]
     return scores
 
 

@@ -103,7 +103,7 @@ class Rouge(evaluate.Metric):
         scorer = rouge_scorer.RougeScorer(rouge_types, use_stemmer=use_stemmer)
         prepare = sentence_lines if split_sentences else _unchanged
         per_type = {rouge_type: [] for rouge_type in rouge_types}
-        for prediction, refs in zip(predictions, references):
+        for prediction, refs in zip(predictions, references, strict=True):
             refs = [refs] if isinstance(refs, str) else list(refs)
             if not refs:
                 raise ValueError("Every prediction needs at least one reference; got an empty list.")

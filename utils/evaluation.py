@@ -1,0 +1,513 @@
+"""Evaluation: how the course generates, scores and compares models.
+
+Four parts, each used by several notebooks:
+
+* **Generation** -- :func:`generation_config` is the one place decoding is fixed (greedy, a fixed
+  ``max_new_tokens``), and :func:`generate` runs it in length-sorted batches. Prompts that do not fit the
+  model are an error, never silently cut.
+* **ROUGE** -- the project's own metric module (``utils/metrics/rouge``) loaded offline with
+  ``evaluate.load``; multi-reference, stemmed, ROUGE-Lsum on real sentences; bootstrap confidence intervals
+  and a paired bootstrap for "is model A better than model B?".
+* **Probe metrics** -- SQuAD-style exact match and token F1, accuracy and the share of valid labels.
+* **Forgetting measures** -- drop (absolute and relative), backward transfer, "max earlier minus final".
+
+Every score is a fraction in [0, 1] (multiply by 100 only when comparing with papers).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import string
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+from transformers import GenerationConfig
+
+from utils.config import Profile, get_profile
+
+ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+DEFAULT_BATCH_SIZE = 16
+DEFAULT_MAX_SOURCE_LENGTH = 512  # T5's usual input budget
+
+# --------------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------------
+
+
+class PromptTooLongError(ValueError):
+    """Some prompts have more tokens than the model is allowed to read."""
+
+    def __init__(self, too_long: list[tuple[int, int]], limit: int, n_prompts: int):
+        self.too_long = too_long
+        self.limit = limit
+        index, length = max(too_long, key=lambda item: item[1])
+        shown = ", ".join(f"#{i} ({n} tokens)" for i, n in too_long[:5])
+        more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
+        super().__init__(
+            f"{len(too_long)} of {n_prompts} prompts are longer than max_source_length={limit} tokens: "
+            f"{shown}{more}; the longest is #{index} with {length} tokens. The model would never see their "
+            "end (often the instruction or 'Summary:'). Shorten them (fewer few-shot examples, shorter "
+            "dialogues), raise max_source_length if the model supports it, or pass truncate=True to cut "
+            "them on purpose."
+        )
+
+
+def generation_config(profile: Profile | None = None) -> GenerationConfig:
+    """The course's decoding, stated once: greedy search and the profile's ``max_new_tokens``.
+
+    Greedy (no sampling, one beam) is deterministic, so every model in a table is compared on the same
+    footing and a rerun gives the same text.
+    """
+    profile = profile or get_profile()
+    return GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=profile.max_new_tokens)
+
+
+def prompt_lengths(tokenizer, prompts: Sequence[str]) -> list[int]:
+    """Length of each prompt in tokens, special tokens (such as T5's ``</s>``) included."""
+    prompts = _as_texts(prompts, "prompts")
+    if not prompts:
+        return []
+    return [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+
+
+def check_prompt_lengths(tokenizer, prompts: Sequence[str], limit: int) -> list[tuple[int, int]]:
+    """The prompts longer than ``limit`` tokens, as ``(index, length)`` pairs (empty when all fit)."""
+    return _over_limit(prompt_lengths(tokenizer, prompts), limit)
+
+
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    gen_config: GenerationConfig | Profile | None = None,
+    batch_size: int | None = None,
+    max_source_length: int | None = None,
+    *,
+    truncate: bool = False,
+    desc: str = "Generating",
+    progress: bool = True,
+) -> list[str]:
+    """Generate one output per prompt with a sequence-to-sequence model; outputs keep the prompts' order.
+
+    Fast and fair at once:
+    * prompts are sorted by token length so each batch holds similar lengths and is padded only to its
+      own longest prompt (dynamic padding), which wastes little compute; longest first, so a batch that
+      does not fit in memory fails at once and the progress bar's time estimate errs on the safe side;
+    * ``torch.inference_mode`` and ``model.eval()`` (restored afterwards): no gradients, no dropout;
+    * decoding comes from ``gen_config`` -- pass :func:`generation_config` or a profile (then
+      ``batch_size`` and ``max_source_length`` default to the profile's; None means the active profile).
+
+    A prompt longer than ``max_source_length`` tokens raises :class:`PromptTooLongError`; pass
+    ``truncate=True`` to cut such prompts instead.
+    """
+    prompts = _as_texts(prompts, "prompts")
+    if gen_config is None or isinstance(gen_config, Profile):
+        profile = gen_config or get_profile()
+        gen_config = generation_config(profile)
+        batch_size = batch_size or profile.eval_batch_size
+        max_source_length = max_source_length or profile.max_source_length
+    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    max_source_length = max_source_length or DEFAULT_MAX_SOURCE_LENGTH
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not prompts:
+        return []
+
+    lengths = prompt_lengths(tokenizer, prompts)
+    too_long = _over_limit(lengths, max_source_length)
+    if too_long and not truncate:
+        raise PromptTooLongError(too_long, max_source_length, len(prompts))
+
+    truncate_to = max_source_length if truncate else None
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
+    outputs: list[str] = [""] * len(prompts)
+    was_training = model.training
+    model.eval()
+    try:
+        with (
+            torch.inference_mode(),
+            tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress) as bar,
+        ):
+            for start in range(0, len(order), batch_size):
+                indices = order[start : start + batch_size]
+                texts = _generate_batch(
+                    model, tokenizer, [prompts[i] for i in indices], gen_config, truncate_to
+                )
+                for i, text in zip(indices, texts, strict=True):
+                    outputs[i] = text
+                bar.update(len(indices))
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+def _generate_batch(model, tokenizer, prompts: list[str], gen_config, truncate_to: int | None) -> list[str]:
+    """One batch: pad to its longest prompt, move it to the model's device, generate, decode."""
+    batch = tokenizer(
+        prompts, padding=True, truncation=truncate_to is not None, max_length=truncate_to, return_tensors="pt"
+    ).to(model.device)
+    generated = model.generate(**batch, generation_config=gen_config)
+    return [text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+
+
+def _as_texts(texts, what: str) -> list[str]:
+    """``texts`` as a list of strings, or a TypeError saying which item is not a string."""
+    if isinstance(texts, str):
+        raise TypeError(f"{what} must be a list of strings; wrap a single one in a list: [text]")
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"{what}[{bad[0]}] is {type(texts[bad[0]]).__name__}, not str; give text")
+    return texts
+
+
+def _over_limit(lengths: Sequence[int], limit: int) -> list[tuple[int, int]]:
+    return [(i, n) for i, n in enumerate(lengths) if n > limit]
+
+
+# --------------------------------------------------------------------------------------------------
+# ROUGE and confidence intervals
+# --------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def load_rouge():
+    """The project's ROUGE metric (``utils/metrics/rouge``), loaded by path with no network.
+
+    ``HF_EVALUATE_OFFLINE=1`` keeps ``evaluate`` from contacting the Hub; the module lives in the
+    project, so nothing needs downloading. Loaded once and reused.
+    """
+    os.environ["HF_EVALUATE_OFFLINE"] = "1"
+    import evaluate
+
+    return evaluate.load(str(ROUGE_DIR), keep_in_memory=True)
+
+
+def rouge_per_example(predictions: Sequence[str], references: Sequence) -> dict[str, np.ndarray]:
+    """ROUGE-1/2/L/Lsum F-measure of every prediction, as arrays aligned with ``predictions``.
+
+    ``references[i]`` is one reference string or a list of them; with several, the best one counts.
+    """
+    predictions, references = _check_pairs(predictions, references)
+    scores = load_rouge().compute(predictions=predictions, references=references, use_aggregator=False)
+    return {rouge_type: np.asarray(scores[rouge_type], dtype=float) for rouge_type in ROUGE_TYPES}
+
+
+def bootstrap_ci(
+    values: Sequence[float], n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean: resample the examples with replacement.
+
+    Seeded, so the same inputs always give the same interval.
+    """
+    means = _bootstrap_means(_as_scores(values), n_resamples, seed)
+    return _percentile_interval(means, confidence)
+
+
+def score_summaries(
+    predictions: Sequence[str], references: Sequence, n_resamples: int = 1000, seed: int = 0
+) -> dict:
+    """Mean ROUGE with 95% bootstrap intervals, the number of examples and the mean output length.
+
+    Returns a flat dict: ``rouge1``, ``rouge1_ci_low``, ``rouge1_ci_high`` (and the same for rouge2,
+    rougeL, rougeLsum), ``n`` and ``gen_len_words`` (mean words per prediction).
+    """
+    per_example = rouge_per_example(predictions, references)
+    result: dict = {}
+    for rouge_type, values in per_example.items():
+        low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+        result.update(
+            {rouge_type: float(values.mean()), f"{rouge_type}_ci_low": low, f"{rouge_type}_ci_high": high}
+        )
+    result["n"] = len(predictions)
+    result["gen_len_words"] = float(np.mean([len(p.split()) for p in predictions]))
+    return result
+
+
+def paired_bootstrap(
+    scores_a: Sequence[float],
+    scores_b: Sequence[float],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict:
+    """Is A better than B on the same examples? Resample examples, keeping each A/B pair together.
+
+    Returns ``mean_diff`` (A minus B), its confidence interval ``ci_low``/``ci_high`` and ``p_a_better``,
+    the share of resamples in which A's mean beats B's. Pairing removes the example-to-example
+    variation both models share, so it detects smaller differences than two separate intervals.
+    """
+    a, b = _as_scores(scores_a), _as_scores(scores_b)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores must cover the same examples: got {len(a)} and {len(b)} scores")
+    diff = a - b
+    means = _bootstrap_means(diff, n_resamples, seed)
+    low, high = _percentile_interval(means, confidence)
+    return {
+        "mean_diff": float(diff.mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "p_a_better": float((means > 0).mean()),
+    }
+
+
+def _check_pairs(predictions, references) -> tuple[list[str], list[list[str]]]:
+    predictions = _as_texts(predictions, "predictions")
+    references = [[ref] if isinstance(ref, str) else list(ref) for ref in references]
+    if len(predictions) != len(references):
+        raise ValueError(
+            f"{len(predictions)} predictions but {len(references)} references; give one reference "
+            "(or one list of references) per prediction"
+        )
+    if not predictions:
+        raise ValueError("nothing to score: predictions is empty")
+    return predictions, references
+
+
+def _as_scores(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"expected a non-empty list of per-example scores, got shape {values.shape}")
+    if np.isnan(values).any():
+        raise ValueError("scores contain NaN; score every example before bootstrapping")
+    return values
+
+
+def _bootstrap_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, len(values), size=(n_resamples, len(values)))
+    return values[indices].mean(axis=1)
+
+
+def _percentile_interval(means: np.ndarray, confidence: float) -> tuple[float, float]:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+# --------------------------------------------------------------------------------------------------
+# Probe metrics
+# --------------------------------------------------------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+MAIN_METRIC = {"qa": "f1", "classification": "accuracy", "generation": "rouge1"}
+# The column holding the expected output, by task type (first one present wins).
+_REFERENCE_COLUMNS = {
+    "qa": ("answer", "answers", "target"),
+    "classification": ("label", "target"),
+    "generation": ("title", "target"),
+}
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalization: lowercase, drop punctuation and articles (a, an, the), squeeze spaces."""
+    text = text.lower().translate(_PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, references: str | Sequence[str]) -> float:
+    """1.0 when the normalized prediction equals a normalized reference, else 0.0."""
+    return max(
+        float(normalize_answer(prediction) == normalize_answer(ref)) for ref in _references(references)
+    )
+
+
+def squad_f1(prediction: str, references: str | Sequence[str]) -> float:
+    """SQuAD token F1 (word overlap of normalized texts), the best over the references."""
+    return max(_token_f1(prediction, ref) for ref in _references(references))
+
+
+def accuracy(predictions: Sequence[str], labels: Sequence[str]) -> float:
+    """Share of predictions equal to their label (compared after :func:`normalize_answer`)."""
+    _same_length(predictions, labels, "labels")
+    return float(
+        np.mean(
+            [normalize_answer(p) == normalize_answer(y) for p, y in zip(predictions, labels, strict=True)]
+        )
+    )
+
+
+def valid_label_share(predictions: Sequence[str], options: Sequence) -> float:
+    """Share of predictions that are one of the allowed labels at all (right or wrong).
+
+    ``options`` is one list of labels shared by all examples, or one list per example. A low share
+    means the model stopped answering the task (e.g. it now summarizes everything), not that it chose
+    the wrong label.
+    """
+    predictions = list(predictions)
+    if options and not isinstance(options[0], str):
+        _same_length(predictions, options, "option lists")
+        per_example = options
+    else:
+        per_example = [options] * len(predictions)
+    allowed = [{normalize_answer(o) for o in opts} for opts in per_example]
+    return float(np.mean([normalize_answer(p) in ok for p, ok in zip(predictions, allowed, strict=True)]))
+
+
+def score_probe(task_type: str, predictions: Sequence[str], examples) -> dict:
+    """Score a probe task's predictions; ``examples`` are its rows (a Dataset or a list of dicts).
+
+    Returns ``main_metric``, ``score`` (the main metric's value), every metric by name, and ``n``:
+    * ``qa``: f1 (main) and exact_match, against the ``answer`` column;
+    * ``classification``: accuracy (main) and valid_label_share, against ``label`` and ``options``;
+    * ``generation``: rouge1 (main), rouge2 and rougeL, against ``title`` (or ``target``).
+    """
+    if task_type not in MAIN_METRIC:
+        raise ValueError(f"unknown task_type {task_type!r}; use one of {', '.join(MAIN_METRIC)}")
+    predictions = _as_texts(predictions, "predictions")
+    references = _column(examples, _REFERENCE_COLUMNS[task_type])
+    _same_length(predictions, references, "examples")
+    if task_type == "qa":
+        metrics = {
+            "f1": float(np.mean([squad_f1(p, r) for p, r in zip(predictions, references, strict=True)])),
+            "exact_match": float(
+                np.mean([exact_match(p, r) for p, r in zip(predictions, references, strict=True)])
+            ),
+        }
+    elif task_type == "classification":
+        options = _column(examples, ("options",), required=False) or sorted(set(references))
+        metrics = {
+            "accuracy": accuracy(predictions, references),
+            "valid_label_share": valid_label_share(predictions, options),
+        }
+    else:
+        rouge = rouge_per_example(predictions, references)
+        metrics = {name: float(rouge[name].mean()) for name in ("rouge1", "rouge2", "rougeL")}
+    main = MAIN_METRIC[task_type]
+    return {"main_metric": main, "score": metrics[main], **metrics, "n": len(predictions)}
+
+
+def _references(references) -> list[str]:
+    refs = [references] if isinstance(references, str) else list(references)
+    if not refs:
+        raise ValueError("no reference answer given; pass at least one")
+    return refs
+
+
+def _token_f1(prediction: str, reference: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(reference).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _same_length(predictions, other, what: str) -> None:
+    if len(predictions) != len(other):
+        raise ValueError(
+            f"{len(predictions)} predictions but {len(other)} {what}; they must match one to one"
+        )
+
+
+def _column(examples, candidates: Sequence[str], required: bool = True) -> list | None:
+    """The first of ``candidates`` found in ``examples`` (a datasets.Dataset or a list of dicts)."""
+    if hasattr(examples, "column_names"):
+        names = examples.column_names
+    else:
+        examples = list(examples)
+        names = list(examples[0]) if examples else []
+    for name in candidates:
+        if name in names:
+            return (
+                list(examples[name]) if hasattr(examples, "column_names") else [row[name] for row in examples]
+            )
+    if required:
+        raise ValueError(f"examples need one of the columns {list(candidates)}; they have {list(names)}")
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Forgetting measures
+# --------------------------------------------------------------------------------------------------
+
+
+def forgetting_drop(before: float, after: float) -> dict[str, float]:
+    """How much of a skill was lost: ``absolute`` = before - after, ``relative`` = that / before.
+
+    Positive means forgotten, negative means improved. ``relative`` is NaN when ``before`` is 0.
+    """
+    absolute = float(before) - float(after)
+    relative = absolute / float(before) if before else float("nan")
+    return {"absolute": absolute, "relative": relative}
+
+
+def backward_transfer(matrix, learned_at: Sequence[int] | None = None) -> float:
+    """Backward transfer (BWT, Lopez-Paz & Ranzato 2017): the mean change on earlier tasks at the end.
+
+    ``matrix[t][s]`` is the score on task ``t`` after training stage ``s`` (tasks x stages).
+    ``learned_at[t]`` is the stage at which task ``t`` was learned (default: stage ``t``, the usual
+    square tasks x tasks matrix). BWT = mean over tasks learned before the last stage of
+    (final score - score right after learning it). Negative means forgetting.
+    """
+    scores = np.asarray(matrix, dtype=float)
+    if scores.ndim != 2:
+        raise ValueError(f"matrix must be 2-D (tasks x stages), got shape {scores.shape}")
+    n_tasks, n_stages = scores.shape
+    learned = np.arange(n_tasks) if learned_at is None else np.asarray(learned_at, dtype=int)
+    if learned.shape != (n_tasks,) or (learned < 0).any() or (learned >= n_stages).any():
+        raise ValueError(
+            f"learned_at needs one stage index in [0, {n_stages - 1}] per task ({n_tasks} tasks)"
+        )
+    earlier = learned < n_stages - 1
+    if not earlier.any():
+        raise ValueError("no task was learned before the final stage, so there is nothing to forget")
+    tasks = np.flatnonzero(earlier)
+    return float(np.mean(scores[tasks, -1] - scores[tasks, learned[tasks]]))
+
+
+def max_minus_final(history: Sequence[float]) -> float:
+    """Forgetting along training: the best score at any earlier checkpoint minus the final score.
+
+    ``history`` lists one task's scores at successive checkpoints. Positive means the final model
+    lost ground it once had (Chaudhry et al. 2018's forgetting measure).
+    """
+    scores = np.asarray(history, dtype=float)
+    if scores.ndim != 1 or scores.size < 2:
+        raise ValueError("history needs the scores of at least two checkpoints, in training order")
+    return float(scores[:-1].max() - scores[-1])
+
+
+def forgetting_table(
+    scores: Mapping[str, Mapping[str, float]], base: str = "base", average: bool = True
+) -> pd.DataFrame:
+    """Side-by-side probe scores and drops from the base model, one row per probe.
+
+    ``scores[model][probe]`` is a model's main score on a probe. Columns: the base model, then for every
+    other model its score, ``<model> drop`` (absolute) and ``<model> rel drop`` (relative to base).
+    With ``average=True`` an ``average`` row gives the drop of the mean probe score.
+    """
+    if base not in scores:
+        raise ValueError(f"no scores for the base model {base!r}; models given: {list(scores)}")
+    probes = list(scores[base])
+    rows = {probe: {m: s.get(probe, np.nan) for m, s in scores.items()} for probe in probes}
+    if average:
+        rows["average"] = {m: float(np.mean([rows[p][m] for p in probes])) for m in scores}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    missing = table.columns[table.isna().any()].tolist()
+    if missing:
+        raise ValueError(f"models {missing} lack scores for some probes of {base!r}: {probes}")
+    columns = {base: table[base]}
+    for model in (m for m in scores if m != base):
+        drops = [forgetting_drop(b, a) for b, a in zip(table[base], table[model], strict=True)]
+        columns[model] = table[model]
+        columns[f"{model} drop"] = pd.Series([d["absolute"] for d in drops], index=table.index)
+        columns[f"{model} rel drop"] = pd.Series([d["relative"] for d in drops], index=table.index)
+    result = pd.DataFrame(columns)
+    result.index.name = "probe"
+    return result
