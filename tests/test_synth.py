@@ -1,0 +1,121 @@
+"""The synthetic corpus generator: determinism, DialogSum form, held-out values, probe tasks."""
+
+import json
+import random
+import re
+
+import pytest
+
+from utils import synth
+from utils.config import DATA_DIR, PROBES
+
+SPEAKER = re.compile(r"^(#Person[12]#): \S")
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    """The corpus regenerated with the default seed into a temporary folder."""
+    out = tmp_path_factory.mktemp("data")
+    return out, synth.generate(out)
+
+
+def test_default_seed_reproduces_committed_files_byte_for_byte(regenerated):
+    out, written = regenerated
+    assert len(written) == 3 + 4 * 4
+    for path in written:
+        committed = DATA_DIR / path.relative_to(out)
+        assert committed.is_file(), f"{committed} is missing: run `make data`"
+        assert path.read_bytes() == committed.read_bytes(), f"{committed} differs from a fresh `make data`"
+
+
+def test_another_seed_gives_other_data():
+    assert synth.target_rows(seed=7)["train"][:20] != synth.target_rows()["train"][:20]
+
+
+def test_families_are_many_and_each_has_several_phrasings():
+    assert len(synth.FAMILIES) >= 12
+    rng = random.Random(0)
+    for topic in synth.TOPICS:
+        dialogues = [synth.make_dialogue(rng, topic, held_out=False) for _ in range(30)]
+        assert {d.topic for d in dialogues} == {topic}
+        assert all(len(d.summaries) >= synth.N_REFERENCES for d in dialogues)
+        assert len({d.dialogue.split("\n")[0] for d in dialogues}) >= 3, f"{topic}: too few opening phrasings"
+        assert len({d.summaries[0] for d in dialogues}) > 10, f"{topic}: slots do not vary"
+
+
+@pytest.mark.parametrize("held_out", [False, True])
+def test_dialogues_have_dialogsum_form(held_out):
+    rng = random.Random(1)
+    for _ in range(300):
+        d = synth.make_dialogue(rng, rng.choice(synth.TOPICS), held_out)
+        turns = d.dialogue.split("\n")
+        assert 3 <= len(turns) <= 10
+        speakers = [SPEAKER.match(t)[1] for t in turns]
+        assert speakers == ["#Person1#", "#Person2#"] * (len(turns) // 2) + ["#Person1#"] * (len(turns) % 2)
+        assert "{" not in d.dialogue and all("{" not in s for s in d.summaries)
+        for summary in d.summaries:
+            assert "#Person" in summary, f"not in DialogSum's third person: {summary}"
+            assert 8 <= synth.words(summary) <= 35
+        assert all(answer in d.dialogue for _, answer in d.facts)
+        assert synth.has_held_out_value(d.dialogue) == held_out
+
+
+def test_held_out_values_are_only_in_the_target_test_split(regenerated):
+    out, written = regenerated
+    for path in written:
+        if path.suffix != ".jsonl":
+            continue
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        texts = [r.get("dialogue") or r.get("context") or r["text"] for r in rows]
+        flags = {synth.has_held_out_value(t) for t in texts}
+        expected = {True} if path.parent.name == "dialogsum" and path.stem == "test" else {False}
+        assert flags == expected, path
+
+
+def test_held_out_detection_uses_whole_words():
+    assert synth.has_held_out_value("#Person1#: See you on Sunday.")
+    assert not synth.has_held_out_value("#Person1#: See you on Sundays.")
+    assert synth.has_held_out_value("It costs $55.") and not synth.has_held_out_value("It costs $550.")
+
+
+def test_test_split_has_three_different_references_per_dialogue():
+    rows = synth.target_rows()["test"]
+    assert len(rows) == synth.TARGET_SIZES["test"] * synth.N_REFERENCES
+    for i in range(0, len(rows), 3):
+        group = rows[i:i + 3]
+        assert [r["id"] for r in group] == [f"test_{i // 3}_{k}" for k in (1, 2, 3)]
+        assert len({r["dialogue"] for r in group}) == 1
+        assert len({r["summary"] for r in group}) == 3
+
+
+def test_reviews_are_varied_and_titles_short():
+    rng = random.Random(2)
+    reviews = [synth.make_review(rng) for _ in range(500)]
+    assert {label for _, label, _ in reviews} == {"negative", "positive"}
+    assert len({text for text, _, _ in reviews}) > 450
+    assert all(1 <= synth.words(title) <= 6 for _, _, title in reviews)
+    assert all("{" not in text + title for text, _, title in reviews)
+
+
+def test_probe_meta_names_a_task_type_and_metric(regenerated):
+    out, _ = regenerated
+    for probe in PROBES:
+        meta = json.loads((out / "probes" / probe / "meta.json").read_text())
+        assert meta["task_type"] in {"qa", "classification", "generation"}
+        assert meta["main_metric"] in {"f1", "accuracy", "rouge1"}
+        assert meta["description"]
+
+
+def test_card_statistics_are_computed_from_the_files(regenerated, tmp_path):
+    out, _ = regenerated
+    card = out / "README.md"
+    card.write_text(f"# Card\n{synth.STATS_START}\nold numbers\n{synth.STATS_END}\nend\n")
+    synth.write_card(card, out)
+    text = card.read_text()
+    assert "old numbers" not in text and text.endswith(f"{synth.STATS_END}\nend\n")
+    assert "| train | 4000 | 4000 |" in text and "| test | 250 | 750 |" in text
+    committed = (DATA_DIR / "README.md").read_text()
+    assert synth.card_stats(DATA_DIR) in committed, "data/README.md is stale: run `python -m utils.synth --card`"
+    (tmp_path / "README.md").write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        synth.write_card(tmp_path / "README.md", out)

@@ -1,0 +1,270 @@
+"""Load the target task and the probe tasks in any profile, and group multi-reference test rows.
+
+Offline profiles (``tiny``, ``smoke``) read the JSONL files in ``data/`` (made by ``make data``);
+each file is checked first so that a broken file gives an error naming the file and the line.
+The ``full`` profile reads the Hub data sets and maps their own schemas to the same normalized
+ones, so the notebooks never see a difference:
+
+- target: ``{"id", "dialogue", "summary", "topic"}`` (the DialogSum schema)
+- qa: ``{"id", "context", "question", "answer"}``
+- topic, sentiment: ``{"id", "text", "label", "options"}``
+- title: ``{"id", "text", "title"}``
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import datasets
+from datasets import Dataset, DatasetDict
+
+from utils import hub
+from utils.config import PROBES, Profile, get_profile
+
+SPLITS = ("train", "validation", "test")
+TARGET_COLUMNS = ("id", "dialogue", "summary", "topic")
+PROBE_COLUMNS = {
+    "qa": ("id", "context", "question", "answer"),
+    "topic": ("id", "text", "label", "options"),
+    "sentiment": ("id", "text", "label", "options"),
+    "title": ("id", "text", "title"),
+}
+REGENERATE = "Regenerate the course data with `make data` (or `python -m utils.synth`)."
+
+#: Full profile: Hub label names, and how many rows of a large Hub set are kept per split.
+AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+SENTIMENT_LABELS = ["negative", "positive"]
+FULL_CAPS = {"train": 30_000, "validation": 1_000, "test": 20_000}
+
+
+class DataError(ValueError):
+    """A data file or data set is missing or broken; the message says what to do."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Local JSONL files
+# ---------------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path, columns: tuple[str, ...] = ()) -> list[dict]:
+    """Read a JSONL file, checking that it exists, is not empty and every line is an object with ``columns``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Data file {path} not found. {REGENERATE}")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}, line {number}: not valid JSON ({e.msg}). {REGENERATE}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}. "
+                                f"{REGENERATE}")
+            missing = [c for c in columns if c not in row]
+            if missing:
+                raise DataError(f"{path}, line {number}: missing column(s) {', '.join(missing)} "
+                                f"(expected {', '.join(columns)}). {REGENERATE}")
+            rows.append(row)
+    if not rows:
+        raise DataError(f"Data file {path} is empty. {REGENERATE}")
+    return rows
+
+
+def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:
+    """Check ``folder/{train,validation,test}.jsonl``, then load them with ``datasets.load_dataset("json")``."""
+    files = {split: Path(folder) / f"{split}.jsonl" for split in SPLITS}
+    for path in files.values():
+        read_jsonl(path, columns)
+    return datasets.load_dataset("json", data_files={split: str(p) for split, p in files.items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# The Hub (full profile)
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def datasets_offline(enabled: bool) -> Iterator[None]:
+    """Within the block, ``datasets`` reads only the local HF cache (it reads ``HF_HUB_OFFLINE`` at import)."""
+    before = datasets.config.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = before or enabled
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE = before
+
+
+def load_hub(hub_id: str) -> DatasetDict:
+    """``datasets.load_dataset(hub_id)``; without a connection, from the HF cache or a quick, clear error."""
+    online = hub.prepare_hub_access()
+    try:
+        with datasets_offline(not online):
+            return datasets.load_dataset(hub_id)
+    except (OSError, datasets.exceptions.DatasetNotFoundError) as e:
+        if not online or datasets.config.HF_HUB_OFFLINE:
+            raise hub.unavailable(hub_id, e) from e
+        raise DataError(f"Could not load {hub_id!r} from the Hub ({e}). Check the data set id in the profile, "
+                        "or switch to COURSE_PROFILE=tiny.") from e
+
+
+def split_off_validation(train: Dataset, n: int, seed: int, group: str | None = None) -> tuple[Dataset, Dataset]:
+    """Carve a validation set of about ``n`` rows from ``train``.
+
+    With ``group`` (e.g. SQuAD's ``title``) whole groups move, taken from the end, so that no
+    context is shared between the two parts; otherwise a seeded random sample.
+    """
+    n = max(1, min(n, len(train) // 2))
+    if group is None:
+        parts = train.train_test_split(test_size=n, seed=seed)
+        return parts["train"], parts["test"]
+    keys = train[group]
+    start = len(keys)
+    while start > 0 and (len(keys) - start < n or keys[start - 1] == keys[start]):
+        start -= 1
+    return train.select(range(start)), train.select(range(start, len(keys)))
+
+
+def cap_rows(ds: Dataset, n: int, seed: int) -> Dataset:
+    """At most ``n`` rows: a seeded random sample when ``ds`` is larger."""
+    return ds if len(ds) <= n else ds.shuffle(seed=seed).select(range(n))
+
+
+def dialogsum_row(row: dict) -> dict:
+    """knkarthick/dialogsum (already the target schema; extra columns dropped)."""
+    return {c: str(row[c]) for c in TARGET_COLUMNS}
+
+
+def squad_row(row: dict, idx: int = 0, split: str = "") -> dict:
+    """rajpurkar/squad -> qa: the first gold answer is the answer (SQuAD's own id is kept)."""
+    return {"id": str(row["id"]), "context": row["context"], "question": row["question"],
+            "answer": row["answers"]["text"][0]}
+
+
+def ag_news_row(row: dict, idx: int, split: str) -> dict:
+    """fancyzhx/ag_news -> topic: the label number becomes its name; all names are the options."""
+    return {"id": f"ag_news_{split}_{idx}", "text": row["text"], "label": AG_NEWS_LABELS[row["label"]],
+            "options": AG_NEWS_LABELS}
+
+
+def amazon_sentiment_row(row: dict, idx: int, split: str) -> dict:
+    """fancyzhx/amazon_polarity -> sentiment: the review's content and negative/positive."""
+    return {"id": f"amazon_{split}_{idx}", "text": row["content"], "label": SENTIMENT_LABELS[row["label"]],
+            "options": SENTIMENT_LABELS}
+
+
+def amazon_title_row(row: dict, idx: int, split: str) -> dict:
+    """fancyzhx/amazon_polarity -> title: the review's content and its title."""
+    return {"id": f"amazon_{split}_{idx}", "text": row["content"], "title": row["title"]}
+
+
+#: (probe, Hub id) -> (row mapper, column that groups rows when carving validation or None).
+HUB_PROBES: dict[tuple[str, str], tuple[Callable, str | None]] = {
+    ("qa", "rajpurkar/squad"): (squad_row, "title"),
+    ("topic", "fancyzhx/ag_news"): (ag_news_row, None),
+    ("sentiment", "fancyzhx/amazon_polarity"): (amazon_sentiment_row, None),
+    ("title", "fancyzhx/amazon_polarity"): (amazon_title_row, None),
+}
+
+
+def normalize_target(raw: DatasetDict) -> DatasetDict:
+    """Map a Hub DialogSum ``DatasetDict`` to the target schema."""
+    missing = [s for s in SPLITS if s not in raw]
+    if missing:
+        raise DataError(f"The target data set lacks split(s) {', '.join(missing)}; it needs {', '.join(SPLITS)}.")
+    return DatasetDict({s: raw[s].map(dialogsum_row, remove_columns=raw[s].column_names)
+                        .select_columns(list(TARGET_COLUMNS)) for s in SPLITS})
+
+
+def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) -> DatasetDict:
+    """Map a Hub probe data set (``raw``, in its own schema) to the probe's normalized schema and splits.
+
+    Validation is carved from train (SQuAD's own validation split serves as its test split, as usual).
+    Large splits are capped at :data:`FULL_CAPS` rows.
+    """
+    if (name, hub_id) not in HUB_PROBES:
+        known = ", ".join(f"{p}={h}" for p, h in HUB_PROBES)
+        raise DataError(f"No mapping for probe {name!r} from {hub_id!r}. Supported: {known}.")
+    mapper, group = HUB_PROBES[name, hub_id]
+    test = raw["test"] if "test" in raw else raw["validation"]
+    train, validation = split_off_validation(raw["train"], FULL_CAPS["validation"], seed, group)
+    splits = {"train": train, "validation": validation, "test": test}
+    out = {}
+    for split, ds in splits.items():
+        ds = cap_rows(ds, FULL_CAPS[split], seed)
+        ds = ds.map(mapper, with_indices=True, fn_kwargs={"split": split}, remove_columns=ds.column_names)
+        out[split] = ds.select_columns(list(PROBE_COLUMNS[name]))
+    return DatasetDict(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loaders the notebooks call
+# ---------------------------------------------------------------------------------------------
+
+
+def reads_local_files(source: str, profile: Profile) -> bool:
+    """Offline profiles always read local folders; others do when ``source`` is an existing folder."""
+    return profile.offline or hub.is_local(source)
+
+
+def load_target(profile: Profile | None = None) -> DatasetDict:
+    """The target task (dialogue summarization) as train/validation/test in the DialogSum schema.
+
+    The test split keeps DialogSum's flattening (several reference rows per dialogue); see
+    :func:`group_references`. ``profile.n_train`` keeps only the first rows of train.
+    """
+    profile = profile or get_profile()
+    if reads_local_files(profile.target, profile):
+        ds = load_local(profile.target, TARGET_COLUMNS)
+    else:
+        ds = normalize_target(load_hub(profile.target))
+    if profile.n_train:
+        ds["train"] = ds["train"].select(range(min(profile.n_train, len(ds["train"]))))
+    return ds
+
+
+def load_probe(name: str, profile: Profile | None = None) -> DatasetDict:
+    """A probe task (``qa``, ``topic``, ``sentiment`` or ``title``) as train/validation/test."""
+    if name not in PROBES:
+        raise DataError(f"Unknown probe task {name!r}. Probe tasks: {', '.join(PROBES)}.")
+    profile = profile or get_profile()
+    source = profile.probes[name]
+    if reads_local_files(source, profile):
+        return load_local(source, PROBE_COLUMNS[name])
+    return normalize_probe(name, source, load_hub(source), profile.seed)
+
+
+def group_references(test: Dataset) -> Dataset:
+    """One row per dialogue: consecutive rows sharing a dialogue become a list of ``references``.
+
+    Columns: ``id`` (``test_0_1`` becomes ``test_0``), ``dialogue``, ``topic`` (the first row's) and
+    ``references`` (list of summaries, in file order). Dialogue order is kept.
+    """
+    groups: list[dict] = []
+    for row in test:
+        if groups and groups[-1]["dialogue"] == row["dialogue"]:
+            groups[-1]["references"].append(row["summary"])
+            groups[-1]["ids"].append(row["id"])
+        else:
+            groups.append({"ids": [row["id"]], "dialogue": row["dialogue"], "topic": row["topic"],
+                           "references": [row["summary"]]})
+    return Dataset.from_dict({
+        "id": [group_id(g["ids"]) for g in groups],
+        "dialogue": [g["dialogue"] for g in groups],
+        "topic": [g["topic"] for g in groups],
+        "references": [g["references"] for g in groups],
+    })
+
+
+def group_id(ids: list[str]) -> str:
+    """The shared id of a group of reference rows: ``["t_0_1", "t_0_2"]`` -> ``"t_0"``."""
+    match = re.fullmatch(r"(.+)_\d+", ids[0])
+    if len(ids) > 1 and match and all(re.fullmatch(rf"{re.escape(match[1])}_\d+", i) for i in ids):
+        return match[1]
+    return ids[0]

@@ -1,0 +1,1273 @@
+"""The synthetic corpus of the offline world: DialogSum-style dialogues and the probe tasks.
+
+Run ``python -m utils.synth`` (or ``make data``) to write ``data/dialogsum/`` and ``data/probes/``
+and refresh the statistics in the data card ``data/README.md`` (``--card`` does only the latter).
+Everything is drawn from seeded random generators, so the default seed reproduces the committed
+files byte for byte.
+
+How a dialogue is made: a *scenario family* (a function below, e.g. :func:`invitation`) draws slot
+values (people, days, places, prices, ...), picks an outcome (accept or decline, buy or leave, ...)
+and writes each turn in one of several phrasings. Small talk and distractor turns (which mention
+names and places that do not matter) are mixed in, so a summary must pick out what matters.
+Every family also has several summary phrasings: the test split gets three different ones per
+dialogue, like DialogSum's three human references.
+
+Generalization, not recall: every slot pool has *held-out* values that only the target task's test
+split uses; every test dialogue contains at least one of them and no training dialogue contains any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from utils.config import DATA_DIR, PROBES
+
+DEFAULT_SEED = 1234
+#: Dialogues per split of the target task (the test split has 3 reference rows per dialogue).
+TARGET_SIZES = {"train": 4000, "validation": 250, "test": 250}
+#: Examples per split of every probe task.
+PROBE_SIZES = {"train": 2500, "validation": 200, "test": 300}
+N_REFERENCES = 3
+
+# ---------------------------------------------------------------------------------------------
+# Slot pools: (values seen in training, values held out for the target test split)
+# ---------------------------------------------------------------------------------------------
+
+POOLS: dict[str, tuple[list, list]] = {
+    "name": (
+        ["Tom", "Lucy", "Mark", "Emma", "Jack", "Sarah", "David", "Anna", "Peter", "Kate", "Sam", "Linda",
+         "Mike", "Julia", "Ben", "Rachel", "Steve", "Helen", "Chris", "Laura", "Daniel", "Sophie", "Paul",
+         "Grace", "Alex", "Mary", "James", "Nina", "Oliver", "Amy"],
+        ["Victor", "Yuki", "Ingrid", "Rafael", "Priya", "Tobias"],
+    ),
+    "surname": (
+        ["Smith", "Brown", "Garcia", "Chen", "Miller", "Wilson", "Taylor", "Clark", "Lopez", "Walker",
+         "Young", "King", "Wright", "Green", "Baker", "Adams", "Nelson", "Hill"],
+        ["Okafor", "Lindqvist", "Moreau", "Novak"],
+    ),
+    "day": (["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"], ["Sunday"]),
+    "pm_time": (["6 pm", "6:30 pm", "7 pm", "7:30 pm", "8 pm", "5 pm", "4:30 pm", "3 pm"],
+                ["8:45 pm", "5:15 pm"]),
+    "am_time": (["9 am", "9:30 am", "10 am", "10:30 am", "11 am", "8 am", "11:30 am", "8:30 am"],
+                ["7:45 am", "10:15 am"]),
+    "event": (
+        ["dinner", "a jazz concert", "the cinema", "a football match", "a barbecue", "a picnic",
+         "the theatre", "a birthday party", "a wine tasting", "an art exhibition", "a karaoke night"],
+        ["a comedy show", "a pottery class", "a basketball game"],
+    ),
+    "venue": (
+        ["the Blue Note", "Central Park", "the Grand Theatre", "Luigi's", "the city stadium", "the Rose Garden",
+         "the Odeon", "the town hall", "Riverside Park", "the Corner Cafe", "the Royal Hall"],
+        ["the Lighthouse Bar", "Maple Square", "the Velvet Room"],
+    ),
+    "reason": (
+        [("I have to work late", "{X} has to work late"),
+         ("I've got an exam the next morning", "{X} has an exam the next morning"),
+         ("my parents are coming to visit", "{X}'s parents are coming to visit"),
+         ("I'm not feeling very well", "{X} isn't feeling well"),
+         ("I promised to babysit my niece", "{X} promised to babysit {X}'s niece"),
+         ("I have a dentist appointment", "{X} has a dentist appointment"),
+         ("I'm going to a wedding", "{X} is going to a wedding"),
+         ("I have to finish a report", "{X} has to finish a report"),
+         ("I'm helping my brother move house", "{X} is helping {X}'s brother move house")],
+        [("my car is in the garage", "{X}'s car is in the garage"),
+         ("I have a piano lesson", "{X} has a piano lesson")],
+    ),
+    "item": (
+        ["jacket", "pair of running shoes", "scarf", "backpack", "umbrella", "lamp", "watch", "sweater",
+         "wallet", "pair of jeans", "handbag", "coat", "belt", "hat"],
+        ["raincoat", "kettle", "pair of sandals"],
+    ),
+    "colour": (["black", "blue", "red", "grey", "green", "white", "brown"], ["purple", "yellow"]),
+    "price": (
+        ["$15", "$20", "$25", "$30", "$35", "$40", "$45", "$50", "$60", "$75", "$80", "$90", "$120", "$150"],
+        ["$55", "$65", "$110"],
+    ),
+    "payment": ([("By card", "by card"), ("In cash", "in cash"), ("With my phone", "by phone")], []),
+    "restaurant": (
+        ["Luigi's", "the Golden Dragon", "Cafe Marco", "the Olive Tree", "Sakura", "the Green Fork",
+         "Casa Pepe", "the Old Mill", "Bombay Palace", "the Harbour Grill"],
+        ["the Red Lantern", "Bistro Anna", "the Silver Spoon"],
+    ),
+    "party_size": (["two", "three", "four", "five", "six"], ["seven", "eight"]),
+    "table_request": (
+        [("a table by the window", "a table by the window"), ("a high chair for my baby", "a high chair"),
+         ("a quiet table", "a quiet table"), ("a table outside", "a table outside"),
+         ("a vegetarian menu", "a vegetarian menu")],
+        [("a birthday cake", "a birthday cake")],
+    ),
+    "symptom": (
+        [("a terrible headache", "a headache"), ("a sore throat", "a sore throat"),
+         ("a bad cough", "a cough"), ("a pain in my back", "back pain"), ("a rash on my arm", "a rash"),
+         ("an earache", "an earache"), ("a stomach ache", "a stomach ache"), ("a fever", "a fever")],
+        [("a swollen ankle", "a swollen ankle"), ("a pain in my knee", "knee pain")],
+    ),
+    "duration": (["two days", "three days", "a week", "four days", "five days"], ["ten days"]),
+    "city": (
+        ["London", "Paris", "Rome", "Berlin", "Madrid", "Chicago", "Boston", "Tokyo", "Sydney", "Toronto",
+         "Dublin", "Vienna", "Lisbon", "Seattle", "Prague"],
+        ["Oslo", "Lima", "Nairobi", "Osaka"],
+    ),
+    "fare": (["$180", "$210", "$240", "$280", "$320", "$350", "$400", "$450", "$95", "$130"],
+             ["$265", "$515"]),
+    "position": (
+        ["sales assistant", "accountant", "web designer", "nurse", "chef", "teacher", "receptionist",
+         "software engineer", "marketing manager", "waiter", "driver", "secretary"],
+        ["pilot", "librarian", "pharmacist"],
+    ),
+    "company": (
+        ["Greenfield Bank", "Star Hotel", "Apex Software", "City Hospital", "Sunrise Foods", "Metro Media",
+         "Bright Schools", "Northwind Travel"],
+        ["Harbor Logistics", "Pinecrest Labs"],
+    ),
+    "years": (["two", "three", "four", "five", "six"], ["seven", "nine"]),
+    "loan": (  # (thing, purpose in the dialogue, purpose in the summary)
+        [("car", "to move some boxes", "to move some boxes"), ("car", "to visit my aunt", "to visit an aunt"),
+         ("laptop", "to write my essay", "to write an essay"), ("camera", "for my sister's wedding", "for a wedding"),
+         ("tent", "for a camping trip", "for a camping trip"), ("ladder", "to clean my windows", "to clean windows"),
+         ("drill", "to fix my shelf", "to fix a shelf"), ("projector", "for a presentation", "for a presentation"),
+         ("bike", "to get to work this week", "to get to work"), ("vacuum cleaner", "because mine is broken",
+                                                                    "because {A}'s is broken")],
+        [("guitar", "for a school concert", "for a school concert"),
+         ("suitcase", "for my trip to Spain", "for a trip to Spain"),
+         ("sewing machine", "to fix my curtains", "to fix some curtains")],
+    ),
+    "device": (["laptop", "printer", "phone", "router", "smart TV", "tablet", "computer"],
+               ["smartwatch", "game console"]),
+    "problem": (
+        ["won't turn on", "keeps freezing", "can't connect to the internet", "makes a strange noise",
+         "keeps restarting", "is very slow", "shows an error message"],
+        ["won't charge"],
+    ),
+    "fix": (
+        [("restart it", "restart it"), ("update the software", "update the software"),
+         ("unplug it for thirty seconds", "unplug it for thirty seconds"),
+         ("reset the network settings", "reset the network settings"),
+         ("check the cable", "check the cable")],
+        [("clear the cache", "clear the cache")],
+    ),
+    "flat": (["one-bedroom flat", "two-bedroom flat", "studio flat", "three-bedroom flat"],
+             ["loft apartment"]),
+    "area": (["near the university", "in the city centre", "on Park Street", "near the station",
+              "on Hill Road", "by the river"], ["on Elm Avenue"]),
+    "rent": (["$700", "$750", "$800", "$850", "$900", "$950", "$1,000", "$1,200", "$650"],
+             ["$1,050", "$875"]),
+    "lost": (["wallet", "umbrella", "backpack", "phone", "scarf", "laptop bag", "jacket", "purse", "keys"],
+             ["camera bag", "glasses case"]),
+    "lost_place": (
+        ["on the bus", "at the train station", "in the library", "in the cafe", "in the gym",
+         "on the train", "in the waiting room"],
+        ["in the cinema"],
+    ),
+    "product": (
+        ["toaster", "pair of headphones", "coffee machine", "hair dryer", "shirt", "blender", "phone charger",
+         "desk lamp", "pair of boots", "microwave"],
+        ["electric fan", "rice cooker"],
+    ),
+    "defect": (
+        [("doesn't work", "doesn't work"), ("is broken", "is broken"), ("is too small", "is too small"),
+         ("stopped working after an hour", "stopped working after an hour"),
+         ("is the wrong colour", "is the wrong colour"), ("has a crack in it", "has a crack in it")],
+        [("smells of burning", "smells of burning")],
+    ),
+    "when_bought": (["last week", "on Saturday", "three days ago", "yesterday", "two weeks ago"],
+                    ["last month"]),
+    "destination": (
+        ["the post office", "the train station", "the museum", "City Hospital", "the library", "the bank",
+         "the shopping centre", "the town hall", "the police station", "the cinema"],
+        ["the football stadium", "the aquarium"],
+    ),
+    "directions": (
+        ["go straight ahead and turn left at the traffic lights", "turn right at the corner",
+         "cross the bridge and keep going", "take the second street on the left",
+         "go past the church and turn right"],
+        ["follow the river path"],
+    ),
+    "landmark": (["next to the bank", "opposite the park", "behind the supermarket", "across from the school",
+                  "next to a big pharmacy"], ["beside the fountain"]),
+    "minutes": (["five minutes", "ten minutes", "fifteen minutes", "twenty minutes"], ["twelve minutes"]),
+    "bus": (["7", "12", "21", "33", "42", "15"], ["58"]),
+    "nights": (["two", "three", "four", "five"], ["seven"]),
+    "room": (["204", "312", "415", "108", "517", "226", "330"], ["619", "702"]),
+    "gift": (
+        ["a book", "a scarf", "a cookbook", "a watch", "a plant", "concert tickets", "a board game",
+         "a photo album", "a perfume", "headphones"],
+        ["a telescope", "a tea set"],
+    ),
+    "shop": (["the mall", "the market", "the bookshop on Main Street", "the department store",
+              "the gift shop"], ["the craft fair"]),
+    "occasion": (["birthday", "wedding", "graduation", "leaving party"], ["retirement"]),
+}
+
+
+def held_out_values() -> dict[str, list[str]]:
+    """The held-out values of every pool as they appear in dialogues (for checks and the data card)."""
+    return {key: [v[0] if isinstance(v, tuple) else v for v in pool[1]] for key, pool in POOLS.items()}
+
+
+class Slots:
+    """Draws slot values from :data:`POOLS`.
+
+    ``held_out=False``: only training values. ``held_out=True`` (the target test split): each key
+    slot is a held-out value with probability 1/2. ``distractor`` values always come from the
+    training values.
+    """
+
+    def __init__(self, rng: random.Random, held_out: bool):
+        self.rng, self.held_out = rng, held_out
+
+    def __call__(self, key: str, exclude=()):
+        seen, unseen = POOLS[key]
+        if self.held_out and unseen and self.rng.random() < 0.5:
+            return self.rng.choice(unseen)
+        return self.rng.choice([v for v in seen if v not in exclude])
+
+    def distractor(self, key: str, exclude=()):
+        return self.rng.choice([v for v in POOLS[key][0] if v not in exclude])
+
+
+# ---------------------------------------------------------------------------------------------
+# A scene: turns, summaries and QA facts as templates with {slot} fields and {A}/{B} roles
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    """One dialogue before rendering. Roles ``{A}``/``{B}`` become ``#Person1#``/``#Person2#``."""
+
+    topic: str
+    turns: list[tuple[str, str]]  # (role "A" or "B", text)
+    summaries: list[str]  # alternative summaries (different phrasings of the same content)
+    facts: list[tuple[str, str]] = field(default_factory=list)  # (question, answer span)
+    slots: dict = field(default_factory=dict)
+
+
+def cap(text: str) -> str:
+    """Capitalize the first letter only."""
+    return text[:1].upper() + text[1:]
+
+
+def article(noun: str) -> str:
+    """``a noun`` or ``an noun``."""
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def alternate(rng: random.Random, first: str, *lines: list[str]) -> list[tuple[str, str]]:
+    """Turns spoken alternately, starting with role ``first``; each turn is one of its phrasings."""
+    other = {"A": "B", "B": "A"}
+    turns, role = [], first
+    for options in lines:
+        turns.append((role, rng.choice(options)))
+        role = other[role]
+    return turns
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario families
+# ---------------------------------------------------------------------------------------------
+
+
+def invitation(rng: random.Random, v: Slots) -> Scene:
+    """A invites B; B accepts, declines with a reason, or moves it to another day."""
+    day = v("day")
+    reason = v("reason")
+    s = dict(day=day, day2=v.distractor("day", exclude=[day]), event=v("event"), place=v("venue"),
+             time=v("pm_time"), reason=reason[0], Reason=cap(reason[0]), why=reason[1].replace("{X}", "{B}"),
+             other=v.distractor("name"))
+    outcome = rng.choice(["accept", "accept", "decline", "move"])
+    question, answer = rng.choice([("Are you free on {day}?", "I think so. Why?"),
+                                   ("What are you doing on {day}?", "Nothing special. Why do you ask?"),
+                                   ("Do you have any plans for {day}?", "Not yet. What's up?"),
+                                   ("Hi! Are you busy on {day}?", "No, not really. Why?")])
+    opening = [
+        [question],
+        [answer],
+        ["Would you like to come to {event} with me?", "How about coming to {event} with me?",
+         "I was wondering if you'd like to join me for {event}.", "I'm going to {event}. Want to come?"],
+    ]
+    if outcome == "accept":
+        rest = [
+            ["I'd love to! Where is it?", "Sounds great. Where should we meet?", "Sure, count me in. Where is it?"],
+            ["At {place}. It starts at {time}.", "It's at {place}, at {time}.", "Let's meet at {place} at {time}."],
+            ["Perfect, see you there.", "Great, I'll be there.", "OK. I'm looking forward to it."],
+        ]
+        summaries = [
+            "{A} invites {B} to {event} on {day}. {B} accepts and they will meet at {place} at {time}.",
+            "{B} agrees to go to {event} with {A} at {place} on {day} at {time}.",
+            "{A} asks {B} to come to {event} on {day} at {time}, and {B} happily says yes.",
+            "{A} and {B} will go to {event} together at {place} on {day}.",
+            "{B} accepts {A}'s invitation to {event} on {day}. They will meet at {place}.",
+            "{A} and {B} plan to go to {event} on {day} at {time}.",
+        ]
+        facts = [("Where will they meet?", "{place}"), ("What time does it start?", "{time}")]
+    elif outcome == "decline":
+        rest = [
+            ["Oh, I'm sorry, I can't. {Reason}.", "I'd love to, but {reason}.",
+             "That's kind of you, but I'm afraid {reason}."],
+            ["That's a pity. Maybe next time.", "No problem. Another time, then.",
+             "Oh well. I'll ask {other} instead."],
+        ]
+        summaries = [
+            "{A} invites {B} to {event} on {day}, but {B} declines because {why}.",
+            "{B} can't go to {event} with {A} on {day} because {why}.",
+            "{A} asks {B} to come to {event}, but {B} says no because {why}.",
+            "{B} turns down {A}'s invitation to {event} on {day} because {why}.",
+            "{A} wants {B} to come to {event} on {day}. {B} can't, because {why}.",
+            "{B} won't join {A} for {event} because {why}.",
+        ]
+        facts = [("Who will {A} ask instead?", "{other}")]
+    else:
+        rest = [
+            ["I can't on {day}, {reason}. How about {day2}?",
+             "Sorry, {reason}, so {day} is difficult. Could we go on {day2}?"],
+            ["{day2} works for me too.", "Sure, let's go on {day2} then.", "OK, {day2} it is."],
+        ]
+        summaries = [
+            "{A} invites {B} to {event} on {day}. {B} can't come because {why}, so they agree on {day2} instead.",
+            "{B} can't join {A} for {event} on {day} because {why}. They go on {day2} instead.",
+            "Because {why}, {B} suggests going to {event} on {day2} instead of {day}, and {A} agrees.",
+            "{A} and {B} will go to {event} on {day2}, not {day}, because {why}.",
+            "{A} asks {B} to {event} on {day}. They move it to {day2} because {why}.",
+        ]
+        facts = [("Which day do they agree on?", "{day2}")]
+    facts += [("What does {A} invite {B} to?", "{event}")]
+    return Scene("invitation", alternate(rng, "A", *opening, *rest), summaries, facts, s)
+
+
+def shopping(rng: random.Random, v: Slots) -> Scene:
+    """A customer (A) looks for an item, hears the price and buys it or finds it too expensive."""
+    colour = v("colour")
+    pay = v("payment")
+    s = dict(item=v("item"), colour=colour, price=v("price"), pay=pay[0], paid=pay[1],
+             colour2=v.distractor("colour", exclude=[colour]))
+    s["an_item"] = article(s["item"])
+    outcome = rng.choice(["buy", "buy", "leave"])
+    ask = ["I'm looking for {an_item}.", "Do you sell {item}s? I need one.", "I need {an_item}, please."]
+    colour_q = ["Sure. What colour would you like?", "Of course. Which colour are you after?"]
+    colour_a = ["{colour}, if you have it.", "Something in {colour}, please.", "I'd like a {colour} one."]
+    offer = ["Here is a {colour} one. It's {price}.", "This {colour} {item} is {price}.",
+             "We have this one in {colour}. It costs {price}."]
+    if rng.random() < 0.5:
+        head = alternate(rng, "B", ["Good afternoon. Can I help you?", "Hello, are you looking for anything?"],
+                         ask, colour_q, colour_a, offer)
+    else:
+        head = alternate(rng, "A", ["Excuse me. " + a for a in ask], colour_q, colour_a, offer)
+    if outcome == "buy":
+        tail = alternate(rng, "A", ["That's fine. I'll take it.", "Great, I'll take it.", "Perfect. I'll have it."],
+                         ["How would you like to pay?", "Will that be cash or card?"],
+                         ["{pay}, please.", "{pay}, if that's OK."])
+        summaries = [
+            "{A} buys a {colour} {item} for {price} and pays {paid}.",
+            "{B} helps {A} find a {colour} {item}. It costs {price} and {A} pays {paid}.",
+            "{A} wants a {colour} {item} and buys one from {B} for {price}.",
+            "{A} buys {an_item} in {colour} for {price}, paying {paid}.",
+            "{A} pays {price} {paid} for a {colour} {item} from {B}'s shop.",
+            "{A} asks {B} for {an_item} and takes a {colour} one that costs {price}.",
+        ]
+    else:
+        tail = alternate(rng, "A", ["Hmm, {price} is too expensive for me.", "Oh, that's more than I wanted to spend."],
+                         ["We also have a cheaper one in {colour2}.", "It's very good quality, though."],
+                         ["Thanks, but I'll think about it.", "No, thank you. Maybe another time."])
+        summaries = [
+            "{A} wants to buy a {colour} {item}, but it costs {price}, which is too expensive for {A}.",
+            "{A} thinks the {colour} {item} is too expensive at {price} and decides not to buy it.",
+            "{B} shows {A} a {colour} {item} for {price}, but {A} finds it too expensive.",
+            "{A} looks for {an_item} but leaves without buying because the {colour} one costs {price}.",
+            "{A} doesn't buy the {colour} {item} because {price} is more than {A} wants to pay.",
+        ]
+    facts = [("How much does the {item} cost?", "{price}"), ("What colour does {A} want?", "{colour}")]
+    return Scene("shopping", head + tail, summaries, facts, s)
+
+
+def restaurant_booking(rng: random.Random, v: Slots) -> Scene:
+    """A caller (A) books a table; the wanted time may be full, so another one is offered."""
+    time = v("pm_time")
+    req = v("table_request")
+    s = dict(restaurant=v("restaurant"), n=v("party_size"), day=v("day"), time=time,
+             time2=v.distractor("pm_time", exclude=[time]), name=v("surname"), req=req[0], req_s=req[1])
+    full = rng.random() < 0.35
+    head = alternate(
+        rng, "B",
+        ["Good evening, {restaurant}. How can I help you?", "Hello, {restaurant}, speaking.",
+         "Thank you for calling {restaurant}."],
+        ["I'd like to book a table for {n} on {day}, please.", "Hi, can I reserve a table for {n} people on {day}?",
+         "Hello. I want to make a reservation for {n} on {day}."],
+        ["Certainly. What time?", "Of course. For what time?", "No problem. What time would you like?"],
+        ["At {time}, if possible.", "Around {time}.", "{time} would be great."],
+    )
+    if full:
+        mid = alternate(rng, "B", ["I'm sorry, we're fully booked at {time}. Would {time2} suit you?",
+                                   "{time} is full, I'm afraid. We have a table at {time2}."],
+                        ["OK, {time2} is fine.", "Alright, we'll come at {time2} then."])
+        when = "{time2}"
+    else:
+        mid = []
+        when = "{time}"
+    tail = alternate(rng, "B", ["Can I have your name, please?", "And the name for the booking?"],
+                     ["It's {name}. Could we also have {req}?", "{name}. And could we have {req}, please?"],
+                     ["Sure, I've noted that. See you on {day}.", "No problem, Mr. {name}. See you then."])
+    if full:
+        summaries = [
+            "{A} wants a table for {n} at {restaurant} on {day} at {time}, but it is full, so {A} books for {time2}.",
+            "{B} can't give {A} a table at {time} on {day}, so {A} books a table for {n} at {time2} instead.",
+            "{A} calls {restaurant} to book a table for {n} on {day}. {A} takes {time2} because {time} is full.",
+            "{A} books a table for {n} at {restaurant} for {time2} on {day}, since {time} is not available.",
+            "{restaurant} is full at {time} on {day}, so {B} offers {A} a table for {n} at {time2}.",
+        ]
+    else:
+        summaries = [
+            "{A} books a table for {n} at {restaurant} on {day} at {time} under the name {name}.",
+            "{A} calls {restaurant} to reserve a table for {n} people on {day} at {time} and asks for {req_s}.",
+            "{B} takes {A}'s booking for {n} people on {day} at {time} and notes a request for {req_s}.",
+            "{A} reserves a table for {n} on {day} at {time} at {restaurant}.",
+            "{A} books a table at {restaurant} for {n} people at {time} on {day}.",
+        ]
+    facts = [("How many people is the table for?", "{n}"), ("What name is the booking under?", "{name}"),
+             ("What time is the table booked for?", when), ("Which restaurant does {A} call?", "{restaurant}")]
+    return Scene("restaurant booking", head + mid + tail, summaries, facts, s)
+
+
+def doctors_appointment(rng: random.Random, v: Slots) -> Scene:
+    """A patient (A) describes a symptom and gets an appointment with a doctor."""
+    sym = v("symptom")
+    s = dict(symptom=sym[0], symptom_s=sym[1], doctor="Dr. " + v("surname"), day=v("day"), time=v("am_time"),
+             duration=v("duration"))
+    turns = alternate(
+        rng, "B",
+        ["Good morning, Park Street Clinic.", "Hello, this is the health centre. How can I help?",
+         "Good morning, doctor's surgery."],
+        ["Hello, I'd like to make an appointment. I've had {symptom} for {duration}.",
+         "Hi. I need to see a doctor. I've got {symptom} and it's been {duration}.",
+         "I've had {symptom} for {duration} and it's not getting better."],
+        ["I'm sorry to hear that. {doctor} is free on {day} at {time}.",
+         "Let me check. {doctor} can see you on {day} at {time}.",
+         "We have an opening with {doctor} on {day} at {time}."],
+        ["That's fine. I'll take it.", "{day} at {time} is perfect, thank you.", "Great, I'll be there."],
+        ["Please bring your insurance card.", "Can I have your date of birth, please?",
+         "Please arrive ten minutes early."],
+        ["Sure. Thank you very much.", "OK, no problem.", "Of course. Thanks for your help."],
+    )
+    summaries = [
+        "{A} has had {symptom_s} for {duration} and makes an appointment with {doctor} on {day} at {time}.",
+        "{A} calls because of {symptom_s}. {B} books {A} in with {doctor} on {day} at {time}.",
+        "{B} arranges for {A} to see {doctor} on {day} at {time} about {symptom_s}.",
+        "{A} gets an appointment with {doctor} on {day} at {time} for {symptom_s}.",
+        "{A} will see {doctor} on {day} at {time} because of {symptom_s} that started {duration} ago.",
+        "{A} phones the clinic about {symptom_s}, and {B} gives {A} an appointment on {day} at {time}.",
+    ]
+    facts = [("Which doctor will {A} see?", "{doctor}"), ("What time is the appointment?", "{time}"),
+             ("How long has {A} been ill?", "{duration}")]
+    return Scene("doctor's appointment", turns, summaries, facts, s)
+
+
+def travel_booking(rng: random.Random, v: Slots) -> Scene:
+    """A traveller (A) books a flight or train ticket to a city with a class and a seat."""
+    s = dict(mode=rng.choice(["flight", "train ticket"]), city=v("city"), day=v("day"), fare=v("fare"),
+             trip=rng.choice(["return", "one-way"]), seat=rng.choice(["window seat", "aisle seat"]))
+    s["a_seat"] = article(s["seat"])
+    turns = alternate(
+        rng, "B",
+        ["Good morning, City Travel. How can I help?", "Hello, what can I do for you?", "Next, please."],
+        ["I'd like to book a {trip} {mode} to {city}.", "I need a {trip} {mode} to {city}, please.",
+         "Hi, can I get a {trip} {mode} to {city}?"],
+        ["When would you like to travel?", "What day are you leaving?", "Sure. On which day?"],
+        ["On {day}, in the morning.", "This {day}, if possible.", "{day}, please."],
+        ["There's one at nine. It's {fare}.", "The cheapest one on {day} is {fare}.", "That comes to {fare}."],
+        ["That's fine. Can I have {a_seat}?", "OK, I'll take it. I'd like {a_seat}, please.", "Good. I'd like {a_seat}."],
+        ["Of course. Here is your ticket.", "Done. Have a nice trip!", "No problem. You're all booked."],
+    )
+    summaries = [
+        "{A} books a {trip} {mode} to {city} on {day} for {fare} and asks for {a_seat}.",
+        "{B} helps {A} book a {trip} {mode} to {city}. It leaves on {day} and costs {fare}.",
+        "{A} buys a {trip} {mode} to {city} for {day}, which costs {fare}.",
+        "{A} will travel to {city} on {day}; the {trip} {mode} costs {fare}.",
+        "{B} sells {A} a {trip} {mode} to {city} for {day}. It costs {fare}.",
+        "{A} gets a {trip} {mode} to {city} on {day} for {fare} with {a_seat}.",
+    ]
+    facts = [("Where is {A} going?", "{city}"), ("How much does the ticket cost?", "{fare}"),
+             ("What day does {A} travel?", "{day}")]
+    return Scene("travel booking", turns, summaries, facts, s)
+
+
+def job_interview(rng: random.Random, v: Slots) -> Scene:
+    """An interviewer (A) asks a candidate (B) about experience and start date."""
+    s = dict(position=v("position"), company=v("company"), years=v("years"), day=v("day"),
+             start=rng.choice(["next month", "in two weeks", "immediately", "in September"]),
+             prev=v.distractor("company"))
+    turns = alternate(
+        rng, "A",
+        ["Please sit down. So you are applying for the {position} position at {company}.",
+         "Thanks for coming. You're here about the {position} job at {company}, right?",
+         "Welcome to {company}. Tell me why you want to be our new {position}."],
+        ["Yes. I've wanted to work here for a long time.", "That's right. I think I'd be a good fit.",
+         "I've always liked the work your company does."],
+        ["How much experience do you have?", "Tell me about your experience.", "Have you done this job before?"],
+        ["I've worked as a {position} for {years} years.", "I have {years} years of experience as a {position}.",
+         "I was a {position} for {years} years at another firm."],
+        ["When could you start?", "If we offer you the job, when can you start?"],
+        ["I could start {start}.", "I can start {start}."],
+        ["Good. We'll let you know by {day}.", "Thank you. You will hear from us by {day}."],
+    )
+    summaries = [
+        "{B} has an interview for the {position} job at {company}. {B} has {years} years of experience and can start {start}.",
+        "{A} interviews {B} for the {position} position. {B} can start {start} and will hear back by {day}.",
+        "{B} tells {A} about {years} years of work as a {position}. {A} will give an answer by {day}.",
+        "In the interview for the {position} position at {company}, {B} says {B} can start {start}.",
+        "{A} interviews {B}, who has been a {position} for {years} years, for a job at {company}.",
+        "{B} applies to be a {position} at {company} and can start {start}. {A} will reply by {day}.",
+    ]
+    facts = [("Which job is {B} applying for?", "{position}"), ("How many years of experience does {B} have?",
+             "{years}"), ("When can {B} start?", "{start}"), ("By when will {B} hear back?", "{day}")]
+    return Scene("job interview", turns, summaries, facts, s)
+
+
+def borrowing(rng: random.Random, v: Slots) -> Scene:
+    """A asks to borrow B's thing; B lends it until a day or refuses with a reason."""
+    thing, purpose, purpose_s = v("loan")
+    reason = v("reason")
+    s = dict(thing=thing, purpose=purpose, purpose_s=purpose_s, day=v("day"), reason=reason[0],
+             Reason=cap(reason[0]), why=reason[1].replace("{X}", "{B}"))
+    opener = rng.choice([("Can I ask you a favour?", "Sure, what is it?"),
+                         ("Could you do me a favour?", "Of course. What do you need?"),
+                         ("Are you using your {thing} this week?", "I don't think so. Why?")])
+    ask = alternate(rng, "A", [opener[0]], [opener[1]],
+                    ["Could I borrow your {thing} {purpose}?", "I need your {thing} {purpose}. Can I borrow it?",
+                     "Would you lend me your {thing} {purpose}?"])
+    if rng.random() < 0.7:
+        tail = alternate(rng, "B", ["Yes, but I need it back by {day}.", "OK, just bring it back by {day}.",
+                                    "Sure. Can you return it by {day}?"],
+                         ["No problem, you'll have it back by {day}.", "Of course. Thanks a lot!",
+                          "Thanks, I'll return it by {day}."])
+        summaries = [
+            "{A} borrows {B}'s {thing} {purpose_s} and will give it back by {day}.",
+            "{B} lends {A} the {thing} {purpose_s} but needs it back by {day}.",
+            "{A} asks to borrow {B}'s {thing}. {B} agrees if {A} returns it by {day}.",
+            "{B} lets {A} borrow the {thing} {purpose_s} until {day}.",
+            "{A} needs a {thing} {purpose_s}, so {B} lends {A} one until {day}.",
+        ]
+        facts = [("By when must the {thing} be returned?", "{day}")]
+    else:
+        tail = alternate(rng, "B", ["Sorry, I need it myself. {Reason}, you see.",
+                                    "I'm afraid not. I need it because {reason}."],
+                         ["Never mind. I'll ask someone else.", "OK, I understand."])
+        summaries = [
+            "{A} asks to borrow {B}'s {thing} {purpose_s}, but {B} needs it because {why}.",
+            "{B} can't lend {A} the {thing} because {why}.",
+            "{A} wants {B}'s {thing} {purpose_s}, but {B} says no because {why}.",
+            "{B} refuses to lend the {thing} to {A} because {why}.",
+            "{A} can't borrow the {thing} from {B} because {why}.",
+        ]
+        facts = []
+    facts += [("What does {A} want to borrow?", "{thing}")]
+    return Scene("borrowing", ask + tail, summaries, facts, s)
+
+
+def tech_support(rng: random.Random, v: Slots) -> Scene:
+    """A customer (A) reports a device problem; the fix works or a technician visit is booked."""
+    fix = v("fix")
+    s = dict(device=v("device"), problem=v("problem"), fix=fix[0], fix_s=fix[1], day=v("day"),
+             ticket=str(rng.randrange(1000, 9999)))
+    head = alternate(
+        rng, "B",
+        ["Thank you for calling tech support. What seems to be the problem?", "Help desk, how can I help you?",
+         "Customer support, good morning."],
+        ["Hi. My {device} {problem}.", "Hello, I have a problem. My {device} {problem}.",
+         "My {device} {problem} and I don't know what to do."],
+        ["Let's try something. Please {fix}.", "OK. First, could you {fix}?", "I see. Try to {fix}, please."],
+    )
+    if rng.random() < 0.6:
+        tail = alternate(rng, "A", ["OK, just a moment... Yes, it works now!", "Done. Oh, it's working again."],
+                         ["Great. Is there anything else?", "Glad to hear it."],
+                         ["No, that's all. Thanks a lot.", "No, thank you for your help."])
+        summaries = [
+            "{A}'s {device} {problem}. {B} tells {A} to {fix_s}, and that solves the problem.",
+            "{A} calls because the {device} {problem}. After {A} follows {B}'s advice to {fix_s}, it works.",
+            "{B} helps {A} fix a {device} that {problem} by telling {A} to {fix_s}.",
+            "{A}'s {device} {problem}, but it works again after {A} tries to {fix_s} as {B} suggests.",
+            "{B} solves {A}'s problem with the {device} by telling {A} to {fix_s}.",
+        ]
+    else:
+        tail = alternate(rng, "A", ["I did that, but it still doesn't work.", "Hmm, nothing has changed."],
+                         ["Then we'll send a technician on {day}. Your ticket number is {ticket}.",
+                          "A technician will visit you on {day}. The reference number is {ticket}."],
+                         ["Thank you. I'll be at home.", "OK, {day} is fine."])
+        summaries = [
+            "{A}'s {device} {problem}. Trying to {fix_s} doesn't help, so {B} books a technician for {day}.",
+            "{B}'s advice to {fix_s} doesn't fix {A}'s {device}, so a technician will come on {day}.",
+            "{A} reports that the {device} {problem}. A technician will visit on {day}; the ticket is {ticket}.",
+            "{A}'s {device} {problem} even after {A} tries to {fix_s}. {B} sends a technician on {day}.",
+            "{B} arranges a technician visit on {day} for {A}'s {device}, which {problem}.",
+        ]
+        s["has_ticket"] = True
+    facts = [("What device does {A} have a problem with?", "{device}"), ("What does {B} tell {A} to do?", "{fix}")]
+    if s.get("has_ticket"):
+        facts += [("What is the ticket number?", "{ticket}"), ("When will the technician come?", "{day}")]
+    return Scene("tech support", head + tail, summaries, facts, s)
+
+
+def renting_a_flat(rng: random.Random, v: Slots) -> Scene:
+    """A (the caller) asks about a flat: rent, bills and a viewing time."""
+    s = dict(flat=v("flat"), area=v("area"), rent=v("rent"), day=v("day"), time=v("pm_time"),
+             bills=rng.choice(["included", "not included"]))
+    turns = alternate(
+        rng, "A",
+        ["Hello, I'm calling about the {flat} {area}.", "Hi, is the {flat} {area} still available?",
+         "Good morning. I saw your advert for a {flat} {area}."],
+        ["Yes, it's still available.", "Yes, it is. Are you interested?", "It is. What would you like to know?"],
+        ["How much is the rent?", "What's the monthly rent?", "Could you tell me the rent?"],
+        ["It's {rent} a month.", "The rent is {rent} per month.", "{rent} a month."],
+        ["Are bills included?", "Does that include bills?", "And what about the bills?"],
+        ["Bills are {bills}.", "No, bills are extra." if s["bills"] == "not included" else "Yes, bills are included."],
+        ["Could I come and see it?", "Can I arrange a viewing?", "When can I have a look at it?"],
+        ["How about {day} at {time}?", "You can come on {day} at {time}.", "I'm free on {day} at {time}."],
+        ["{day} at {time} is fine. See you then.", "Perfect, see you on {day}."],
+    )
+    summaries = [
+        "{A} calls {B} about a {flat} {area}. The rent is {rent} a month and {A} will see it on {day} at {time}.",
+        "{A} is interested in the {flat} {area}, which costs {rent} a month, bills {bills}. The viewing is on {day}.",
+        "{B} tells {A} that the {flat} costs {rent} a month and arranges a viewing on {day} at {time}.",
+        "{A} will view the {flat} {area} on {day} at {time}; it costs {rent} a month.",
+        "{A} asks about the rent of a {flat} {area}. It is {rent} a month, and {A} will see it on {day}.",
+        "{A} and {B} arrange a viewing of the {flat} {area} on {day} at {time}. The rent is {rent}.",
+    ]
+    facts = [("How much is the rent?", "{rent}"), ("When is the viewing?", "{day} at {time}"),
+             ("Where is the flat?", "{area}")]
+    return Scene("renting a flat", turns, summaries, facts, s)
+
+
+def lost_property(rng: random.Random, v: Slots) -> Scene:
+    """A lost something; B (lost and found) has it or takes a phone number."""
+    s = dict(lost=v("lost"), colour=v("colour"), place=v("lost_place"),
+             when=rng.choice(["this morning", "yesterday", "last night", "on Friday"]),
+             phone="555-0" + str(rng.randrange(100, 999)), name=v("surname"))
+    head = alternate(
+        rng, "A",
+        ["Excuse me, is this the lost and found office?", "Hello, I've lost something. Can you help me?",
+         "Hi. I think I left something {place} {when}."],
+        ["Yes. What have you lost?", "I'll try. What is it?", "Sure. What did you lose?"],
+        ["A {colour} {lost}. I lost it {place} {when}.", "My {lost}. It's {colour}. I left it {place} {when}.",
+         "I lost my {colour} {lost} {place} {when}."],
+    )
+    if rng.random() < 0.5:
+        tail = alternate(rng, "B", ["Let me check... Is this it?", "One moment. We have a {colour} {lost} here."],
+                         ["Yes, that's mine! Thank you so much.", "That's it! What a relief."],
+                         ["Please sign this form, Mr. {name}.", "Can you show me some ID, please?"])
+        summaries = [
+            "{A} lost a {colour} {lost} {place} {when}, and {B} finds it in the lost and found office.",
+            "{A} comes to get a {colour} {lost} that {A} left {place}. {B} has it.",
+            "{B} gives {A} back the {colour} {lost} that {A} lost {place} {when}.",
+            "{A} gets back the {colour} {lost} that {A} left {place}.",
+            "{A} asks {B} about a {colour} {lost} lost {place} {when}, and {B} has it.",
+        ]
+    else:
+        tail = alternate(rng, "B", ["Nobody has brought it in yet. Can I have your phone number?",
+                                    "I'm sorry, it's not here. Leave me your number."],
+                         ["It's {phone}.", "Sure, it's {phone}. My name is {name}."],
+                         ["We'll call you if it turns up.", "OK, we'll let you know if we find it."])
+        summaries = [
+            "{A} lost a {colour} {lost} {place} {when}. It hasn't been found, so {A} leaves a phone number.",
+            "{B} doesn't have {A}'s {colour} {lost} yet and will call {A} at {phone} if it turns up.",
+            "{A} reports a lost {colour} {lost}. {B} takes {A}'s number, {phone}, and will call.",
+            "{A} left a {colour} {lost} {place} {when}. {B} will phone {A} if someone finds it.",
+            "{A}'s {colour} {lost} is still missing. {B} notes {A}'s number, {phone}.",
+        ]
+        s["has_phone"] = True
+    facts = [("What did {A} lose?", "{lost}"), ("Where did {A} lose it?", "{place}"),
+             ("What is {A}'s name?", "{name}"), ("What colour is it?", "{colour}")]
+    if s.get("has_phone"):
+        facts.append(("What is {A}'s phone number?", "{phone}"))
+    return Scene("lost property", head + tail, summaries, facts, s)
+
+
+def returning_a_product(rng: random.Random, v: Slots) -> Scene:
+    """A returns a faulty product and gets a refund or an exchange."""
+    defect = v("defect")
+    s = dict(product=v("product"), defect=defect[0], defect_s=defect[1], when=v("when_bought"),
+             remedy=rng.choice(["refund", "exchange"]))
+    s["a_product"], s["When"] = article(s["product"]), cap(s["when"])
+    head = alternate(
+        rng, "B",
+        ["Hello. How can I help you?", "Good morning. What can I do for you?", "Hi, do you need any help?"],
+        ["I'd like to return this {product}. It {defect}.", "I bought this {product} {when}, but it {defect}.",
+         "Hi. This {product} {defect}. I want to return it."],
+        ["I'm sorry about that. When did you buy it?", "Oh dear. When did you buy it? Do you have the receipt?"],
+        ["{When}. Here's the receipt.", "I bought it {when}. Here is my receipt."],
+    )
+    if s["remedy"] == "refund":
+        tail = alternate(rng, "B", ["Would you like a refund or a new one?", "We can give you your money back."],
+                         ["A refund, please.", "I'd prefer my money back, please."],
+                         ["No problem. The money will be back on your card in three days."])
+        summaries = [
+            "{A} returns {a_product} bought {when} because it {defect_s}, and {B} gives {A} a refund.",
+            "{A} gets a refund for {a_product} that {defect_s}.",
+            "{B} refunds {A} for {a_product} that {A} bought {when} because it {defect_s}.",
+            "{A} brings back {a_product} that {defect_s} and gets {A}'s money back.",
+            "{A} bought {a_product} {when}, but it {defect_s}, so {A} asks for a refund.",
+        ]
+    else:
+        tail = alternate(rng, "B", ["Would you like a refund or a new one?", "We can exchange it for you."],
+                         ["I'd like a new one, please.", "An exchange, please."],
+                         ["Here you are. Sorry for the trouble."])
+        summaries = [
+            "{A} returns {a_product} bought {when} because it {defect_s}, and {B} exchanges it for a new one.",
+            "{A} exchanges {a_product} that {defect_s} for a new one.",
+            "{B} gives {A} a new {product} because the old one {defect_s}.",
+            "{A} bought {a_product} {when}, but it {defect_s}, so {B} gives {A} a new one.",
+            "{A} returns {a_product} that {defect_s} and gets a new one instead of a refund.",
+        ]
+    facts = [("What does {A} return?", "{product}"), ("When did {A} buy it?", "{when}")]
+    return Scene("returning a product", head + tail, summaries, facts, s)
+
+
+def asking_the_way(rng: random.Random, v: Slots) -> Scene:
+    """A stranger (A) asks the way; B gives directions or suggests a bus."""
+    s = dict(dest=v("destination"), directions=v("directions"), landmark=v("landmark"), minutes=v("minutes"),
+             bus=v("bus"))
+    head = alternate(
+        rng, "A",
+        ["Excuse me, how do I get to {dest}?", "Sorry to bother you, where is {dest}?",
+         "Excuse me, could you tell me the way to {dest}?"],
+    )
+    if rng.random() < 0.6:
+        tail = alternate(rng, "B", ["Sure. {Directions}. It's {landmark}.", "Just {directions}. You'll see it {landmark}."],
+                         ["Is it far?", "How long does it take?", "Can I walk there?"],
+                         ["No, it's about {minutes} on foot.", "It's only {minutes} from here.", "About {minutes} walking."],
+                         ["Thank you very much.", "Thanks for your help!"])
+        summaries = [
+            "{A} asks {B} the way to {dest}. {B} says it's {landmark}, about {minutes} on foot.",
+            "{B} tells {A} to {directions} to get to {dest}, which is {landmark}.",
+            "{A} wants to go to {dest}. It's {minutes} away on foot, {landmark}.",
+            "{B} gives {A} directions to {dest}, which is {landmark} and {minutes} away.",
+            "{A} asks for directions to {dest}. It's about {minutes} from there, {landmark}.",
+        ]
+        facts = [("How long does it take to walk?", "{minutes}")]
+    else:
+        tail = alternate(rng, "B", ["It's quite far. You'd better take the number {bus} bus.",
+                                    "It's too far to walk. Take bus number {bus}."],
+                         ["Where is the bus stop?", "Where can I catch it?"],
+                         ["It's just over there, {landmark}.", "The stop is {landmark}."],
+                         ["Thanks a lot!", "Great, thank you."])
+        summaries = [
+            "{A} asks how to get to {dest}. {B} says it's far and tells {A} to take the number {bus} bus.",
+            "{B} tells {A} to take bus number {bus} to {dest}; the stop is {landmark}.",
+            "{A} wants to go to {dest}, and {B} recommends the number {bus} bus.",
+            "{B} says {dest} is too far to walk, so {A} should take bus {bus} from the stop {landmark}.",
+            "{A} needs to get to {dest}. {B} suggests the number {bus} bus.",
+        ]
+        facts = [("Which bus should {A} take?", "{bus}")]
+    s["Directions"] = cap(s["directions"])
+    facts += [("Where does {A} want to go?", "{dest}")]
+    return Scene("asking the way", head + tail, summaries, facts, s)
+
+
+def hotel_check_in(rng: random.Random, v: Slots) -> Scene:
+    """A guest checks in: the name of the booking, nights, room and breakfast time."""
+    s = dict(name=v("surname"), nights=v("nights"), room=v("room"),
+             breakfast=rng.choice(["from 7 to 10", "from 6:30 to 9:30", "from 7:30 to 10:30"]))
+    turns = alternate(
+        rng, "A",
+        ["Good evening. Welcome to the Park Hotel.", "Hello, welcome. Are you checking in?",
+         "Good afternoon. How can I help you?"],
+        ["Hi, I have a reservation under the name {name}.", "Yes. The booking is under {name}."],
+        ["Let me see... Yes, {nights} nights in a double room.", "Here it is. A double room for {nights} nights."],
+        ["That's right.", "Yes, exactly.", "Correct."],
+        ["You're in room {room}. Here is your key.", "Your room is {room}, on the top floor."],
+        ["Thanks. When is breakfast?", "What time is breakfast served?"],
+        ["Breakfast is {breakfast} in the restaurant.", "It's served {breakfast}."],
+    )
+    summaries = [
+        "{B} checks in at the hotel under the name {name} for {nights} nights and gets room {room}.",
+        "{A} checks {B} into room {room} for {nights} nights and says breakfast is {breakfast}.",
+        "{B} has a booking for {nights} nights under {name}. {B} is in room {room}.",
+        "{A} welcomes {B}, who has booked a room for {nights} nights. Breakfast is {breakfast}.",
+        "{B} checks in for {nights} nights and gets the key to room {room}.",
+    ]
+    facts = [("What is {B}'s room number?", "{room}"), ("How many nights will {B} stay?", "{nights}"),
+             ("When is breakfast served?", "{breakfast}")]
+    return Scene("hotel check-in", turns, summaries, facts, s)
+
+
+def buying_a_gift(rng: random.Random, v: Slots) -> Scene:
+    """A and B choose a present for a friend and decide where to buy it."""
+    gift = v("gift")
+    s = dict(friend=v("name"), occasion=v("occasion"), gift=gift, shop=v("shop"),
+             rejected=v.distractor("gift", exclude=[gift]))
+    turns = alternate(
+        rng, "A",
+        ["What should we get {friend} for the {occasion}?", "{friend}'s {occasion} is coming. Any gift ideas?",
+         "We still need a present for {friend}'s {occasion}."],
+        ["How about {rejected}?", "Maybe {rejected}?", "What about {rejected}?"],
+        ["Hmm, I think {friend} already has one.", "No, that's a bit boring."],
+        ["Then let's get {gift}.", "OK, what about {gift}? {friend} would love that.", "Then {gift}, maybe?"],
+        ["Good idea. We can buy it at {shop}.", "Great. Let's go to {shop} tomorrow.", "Perfect. They sell those at {shop}."],
+        ["And we'll split the cost.", "Sounds good. Let's share the cost."],
+    )
+    summaries = [
+        "{A} and {B} decide to buy {gift} for {friend}'s {occasion} at {shop} and share the cost.",
+        "For {friend}'s {occasion}, {A} and {B} choose {gift} and will buy it at {shop}.",
+        "{A} and {B} want a present for {friend}. They choose {gift} from {shop}.",
+        "{A} and {B} will get {friend} {gift} for the {occasion} and split the cost.",
+        "{A} and {B} talk about a gift for {friend}'s {occasion} and decide on {gift}.",
+    ]
+    facts = [("Who is the present for?", "{friend}"), ("What gift do they choose?", "{gift}"),
+             ("Where will they buy it?", "{shop}")]
+    return Scene("buying a gift", turns, summaries, facts, s)
+
+
+FAMILIES: dict[str, Callable[[random.Random, Slots], Scene]] = {
+    "invitation": invitation,
+    "shopping": shopping,
+    "restaurant booking": restaurant_booking,
+    "doctor's appointment": doctors_appointment,
+    "travel booking": travel_booking,
+    "job interview": job_interview,
+    "borrowing": borrowing,
+    "tech support": tech_support,
+    "renting a flat": renting_a_flat,
+    "lost property": lost_property,
+    "returning a product": returning_a_product,
+    "asking the way": asking_the_way,
+    "hotel check-in": hotel_check_in,
+    "buying a gift": buying_a_gift,
+}
+TOPICS = list(FAMILIES)
+
+# ---------------------------------------------------------------------------------------------
+# Small talk and distractors, rendering
+# ---------------------------------------------------------------------------------------------
+
+#: Friends chat before and after the point; strangers only ask to repeat or say goodbye.
+FRIENDS = {"invitation", "borrowing", "buying a gift"}
+
+#: (where, audience, openers, replies); where: start, mid (any boundary) or end; audience: friends or all.
+SMALL_TALK = [
+    ("start", "friends", ["Lovely weather today, isn't it?", "What a beautiful day!"],
+     ["Yes, it really is.", "It is. I might go for a walk later."]),
+    ("start", "friends", ["It's so cold today.", "What a rainy day!"],
+     ["I know. I hope it changes soon.", "Yes. A good day to stay inside."]),
+    ("start", "friends", ["How was your weekend?", "Did you have a good weekend?"],
+     ["Quiet. I mostly stayed in and read.", "Great, thanks. I went hiking.", "Busy, as always."]),
+    ("start", "friends", ["Sorry I'm late. The bus was full.", "Sorry, I'm a bit out of breath. I ran here."],
+     ["No worries.", "That's OK, I just got here too."]),
+    ("end", "friends", ["By the way, did you see {name} at {venue} yesterday?"],
+     ["No, I was at home all day.", "No. How is {name}?"]),
+    ("end", "friends", ["Oh, I ran into {name} at {venue} last week."],
+     ["Really? I haven't seen {name} for ages.", "Oh, how is {name}?"]),
+    ("end", "friends", ["Did I tell you {name} is moving to {city}?", "{name} just got a job in {city}."],
+     ["No! Since when?", "Wow, I had no idea."]),
+    ("end", "friends", ["Have you been to {restaurant}? I went there on {day}.", "I had lunch at {restaurant} on {day}."],
+     ["Not yet. Is it good?", "I love that place.", "Oh, how was the food?"]),
+    ("mid", "all", ["Sorry, one moment, please.", "Sorry, could you hold on a second?"],
+     ["Of course, take your time.", "Sure, no problem."]),
+    ("end", "all", ["Is there a cash machine near here?"],
+     ["I think there's one next to {venue}.", "I'm not sure, sorry."]),
+    ("end", "all", ["Do you know if {venue} is open today?"],
+     ["Yes, until {time}.", "I'm not sure, sorry."]),
+    ("end", "all", ["Have a nice weekend!", "Thanks again, and have a good day."],
+     ["You too!", "Thanks, you too. Bye."]),
+]
+
+
+def insert_small_talk(rng: random.Random, v: Slots, turns: list[tuple[str, str]], friends: bool) -> None:
+    """Insert one small-talk exchange that fits the speakers, keeping the turns alternating."""
+    where, _, openers, replies = rng.choice([c for c in SMALL_TALK if friends or c[1] == "all"])
+    pos = {"start": 0, "end": len(turns), "mid": rng.randrange(1, len(turns))}[where]
+    speaker = turns[pos][0] if pos < len(turns) else ("B" if turns[-1][0] == "A" else "A")
+    listener = "B" if speaker == "A" else "A"
+    values = dict(name=v.distractor("name"), venue=v.distractor("venue"), restaurant=v.distractor("restaurant"),
+                  day=v.distractor("day"), city=v.distractor("city"), time=v.distractor("pm_time"))
+    turns[pos:pos] = [(speaker, rng.choice(openers).format(**values)),
+                      (listener, rng.choice(replies).format(**values))]
+
+
+def fill(text: str, slots: dict, roles: dict) -> str:
+    """Fill ``{slot}`` fields, then replace the ``{A}``/``{B}`` role markers with speaker tags."""
+    text = text.format(**slots, A="{A}", B="{B}")
+    return text.replace("{A}", roles["A"]).replace("{B}", roles["B"])
+
+
+def add_small_talk(rng: random.Random, v: Slots, scene: Scene) -> list[tuple[str, str]]:
+    """The scene's turns with 0-2 small-talk exchanges mixed in (at most 10 turns in all)."""
+    turns = [(role, text.format(**scene.slots)) for role, text in scene.turns]
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        if len(turns) + 2 <= 10:
+            insert_small_talk(rng, v, turns, scene.topic in FRIENDS)
+    return turns
+
+
+_HELD_OUT = [(v, re.compile(rf"(?<![\w$]){re.escape(v)}(?!\w)")) for vals in held_out_values().values() for v in vals]
+
+
+def has_held_out_value(text: str) -> bool:
+    """Does ``text`` contain a held-out slot value (one reserved for the target test split) as whole words?"""
+    return any(value in text and pattern.search(text) for value, pattern in _HELD_OUT)
+
+
+@dataclass
+class Dialogue:
+    """A rendered dialogue with all its summaries and QA facts."""
+
+    dialogue: str
+    topic: str
+    summaries: list[str]
+    facts: list[tuple[str, str]]
+    held_out: bool
+
+
+def make_dialogue(rng: random.Random, topic: str, held_out: bool) -> Dialogue:
+    """Draw one dialogue of a family; it contains a held-out value if and only if ``held_out``."""
+    while True:
+        v = Slots(rng, held_out)
+        scene = FAMILIES[topic](rng, v)
+        turns = add_small_talk(rng, v, scene)
+        roles = {"A": "#Person1#", "B": "#Person2#"} if turns[0][0] == "A" else {"A": "#Person2#", "B": "#Person1#"}
+        dialogue = "\n".join(f"{roles[role]}: {cap(text)}" for role, text in turns)
+        if has_held_out_value(dialogue) == held_out:
+            break
+    summaries = [cap(fill(t, scene.slots, roles)) for t in scene.summaries]
+    facts = [(fill(q, scene.slots, roles), fill(a, scene.slots, roles)) for q, a in scene.facts]
+    facts = [(q, a) for q, a in facts if a in dialogue]
+    return Dialogue(dialogue, scene.topic, summaries, facts, held_out)
+
+
+def unique_dialogues(rng: random.Random, n: int, held_out: bool, taken: set[str]) -> list[Dialogue]:
+    """``n`` dialogues with balanced topics whose text is not in ``taken`` (which is updated)."""
+    out = []
+    while len(out) < n:
+        topic = TOPICS[len(out) % len(TOPICS)] if rng.random() < 0.7 else rng.choice(TOPICS)
+        d = make_dialogue(rng, topic, held_out)
+        if d.dialogue not in taken:
+            taken.add(d.dialogue)
+            out.append(d)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# App reviews (sentiment and title probes)
+# ---------------------------------------------------------------------------------------------
+
+APPS = {
+    "photo editor": (["SnapStudio", "PixelPro", "Lumi"], ["filter tool", "cropping tool", "collage maker"]),
+    "fitness app": (["FitTrack", "RunMate", "StepUp"], ["step counter", "workout planner", "sleep tracker"]),
+    "budget app": (["BudgetBee", "CoinWise", "SpendLess"], ["expense chart", "bank sync", "bill reminder"]),
+    "weather app": (["SkyCast", "RainAlert", "Breeze"], ["hourly forecast", "radar map", "storm warning"]),
+    "music player": (["TuneBox", "Echo", "Beatline"], ["playlist editor", "equalizer", "offline mode"]),
+    "language app": (["LinguaGo", "WordWise", "Parlo"], ["daily lesson", "flashcard deck", "speaking coach"]),
+    "note-taking app": (["NoteNest", "Jotter", "Inkwell"], ["search bar", "cloud sync", "checklist feature"]),
+    "recipe app": (["CookEasy", "Yumly", "ChefPal"], ["shopping list", "meal planner", "timer"]),
+    "game": (["Block Quest", "Star Racer", "Puzzle Pop"], ["story mode", "multiplayer mode", "leaderboard"]),
+    "chat app": (["Chatty", "Linkup", "Pingo"], ["group chat", "video call feature", "sticker pack"]),
+}
+
+#: Review points: aspect -> (praise sentences, praise titles, complaint sentences, complaint titles).
+#: A mixed review never praises and criticises the same aspect.
+POINTS = {
+    "feature": (["The {feature} is fantastic.", "I love the {feature}.", "The {feature} works perfectly."],
+                ["Love the {feature}", "Great {feature}", "Amazing {feature}"],
+                ["The {feature} stopped working after the update.", "Since the last update the {feature} is broken.",
+                 "The {feature} is useless."],
+                ["Broken {feature}", "Update broke the {feature}", "Useless {feature}"]),
+    "ease": (["It's so easy to use.", "Very simple and clean design.", "Everything is easy to find."],
+             ["So easy to use", "Simple and clean", "Easy to use"],
+             ["The menus are so confusing.", "I can never find anything in it.", "The design is a mess."],
+             ["Confusing design", "Hard to use", "Too confusing"]),
+    "stability": (["It's fast and never crashes.", "Runs smoothly even on my old phone.", "Super fast and reliable."],
+                  ["Fast and reliable", "Runs smoothly", "Never crashes"],
+                  ["The app keeps crashing.", "It crashed three times today.", "It freezes every few minutes."],
+                  ["Keeps crashing", "Crashes all the time", "Constant crashes"]),
+    "ads": (["No annoying ads at all.", "The free version has no ads.", "I'm glad there are no ads."],
+            ["No ads", "Free and no ads", "Finally, no ads"],
+            ["There are ads after every tap.", "Way too many ads.", "Full-screen ads every minute."],
+            ["Too many ads", "Ads everywhere", "Ad overload"]),
+    "battery": (["It barely uses any battery.", "My battery lasts all day with it."],
+                ["Easy on the battery", "Great battery life"],
+                ["It drains my battery in a few hours.", "My battery dies so fast with this app."],
+                ["Drains the battery", "Battery killer"]),
+    "price": (["The subscription is cheap for what you get.", "Great value for the price."],
+              ["Great value", "Worth the price"],
+              ["It's far too expensive for what it does.", "The subscription costs way too much."],
+              ["Too expensive", "Not worth the money", "Overpriced"]),
+    "support": (["Customer support answered within an hour.", "The support team fixed my problem quickly."],
+                ["Great support", "Helpful support team"],
+                ["Support never answered my emails.", "Customer service is useless."],
+                ["No support", "Terrible customer service"]),
+}
+INTROS = ["I've used {app} for a month.", "I downloaded {app} last week.", "I use this {category} every day.",
+          "Tried {app} for a few days.", "I switched to {app} recently."]
+VERDICTS = {
+    "positive": ["Five stars!", "Highly recommend it.", "Best {category} I've tried.", "Worth every penny.",
+                 "I'd recommend it to anyone."],
+    "negative": ["Uninstalled.", "Avoid this app.", "One star.", "Very disappointed.", "Don't waste your time."],
+}
+TURNS = {"positive": ["But overall, I'm happy.", "Still, I really like it.", "Apart from that, it's great."],
+         "negative": ["But that doesn't make up for it.", "Still, I can't recommend it.", "Too bad."]}
+ASIDES = {"positive": "My only complaint: ", "negative": "The only good thing: "}
+GENERIC_TITLES = {"positive": ["Great {category}", "Best {category} ever", "{app} is excellent", "Love this app"],
+                  "negative": ["Disappointing", "Avoid {app}", "Worst {category} ever", "Waste of time"]}
+
+
+def point(rng: random.Random, aspect: str, positive: bool) -> tuple[str, str]:
+    """One review sentence about ``aspect`` and a matching title."""
+    praise, praise_titles, complaints, complaint_titles = POINTS[aspect]
+    return (rng.choice(praise), rng.choice(praise_titles)) if positive else \
+        (rng.choice(complaints), rng.choice(complaint_titles))
+
+
+def make_review(rng: random.Random) -> tuple[str, str, str]:
+    """One app review: (text, label, title).
+
+    The title names the review's main point (sometimes a generic verdict). About a third of the
+    reviews are mixed: they also make a point for the other side, and the verdict decides the label.
+    """
+    category = rng.choice(list(APPS))
+    names, features = APPS[category]
+    slots = dict(app=rng.choice(names), category=category, feature=rng.choice(features))
+    label = rng.choice(["negative", "positive"])
+    positive = label == "positive"
+    main, other = rng.sample(list(POINTS), 2)
+    sentence, title = point(rng, main, positive)
+    body = [sentence]
+    if rng.random() < 0.35:  # mixed: a point for the other side, then a turn back to the verdict
+        contrary = point(rng, other, not positive)[0]
+        body = [contrary, rng.choice(TURNS[label]), sentence] if rng.random() < 0.5 else \
+            [sentence, ASIDES[label] + contrary[0].lower() + contrary[1:]]
+    elif rng.random() < 0.6:
+        body.append(point(rng, other, positive)[0])
+    intro = [rng.choice(INTROS)] if rng.random() < 0.7 else []
+    verdict = [rng.choice(VERDICTS[label])] if rng.random() < 0.8 else []
+    text = " ".join(intro + body + verdict).format(**slots)
+    if rng.random() < 0.25:
+        title = rng.choice(GENERIC_TITLES[label])
+    return text, label, cap(title.format(**slots))
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits and files
+# ---------------------------------------------------------------------------------------------
+
+
+def target_rows(seed: int = DEFAULT_SEED) -> dict[str, list[dict]]:
+    """The target task's rows per split, in the DialogSum schema (test: 3 reference rows each)."""
+    taken: set[str] = set()
+    rows: dict[str, list[dict]] = {}
+    for split, n in TARGET_SIZES.items():
+        rng = random.Random(f"{seed}-target-{split}")
+        dialogues = unique_dialogues(rng, n, held_out=(split == "test"), taken=taken)
+        if split == "test":
+            rows[split] = [
+                {"id": f"test_{i}_{k + 1}", "dialogue": d.dialogue, "summary": summary, "topic": d.topic}
+                for i, d in enumerate(dialogues)
+                for k, summary in enumerate(rng.sample(d.summaries, N_REFERENCES))
+            ]
+        else:
+            rows[split] = [{"id": f"{split}_{i}", "dialogue": d.dialogue, "summary": rng.choice(d.summaries),
+                            "topic": d.topic} for i, d in enumerate(dialogues)]
+    return rows
+
+
+PROBE_META = {
+    "qa": {"task_type": "qa", "main_metric": "f1",
+           "description": "Extractive question answering over synthetic dialogues: the answer is a span of the "
+                          "context (who/when/where/what/how much about a slot of the dialogue)."},
+    "topic": {"task_type": "classification", "main_metric": "accuracy",
+              "description": "Which everyday scenario is this dialogue about? One of the listed options."},
+    "sentiment": {"task_type": "classification", "main_metric": "accuracy",
+                  "description": "Is this app review negative or positive? Some reviews are mixed; "
+                                 "the final verdict decides."},
+    "title": {"task_type": "generation", "main_metric": "rouge1",
+              "description": "Write a short title (2-5 words, like an app-store review title) for an app review."},
+}
+
+
+def probe_rows(seed: int = DEFAULT_SEED, taken: set[str] | None = None) -> dict[str, dict[str, list[dict]]]:
+    """Rows of every probe task per split. Dialogues never repeat the target task's (``taken``)."""
+    taken = set() if taken is None else taken
+    out: dict[str, dict[str, list[dict]]] = {}
+    for probe in PROBES:
+        out[probe] = {}
+        for split, n in PROBE_SIZES.items():
+            rng = random.Random(f"{seed}-{probe}-{split}")
+            out[probe][split] = [dict(id=f"{probe}_{split}_{i}", **row)
+                                 for i, row in enumerate(probe_examples(probe, rng, n, taken))]
+    return out
+
+
+def probe_examples(probe: str, rng: random.Random, n: int, taken: set[str]) -> list[dict]:
+    """``n`` examples of one probe task (without ids); texts already in ``taken`` are skipped."""
+    if probe in ("qa", "topic"):
+        dialogues = unique_dialogues(rng, n, held_out=False, taken=taken)
+        if probe == "topic":
+            return [{"text": d.dialogue, "label": d.topic, "options": TOPICS} for d in dialogues]
+        rows = []
+        for d in dialogues:
+            while not d.facts:
+                d = unique_dialogues(rng, 1, held_out=False, taken=taken)[0]
+            question, answer = rng.choice(d.facts)
+            rows.append({"context": d.dialogue, "question": question, "answer": answer})
+        return rows
+    rows = []
+    while len(rows) < n:
+        text, label, title = make_review(rng)
+        if text in taken:
+            continue
+        taken.add(text)
+        if probe == "sentiment":
+            rows.append({"text": text, "label": label, "options": ["negative", "positive"]})
+        else:
+            rows.append({"text": text, "title": title})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """One JSON object per line, UTF-8, ``\\n`` line endings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def generate(out_dir: Path = DATA_DIR, seed: int = DEFAULT_SEED) -> list[Path]:
+    """Write the target task and every probe task under ``out_dir``; return the written paths."""
+    written = []
+    target = target_rows(seed)
+    for split, rows in target.items():
+        written.append(out_dir / "dialogsum" / f"{split}.jsonl")
+        write_jsonl(written[-1], rows)
+    taken = {row["dialogue"] for rows in target.values() for row in rows}
+    for probe, splits in probe_rows(seed, taken).items():
+        for split, rows in splits.items():
+            written.append(out_dir / "probes" / probe / f"{split}.jsonl")
+            write_jsonl(written[-1], rows)
+        meta = out_dir / "probes" / probe / "meta.json"
+        meta.write_text(json.dumps(PROBE_META[probe], indent=2) + "\n", encoding="utf-8")
+        written.append(meta)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# The data card's statistics (data/README.md, between the markers)
+# ---------------------------------------------------------------------------------------------
+
+CARD = DATA_DIR / "README.md"
+STATS_START = "<!-- stats:start: written by `python -m utils.synth --card`; do not edit by hand -->"
+STATS_END = "<!-- stats:end -->"
+
+
+def words(text: str) -> int:
+    """Number of whitespace-separated words."""
+    return len(text.split())
+
+
+def spread(values: list[int]) -> str:
+    """``mean (min-max)`` of a list of counts."""
+    return f"{sum(values) / len(values):.1f} ({min(values)}-{max(values)})"
+
+
+def tiny_tokenizer():
+    """The tiny model's tokenizer (``data/models/tiny-flan-t5/tokenizer.json``) if it exists, else ``None``."""
+    from utils.config import TINY_MODEL_DIR
+
+    path = TINY_MODEL_DIR / "tokenizer.json"
+    if not path.is_file():
+        return None
+    from tokenizers import Tokenizer  # the fast tokenizer itself: loads in milliseconds
+
+    return Tokenizer.from_file(str(path))
+
+
+def card_stats(data_dir: Path = DATA_DIR) -> str:
+    """The data card's statistics as markdown, computed from the files under ``data_dir``."""
+    from utils.data import PROBE_COLUMNS, SPLITS, TARGET_COLUMNS, read_jsonl
+
+    tok = tiny_tokenizer()
+    def tokens(texts: list[str]) -> list[int]:
+        return [len(encoding.ids) for encoding in tok.encode_batch(texts)]
+
+    target = {s: read_jsonl(data_dir / "dialogsum" / f"{s}.jsonl", TARGET_COLUMNS) for s in SPLITS}
+    lines = ["### Target task: `data/dialogsum/`", ""]
+    head = "| split | dialogues | rows | turns | dialogue words | summary words |"
+    if tok:
+        head += " dialogue tokens | summary tokens |"
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    for split, rows in target.items():
+        dialogues = list(dict.fromkeys(r["dialogue"] for r in rows))
+        cells = [split, len(dialogues), len(rows), spread([d.count("\n") + 1 for d in dialogues]),
+                 spread([words(d) for d in dialogues]), spread([words(r["summary"]) for r in rows])]
+        if tok:
+            cells += [spread(tokens(dialogues)), spread(tokens([r["summary"] for r in rows]))]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines += ["", "Counts are mean (min-max). "
+              + ("Tokens: the tiny model's tokenizer (`data/models/tiny-flan-t5`), with the end-of-sequence token."
+                 if tok else "Token counts appear once the tiny model exists (`make model`, then "
+                             "`python -m utils.synth --card`)."), ""]
+    lines += ["#### Topics (dialogues per split)", "", "| topic | " + " | ".join(SPLITS) + " |",
+              "|---|" + "---|" * len(SPLITS)]
+    for topic in TOPICS:
+        counts = [len({r["dialogue"] for r in target[s] if r["topic"] == topic}) for s in SPLITS]
+        lines.append(f"| {topic} | " + " | ".join(map(str, counts)) + " |")
+    rng = random.Random(0)
+    phrasings = [len(make_dialogue(rng, topic, False).summaries) for topic in TOPICS for _ in range(50)]
+    lines += ["", f"Summary phrasings per dialogue (all outcomes of all families): {min(phrasings)}-{max(phrasings)}; "
+              f"each test dialogue has {N_REFERENCES} different ones as references."]
+    held = held_out_values()
+    lines += ["", f"Held-out slot values (only in test dialogues): {sum(map(len, held.values()))} values in "
+              f"{sum(1 for v in held.values() if v)} slot pools, e.g. "
+              + ", ".join(f"{k}: {v[0]}" for k, v in list(held.items())[:8] if v) + ".", ""]
+    lines += ["### Probe tasks: `data/probes/`", "", "| probe | train | validation | test | input words | target |",
+              "|---|---|---|---|---|---|"]
+    for probe in PROBES:
+        rows = {s: read_jsonl(data_dir / "probes" / probe / f"{s}.jsonl", PROBE_COLUMNS[probe]) for s in SPLITS}
+        text = "context" if probe == "qa" else "text"
+        target_col = {"qa": "answer", "title": "title"}.get(probe, "label")
+        all_rows = [r for s in SPLITS for r in rows[s]]
+        if target_col == "label":
+            labels = sorted({r["label"] for r in all_rows})
+            shown = f"{len(labels)} labels" if len(labels) > 3 else ", ".join(
+                f"{lab} {sum(r['label'] == lab for r in all_rows) / len(all_rows):.0%}" for lab in labels)
+        else:
+            shown = f"{target_col} words {spread([words(r[target_col]) for r in all_rows])}"
+        lines.append(f"| {probe} | {len(rows['train'])} | {len(rows['validation'])} | {len(rows['test'])} | "
+                     f"{spread([words(r[text]) for r in all_rows])} | {shown} |")
+    files = sorted(p for p in (data_dir / "dialogsum").glob("*")) + sorted((data_dir / "probes").rglob("*.*"))
+    size = sum(p.stat().st_size for p in files)
+    lines += ["", f"All {len(files)} files together: {size / 1e6:.2f} MB (limit 15 MB).", ""]
+    return "\n".join(lines)
+
+
+def write_card(card: Path = CARD, data_dir: Path = DATA_DIR) -> None:
+    """Replace the statistics section of the data card (between the markers) with fresh numbers."""
+    text = card.read_text(encoding="utf-8")
+    if STATS_START not in text or STATS_END not in text:
+        raise ValueError(f"{card} lacks the statistics markers; add the lines\n{STATS_START}\n{STATS_END}")
+    before, rest = text.split(STATS_START, 1)
+    after = rest.split(STATS_END, 1)[1]
+    card.write_text(before + STATS_START + "\n" + card_stats(data_dir) + "\n" + STATS_END + after, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--out", type=Path, default=DATA_DIR, help="folder that receives dialogsum/ and probes/")
+    parser.add_argument("--card", action="store_true",
+                        help="only refresh the statistics in README.md (also done after writing the data)")
+    args = parser.parse_args(argv)
+    if args.card:
+        write_card(args.out / "README.md", args.out)
+        print(f"Updated the statistics in {args.out / 'README.md'}.")
+        return
+    paths = generate(args.out, args.seed)
+    total = sum(p.stat().st_size for p in paths)
+    print(f"Wrote {len(paths)} files under {args.out} ({total / 1e6:.1f} MB).")
+    if (args.out / "README.md").is_file():
+        write_card(args.out / "README.md", args.out)
+        print(f"Updated the statistics in {args.out / 'README.md'}.")
+
+
+if __name__ == "__main__":
+    main()
