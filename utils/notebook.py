@@ -15,7 +15,11 @@ from pathlib import Path
 from utils.config import REPO_URL, Profile, get_profile, set_seed
 
 COLAB_CELL = f'''# On Colab (or another hosted notebook without the course) this installs it; elsewhere it does nothing.
-import importlib.util, os, subprocess, sys
+import importlib.util
+import os
+import subprocess
+import sys
+
 if importlib.util.find_spec("utils") is None and "google.colab" in sys.modules:
     subprocess.run(["git", "clone", "--depth", "1", "{REPO_URL}", "course"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "course/requirements-colab.txt"], check=True)

@@ -1,0 +1,92 @@
+"""The course's plots draw small inputs into figures, headlessly (Agg backend)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from utils import plots  # noqa: E402
+
+
+def _renders(fig) -> bool:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return isinstance(fig, Figure) and buffer.getbuffer().nbytes > 1000
+
+
+@pytest.fixture
+def scores():
+    return pd.DataFrame({
+        "template": ["a", "b", "c"],
+        "rouge1": [0.20, 0.30, 0.10],
+        "rouge1_ci_low": [0.15, 0.25, 0.05],
+        "rouge1_ci_high": [0.25, 0.35, 0.15],
+    })
+
+
+def test_length_distributions_counts_items_over_the_limit():
+    fig = plots.length_distributions({"dialogue": [10, 20, 600], "summary": [5, 6, 7]}, limits={"dialogue": 512},
+                                     unit="tokens")
+    assert _renders(fig)
+    assert len(fig.axes) == 2
+    assert "1 of 3 over the limit" in fig.axes[0].get_title()
+    assert "over the limit" not in fig.axes[1].get_title()
+
+
+def test_length_distributions_rejects_unknown_limits():
+    with pytest.raises(ValueError, match="prompt"):
+        plots.length_distributions({"dialogue": [1, 2]}, limits={"prompt": 512})
+    with pytest.raises(ValueError, match="empty"):
+        plots.length_distributions({})
+
+
+def test_category_counts_puts_the_largest_on_top():
+    fig = plots.category_counts({"travel": 3, "shopping": 9, "health": 1}, title="topics")
+    assert _renders(fig)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[-1] == "shopping" and labels[0] == "health"
+
+
+def test_scores_with_ci_sorts_and_highlights(scores):
+    fig = plots.scores_with_ci(scores, label="template", highlight=["c"], highlight_name="held out",
+                               reference=0.2334, reference_name="reference lab")
+    assert _renders(fig)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c", "a", "b"]  # best at the top
+    widths = [round(bar.get_width(), 6) for bar in ax.patches[:3]]
+    assert widths == [10.0, 20.0, 30.0]  # fractions shown in percent
+    colours = {bar.get_facecolor()[:3] for bar in ax.patches[:3]}
+    assert len(colours) == 2  # the held-out template stands out
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["held out", "reference lab"]
+    assert legend.legend_handles[0].get_facecolor()[:3] == ax.patches[0].get_facecolor()[:3]  # c's colour
+
+
+def test_scores_with_ci_names_missing_columns(scores):
+    with pytest.raises(ValueError, match="rouge2_ci_low"):
+        plots.scores_with_ci(scores, label="template", score="rouge2")
+
+
+def test_lengths_by_group_draws_each_group():
+    table = pd.DataFrame({"style": ["zero_shot", "zero_shot", "few_shot"], "tokens": [100, 120, 530]})
+    fig = plots.lengths_by_group(table, limit=512)
+    assert _renders(fig)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["zero_shot", "few_shot"]
+    with pytest.raises(ValueError, match="group"):
+        plots.lengths_by_group(table, group="group")
+
+
+def test_figures_are_not_left_open_in_pyplot(scores):
+    """Jupyter shows a returned figure once; an open pyplot figure would be shown a second time."""
+    plt.close("all")
+    plots.scores_with_ci(scores, label="template")
+    plots.category_counts({"a": 1})
+    assert plt.get_fignums() == []

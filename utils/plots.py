@@ -1,0 +1,263 @@
+"""The course's plots: one function per kind of picture, each returning a matplotlib ``Figure``.
+
+A notebook shows a figure by leaving it as the last expression of a cell; ``fig.savefig(path)`` writes it to
+a file. Each function closes its figure in ``pyplot`` before returning it, so Jupyter shows it once (not once
+more at the end of the cell) and a loop of plots does not pile up open figures. Every function takes plain
+data (lists, dicts, pandas objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+#: Colours used across the course: a neutral one, one for what is highlighted, one for limits.
+NEUTRAL, HIGHLIGHT, LIMIT = "#4C72B0", "#DD8452", "#C44E52"
+
+
+def _figure(n_cols: int = 1, width: float = 8.0, height: float = 4.0) -> tuple[Figure, list]:
+    """A new figure with ``n_cols`` panels side by side, already closed in pyplot (see the module doc)."""
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    plt.close(fig)
+    axes = fig.subplots(1, n_cols, squeeze=False)[0]
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    return fig, list(axes)
+
+
+def length_distributions(lengths: Mapping[str, Sequence[int]], limits: Mapping[str, int] | None = None,
+                         unit: str = "words", title: str | None = None, bins: int = 30) -> Figure:
+    """One histogram per named series of lengths, side by side.
+
+    Where ``limits`` gives a series a limit (e.g. the model's 512 input tokens), a red line marks it and
+    the panel's title says how many items exceed it, i.e. would be truncated.
+    """
+    if not lengths:
+        raise ValueError("lengths is empty; give e.g. {'dialogue': [...], 'summary': [...]}")
+    limits = dict(limits or {})
+    unknown = set(limits) - set(lengths)
+    if unknown:
+        raise ValueError(f"limits name {sorted(unknown)}, which are not in lengths ({', '.join(lengths)})")
+    fig, axes = _figure(len(lengths), width=4.5 * len(lengths))
+    for ax, (name, values) in zip(axes, lengths.items(), strict=True):
+        values = np.asarray(values, dtype=float)
+        ax.hist(values, bins=bins, color=NEUTRAL, alpha=0.85)
+        ax.set_xlabel(f"{name} length ({unit})")
+        ax.set_ylabel("count")
+        label = f"{name}: median {np.median(values):.0f} {unit}"
+        if name in limits:
+            limit = limits[name]
+            over = int((values > limit).sum())
+            ax.axvline(limit, color=LIMIT, linestyle="--", label=f"limit {limit}")
+            ax.legend(loc="upper right")
+            label += f"\n{over} of {len(values)} over the limit ({over / len(values):.1%})"
+        ax.set_title(label, fontsize=10)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def category_counts(counts: pd.Series | Mapping[str, int], title: str = "", xlabel: str = "count") -> Figure:
+    """Horizontal bars of counts per category (e.g. dialogues per topic), largest at the top."""
+    counts = pd.Series(counts, dtype=float).sort_values()
+    if counts.empty:
+        raise ValueError("counts is empty; give e.g. df['topic'].value_counts()")
+    fig, (ax,) = _figure(height=max(2.5, 0.3 * len(counts) + 1))
+    ax.barh([str(i) for i in counts.index], counts.values, color=NEUTRAL)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return fig
+
+
+def scores_with_ci(table: pd.DataFrame, label: str, score: str = "rouge1", highlight: Sequence[str] = (),
+                   highlight_name: str = "highlighted", reference: float | None = None,
+                   reference_name: str = "reference", title: str = "", percent: bool = True) -> Figure:
+    """Scores with 95% confidence intervals, one row per ``label`` (e.g. per template), best at the top.
+
+    ``table`` needs the columns ``label``, ``score`` and ``<score>_ci_low`` / ``<score>_ci_high`` (as
+    :func:`utils.evaluation.score_summaries` returns them). Labels in ``highlight`` get another colour; a
+    ``reference`` value is drawn as a dotted vertical line. Scores are fractions, shown in percent.
+    """
+    low, high = f"{score}_ci_low", f"{score}_ci_high"
+    missing = [c for c in (label, score, low, high) if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks the column(s) {missing}; it has {list(table.columns)}")
+    if table.empty:
+        raise ValueError("table is empty; nothing to plot")
+    data = table.sort_values(score)
+    scale = 100 if percent else 1
+    values = data[score].to_numpy(dtype=float) * scale
+    errors = np.vstack([values - data[low].to_numpy(dtype=float) * scale,
+                        data[high].to_numpy(dtype=float) * scale - values])
+    names = data[label].astype(str).tolist()
+    colours = [HIGHLIGHT if name in set(highlight) else NEUTRAL for name in names]
+    fig, (ax,) = _figure(height=max(2.5, 0.4 * len(names) + 1.2))
+    ax.barh(names, values, xerr=errors, color=colours, alpha=0.85, capsize=3, error_kw={"elinewidth": 1})
+    handles = []
+    if highlight:
+        handles.append(Patch(color=HIGHLIGHT, alpha=0.85, label=highlight_name))
+    if reference is not None:
+        handles.append(ax.axvline(reference * scale, color=LIMIT, linestyle=":", label=reference_name))
+    if handles:
+        ax.legend(handles=handles, loc="lower right")
+    ax.set_xlabel(f"{score} ({'%' if percent else 'fraction'}), 95% bootstrap CI")
+    ax.set_title(title)
+    return fig
+
+
+def lengths_by_group(table: pd.DataFrame, value: str = "tokens", group: str = "style",
+                     limit: int | None = None, title: str = "") -> Figure:
+    """Each group's values as dots (e.g. prompt tokens per prompt style), with an optional limit line."""
+    missing = [c for c in (value, group) if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks the column(s) {missing}; it has {list(table.columns)}")
+    groups = list(dict.fromkeys(table[group]))
+    fig, (ax,) = _figure(height=max(2.5, 0.5 * len(groups) + 1.2))
+    rng = np.random.default_rng(0)  # jitter only, so dots do not hide each other
+    for i, name in enumerate(groups):
+        values = table.loc[table[group] == name, value].to_numpy(dtype=float)
+        ax.scatter(values, i + rng.uniform(-0.15, 0.15, len(values)), color=NEUTRAL, alpha=0.7, s=20)
+    ax.set_yticks(range(len(groups)), [str(g) for g in groups])
+    if limit is not None:
+        ax.axvline(limit, color=LIMIT, linestyle="--", label=f"limit {limit}")
+        ax.legend(loc="lower right")
+    ax.set_xlabel(value)
+    ax.set_title(title)
+    return fig
+
+
+# --- lessons 04-05: forgetting and multi-task tuning ------------------------------------------------------
+#: Colours for lines that are not highlighted (the highlight colour left out).
+_OTHER_COLOURS = (NEUTRAL, "#55A868", "#8172B3", "#937860", "#64B5CD", "#8C8C8C")
+
+def heatmap(table: pd.DataFrame, title: str = "", diverging: bool = True, percent: bool = True,
+            colorbar_label: str = "") -> Figure:
+    """A table of numbers as coloured cells, each cell annotated (e.g. the probe-score drop of each model).
+
+    ``diverging=True`` centres the colours on 0 (red = positive, blue = negative), as for drops, where
+    positive means forgotten. Fractions are shown in percent points when ``percent``.
+    """
+    if table.empty:
+        raise ValueError("table is empty; give e.g. models as rows and probe tasks as columns")
+    scale = 100 if percent else 1
+    values = table.to_numpy(dtype=float) * scale
+    limit = np.nanmax(np.abs(values)) or 1.0
+    style = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if diverging else {"cmap": "viridis"}
+    fig = Figure(figsize=(1.3 * table.shape[1] + 3, 0.6 * table.shape[0] + 1.8), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(values, aspect="auto", **style)
+    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns])
+    ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
+    for (row, col), value in np.ndenumerate(values):
+        shade = abs(value) / limit if diverging else 0.0
+        ax.text(col, row, f"{value:+.1f}" if diverging else f"{value:.1f}", ha="center", va="center",
+                color="white" if shade > 0.6 else "black", fontsize=9)
+    fig.colorbar(image, ax=ax, label=colorbar_label or ("percent points" if percent else ""))
+    ax.set_title(title)
+    return fig
+
+
+def learning_vs_forgetting(curve: pd.DataFrame, target: str = "target_rouge1", title: str = "",
+                           percent: bool = True) -> Figure:
+    """Scores along training: the target task's (thick, highlighted) against every other column (thin),
+    with their average dashed. ``curve`` has one row per training step (the index) and one column per task."""
+    if target not in curve.columns:
+        raise ValueError(f"curve lacks the target column {target!r}; it has {list(curve.columns)}")
+    others = [c for c in curve.columns if c != target]
+    scale = 100 if percent else 1
+    fig, (ax,) = _figure()
+    steps = curve.index.to_numpy()
+    for i, name in enumerate(others):
+        ax.plot(steps, curve[name] * scale, marker="o", linewidth=1, alpha=0.7,
+                color=_OTHER_COLOURS[i % len(_OTHER_COLOURS)], label=name)
+    if others:
+        ax.plot(steps, curve[others].mean(axis=1) * scale, color="black", linestyle="--", linewidth=1.5,
+                label="average of the others")
+    ax.plot(steps, curve[target] * scale, marker="o", color=HIGHLIGHT, linewidth=3, label=target)
+    ax.set_xlabel(curve.index.name or "step")
+    ax.set_ylabel(f"score ({'%' if percent else 'fraction'})")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
+    ax.set_title(title)
+    return fig
+
+
+def stacked_bars(table: pd.DataFrame, columns: Sequence[str], title: str = "", xlabel: str = "count") -> Figure:
+    """Horizontal bars, one per row of ``table``, stacked from ``columns`` (e.g. zero-shot and few-shot
+    examples of each task in a training mixture)."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks the column(s) {missing}; it has {list(table.columns)}")
+    fig, (ax,) = _figure(height=max(2.5, 0.4 * len(table) + 1.2))
+    left = np.zeros(len(table))
+    names = [str(i) for i in table.index]
+    colours = (NEUTRAL, HIGHLIGHT, *_OTHER_COLOURS[1:])
+    for i, column in enumerate(columns):
+        colour = colours[i % len(colours)]
+        values = table[column].to_numpy(dtype=float)
+        ax.barh(names, values, left=left, color=colour, label=str(column))
+        left += values
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    return fig
+
+
+def grouped_bars(table: pd.DataFrame, title: str = "", ylabel: str = "score", percent: bool = True) -> Figure:
+    """One group of bars per row of ``table`` (e.g. a task), one bar per column (e.g. a model)."""
+    if table.empty:
+        raise ValueError("table is empty; give e.g. tasks as rows and models as columns")
+    scale = 100 if percent else 1
+    n_rows, n_cols = table.shape
+    width = 0.8 / n_cols
+    fig, (ax,) = _figure(width=max(8.0, 1.2 * n_rows * max(1, n_cols / 3)))
+    positions = np.arange(n_rows)
+    for i, column in enumerate(table.columns):
+        ax.bar(positions + (i - (n_cols - 1) / 2) * width, table[column].to_numpy(dtype=float) * scale, width,
+               label=str(column))
+    ax.set_xticks(positions, [str(i) for i in table.index])
+    ax.set_ylabel(f"{ylabel} ({'%' if percent else 'fraction'})")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
+    ax.set_title(title)
+    return fig
+
+
+def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
+    """Loss against training step for each run (training solid, validation dashed), and validation ROUGE-1.
+
+    ``histories`` maps a run's name to its log as :func:`utils.training.history_frame` returns it (indexed
+    by step, with ``loss``, ``eval_loss`` and optionally ``eval_rouge1``). Both losses share one axis, so
+    over-fitting shows as the two lines of a run parting ways.
+    """
+    if not histories:
+        raise ValueError("histories is empty; give e.g. {'full': training.history_frame(run.log_history)}")
+    has_rouge = any("eval_rouge1" in h.columns and h["eval_rouge1"].notna().any() for h in histories.values())
+    fig, axes = _figure(2 if has_rouge else 1, width=12 if has_rouge else 8)
+    colours = [NEUTRAL, HIGHLIGHT, "#55A868", "#8172B3", LIMIT]
+    for i, (name, history) in enumerate(histories.items()):
+        colour = colours[i % len(colours)]
+        if "loss" not in history.columns:
+            raise ValueError(f"the history of {name!r} has no 'loss' column; pass training.history_frame(...)")
+        train = history["loss"].dropna()
+        axes[0].plot(train.index, train.values, color=colour, label=f"{name}: training")
+        if "eval_loss" in history.columns and history["eval_loss"].notna().any():
+            val = history["eval_loss"].dropna()
+            axes[0].plot(val.index, val.values, color=colour, linestyle="--", marker="o", label=f"{name}: validation")
+        if has_rouge and "eval_rouge1" in history.columns:
+            rouge = history["eval_rouge1"].dropna() * 100
+            axes[1].plot(rouge.index, rouge.values, color=colour, marker="o", label=name)
+    axes[0].set_xlabel("training step")
+    axes[0].set_ylabel("loss (cross-entropy per target token)")
+    axes[0].legend(fontsize=9)
+    if has_rouge:
+        axes[1].set_xlabel("training step")
+        axes[1].set_ylabel("validation ROUGE-1 (%)")
+        axes[1].legend(fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig

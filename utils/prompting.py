@@ -1,0 +1,261 @@
+"""Zero-, one- and few-shot prompts for dialogue summarization, built the safe way.
+
+Two rules the reference lab broke, kept here in code:
+
+* **Shots come from the train split only.** An exemplar taken from the test split leaks a test answer into
+  the prompt. :func:`pick_shots` draws from the split you give it and :func:`check_shots` raises
+  :class:`ShotLeakError` when a shot's id or dialogue belongs to the test split.
+* **Every prompt is measured, never silently cut.** A tokenizer cuts a long prompt at the model's limit,
+  and what goes is the end: the query dialogue and ``Summary:``. :func:`length_report` measures every
+  prompt (with :func:`utils.evaluation.prompt_lengths`) and names those that would be truncated.
+
+The prompt *styles* compared in lesson 01, from least to most help:
+
+``no_instruction``  the dialogue alone; the model must guess what to do;
+``zero_shot``       the course's evaluation template (an instruction, no example);
+``one_shot``        one solved example from the train split, then the query;
+``few_shot``        several solved examples, then the query.
+
+:func:`compare_styles` and :func:`compare_templates` score such prompts side by side, like with like
+(:func:`score_prompts`): same dialogues, same generation config, multi-reference ROUGE with bootstrap CIs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from utils import evaluation, templates
+from utils.config import Profile, get_profile
+from utils.experiments import EVAL_TEMPLATE, TARGET_TASK
+
+STYLES = ("no_instruction", "zero_shot", "one_shot", "few_shot")
+
+
+class ShotLeakError(ValueError):
+    """A few-shot exemplar comes from the test split."""
+
+
+# --- choosing exemplars ------------------------------------------------------------------------------
+def pick_shots(train, k: int, seed: int = 42, test=None, tokenizer=None, max_tokens: int | None = None
+               ) -> list[dict]:
+    """``k`` solved examples drawn at random (reproducibly, from ``seed``) from the ``train`` split.
+
+    Pass the ``test`` split too, and the shots are checked against it with :func:`check_shots`. With
+    ``max_tokens`` (and the ``tokenizer`` that counts them), only rows whose solved example
+    (:func:`shot_text`) is at most that long are drawn, to leave room in the prompt for the query.
+    """
+    candidates = np.arange(len(train))
+    if max_tokens is not None:
+        if tokenizer is None:
+            raise ValueError("max_tokens needs the tokenizer that counts the tokens: pick_shots(..., tokenizer=tokenizer)")
+        template = eval_template()
+        lengths = np.asarray(evaluation.prompt_lengths(tokenizer, [shot_text(row, template) for row in train]))
+        candidates = candidates[lengths <= max_tokens]
+    if k < 0 or k > len(candidates):
+        within = f" with at most {max_tokens} tokens" if max_tokens is not None else ""
+        raise ValueError(f"k={k} shots asked for, but the train split has {len(candidates)} rows{within}; "
+                         f"use 0 <= k <= {len(candidates)}" + (" or a larger max_tokens" if within else ""))
+    chosen = np.random.default_rng(seed).choice(candidates, size=k, replace=False)
+    shots = [dict(train[int(i)]) for i in sorted(chosen)]
+    if test is not None:
+        check_shots(shots, test)
+    return shots
+
+
+def shot_text(shot: Mapping, template: templates.Template | None = None) -> str:
+    """One solved example as it appears in a few-shot prompt: the rendered input, a new line, the summary."""
+    return "\n".join((template or eval_template()).render(shot))
+
+
+def check_shots(shots: Sequence[Mapping], test) -> None:
+    """Raise :class:`ShotLeakError` when a shot's ``id`` or ``dialogue`` is in the ``test`` split.
+
+    ``test`` is the test split (flat or grouped by dialogue), a ``Dataset`` or a list of rows. Dialogues are
+    compared too, because a grouped test split renames ids and the same dialogue can hide under another id.
+    """
+    rows = _rows(test)
+    test_ids = {row["id"] for row in rows if "id" in row}
+    test_dialogues = {row["dialogue"] for row in rows if "dialogue" in row}
+    leaked = [
+        str(shot.get("id", f"shot #{i}")) for i, shot in enumerate(shots)
+        if shot.get("id") in test_ids or shot.get("dialogue") in test_dialogues
+    ]
+    if leaked:
+        raise ShotLeakError(
+            f"{len(leaked)} of {len(shots)} few-shot exemplars come from the test split: {', '.join(leaked)}. "
+            "A test answer in the prompt inflates the score. Take shots from the train split: "
+            "pick_shots(dataset['train'], k, test=dataset['test'])."
+        )
+
+
+# --- building prompts ----------------------------------------------------------------------------------
+def eval_template() -> templates.Template:
+    """The course's evaluation template for the target task (the reference lab's prompt)."""
+    return templates.get_template(TARGET_TASK, EVAL_TEMPLATE)
+
+
+def build_prompt(example: Mapping, style: str, shots: Sequence[Mapping] = (),
+                 template: templates.Template | None = None) -> str:
+    """The prompt for one dialogue in one of the :data:`STYLES`.
+
+    ``one_shot`` uses the first of ``shots``; ``few_shot`` uses all of them (at least two). Exemplars are
+    rendered with their summaries, the query without (FLAN-style, via :func:`templates.render_few_shot`).
+    """
+    if style not in STYLES:
+        raise ValueError(f"Unknown prompt style {style!r}; use one of {', '.join(STYLES)}.")
+    template = template or eval_template()
+    if style == "no_instruction":
+        return example["dialogue"]
+    if style == "zero_shot":
+        return template.render_source(example)
+    needed = 1 if style == "one_shot" else 2
+    if len(shots) < needed:
+        raise ValueError(f"The {style} style needs at least {needed} shot(s), got {len(shots)}; "
+                         "pass shots=pick_shots(train, k).")
+    chosen = shots[:1] if style == "one_shot" else shots
+    source, _ = templates.render_few_shot(template, chosen, example, with_target=False)
+    return source
+
+
+def build_prompts(examples: Iterable[Mapping], shots: Sequence[Mapping] = (), styles: Sequence[str] = STYLES,
+                  template: templates.Template | None = None) -> pd.DataFrame:
+    """Every example in every style: a table with the columns ``id``, ``style`` and ``prompt``."""
+    template = template or eval_template()
+    rows = [
+        {"id": example.get("id", str(i)), "style": style, "prompt": build_prompt(example, style, shots, template)}
+        for i, example in enumerate(examples)
+        for style in styles
+    ]
+    return pd.DataFrame(rows, columns=["id", "style", "prompt"])
+
+
+# --- checking lengths ----------------------------------------------------------------------------------
+def length_report(tokenizer, prompts: Sequence[str], limit: int, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each prompt's length in tokens against ``limit``: columns ``tokens``, ``fits`` and ``over_by``.
+
+    Nothing is cut. Rows that do not fit are the prompts a tokenizer with ``truncation=True`` would cut
+    (losing their end); :func:`describe_lengths` says how many. ``names`` (e.g. ``"test_3/few_shot"``)
+    label the rows; by default they are numbered.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be a positive number of tokens (e.g. profile.max_source_length), got {limit}")
+    prompts = list(prompts)
+    if names is not None and len(names) != len(prompts):
+        raise ValueError(f"{len(names)} names for {len(prompts)} prompts; give one name per prompt")
+    tokens = evaluation.prompt_lengths(tokenizer, prompts)
+    table = pd.DataFrame({"tokens": tokens}, index=None if names is None else list(names), dtype=int)
+    table["fits"] = table["tokens"] <= limit
+    table["over_by"] = (table["tokens"] - limit).clip(lower=0)
+    table.attrs["limit"] = limit
+    return table
+
+
+def describe_lengths(report: pd.DataFrame, what: str = "prompts") -> str:
+    """One sentence on a :func:`length_report`: do all fit, and if not, which would be truncated."""
+    limit = report.attrs.get("limit")
+    if report.empty:
+        return f"No {what} to check."
+    too_long = report[~report["fits"]]
+    longest = int(report["tokens"].max())
+    if too_long.empty:
+        return f"All {len(report)} {what} fit in the {limit}-token limit (longest: {longest} tokens)."
+    shown = ", ".join(f"{_label(i)} ({n} tokens)" for i, n in too_long["tokens"].head(5).items())
+    more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
+    return (f"{len(too_long)} of {len(report)} {what} exceed the {limit}-token limit and would be truncated: "
+            f"{shown}{more}. They are not cut here: use fewer or shorter shots, or leave them out.")
+
+
+def _label(index) -> str:
+    return f"#{index}" if isinstance(index, int | np.integer) else str(index)
+
+
+def length_table(rows, tokenizer, template: templates.Template | None = None) -> pd.DataFrame:
+    """Lengths of each row's dialogue and summary in words and tokens, and of its evaluation prompt in tokens.
+
+    Columns: ``dialogue_words``, ``summary_words``, ``dialogue_tokens``, ``prompt_tokens``, ``summary_tokens``
+    (token counts include the end-of-sequence token, as the model sees them).
+    """
+    template = template or eval_template()
+    rows = _rows(rows)
+    dialogues = [row["dialogue"] for row in rows]
+    summaries = [row["summary"] for row in rows]
+    return pd.DataFrame({
+        "dialogue_words": [len(d.split()) for d in dialogues],
+        "summary_words": [len(s.split()) for s in summaries],
+        "dialogue_tokens": evaluation.prompt_lengths(tokenizer, dialogues),
+        "prompt_tokens": evaluation.prompt_lengths(tokenizer, [template.render_source(r) for r in rows]),
+        "summary_tokens": evaluation.prompt_lengths(tokenizer, summaries),
+    })
+
+
+# --- comparing prompts ----------------------------------------------------------------------------------
+def compare_styles(model, tokenizer, test, shots: Sequence[Mapping], profile: Profile | None = None,
+                   styles: Sequence[str] = STYLES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score each prompt style (see :data:`STYLES`) on the same test dialogues; see :func:`score_prompts`."""
+    rows = _rows(test)
+    check_shots(shots, rows)
+    return score_prompts(model, tokenizer, build_prompts(rows, shots, styles), rows, profile, by="style")
+
+
+def summary_templates(include_held_out: bool = True) -> list[templates.Template]:
+    """The target task's summarization templates (inverted ones left out), in file order."""
+    return [t for t in templates.load_templates(TARGET_TASK)
+            if t.original_task and (include_held_out or not t.held_out)]
+
+
+def compare_templates(model, tokenizer, test, names: Sequence[str] | None = None, profile: Profile | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score each summarization template zero-shot on the same test dialogues; see :func:`score_prompts`.
+
+    ``names`` defaults to every summarization template (:func:`summary_templates`), the held-out one included.
+    """
+    rows = _rows(test)
+    names = list(names) if names is not None else [t.name for t in summary_templates()]
+    prompts = pd.DataFrame(
+        [{"id": row["id"], "template": name, "prompt": templates.get_template(TARGET_TASK, name).render_source(row)}
+         for row in rows for name in names],
+        columns=["id", "template", "prompt"],
+    )
+    return score_prompts(model, tokenizer, prompts, rows, profile, by="template")
+
+
+def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profile | None = None,
+                  by: str = "style") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Generate and score several ways of prompting (column ``by`` of ``prompts``) on the same dialogues.
+
+    ``prompts`` has the columns ``id``, ``by`` and ``prompt``; ``test`` is the test split grouped by dialogue
+    (``id``, ``references``). Decoding is the course's generation config. Like with like: a dialogue whose
+    prompt is too long for the model in *any* way is left out of *every* way (counted in ``n_left_out``);
+    nothing is cut. Returns
+
+    * a scores table, one row per way: ROUGE with 95% bootstrap CIs (:func:`evaluation.score_summaries`),
+      ``prompt_tokens`` (mean) and ``n_left_out``;
+    * an outputs table, one row per dialogue and way: ``prompt``, ``tokens``, ``prediction``, ``references``
+      and per-dialogue ``rouge1`` (for paired comparisons).
+    """
+    profile = profile or get_profile()
+    references = {row["id"]: row["references"] for row in _rows(test)}
+    prompts = prompts.reset_index(drop=True)
+    prompts["tokens"] = length_report(tokenizer, prompts["prompt"], profile.max_source_length)["tokens"]
+    fits = prompts.groupby("id", sort=False)["tokens"].max() <= profile.max_source_length
+    if not fits.any():
+        raise ValueError(f"No dialogue fits the {profile.max_source_length}-token limit in every prompt; "
+                         "use fewer or shorter shots.")
+    kept = prompts[prompts["id"].map(fits)]
+    scores, outputs = [], []
+    for name, mine in kept.groupby(by, sort=False):
+        refs = [references[i] for i in mine["id"]]
+        predictions = evaluation.generate(model, tokenizer, list(mine["prompt"]), profile, desc=str(name))
+        result = evaluation.score_summaries(predictions, refs, seed=profile.seed)
+        scores.append({by: name, **result, "prompt_tokens": float(mine["tokens"].mean()),
+                       "n_left_out": int((~fits).sum())})
+        rouge1 = evaluation.rouge_per_example(predictions, refs)["rouge1"]
+        outputs.append(mine.assign(prediction=predictions, references=refs, rouge1=rouge1))
+    return pd.DataFrame(scores), pd.concat(outputs, ignore_index=True)
+
+
+def _rows(dataset) -> list[dict]:
+    return dataset.to_list() if hasattr(dataset, "to_list") else [dict(row) for row in dataset]
