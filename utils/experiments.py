@@ -117,3 +117,78 @@ def single_task_run(method: str, profile: Profile | None = None, force: bool = F
     profile = profile or get_profile()
     return training.train(f"single_task_{method}", method, summarization_training_data(profile),
                           validation_pairs(profile), profile, force=force)
+
+
+# --- lesson 03: single-task fine-tuning, compared on equal terms ----------------------------------------
+ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+
+
+def saved_zero_shot(profile: Profile | None = None) -> dict | None:
+    """Lesson 01's zero-shot scores from ``metrics.json`` if they were measured as the fine-tuned models are:
+    the same base weights (``model_fingerprint``), test dialogues, prompt and ``max_new_tokens``; otherwise
+    None (then measure them again)."""
+    from utils import results
+
+    profile = profile or get_profile()
+    saved = results.load_metrics(profile).get("zero_shot", {})
+    comparable = (saved.get("model_fingerprint") == training.model_fingerprint(profile.model)
+                  and saved.get("n_dialogues") == len(target_test(profile))
+                  and saved.get("template") == EVAL_TEMPLATE and saved.get("max_new_tokens") == profile.max_new_tokens)
+    needed = [f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
+    return saved if comparable and all(key in saved for key in needed) else None
+
+
+def fine_tuning_table(scores: dict[str, dict], runs: dict[str, training.TrainedRun]) -> pd.DataFrame:
+    """One row per model: ROUGE-1/2/L/Lsum in percent with their 95% CI, trainable parameters, training time,
+    checkpoint size and mean summary length. A model without a run (the zero-shot base) trained nothing."""
+    rows = {}
+    for name, s in scores.items():
+        row = {label: f"{100 * s[r]:.1f} [{100 * s[f'{r}_ci_low']:.1f}, {100 * s[f'{r}_ci_high']:.1f}]"
+               for r, label in ROUGE_NAMES.items()}
+        run = runs.get(name)
+        row["trainable params"] = run.summary["parameters"]["trainable"] if run else 0
+        row["trainable %"] = 100 * run.trainable_fraction if run else 0.0
+        row["train time (s)"] = run.summary["train_seconds"] if run else float("nan")
+        row["checkpoint (MB)"] = run.summary["checkpoint_mb"] if run else float("nan")
+        row["summary words"] = s["gen_len_words"]
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def side_by_side(outputs: dict[str, pd.DataFrame], ids: list[str]) -> pd.DataFrame:
+    """The dialogues ``ids`` with their first reference and each model's summary (one column per model).
+
+    ``outputs`` maps a model's name to a table with ``id`` and ``prediction`` columns; the first table also
+    needs ``dialogue`` and ``references`` (as :func:`evaluate_summarization` returns them)."""
+    first = next(iter(outputs.values())).set_index("id")
+    table = pd.DataFrame({"dialogue": first.loc[ids, "dialogue"],
+                          "reference": [refs[0] for refs in first.loc[ids, "references"]]})
+    for name, output in outputs.items():
+        table[name] = output.set_index("id").loc[ids, "prediction"]
+    return table
+
+
+#: The scores saved per model: ROUGE-1/2/L/Lsum with their 95% intervals, and the mean summary length.
+SCORE_KEYS = [f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
+
+
+def single_task_metrics(runs: dict[str, training.TrainedRun], test_scores: dict[str, dict],
+                        held_out_scores: dict[str, dict]) -> dict:
+    """Per training method (``full``, ``lora``): its test scores with intervals, its scores with the held-out
+    prompt, trainable parameters and fraction, training time, checkpoint size and settings."""
+    metrics = {}
+    for name, run in runs.items():
+        scores, held = test_scores[name], held_out_scores[name]
+        metrics[name] = {
+            **{key: scores[key] for key in SCORE_KEYS},
+            "n_dialogues": scores["n"],
+            "held_out_template": {key: held[key] for key in SCORE_KEYS},
+            "trainable_params": run.summary["parameters"]["trainable"],
+            "total_params": run.summary["parameters"]["total"],
+            "trainable_fraction": run.trainable_fraction,
+            "train_seconds": run.summary["train_seconds"],
+            "checkpoint_mb": run.summary["checkpoint_mb"],
+            "steps": run.settings.steps, "batch_size": run.settings.batch_size,
+            "learning_rate": run.settings.learning_rate, "lora": run.settings.lora,
+        }
+    return metrics

@@ -1,25 +1,40 @@
 """Fine-tuning with the field's own tools, and a cache so nothing is trained twice.
 
-The recipe, in every profile: tokenize prompt/target pairs with ``text_target``; let
+The recipe, in every profile: tokenize prompt/target pairs (targets with ``text_target``); let
 ``DataCollatorForSeq2Seq`` pad each batch to its own longest example and fill label padding with -100
 (ignored by the loss); train with ``Seq2SeqTrainer`` (bf16 on a GPU that supports it, fp32 otherwise,
-never fp16 for T5). Each run is saved under ``results/<profile>/runs/<name>-<key>/``, where the key hashes
-the settings and the data; a rerun with the same settings loads it instead of training again, and a
-killed run resumes from its last checkpoint.
+never fp16 for T5) from a fixed seed, scoring a few validation dialogues along the way with
+``predict_with_generate``. LoRA goes through PEFT.
+
+Each run is saved under ``results/<profile>/runs/<name>-<key>/``, where the key hashes the settings, the
+training data and the base model's weights. A rerun with the same settings loads it instead of training
+again, and a run that was killed resumes from its last complete checkpoint. Inside a run folder:
+``checkpoint-<step>/`` (intermediate models, for learning curves) and ``final/`` (the trained model or
+LoRA adapter, its tokenizer and ``training_summary.json``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
-from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+import transformers
+from transformers import (
+    DataCollatorForSeq2Seq,
+    GenerationConfig,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    TrainerCallback,
+)
 
 from utils import modeling
 from utils.config import Profile, get_profile
@@ -27,6 +42,11 @@ from utils.results import atomic_write_json, locked
 
 METHODS = ("full", "lora")
 SUMMARY_FILE = "training_summary.json"
+ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
+#: Part of every run's cache key: bump it when the recipe changes so older runs are not reused.
+RECIPE_VERSION = 3
+#: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
+RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,19 @@ class RunSettings:
                    lora=lora)
 
 
+def is_main_process() -> bool:
+    """False in the secondary processes of a multi-process run (``torchrun``, ``accelerate launch``).
+
+    Every process trains on its own shard of the data; only the main process (rank 0) writes files.
+    """
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Cache keys
+# ------------------------------------------------------------------------------------------------
+
+
 def data_fingerprint(dataset) -> str:
     """A short hash of a prompt/target data set's content (order included)."""
     digest = hashlib.sha256()
@@ -71,47 +104,95 @@ def data_fingerprint(dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_dir(settings: RunSettings, train_data, profile: Profile | None = None) -> Path:
-    """The folder of a run: named for people, keyed by settings and data for the cache."""
+def model_fingerprint(model: str) -> str:
+    """A short hash of a local model folder's weights and config (a Hub id stands for itself).
+
+    It keeps a rebuilt base model from reusing runs trained from its previous version.
+    """
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        return model
+    digest = hashlib.sha256()
+    for path in [*sorted(folder.glob("*.safetensors")), folder / "config.json"]:
+        if path.exists():
+            digest.update(path.name.encode())
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):  # noqa: B023
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def run_dir(settings: RunSettings, train_data, profile: Profile | None = None,
+            n_checkpoints: int | None = None) -> Path:
+    """The folder of a run: named for people, keyed by settings, data and base weights for the cache."""
     profile = profile or get_profile()
-    key_material = json.dumps(asdict(settings), sort_keys=True) + data_fingerprint(train_data)
+    key_material = json.dumps({
+        "settings": asdict(settings),
+        "data": data_fingerprint(train_data),
+        "base": model_fingerprint(settings.model),
+        "n_checkpoints": n_checkpoints or profile.n_checkpoints,
+        "recipe": RECIPE_VERSION,
+    }, sort_keys=True)
     key = hashlib.sha256(key_material.encode()).hexdigest()[:10]
     return profile.results_dir / "runs" / f"{settings.name}-{key}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: tokenize, collate
+# ------------------------------------------------------------------------------------------------
 
 
 def tokenize(dataset, tokenizer, profile: Profile | None = None):
     """Turn ``source``/``target`` columns into ``input_ids``, ``attention_mask`` and ``labels``.
 
-    Nothing is padded here: padding happens per batch in the collator. ``length`` (input tokens) lets the
-    trainer group examples of similar length.
+    Prompts are cut at ``max_source_length`` tokens and targets (tokenized with ``text_target``) at
+    ``max_target_length``. Nothing is padded here: padding happens per batch in the collator. ``length``
+    (prompt tokens) lets the trainer group examples of similar length into a batch.
     """
     profile = profile or get_profile()
 
     def encode(batch):
-        encoded = tokenizer(batch["source"], text_target=batch["target"], max_length=profile.max_source_length,
-                            truncation=True)
+        encoded = tokenizer(batch["source"], max_length=profile.max_source_length, truncation=True)
+        targets = tokenizer(text_target=batch["target"], max_length=profile.max_target_length, truncation=True)
+        encoded["labels"] = targets["input_ids"]
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return encoded
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
 
 
+def preview_batch(pairs, tokenizer, model, profile: Profile | None = None, n: int = 4) -> dict:
+    """The first ``n`` pairs tokenized and collated exactly as the trainer will see them (tensors)."""
+    tokens = tokenize(pairs.select(range(min(n, len(pairs)))), tokenizer, profile).remove_columns("length")
+    return collator(tokenizer, model)(list(tokens))
+
+
 def collator(tokenizer, model):
-    """Pads each batch to its longest example; label padding becomes -100 so the loss ignores it."""
+    """Pads each batch to its longest example; label padding becomes -100 so the loss ignores it.
+
+    Given the model, it also builds ``decoder_input_ids`` (the labels shifted right), as T5 expects.
+    """
     return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100, padding="longest")
 
 
-def _precision() -> dict:
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return {"bf16": True}
-    return {}  # fp32; never fp16 for T5 (its activations overflow to NaN)
+# ------------------------------------------------------------------------------------------------
+# Trainer set-up
+# ------------------------------------------------------------------------------------------------
+
+
+def precision() -> str:
+    """``bf16`` on a GPU that supports it, else ``fp32``; never fp16 (T5's activations overflow to NaN)."""
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
 
 
 def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
-                       evaluate: bool) -> Seq2SeqTrainingArguments:
-    """The trainer's arguments for a run: a step budget, checkpoints along the way, fixed seed."""
+                       evaluate: bool, **overrides) -> Seq2SeqTrainingArguments:
+    """The trainer's arguments for a run: a step budget, checkpoints along the way, fixed seed.
+
+    ``overrides`` replace or add trainer arguments (e.g. ``deepspeed="ds.json"`` or ``fsdp="full_shard"``).
+    """
     every = max(1, settings.steps // max(1, n_checkpoints))
-    return Seq2SeqTrainingArguments(
+    arguments = dict(
         output_dir=str(output_dir),
         max_steps=settings.steps,
         per_device_train_batch_size=settings.batch_size,
@@ -126,28 +207,40 @@ def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile
         logging_steps=max(1, settings.steps // 25),
         logging_first_step=True,
         eval_strategy="steps" if evaluate else "no",
+        eval_on_start=evaluate,  # the starting point of the validation curves: the base model
         eval_steps=every,
         save_strategy="steps",
         save_steps=every,
         save_total_limit=None,
         predict_with_generate=evaluate,
-        generation_max_length=None,
         report_to="none",
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=False,
-        **_precision(),
+        bf16=precision() == "bf16",
     )
+    return Seq2SeqTrainingArguments(**{**arguments, **overrides})
+
+
+def course_generation_config(model, profile: Profile) -> GenerationConfig:
+    """The course's decoding (:func:`utils.evaluation.generation_config`) with the model's special tokens."""
+    from utils.evaluation import generation_config
+
+    merged = generation_config(profile)
+    for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
+        if getattr(merged, name, None) is None:
+            setattr(merged, name, getattr(model.generation_config, name, None))
+    return merged
 
 
 def _rouge_metric(tokenizer):
+    """``compute_metrics`` for the trainer: mean ROUGE-1/L of generated validation summaries."""
     from utils.evaluation import rouge_per_example
 
     def compute(prediction):
-        predictions = prediction.predictions
-        labels = prediction.label_ids
-        labels = labels.copy()
+        predictions = prediction.predictions.copy()
+        labels = prediction.label_ids.copy()
         labels[labels == -100] = tokenizer.pad_token_id
-        predictions = predictions.copy()
         predictions[predictions == -100] = tokenizer.pad_token_id
         decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
         references = tokenizer.batch_decode(labels, skip_special_tokens=True)
@@ -155,6 +248,48 @@ def _rouge_metric(tokenizer):
         return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
 
     return compute
+
+
+class _Seq2SeqTrainer(Seq2SeqTrainer):
+    """``Seq2SeqTrainer`` that leaves the model's generation config as it found it.
+
+    transformers 5 fills in defaults (such as ``max_length=20``) in the model's own generation config while
+    it evaluates; they would clash with ``max_new_tokens`` in every later ``generate`` call.
+    """
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+        config = self.model.generation_config
+        before = dict(vars(config))
+        try:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys, **gen_kwargs)
+        finally:
+            vars(config).clear()
+            vars(config).update(before)
+
+
+class _ElapsedTime(TrainerCallback):
+    """Counts training seconds across interruptions: every checkpoint records the total so far."""
+
+    def __init__(self, already: float = 0.0):
+        self.already = already
+        self.started = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.already + time.perf_counter() - self.started
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_save(self, args, state, control, **kwargs):
+        if not args.should_save:  # only the main process writes
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        atomic_write_json(folder / ELAPSED_FILE, {"seconds": self.seconds()})
+
+
+# ------------------------------------------------------------------------------------------------
+# Runs: results, loading, checkpoints
+# ------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -168,13 +303,23 @@ class TrainedRun:
 
     @property
     def log_history(self) -> list[dict]:
+        """The trainer's log: training loss every few steps, validation loss and ROUGE at checkpoints."""
         return self.summary["log_history"]
+
+    @property
+    def trainable_fraction(self) -> float:
+        return self.summary["parameters"]["trainable_fraction"]
 
 
 def load_run(path: str | Path, profile: Profile | None = None) -> TrainedRun:
     """Load a finished run from disk (a full model, or the base model plus its LoRA adapter)."""
     path = Path(path)
     final = path / "final"
+    if not (final / SUMMARY_FILE).exists():
+        raise FileNotFoundError(
+            f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with training.train(...) "
+            "(e.g. experiments.single_task_run('full')); an interrupted run resumes where it stopped."
+        )
     summary = json.loads((final / SUMMARY_FILE).read_text())
     settings = RunSettings(**summary["settings"])
     model = load_checkpoint(final, settings.method, settings.model)
@@ -182,60 +327,142 @@ def load_run(path: str | Path, profile: Profile | None = None) -> TrainedRun:
 
 
 def load_checkpoint(folder: str | Path, method: str, base_model: str):
-    """A model from a run's checkpoint folder (final or intermediate), from safetensors only."""
-    if method == "lora":
-        from peft import PeftModel
+    """A model from a run's checkpoint folder (final or intermediate), from safetensors only.
 
+    A LoRA checkpoint holds only the adapter: it is attached to a fresh copy of ``base_model``.
+    """
+    if method != "lora":
+        return modeling.load_model(str(folder))
+    from peft import PeftModel
+
+    adapter = Path(folder) / "adapter_model.safetensors"
+    if not adapter.exists():
+        raise modeling.ModelLoadError(
+            f"No adapter_model.safetensors in {folder}; the course loads LoRA adapters from safetensors only. "
+            "Save the adapter with `model.save_pretrained(folder)` (PEFT writes safetensors by default)."
+        )
+    with _quiet_peft():
         return PeftModel.from_pretrained(modeling.load_model(base_model), str(folder)).eval()
-    return modeling.load_model(str(folder))
+
+
+@contextlib.contextmanager
+def _quiet_peft():
+    """Silence a deprecation warning that PEFT 0.21 triggers inside transformers 5 (nothing to act on)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def checkpoints(path: str | Path) -> list[tuple[int, Path]]:
     """The intermediate checkpoints of a run as (step, folder), in training order."""
-    found = [(int(p.name.split("-")[-1]), p) for p in Path(path).glob("checkpoint-*") if p.is_dir()]
+    found = [(int(p.name.split("-")[-1]), p) for p in Path(path).glob("checkpoint-*")
+             if p.is_dir() and p.name.split("-")[-1].isdigit()]
     return sorted(found)
+
+
+def last_checkpoint(path: str | Path) -> Path | None:
+    """The latest *complete* checkpoint of a run (the trainer writes ``trainer_state.json`` last), or None."""
+    complete = [folder for _, folder in checkpoints(path) if (folder / "trainer_state.json").exists()]
+    return complete[-1] if complete else None
+
+
+def history_frame(log_history: list[dict]) -> pd.DataFrame:
+    """The trainer's log as a table indexed by step: ``loss`` (training), ``eval_loss``, ``eval_rouge1``..."""
+    rows = [entry for entry in log_history if "train_runtime" not in entry]
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).groupby("step").first().sort_index()
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------------
 
 
 def train(name: str, method: str, train_data, eval_data=None, profile: Profile | None = None,
           steps: int | None = None, learning_rate: float | None = None, force: bool = False,
-          n_checkpoints: int | None = None) -> TrainedRun:
+          n_checkpoints: int | None = None, callbacks: list | None = None,
+          output_dir: str | Path | None = None, trainer_args: dict | None = None) -> TrainedRun:
     """Fine-tune a fresh copy of the profile's model on ``source``/``target`` pairs, or load the cached run.
 
     ``method`` is ``"full"`` (every weight trains) or ``"lora"`` (PEFT adapters only). The base model on disk
-    is never modified. ``force=True`` trains again even if a finished run exists.
+    is never modified. ``eval_data`` (optional pairs) is scored at every checkpoint: validation loss and
+    ROUGE. ``force=True`` trains again even if a finished run exists. ``callbacks`` are extra
+    ``transformers.TrainerCallback`` objects. ``output_dir`` replaces the cache folder; ``trainer_args``
+    override trainer arguments (see :func:`training_arguments`). Under ``torchrun`` or ``accelerate launch``
+    every process trains its shard of the data and only rank 0 writes (see ``python -m utils.train``).
     """
     profile = profile or get_profile()
     settings = RunSettings.from_profile(name, method, profile, steps, learning_rate)
-    out = run_dir(settings, train_data, profile)
-    final = out / "final"
-    with locked(out.with_name(out.name + ".lock")):  # notebooks running in parallel train a run once
-        if force and out.exists():
+    n_checkpoints = n_checkpoints or profile.n_checkpoints
+    out = Path(output_dir) if output_dir else run_dir(settings, train_data, profile, n_checkpoints)
+    # Notebooks running in parallel train a run once. The processes of one distributed run meet inside the
+    # trainer, so they must not wait for each other here: only the main one takes the lock.
+    lock = locked(out.with_name(out.name + ".lock")) if is_main_process() else contextlib.nullcontext()
+    with lock:
+        if force and out.exists() and is_main_process():
             shutil.rmtree(out)
-        if (final / SUMMARY_FILE).exists():
+        if (out / "final" / SUMMARY_FILE).exists():
             print(f"Loaded the cached run from {out} (pass force=True to train again).")
             return load_run(out, profile)
-        return _train(settings, out, train_data, eval_data, profile, n_checkpoints)
+        return _train(settings, out, train_data, eval_data, profile, n_checkpoints, callbacks or [],
+                      trainer_args or {})
 
 
-def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Profile,
-           n_checkpoints: int | None) -> TrainedRun:
-    method = settings.method
-    final = out / "final"
-    tokenizer = modeling.load_tokenizer(settings.model)
+def _describe(settings: RunSettings, counts: dict) -> str:
+    what = "Full fine-tuning"
+    if settings.method == "lora":
+        lora = settings.lora
+        what = f"LoRA (r={lora['r']}, alpha={lora['alpha']}, dropout {lora['dropout']}, on {lora['targets']})"
+    return (f"{what}: {counts['trainable']:,} of {counts['total']:,} parameters train "
+            f"({counts['trainable_fraction']:.2%}); {settings.steps} steps of batch {settings.batch_size}, "
+            f"lr {settings.learning_rate:g}, seed {settings.seed}, {precision()}.")
+
+
+def _fresh_model(settings: RunSettings, profile: Profile):
+    """A fresh copy of the base model, with new LoRA adapters for a LoRA run (seeded, so repeatable)."""
+    transformers.set_seed(settings.seed)
     model = modeling.load_model(settings.model)
-    if method == "lora":
-        model = modeling.add_lora(model, profile)
+    if settings.method == "lora":
+        lora = settings.lora
+        with _quiet_peft():
+            model = modeling.add_lora(model, profile, r=lora["r"], alpha=lora["alpha"],
+                                      targets=tuple(lora["targets"]), dropout=lora["dropout"])
+    return model
+
+
+def _resume_point(out: Path) -> tuple[Path | None, float]:
+    """The checkpoint to resume from (None: start afresh) and the training seconds spent before it.
+
+    Checkpoint folders newer than the last complete one (a save cut short) are removed.
+    """
+    resume = last_checkpoint(out) if out.exists() else None
+    for step, folder in checkpoints(out) if out.exists() else []:
+        if (resume is None or step > int(resume.name.split("-")[-1])) and is_main_process():
+            shutil.rmtree(folder)
+    if resume is None:
+        return None, 0.0
+    elapsed = resume / ELAPSED_FILE
+    return resume, json.loads(elapsed.read_text())["seconds"] if elapsed.exists() else 0.0
+
+
+def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Profile, n_checkpoints: int,
+           callbacks: list, trainer_args: dict) -> TrainedRun:
+    tokenizer = modeling.load_tokenizer(settings.model)
+    model = _fresh_model(settings, profile)
     counts = modeling.parameter_counts(model)
-    print(f"{method}: {counts['trainable']:,} of {counts['total']:,} parameters train "
-          f"({counts['trainable_fraction']:.2%}).")
+    print(_describe(settings, counts))
     train_tokens = tokenize(train_data, tokenizer, profile)
     eval_tokens = tokenize(eval_data, tokenizer, profile) if eval_data is not None else None
-    args = training_arguments(settings, out, profile, n_checkpoints or profile.n_checkpoints,
-                              evaluate=eval_tokens is not None)
-    from utils.evaluation import generation_config
-
-    args.generation_config = generation_config(profile)
-    trainer = Seq2SeqTrainer(
+    resume, seconds_before = _resume_point(out)
+    if resume:  # the step-0 validation is in the log already
+        trainer_args = {**trainer_args, "eval_on_start": False}
+    args = training_arguments(settings, out, profile, n_checkpoints, evaluate=eval_tokens is not None,
+                              **trainer_args)
+    generating = model.get_base_model() if settings.method == "lora" else model
+    generating.generation_config = course_generation_config(generating, profile)
+    clock = _ElapsedTime(seconds_before)
+    trainer = _Seq2SeqTrainer(
         model=model,
         args=args,
         train_dataset=train_tokens,
@@ -243,34 +470,57 @@ def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Pro
         data_collator=collator(tokenizer, model),
         processing_class=tokenizer,
         compute_metrics=_rouge_metric(tokenizer) if eval_tokens is not None else None,
+        callbacks=[clock, *callbacks],
     )
-    resume = get_last_checkpoint(str(out)) if out.exists() else None
     if resume:
-        print(f"Resuming from {resume}.")
-    started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
-    seconds = time.perf_counter() - started
+        print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    wall = clock.seconds()
+    validation = sum(entry.get("eval_runtime", 0.0) for entry in trainer.state.log_history)
     summary = {
         "settings": asdict(settings),
-        "train_seconds": seconds,
-        "train_runtime_reported": result.metrics.get("train_runtime"),
-        "resumed_from": Path(resume).name if resume else None,
+        "train_seconds": wall - validation,
+        "validation_seconds": validation,
+        "wall_seconds": wall,
+        "resumed_from": resume.name if resume else None,
         "n_train_examples": len(train_data),
         "parameters": counts,
+        "precision": precision(),
+        "device": str(next(model.parameters()).device),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "log_history": trainer.state.log_history,
     }
-    _save_final(model, tokenizer, final, summary)
-    print(f"Trained in {seconds:.0f} s; saved to {final}.")
+    summary = _save_final(trainer, tokenizer, out / "final", summary)
+    if not is_main_process():
+        return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
+    _prune_checkpoints(out)
+    print(f"Trained in {wall:.0f} s ({validation:.0f} s of it scoring validation dialogues); saved to {out}.")
     return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
 
 
-def _save_final(model, tokenizer, final: Path, summary: dict) -> None:
-    """Save the trained weights (safetensors) and summary into ``final/`` atomically (rename at the end)."""
+def _save_final(trainer, tokenizer, final: Path, summary: dict) -> dict:
+    """Save the trained weights (safetensors) and summary into ``final/`` atomically (rename at the end).
+
+    The trainer saves the weights: under DeepSpeed or FSDP it gathers the shards from every process first.
+
+    Returns the summary as saved (rounded as in the JSON file), so a fresh run and a cached one match.
+    """
     staging = final.with_name("final.partial")
-    if staging.exists():
+    if staging.exists() and is_main_process():
         shutil.rmtree(staging)
-    model.save_pretrained(staging, safe_serialization=True)
+    trainer.save_model(str(staging))  # every process calls it; only rank 0 writes (safetensors)
+    if not is_main_process():
+        return summary
+    (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the summary records the settings
     tokenizer.save_pretrained(staging)
     summary["checkpoint_mb"] = modeling.folder_size_mb(staging)
     atomic_write_json(staging / SUMMARY_FILE, summary)
     staging.rename(final)
+    return json.loads((final / SUMMARY_FILE).read_text())
+
+
+def _prune_checkpoints(out: Path) -> None:
+    """Drop optimizer states from a finished run's checkpoints: only resuming needs them."""
+    for _, folder in checkpoints(out):
+        for name in RESUME_ONLY_FILES:
+            (folder / name).unlink(missing_ok=True)

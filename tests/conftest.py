@@ -1,0 +1,104 @@
+"""Shared test fixtures: a micro T5 built in seconds, a profile pointing at it, prompt/target pairs.
+
+The micro model is a real ``T5ForConditionalGeneration`` with random weights (a few thousand parameters)
+and a small word-and-character tokenizer, saved as safetensors in a temporary folder, so anything that
+loads a model with ``from_pretrained`` can be tested without the course's tiny model and without network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+from pathlib import Path
+
+import pytest
+
+#: Words the micro tokenizer knows whole (everything else is spelled with single characters).
+MICRO_WORDS = (
+    "#Person1# #Person2# Summarize the following conversation Summary : . , ? ! I you want to buy a an "
+    "here is are thanks please wants and of book apple pen lamp chair cup hat bag map kite coat sock"
+).split()
+MICRO_ITEMS = ("book", "apple", "pen", "lamp", "chair", "cup", "hat", "bag", "map", "kite", "coat", "sock")
+
+
+def micro_tokenizer():
+    """A T5 tokenizer (pad 0, eos 1, unk 2) over :data:`MICRO_WORDS` plus single characters."""
+    from transformers import T5Tokenizer
+
+    chars = sorted(set(string.ascii_letters + string.digits + string.punctuation))
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [(f"▁{word}", -3.0) for word in MICRO_WORDS]
+    vocab += [(char, -6.0) for char in chars] + [(f"▁{char}", -6.5) for char in chars]
+    return T5Tokenizer(vocab=list(dict(vocab).items()), extra_ids=0)
+
+
+def build_micro_model(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path:
+    """Save a randomly initialised micro T5 and its tokenizer to ``folder`` (safetensors only)."""
+    import torch
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    tokenizer = micro_tokenizer()
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+        num_heads=4, dropout_rate=dropout, feed_forward_proj="gated-gelu",
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    )
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def micro_pairs(n: int = 32, seed: int = 0):
+    """``n`` prompt/target pairs (``source``/``target``) of a trivially learnable summarization task."""
+    import random
+
+    from datasets import Dataset
+
+    rng = random.Random(seed)
+    sources, targets = [], []
+    for _ in range(n):
+        item = rng.choice(MICRO_ITEMS)
+        sources.append(f"Summarize the following conversation.\n\n#Person1#: I want to buy a {item}, please.\n"
+                       f"#Person2#: Here is the {item}.\n\nSummary:")
+        targets.append(f"#Person1# wants to buy a {item}.")
+    return Dataset.from_dict({"source": sources, "target": targets})
+
+
+def pytest_configure(config):
+    """One CPU thread for torch: the micro models' tiny operations run many times faster that way than
+    with threads waiting on each other (badly so on a busy 2-core machine)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def micro_model_dir(tmp_path_factory) -> Path:
+    """A session-wide micro T5 folder (config.json, model.safetensors, tokenizer). Never modify it."""
+    return build_micro_model(tmp_path_factory.mktemp("micro-t5"))
+
+
+@pytest.fixture
+def tmp_results(tmp_path, monkeypatch) -> Path:
+    """Send everything a profile writes (``results/<profile>/``) to a temporary folder."""
+    from utils import config
+
+    folder = tmp_path / "results"
+    monkeypatch.setattr(config, "RESULTS_DIR", folder)
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def micro_profile(micro_model_dir, tmp_results):
+    """The smoke profile on the micro model, with seconds-long budgets and results in a temporary folder."""
+    from utils.config import PROFILES
+
+    return dataclasses.replace(
+        PROFILES["smoke"], name="pytest", model=str(micro_model_dir), train_steps=12, batch_size=4,
+        eval_batch_size=8, lr_full=3e-3, lr_lora=1e-2, lora_r=4, lora_alpha=8, max_source_length=64,
+        max_target_length=16, max_new_tokens=8, n_checkpoints=3, n_validation=8,
+    )
