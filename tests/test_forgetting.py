@@ -1,0 +1,155 @@
+"""Tests of the forgetting probes (utils/forgetting.py): tables, caching, adapter on/off, checkpoint curves."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from conftest import micro_pairs  # noqa: E402
+
+from utils import forgetting, modeling, plots, training  # noqa: E402
+
+RESULTS = {
+    "base": {"qa": {"main": 0.8}, "topic": {"main": 0.9, "valid_label_share": 1.0},
+             "sentiment": {"main": 0.7, "valid_label_share": 0.95}, "title": {"main": 0.4}},
+    "full": {"qa": {"main": 0.2}, "topic": {"main": 0.1, "valid_label_share": 0.05},
+             "sentiment": {"main": 0.5, "valid_label_share": 0.6}, "title": {"main": 0.1}},
+    "lora": {"qa": {"main": 0.7}, "topic": {"main": 0.9, "valid_label_share": 1.0},
+             "sentiment": {"main": 0.75, "valid_label_share": 1.0}, "title": {"main": 0.3}},
+}
+
+
+def test_drop_table_has_absolute_and_relative_drops_and_an_average():
+    table = forgetting.drop_table(RESULTS)
+    assert table.loc["qa", "full drop"] == pytest.approx(0.6)
+    assert table.loc["qa", "full rel drop"] == pytest.approx(0.75)
+    assert table.loc["sentiment", "lora drop"] == pytest.approx(-0.05)  # improved: a negative drop
+    assert table.loc["average", "base"] == pytest.approx(np.mean([0.8, 0.9, 0.7, 0.4]))
+    assert table.loc["average", "full drop"] == pytest.approx(np.mean([0.8, 0.9, 0.7, 0.4]) - np.mean(
+        [0.2, 0.1, 0.5, 0.1]))
+
+
+def test_drops_are_models_by_probes():
+    table = forgetting.drop_table(RESULTS)
+    absolute, relative = forgetting.drops(table), forgetting.drops(table, relative=True)
+    assert list(absolute.index) == ["full", "lora"] and "qa" in absolute.columns
+    assert absolute.loc["full", "topic"] == pytest.approx(0.8)
+    assert relative.loc["full", "topic"] == pytest.approx(0.8 / 0.9)
+    assert plots.heatmap(absolute, "drops").savefig(io.BytesIO(), format="png") is None
+
+
+def test_valid_label_shares_cover_only_label_probes():
+    shares = forgetting.valid_label_shares(RESULTS)
+    assert set(shares.index) == set(forgetting.LABEL_PROBES) == {"topic", "sentiment"}
+    assert shares.loc["topic", "full"] == pytest.approx(0.05)
+
+
+def test_forgetting_metrics_section_matches_the_contract():
+    section = forgetting.forgetting_metrics(RESULTS)
+    for probe in ("qa", "topic", "sentiment", "title"):
+        assert set(section[probe]) >= {"base", "full", "lora"}
+    assert section["qa"]["full"] == 0.2
+    assert section["topic"]["valid_label_share"]["full"] == 0.05
+    assert "valid_label_share" not in section["qa"]
+    assert section["average"]["lora"] == pytest.approx(np.mean([0.7, 0.9, 0.75, 0.3]))
+
+
+def test_curve_forgetting_is_best_earlier_minus_final():
+    curve = pd.DataFrame({"target_rouge1": [0.1, 0.3, 0.4], "qa": [0.5, 0.8, 0.2], "topic": [0.9, 0.5, 0.95]},
+                         index=pd.Index([0, 10, 20], name="step"))
+    result = forgetting.curve_forgetting(curve, probes=("qa", "topic"))
+    assert result["qa"] == pytest.approx(0.6) and result["topic"] == pytest.approx(-0.05)
+    assert plots.learning_vs_forgetting(curve).savefig(io.BytesIO(), format="png") is None
+
+
+def test_scores_are_cached_by_weights_and_settings(micro_model_dir, micro_profile):
+    model = modeling.load_model(str(micro_model_dir))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"main": 0.5}
+
+    first = forgetting.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
+    again = forgetting.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
+    assert first == again == {"main": 0.5} and len(calls) == 1
+    forgetting.cached_scores("probe-x", model, {"n": 2}, compute, micro_profile)  # other settings
+    assert len(calls) == 2
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # other weights: never mistaken for the old model
+    forgetting.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
+    assert len(calls) == 3
+
+
+def test_adapter_off_gives_back_the_base_model(micro_model_dir, micro_profile):
+    base = modeling.load_model(str(micro_model_dir))
+    lora = modeling.add_lora(modeling.load_model(str(micro_model_dir)), micro_profile)
+    with torch.no_grad():  # a trained-looking adapter (LoRA's B starts at zero, i.e. no change)
+        for name, param in lora.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    ids = torch.tensor([[5, 6, 7, 1]])
+    decoder = torch.zeros((1, 3), dtype=torch.long)
+
+    def logits(model):
+        with torch.no_grad():
+            return model(input_ids=ids, decoder_input_ids=decoder).logits
+
+    assert not torch.allclose(logits(lora), logits(base))
+    with forgetting.adapter_disabled(lora):
+        assert torch.allclose(logits(lora), logits(base))
+    assert forgetting.weights_key(lora, adapter_off=True) != forgetting.weights_key(lora)
+    with pytest.raises(TypeError, match="PEFT"), forgetting.adapter_disabled(base):
+        pass
+
+
+def test_learning_curve_visits_base_checkpoints_and_final_in_order(micro_profile, monkeypatch):
+    run = training.train("curve_test", "full", micro_pairs(16), None, micro_profile)
+    seen = []
+
+    def fake_target(model, tokenizer, profile, n=None, **_):
+        seen.append(forgetting.weights_key(model))
+        return {"rouge1": len(seen) / 10}
+
+    monkeypatch.setattr(forgetting, "target_scores", fake_target)
+    monkeypatch.setattr(forgetting, "probe_scores",
+                        lambda model, tokenizer, profile, probes, n=None: {p: {"main": 0.5} for p in probes})
+    curve = forgetting.learning_curve(run, None, micro_profile, probes=("qa",))
+    steps = [step for step, _ in training.checkpoints(run.path)]
+    assert list(curve.index) == [0, *steps[:-1], run.settings.steps]
+    assert list(curve["target_rouge1"]) == pytest.approx([0.1 * (i + 1) for i in range(len(curve))])
+    assert seen[0] == forgetting.weights_key(modeling.load_model(micro_profile.model))
+    assert seen[-1] == forgetting.weights_key(run.model)
+    assert len(set(seen)) == len(seen)  # every point is a different model
+
+
+def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, micro_profile, monkeypatch):
+    model = modeling.load_model(str(micro_model_dir))
+    calls = []
+
+    def fake_summarization(model, tokenizer, profile, template_name):
+        calls.append(("target", profile.n_eval_dialogues, template_name))
+        return {"rouge1": 0.1 * profile.n_eval_dialogues}, None
+
+    def fake_probe(model, tokenizer, probe, profile):
+        calls.append((probe, profile.n_probe_eval))
+        return {"main": 0.5}
+
+    monkeypatch.setattr(forgetting.experiments, "evaluate_summarization", fake_summarization)
+    monkeypatch.setattr(forgetting.experiments, "evaluate_probe", fake_probe)
+    assert forgetting.target_scores(model, None, micro_profile, n=2)["rouge1"] == pytest.approx(0.2)
+    assert forgetting.target_scores(model, None, micro_profile, n=3)["rouge1"] == pytest.approx(0.3)
+    forgetting.target_scores(model, None, micro_profile, n=2)  # cached
+    forgetting.target_scores(model, None, micro_profile, template_name="tldr", n=2)  # another prompt
+    forgetting.probe_scores(model, None, micro_profile, probes=("qa",), n=2)
+    forgetting.probe_scores(model, None, micro_profile, probes=("qa",), n=3)
+    forgetting.probe_scores(model, None, micro_profile, probes=("qa",), n=3)  # cached
+    assert calls == [("target", 2, "summarize_following_conversation"), ("target", 3, "summarize_following_conversation"),
+                     ("target", 2, "tldr"), ("qa", 2), ("qa", 3)]

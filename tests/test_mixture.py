@@ -1,0 +1,204 @@
+"""Tests of the FLAN-style mixture builder (utils/mixture.py): rates, cap, templates, few-shot, replay."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from utils import mixture, templates
+from utils.config import PROBES, PROFILES
+from utils.mixture import MixtureError, MixtureSpec
+
+TASKS = ("dialogsum", *PROBES)
+
+
+def _rows(task: str, n: int) -> list[dict]:
+    """``n`` small rows in a task's schema, each with a distinct id."""
+    def row(i: int) -> dict:
+        dialogue = f"#Person1#: Can I borrow item {i}?\n#Person2#: Yes, bring it back soon."
+        return {
+            "dialogsum": {"id": f"train_{i}", "dialogue": dialogue, "summary": f"#Person1# borrows item {i}.",
+                          "topic": "borrowing"},
+            "qa": {"id": f"qa_{i}", "context": dialogue, "question": "What is borrowed?", "answer": f"item {i}"},
+            "topic": {"id": f"topic_{i}", "text": dialogue, "label": "borrowing",
+                      "options": ["borrowing", "shopping"]},
+            "sentiment": {"id": f"sentiment_{i}", "text": f"App {i} works well.", "label": "positive",
+                          "options": ["negative", "positive"]},
+            "title": {"id": f"title_{i}", "text": f"App {i} works well.", "title": f"Works {i}"},
+        }[task]
+    return [row(i) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def splits():
+    sizes = {"dialogsum": 400, "qa": 250, "topic": 250, "sentiment": 50, "title": 250}
+    return {task: _rows(task, n) for task, n in sizes.items()}
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return dataclasses.replace(PROFILES["smoke"], train_steps=50, batch_size=10, max_source_length=200)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.fixture(scope="module")
+def mix(splits, profile):
+    return mixture.build_mixture(profile, MixtureSpec(cap=300, few_shot_share=0.25), splits=splits,
+                                 count_tokens=words)
+
+
+def test_rates_are_examples_proportional():
+    rates = mixture.mixing_rates({"a": 300, "b": 100})
+    assert rates == pytest.approx({"a": 0.75, "b": 0.25})
+
+
+def test_cap_limits_large_tasks_only():
+    rates = mixture.mixing_rates({"big": 10_000, "mid": 3000, "small": 1000}, cap=3000)
+    assert rates == pytest.approx({"big": 3 / 7, "mid": 3 / 7, "small": 1 / 7})
+    uncapped = mixture.mixing_rates({"big": 10_000, "mid": 3000, "small": 1000})
+    assert uncapped["big"] > rates["big"]
+
+
+@pytest.mark.parametrize("sizes,cap", [({"a": 0, "b": 5}, None), ({}, None), ({"a": 5}, 0)])
+def test_bad_sizes_or_cap_are_refused(sizes, cap):
+    with pytest.raises(MixtureError):
+        mixture.mixing_rates(sizes, cap)
+
+
+def test_allocate_sums_exactly_and_follows_rates():
+    counts = mixture.allocate(1001, {"a": 0.5, "b": 0.3, "c": 0.2})
+    assert sum(counts.values()) == 1001
+    assert all(abs(counts[t] - 1001 * r) < 1 for t, r in {"a": 0.5, "b": 0.3, "c": 0.2}.items())
+
+
+def test_mixture_has_the_budget_and_the_rates(mix, splits, profile):
+    assert len(mix) == profile.train_steps * profile.batch_size
+    expected = mixture.allocate(len(mix), mixture.mixing_rates({t: len(splits[t]) for t in TASKS}, cap=300))
+    assert Counter(mix["task"]) == expected
+    # the cap: dialogsum's 400 rows count as 300; the small sentiment task keeps its proportion
+    counts = Counter(mix["task"])
+    assert counts["dialogsum"] / counts["qa"] == pytest.approx(300 / 250, rel=0.05)
+    assert counts["sentiment"] / counts["qa"] == pytest.approx(50 / 250, rel=0.1)
+
+
+def test_columns_and_shuffled_tasks(mix):
+    assert tuple(mix.column_names) == mixture.COLUMNS
+    first = mix["task"][:50]
+    assert len(set(first)) > 2  # tasks interleave rather than come in blocks
+
+
+def test_held_out_templates_are_never_used(mix):
+    used = {(task, name) for task, name in zip(mix["task"], mix["template"], strict=True)}
+    for task in TASKS:
+        held_out = templates.held_out_template(task).name
+        assert (task, held_out) not in used
+        allowed = {t.name for t in templates.training_templates(task, include_inverted=False)}
+        assert {name for t, name in used if t == task} <= allowed
+    # several templates per task are used
+    assert all(len({name for t, name in used if t == task}) >= 3 for task in TASKS)
+
+
+def test_inverted_templates_only_when_asked(splits, profile):
+    spec = MixtureSpec(cap=300, few_shot_share=0.0, include_inverted=True)
+    mix = mixture.build_mixture(profile, spec, splits=splits, count_tokens=words)
+    inverted = {t.name for task in TASKS for t in templates.load_templates(task) if t.inverted}
+    assert inverted & set(mix["template"])
+
+
+def test_few_shot_share_and_shots_never_include_the_query(mix, splits):
+    few = mix.filter(lambda r: r["format"] == mixture.FEW_SHOT)
+    assert 0.2 < len(few) / len(mix) < 0.3
+    ids = {task: {row["id"] for row in rows} for task, rows in splits.items()}
+    for row in few:
+        assert row["row_id"] not in row["shot_ids"]
+        assert 1 <= row["n_shots"] == len(row["shot_ids"]) <= 2
+        assert set(row["shot_ids"]) <= ids[row["task"]]  # shots from the same task's train split
+    zero = mix.filter(lambda r: r["format"] == mixture.ZERO_SHOT)
+    assert all(n == 0 for n in zero["n_shots"]) and not any(zero["shot_ids"])
+
+
+def test_few_shot_prompts_fit_or_fall_back_to_zero_shot(splits, profile):
+    tight = dataclasses.replace(profile, max_source_length=25)  # one dialogue prompt fits, two do not
+    mix = mixture.build_mixture(tight, MixtureSpec(cap=300, few_shot_share=1.0), splits=splits,
+                                count_tokens=words)
+    few = mix.filter(lambda r: r["format"] == mixture.FEW_SHOT)
+    assert all(words(source) <= 25 for source in few["source"])
+    assert mixture.ZERO_SHOT in set(mix.filter(lambda r: r["task"] == "dialogsum")["format"])
+
+
+def test_pick_shots_never_returns_the_query():
+    rng = np.random.default_rng(0)
+    for query in range(5):
+        for _ in range(50):
+            shots = mixture.pick_shots(5, query, 3, rng)
+            assert query not in shots and len(set(shots)) == 3 and all(0 <= s < 5 for s in shots)
+    with pytest.raises(MixtureError):
+        mixture.pick_shots(3, 0, 3, rng)
+
+
+def test_sample_rows_repeats_only_after_a_full_pass():
+    rng = np.random.default_rng(0)
+    once = mixture.sample_rows(10, 10, rng)
+    assert sorted(once) == list(range(10))
+    twice = mixture.sample_rows(10, 15, rng)
+    assert Counter(Counter(twice).values()) == Counter({1: 5, 2: 5})
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.2, 0.5])
+def test_replay_adds_the_given_share_of_probe_data(ratio, splits, profile):
+    single = templates.apply_template(Dataset.from_list(splits["dialogsum"]),
+                                      templates.training_templates("dialogsum", include_inverted=False))
+    replay = mixture.replay_mixture(ratio, profile, splits={**splits, "dialogsum": single})
+    tasks = Counter(replay["task"])
+    assert tasks["dialogsum"] == len(single)  # all of the single-task data, unchanged
+    assert (len(replay) - tasks["dialogsum"]) / len(replay) == pytest.approx(ratio, abs=2 / len(replay))
+    assert {t for t in tasks if t != "dialogsum"} == set(PROBES)
+    target_rows = replay.filter(lambda r: r["task"] == "dialogsum")
+    assert sorted(target_rows["source"]) == sorted(single["source"])
+    assert set(replay["format"]) == {mixture.ZERO_SHOT}
+
+
+def test_replay_ratio_must_be_a_share(profile):
+    with pytest.raises(MixtureError, match="ratio"):
+        mixture.replay_mixture(1.0, profile)
+
+
+def test_spec_validation():
+    with pytest.raises(MixtureError):
+        MixtureSpec(few_shot_share=1.5)
+    with pytest.raises(MixtureError):
+        MixtureSpec(cap=0)
+
+
+def test_composition_counts_each_task_and_format(mix):
+    table = mixture.composition(mix)
+    assert table["total"].sum() == len(mix)
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert table.loc["dialogsum", "few_shot"] == sum(
+        1 for t, f in zip(mix["task"], mix["format"], strict=True) if t == "dialogsum" and f == "few_shot")
+
+
+def test_multitask_and_replay_runs_use_the_single_task_base_and_budget(micro_profile, monkeypatch):
+    calls = []
+    monkeypatch.setattr(mixture.training, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
+    mixture.experiments.single_task_run("full", micro_profile)
+    mixture.multitask_run(micro_profile)
+    mixture.replay_run(0.2, micro_profile)
+    (single, _), (multi, multi_kw), (replay, _) = calls
+    for args in (multi, replay):
+        name, method, train_data, _, profile = args
+        assert method == "full" and profile == micro_profile  # same base model, same step budget
+        assert "steps" not in multi_kw and "learning_rate" not in multi_kw
+    assert len(multi[2]) == micro_profile.train_steps * micro_profile.batch_size
+    assert set(multi[2]["task"]) == set(TASKS)
+    assert replay[0] == "replay_20pct_full" and multi[0] == "multitask_full"
+    single_sources = sorted(single[2]["source"])
+    replay_target = replay[2].filter(lambda r: r["task"] == "dialogsum")
+    assert sorted(replay_target["source"]) == single_sources  # replay = the single-task data + probe data

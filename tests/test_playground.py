@@ -1,0 +1,119 @@
+"""Tests of the playground and shipping helpers (utils/playground.py), headless, on the micro model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import micro_pairs
+
+from utils import modeling, playground, training
+
+DIALOGUE = "#Person1#: I want to buy a lamp, please.\n#Person2#: Here is the lamp."
+
+
+@pytest.fixture
+def models(micro_model_dir):
+    return {"base": modeling.load_model(str(micro_model_dir)), "again": modeling.load_model(str(micro_model_dir))}
+
+
+@pytest.fixture
+def tokenizer(micro_model_dir):
+    return modeling.load_tokenizer(str(micro_model_dir))
+
+
+@pytest.fixture
+def lora_run(micro_profile):
+    return training.train("lora_merge", "lora", micro_pairs(16), None, micro_profile, steps=6)
+
+
+def test_summarize_with_gives_one_row_per_model(models, tokenizer, micro_profile):
+    table = playground.summarize_with(models, DIALOGUE, "tldr", tokenizer, micro_profile)
+    assert list(table.columns) == ["model", "summary"] and list(table["model"]) == ["base", "again"]
+    assert table["summary"][0] == table["summary"][1]  # same weights, greedy decoding: same text
+    other = playground.summarize_with(models, DIALOGUE, "summarize_following_conversation", tokenizer,
+                                      micro_profile)
+    assert len(other) == 2
+
+
+@pytest.mark.parametrize("dialogue,template,message", [
+    ("  ", "tldr", "empty"), (DIALOGUE, "no_such_template", "choose one of"),
+    (DIALOGUE, "write_dialogue_from_summary", "choose one of"),  # inverted: not a summarization template
+])
+def test_summarize_with_explains_bad_input(models, tokenizer, micro_profile, dialogue, template, message):
+    with pytest.raises(ValueError, match=message):
+        playground.summarize_with(models, dialogue, template, tokenizer, micro_profile)
+
+
+def test_summary_templates_include_held_out_but_not_inverted():
+    names = playground.summary_templates()
+    assert "what_was_going_on" in names and "summarize_following_conversation" in names
+    assert "write_dialogue_from_summary" not in names
+
+
+def test_playground_panel_runs_its_callback(models, tokenizer, micro_profile, monkeypatch):
+    calls = []
+    monkeypatch.setattr(playground, "summarize_with", lambda *args: calls.append(args) or "table")
+    panel = playground.playground(models, tokenizer, micro_profile, dialogue=DIALOGUE)
+    text, (chosen, template), button = panel.children[0], panel.children[1].children, panel.children[2]
+    chosen.value = ("again",)
+    template.value = "tldr"
+    button.click()
+    (picked, dialogue, template_name, *_), = calls
+    assert list(picked) == ["again"] and dialogue == text.value == DIALOGUE and template_name == "tldr"
+
+
+def test_merged_lora_is_a_standalone_model_with_the_same_outputs(lora_run, tokenizer, micro_profile, tmp_path):
+    folder = playground.merge_lora(lora_run, tmp_path / "merged", tokenizer)
+    assert list(folder.glob("*.safetensors")) and not (folder / "adapter_config.json").exists()
+    merged = modeling.load_model(str(folder))  # plain transformers: no PEFT needed
+    prompts = [playground.summary_prompt(DIALOGUE)]
+    assert playground.same_logits(lora_run.model, merged, tokenizer, prompts)
+    base = modeling.load_model(micro_profile.model)
+    assert not playground.same_logits(base, merged, tokenizer, prompts)  # the adapter's change is in it
+
+
+def test_merge_refuses_a_full_run(micro_profile):
+    run = training.train("full_merge", "full", micro_pairs(8), None, micro_profile, steps=2)
+    with pytest.raises(ValueError, match="LoRA run"):
+        playground.merge_lora(run, "unused")
+
+
+def test_round_trip_reloads_the_same_model(lora_run, tokenizer, micro_profile):
+    check = playground.round_trip("lora", lora_run.model, lora_run.path / "final", tokenizer, [DIALOGUE],
+                                  micro_profile, method="lora", base_model=micro_profile.model)
+    assert check["same_summaries"] and check["same_logits"]
+    base = modeling.load_model(micro_profile.model)
+    wrong = playground.round_trip("base vs lora", base, lora_run.path / "final", tokenizer, [DIALOGUE],
+                                  micro_profile, method="lora", base_model=micro_profile.model)
+    assert not wrong["same_logits"]
+
+
+def test_read_dialogues_from_jsonl_and_text(tmp_path):
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(json.dumps({"id": "a", "dialogue": DIALOGUE}) + "\n\n" + json.dumps({"dialogue": "x: y"}) + "\n")
+    rows = playground.read_dialogues(jsonl)
+    assert [r["id"] for r in rows] == ["a", "d_1"] and rows[0]["dialogue"] == DIALOGUE
+    text = tmp_path / "d.txt"
+    text.write_text(f"{DIALOGUE}\n\n\n{DIALOGUE}\n")
+    assert [r["dialogue"] for r in playground.read_dialogues(text)] == [DIALOGUE, DIALOGUE]
+
+
+@pytest.mark.parametrize("content,message", [("", "no dialogues"), ('{"text": "hi"}\n', "no 'dialogue'")])
+def test_read_dialogues_explains_bad_files(tmp_path, content, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        playground.read_dialogues(path)
+    with pytest.raises(FileNotFoundError):
+        playground.read_dialogues(tmp_path / "missing.jsonl")
+
+
+def test_summarize_file_writes_one_summary_per_dialogue_in_order(models, tokenizer, micro_profile, tmp_path):
+    rows = [{"id": f"d{i}", "dialogue": DIALOGUE.replace("lamp", item)} for i, item in enumerate(["pen", "cup"])]
+    source = playground.write_dialogues(rows, tmp_path / "in.jsonl")
+    table = playground.summarize_file(models["base"], tokenizer, source, tmp_path / "out.jsonl", micro_profile)
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [w["id"] for w in written] == ["d0", "d1"] == list(table["id"])
+    assert all(isinstance(w["summary"], str) for w in written)
+    assert written[1]["dialogue"] == rows[1]["dialogue"]

@@ -1,0 +1,250 @@
+"""Probing many models for forgetting: which held-in skills survive fine-tuning?
+
+A *probe* is a task the base model could already do (question answering, topic and sentiment
+classification, writing titles). Scoring every model on every probe shows what fine-tuning on dialogue
+summarization cost. This module runs the probes (via :func:`utils.experiments.evaluate_probe`) on many
+models and checkpoints, and arranges the results; the measures themselves (drop, max-minus-final) live in
+:mod:`utils.evaluation`.
+
+Scores are cached under ``results/<profile>/scores/``, keyed by a hash of the model's *weights* and of the
+evaluation settings, so a later notebook asking for the same model's scores gets them in an instant, and a
+retrained model (new weights) is never mistaken for an old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from utils import evaluation, experiments, modeling, templates, training
+from utils.config import PROBES, Profile, get_profile
+from utils.results import atomic_write_json
+
+#: The probe tasks answered with a label from a fixed list (their valid-label share is reported).
+LABEL_PROBES = tuple(p for p in PROBES if experiments.PROBE_TYPES[p] == "classification")
+
+
+# --- cached scoring -----------------------------------------------------------------------------------
+def weights_key(model, adapter_off: bool = False) -> str:
+    """A short key for a model's exact weights (a hash of every parameter); ``adapter_off`` marks a LoRA
+    model scored with its adapter disabled."""
+    return modeling.weights_fingerprint(model)[:16] + ("-adapter-off" if adapter_off else "")
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile,
+                  adapter_off: bool = False, force: bool = False) -> dict:
+    """``compute()``'s scores for ``model``, from ``results/<profile>/scores/`` when already measured.
+
+    The file name joins ``name`` (what was scored), the weights' key and a hash of ``settings`` (everything
+    else that changes the score: test rows, prompt, decoding).
+    """
+    path = profile.results_dir / "scores" / f"{name}-{weights_key(model, adapter_off)}-{_digest(settings)}.json"
+    if path.exists() and not force:
+        return json.loads(path.read_text())
+    scores = compute()
+    atomic_write_json(path, scores)
+    return scores
+
+
+@contextlib.contextmanager
+def adapter_disabled(model, adapter_off: bool = True):
+    """Run a block with a LoRA model's adapter switched off (PEFT's ``disable_adapter``): the frozen base."""
+    if not adapter_off:
+        yield model
+        return
+    if not hasattr(model, "disable_adapter"):
+        raise TypeError(f"adapter_off=True needs a PEFT (LoRA) model, got {type(model).__name__}; "
+                        "pass the LoRA run's model, or adapter_off=False.")
+    with model.disable_adapter():
+        yield model
+
+
+def _with_n(profile: Profile, **sizes) -> Profile:
+    return dataclasses.replace(profile, **{k: v for k, v in sizes.items() if v is not None})
+
+
+def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Sequence[str] = PROBES,
+                 adapter_off: bool = False, n: int | None = None, force: bool = False) -> dict[str, dict]:
+    """Every probe's scores for one model (``main`` is the main score), cached; ``n`` test rows per probe
+    (default: the profile's ``n_probe_eval``)."""
+    profile = _with_n(profile or get_profile(), n_probe_eval=n)
+    results = {}
+    for probe in probes:
+        test = experiments.probe_test(probe, profile)
+        settings = {"rows": list(test), "template": experiments.probe_template(probe).jinja,
+                    "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
+
+        def compute(probe=probe):
+            with adapter_disabled(model, adapter_off):
+                return experiments.evaluate_probe(model, tokenizer, probe, profile)
+
+        results[probe] = cached_scores(f"probe-{probe}", model, settings, compute, profile, adapter_off, force)
+    return results
+
+
+def target_scores(model, tokenizer, profile: Profile | None = None, template_name: str = experiments.EVAL_TEMPLATE,
+                  n: int | None = None, adapter_off: bool = False, force: bool = False) -> dict:
+    """ROUGE on the target test dialogues (first ``n``; default the profile's), with one prompt, cached."""
+    profile = _with_n(profile or get_profile(), n_eval_dialogues=n)
+    test = experiments.target_test(profile)
+    settings = {"ids": list(test["id"]), "references": [list(r) for r in test["references"]], "template": template_name,
+                "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
+
+    def compute():
+        with adapter_disabled(model, adapter_off):
+            scores, _ = experiments.evaluate_summarization(model, tokenizer, profile, template_name)
+        return scores
+
+    return cached_scores(f"target-{template_name}", model, settings, compute, profile, adapter_off, force)
+
+
+def probe_models(models: Mapping[str, object], tokenizer, profile: Profile | None = None,
+                 probes: Sequence[str] = PROBES, n: int | None = None) -> dict[str, dict[str, dict]]:
+    """:func:`probe_scores` for every named model: ``{model name: {probe: scores}}``."""
+    return {name: probe_scores(model, tokenizer, profile, probes, n=n) for name, model in models.items()}
+
+
+def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile | None = None,
+               probes: Sequence[str] = PROBES, held_out: bool = True) -> pd.DataFrame:
+    """Every model on every task, one row per model: target ROUGE-1 with the evaluation prompt
+    (``target``), with the target's held-out template (``target_held_out``), each probe's main score and
+    the ``probe_average``. All cached, so models scored before cost nothing."""
+    held_out_name = templates.held_out_template(experiments.TARGET_TASK).name
+    rows = {}
+    for name, model in models.items():
+        row = {"target": target_scores(model, tokenizer, profile)["rouge1"]}
+        if held_out:
+            row["target_held_out"] = target_scores(model, tokenizer, profile, held_out_name)["rouge1"]
+        by_probe = probe_scores(model, tokenizer, profile, probes)
+        row.update({probe: scores["main"] for probe, scores in by_probe.items()})
+        row["probe_average"] = average_probe_score(by_probe)
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table
+
+
+def retention_table(board: pd.DataFrame, base: str = "base", reference: str = "full") -> pd.DataFrame:
+    """From a :func:`scoreboard`: each model's ``probe_retention`` (its probe average as a share of the
+    base model's; NaN when the base scores 0) and ``target_gap`` (the ``reference`` model's target ROUGE-1
+    minus its own; positive = behind the reference)."""
+    base_average = board.loc[base, "probe_average"]
+    table = pd.DataFrame({
+        "probe_retention": board["probe_average"] / base_average if base_average > 0 else np.nan,
+        "target_gap": board.loc[reference, "target"] - board["target"],
+    })
+    return table.drop(index=[base])
+
+
+def example_outputs(models: Mapping[str, object], tokenizer, probe: str, n: int = 3,
+                    profile: Profile | None = None) -> pd.DataFrame:
+    """What each model answers to the first ``n`` test prompts of a probe, next to the expected answer."""
+    profile = profile or get_profile()
+    rows = list(experiments.probe_test(probe, profile).select(range(n)))
+    template = experiments.probe_template(probe)
+    prompts, expected = zip(*(template.render(row) for row in rows), strict=True)
+    table = pd.DataFrame({"prompt": prompts, "expected": expected})
+    for name, model in models.items():
+        table[name] = evaluation.generate(model, tokenizer, list(prompts), profile, progress=False)
+    return table
+
+
+# --- tables -------------------------------------------------------------------------------------------
+def main_scores(results: Mapping[str, Mapping[str, dict]], metric: str = "main") -> pd.DataFrame:
+    """One number per model and probe (``metric`` of each, the main score by default): probes x models."""
+    table = pd.DataFrame({name: {probe: s[metric] for probe, s in by_probe.items() if metric in s}
+                          for name, by_probe in results.items()})
+    table.index.name = "probe"
+    return table
+
+
+def drop_table(results: Mapping[str, Mapping[str, dict]], base: str = "base") -> pd.DataFrame:
+    """Scores and drops from the base model (absolute and relative), one row per probe plus ``average``
+    (:func:`utils.evaluation.forgetting_table` on the main scores)."""
+    return evaluation.forgetting_table(main_scores(results).to_dict(), base=base)
+
+
+def drops(table: pd.DataFrame, relative: bool = False) -> pd.DataFrame:
+    """The drops of a :func:`drop_table` as models x probes (absolute, or ``relative`` to the base)."""
+    suffix = " rel drop" if relative else " drop"
+    columns = [c for c in table.columns if c.endswith(suffix) and (relative or not c.endswith(" rel drop"))]
+    return table[columns].rename(columns=lambda c: c[: -len(suffix)]).T
+
+
+def valid_label_shares(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """Share of outputs that are a valid label at all, for the label probes: probes x models.
+
+    Accuracy can fall because the model picks the wrong label, or because it no longer answers with a
+    label (e.g. it now summarizes everything): this table tells which.
+    """
+    return main_scores({name: {p: s for p, s in by_probe.items() if p in LABEL_PROBES}
+                        for name, by_probe in results.items()}, metric="valid_label_share")
+
+
+def average_probe_score(results: Mapping[str, dict]) -> float:
+    """The mean of a model's main probe scores (each a fraction in [0, 1])."""
+    return float(np.mean([scores["main"] for scores in results.values()]))
+
+
+# --- learning vs forgetting along a run ---------------------------------------------------------------
+def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile | None = None,
+                   probes: Sequence[str] = PROBES, n_target: int = 48, n_probe: int = 64) -> pd.DataFrame:
+    """Target ROUGE-1 and every probe's main score at step 0 (the base) and at each saved checkpoint.
+
+    Small evaluation sets (``n_target`` dialogues, ``n_probe`` rows per probe, at most the profile's) keep it
+    quick; the final point uses the finished model. One row per step (the index), ``target_rouge1``, then
+    one column per probe.
+    """
+    profile = profile or get_profile()
+    n_target = min(n_target, profile.n_eval_dialogues or n_target)
+    n_probe = min(n_probe, profile.n_probe_eval or n_probe)
+    points = [(0, lambda: modeling.load_model(run.settings.model))]
+    points += [(step, lambda folder=folder: training.load_checkpoint(folder, run.settings.method,
+                                                                      run.settings.model))
+               for step, folder in training.checkpoints(run.path) if step < run.settings.steps]
+    points.append((run.settings.steps, lambda: run.model))
+    rows = []
+    for step, load in points:
+        model = load()
+        row = {"step": step,
+               "target_rouge1": target_scores(model, tokenizer, profile, n=n_target)["rouge1"]}
+        row.update({p: s["main"] for p, s in probe_scores(model, tokenizer, profile, probes, n=n_probe).items()})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("step")
+
+
+def curve_forgetting(curve: pd.DataFrame, probes: Sequence[str] = PROBES) -> pd.Series:
+    """Per probe along a :func:`learning_curve`: best earlier score minus final score
+    (:func:`utils.evaluation.max_minus_final`); positive means forgotten."""
+    return pd.Series({p: evaluation.max_minus_final(curve[p].tolist()) for p in probes if p in curve},
+                     name="max earlier - final")
+
+
+# --- metrics ------------------------------------------------------------------------------------------
+def forgetting_metrics(results: Mapping[str, Mapping[str, dict]], base: str = "base") -> dict:
+    """The ``forgetting`` section of metrics.json: ``<probe>.<model>`` main scores (plus
+    ``<probe>.valid_label_share.<model>`` for label probes), ``average.<model>``, and the drop of the
+    average from ``base`` (``average_drop``; ``average_relative_drop`` when the base average is not 0)."""
+    section: dict = {}
+    for probe in results[base]:
+        section[probe] = {name: by_probe[probe]["main"] for name, by_probe in results.items()}
+        if probe in LABEL_PROBES:
+            section[probe]["valid_label_share"] = {name: by_probe[probe]["valid_label_share"]
+                                                   for name, by_probe in results.items()}
+    section["average"] = {name: average_probe_score(by_probe) for name, by_probe in results.items()}
+    drops = {name: evaluation.forgetting_drop(section["average"][base], average)
+             for name, average in section["average"].items() if name != base}
+    section["average_drop"] = {name: drop["absolute"] for name, drop in drops.items()}
+    if section["average"][base] > 0:
+        section["average_relative_drop"] = {name: drop["relative"] for name, drop in drops.items()}
+    return section

@@ -1,0 +1,252 @@
+"""FLAN-style training mixtures: several tasks, several templates each, zero-shot and few-shot, mixed by size.
+
+How FLAN builds its training data, in miniature:
+
+* **many templates per task** -- each example is rendered with one of the task's training templates (the
+  held-out template is never used, so it can test unseen phrasings later);
+* **zero-shot and few-shot formats** -- a share of the examples get a few solved exemplars ("shots") in front,
+  taken from the *same train split* and never the example itself;
+* **examples-proportional mixing with a cap** -- a task is sampled in proportion to its size, but a task
+  counts with at most ``cap`` examples, so a huge data set cannot drown the small ones.
+
+Also here: *replay* mixtures (the single-task data plus a small share of the probe tasks' data, a cheap cure
+for forgetting) and :func:`multitask_run` / :func:`replay_run`, which train from the same base model with the
+same step budget as the single-task runs, or load the cached run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from datasets import Dataset, Features, List, Value
+
+from utils import data, experiments, templates, training
+from utils.config import PROBES, Profile, get_profile
+
+TARGET_TASK = experiments.TARGET_TASK
+ZERO_SHOT, FEW_SHOT = "zero_shot", "few_shot"
+#: The columns of every mixture: what each example is, where it comes from, and the text the model sees.
+COLUMNS = ("task", "template", "format", "n_shots", "row_id", "shot_ids", "source", "target")
+FEATURES = Features({**{name: Value("string") for name in COLUMNS}, "n_shots": Value("int32"),
+                     "shot_ids": List(Value("string"))})
+#: Few-shot exemplars are joined with varied delimiters, as FLAN does.
+SHOT_DELIMITERS = ("\n\n", "\n\n###\n\n", "\n\n---\n\n")
+
+
+class MixtureError(ValueError):
+    """Invalid mixture settings."""
+
+
+@dataclass(frozen=True)
+class MixtureSpec:
+    """What goes into a FLAN-style mixture.
+
+    ``cap``: a task counts with at most this many examples when mixing rates are set (None: no cap).
+    ``few_shot_share``: share of each task's examples rendered few-shot, with up to ``max_shots`` exemplars
+    (fewer when the prompt would not fit ``max_source_length``; zero-shot when not even one fits).
+    ``include_inverted``: also train on inverted templates (e.g. write a dialogue from its summary).
+    """
+
+    tasks: tuple[str, ...] = (TARGET_TASK, *PROBES)
+    cap: int | None = 3000
+    few_shot_share: float = 0.2
+    max_shots: int = 2
+    include_inverted: bool = False
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise MixtureError("A mixture needs at least one task, e.g. tasks=('dialogsum', 'qa').")
+        if self.cap is not None and self.cap < 1:
+            raise MixtureError(f"cap={self.cap} must be a positive number of examples (or None for no cap).")
+        if not 0 <= self.few_shot_share <= 1:
+            raise MixtureError(f"few_shot_share={self.few_shot_share} must be a share in [0, 1], e.g. 0.2.")
+        if self.max_shots < 1 and self.few_shot_share > 0:
+            raise MixtureError("max_shots must be at least 1 when few_shot_share > 0 (or set few_shot_share=0).")
+
+
+# --- mixing rates -------------------------------------------------------------------------------------
+def mixing_rates(sizes: Mapping[str, int], cap: int | None = None) -> dict[str, float]:
+    """Examples-proportional mixing: each task's rate is ``min(size, cap) / sum of min(size, cap)``."""
+    bad = {task: n for task, n in sizes.items() if n < 1}
+    if not sizes or bad:
+        raise MixtureError(f"Every task needs at least one training example; got sizes {dict(sizes)}.")
+    if cap is not None and cap < 1:
+        raise MixtureError(f"cap={cap} must be a positive number of examples (or None for no cap).")
+    counted = {task: min(n, cap) if cap else n for task, n in sizes.items()}
+    total = sum(counted.values())
+    return {task: n / total for task, n in counted.items()}
+
+
+def allocate(n_examples: int, rates: Mapping[str, float]) -> dict[str, int]:
+    """Split ``n_examples`` among tasks by rate; counts are whole numbers that sum to ``n_examples`` exactly
+    (largest remainders get the leftovers)."""
+    if n_examples < 0:
+        raise MixtureError(f"n_examples={n_examples} must not be negative.")
+    exact = {task: n_examples * rate for task, rate in rates.items()}
+    counts = {task: int(np.floor(x)) for task, x in exact.items()}
+    by_remainder = sorted(rates, key=lambda task: exact[task] - counts[task], reverse=True)
+    for task in by_remainder[: n_examples - sum(counts.values())]:
+        counts[task] += 1
+    return counts
+
+
+def sample_rows(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` row indices out of ``n_rows``: without repeats while possible, then whole extra passes."""
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    passes = [rng.permutation(n_rows) for _ in range(math.ceil(n / n_rows))]
+    return np.concatenate(passes)[:n]
+
+
+# --- rendering ----------------------------------------------------------------------------------------
+def pick_shots(n_rows: int, query: int, k: int, rng: np.random.Generator) -> list[int]:
+    """``k`` distinct exemplar rows for the query row ``query``, never the query itself."""
+    if k >= n_rows:
+        raise MixtureError(f"Cannot pick {k} shots other than the query from {n_rows} rows; lower max_shots.")
+    choices = rng.choice(n_rows - 1, size=k, replace=False)
+    return [int(i) + (i >= query) for i in choices]  # skip over the query's index
+
+
+def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec, count_tokens: Callable[[str], int],
+                    max_source_length: int, rng: np.random.Generator) -> list[dict]:
+    """Render the rows ``indices`` of one task's train split with its training templates.
+
+    Templates are spread evenly over the examples; ``spec.few_shot_share`` of them get up to ``spec.max_shots``
+    exemplars (same template, same split, never the row itself), as many as fit ``max_source_length``.
+    """
+    chosen = templates.training_templates(task, include_inverted=spec.include_inverted)
+    assignment = templates.assign_templates(len(indices), len(chosen), seed=int(rng.integers(2**31)))
+    n_few = round(spec.few_shot_share * len(indices)) if len(rows) > 1 else 0
+    few = set(rng.permutation(len(indices))[:n_few].tolist())
+    examples = []
+    for position, index in enumerate(indices):
+        template, row = chosen[assignment[position]], rows[int(index)]
+        source, target = template.render(row)
+        fmt, shot_ids = ZERO_SHOT, []
+        if position in few:
+            k = min(spec.max_shots, len(rows) - 1)
+            shots = pick_shots(len(rows), int(index), k, rng)
+            delimiter = SHOT_DELIMITERS[int(rng.integers(len(SHOT_DELIMITERS)))]
+            for n_shots in range(k, 0, -1):  # drop shots until the prompt fits the model
+                shot_rows = [rows[i] for i in shots[:n_shots]]
+                candidate, _ = templates.render_few_shot(template, shot_rows, row, delimiter=delimiter)
+                if count_tokens(candidate) <= max_source_length:
+                    source, fmt, shot_ids = candidate, FEW_SHOT, [r["id"] for r in shot_rows]
+                    break
+        examples.append({"task": task, "template": template.name, "format": fmt, "n_shots": len(shot_ids),
+                         "row_id": row["id"], "shot_ids": shot_ids, "source": source, "target": target})
+    return examples
+
+
+def _token_counter(profile: Profile) -> Callable[[str], int]:
+    from utils import modeling
+
+    tokenizer = modeling.load_tokenizer(profile)
+    return lambda text: len(tokenizer(text, verbose=False)["input_ids"])
+
+
+def task_train_split(task: str, profile: Profile):
+    """The train split of the target task or of a probe task."""
+    if task == TARGET_TASK:
+        return data.load_target(profile)["train"]
+    if task in PROBES:
+        return data.load_probe(task, profile)["train"]
+    raise MixtureError(f"Unknown task {task!r}; mixtures use {TARGET_TASK!r} and the probe tasks {PROBES}.")
+
+
+def _as_dataset(examples: list[dict], seed: int) -> Dataset:
+    """A mixture Dataset with the :data:`COLUMNS`, shuffled so tasks interleave."""
+    columns = {name: [example[name] for example in examples] for name in COLUMNS}
+    dataset = Dataset.from_dict(columns, features=FEATURES)
+    return dataset.shuffle(seed=seed).flatten_indices()
+
+
+# --- the mixtures -------------------------------------------------------------------------------------
+def budget_examples(profile: Profile) -> int:
+    """Examples seen by a run with the profile's step budget: ``train_steps x batch_size``."""
+    return profile.train_steps * profile.batch_size
+
+
+def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = None, n_examples: int | None = None,
+                  count_tokens: Callable[[str], int] | None = None, splits: Mapping | None = None) -> Dataset:
+    """The FLAN-style multi-task mixture: ``n_examples`` (default: the step budget's worth) prompt/target pairs.
+
+    Rates come from :func:`mixing_rates` on the tasks' train sizes and ``spec.cap``; each task's examples are
+    rendered by :func:`render_examples`. ``splits`` (task -> rows) replaces the data on disk (for tests), and
+    ``count_tokens`` the profile's tokenizer.
+    """
+    profile = profile or get_profile()
+    spec = spec or MixtureSpec(seed=profile.seed)
+    splits = splits or {task: task_train_split(task, profile) for task in spec.tasks}
+    count_tokens = count_tokens or _token_counter(profile)
+    rates = mixing_rates({task: len(splits[task]) for task in spec.tasks}, spec.cap)
+    counts = allocate(budget_examples(profile) if n_examples is None else n_examples, rates)
+    rng = np.random.default_rng(spec.seed)
+    examples = []
+    for task in spec.tasks:
+        indices = sample_rows(len(splits[task]), counts[task], rng)
+        examples += render_examples(task, splits[task], indices, spec, count_tokens, profile.max_source_length, rng)
+    return _as_dataset(examples, spec.seed)
+
+
+def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequence[str] = PROBES,
+                   splits: Mapping | None = None, seed: int | None = None) -> Dataset:
+    """The single-task training data plus probe-task data making up a ``ratio`` share of the result.
+
+    The summarization examples are exactly the single-task run's; ``ratio * n / (1 - ratio)`` probe examples
+    (split evenly over ``probes``, zero-shot, training templates) are added, so probe data is ``ratio`` of all.
+    """
+    if not 0 <= ratio < 1:
+        raise MixtureError(f"ratio={ratio} must be a share in [0, 1), e.g. 0.05 for 5% replayed probe data.")
+    profile = profile or get_profile()
+    seed = profile.seed if seed is None else seed
+    target = splits[TARGET_TASK] if splits else experiments.summarization_training_data(profile)
+    target_examples = [{"task": TARGET_TASK, "template": row["template"], "format": ZERO_SHOT, "n_shots": 0,
+                        "row_id": row["id"], "shot_ids": [], "source": row["source"], "target": row["target"]}
+                       for row in target]
+    n_probe = round(ratio * len(target_examples) / (1 - ratio))
+    counts = allocate(n_probe, {probe: 1 / len(probes) for probe in probes})
+    rng = np.random.default_rng(seed)
+    spec = MixtureSpec(tasks=tuple(probes), few_shot_share=0.0, seed=seed)
+    examples = list(target_examples)
+    for probe in probes:
+        rows = splits[probe] if splits else task_train_split(probe, profile)
+        indices = sample_rows(len(rows), counts[probe], rng)
+        examples += render_examples(probe, rows, indices, spec, len, profile.max_source_length, rng)
+    return _as_dataset(examples, seed)
+
+
+def composition(mixture) -> pd.DataFrame:
+    """How a mixture is made: examples per task and format, each task's share, and its templates used."""
+    frame = mixture.select_columns(["task", "format", "template"]).to_pandas()
+    table = frame.pivot_table(index="task", columns="format", values="template", aggfunc="count", fill_value=0)
+    table = table.reindex(columns=[ZERO_SHOT, FEW_SHOT], fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table["share"] = table["total"] / table["total"].sum()
+    table["templates"] = frame.groupby("task")["template"].nunique()
+    table.columns.name = None
+    return table.sort_values("total", ascending=False)
+
+
+# --- training runs ------------------------------------------------------------------------------------
+def multitask_run(profile: Profile | None = None, spec: MixtureSpec | None = None,
+                  force: bool = False) -> training.TrainedRun:
+    """Full fine-tuning on the FLAN-style mixture, from the same base and with the same step budget as
+    the single-task runs; or the cached run."""
+    profile = profile or get_profile()
+    mixture = build_mixture(profile, spec)
+    return training.train("multitask_full", "full", mixture, experiments.validation_pairs(profile), profile,
+                          force=force)
+
+
+def replay_run(ratio: float, profile: Profile | None = None, force: bool = False) -> training.TrainedRun:
+    """Single-task full fine-tuning with ``ratio`` of replayed probe data (same base, same budget); or the
+    cached run. No validation along training, to keep it cheap."""
+    profile = profile or get_profile()
+    return training.train(f"replay_{ratio * 100:g}pct_full", "full", replay_mixture(ratio, profile), None,
+                          profile, force=force)

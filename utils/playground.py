@@ -1,0 +1,185 @@
+"""Putting it all together: try the course's models side by side, ship one, and use it on a file.
+
+* :func:`summarize_with` -- one dialogue, several models, one template: a table of their summaries. It is
+  the playground's callback, a plain function, so it runs (and is tested) without any widget.
+* :func:`playground` -- an ipywidgets panel around it: paste a dialogue, pick models and a template.
+* :func:`merge_lora` -- fold a LoRA adapter into its base weights (PEFT's ``merge_and_unload``) and save a
+  standalone model as safetensors: it loads like any model, with no PEFT needed.
+* :func:`summarize_file` -- summarize a JSONL or text file of dialogues in batches, write JSONL.
+* :func:`round_trip` -- reload a saved model from disk and check it gives the same outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from utils import evaluation, experiments, modeling, templates, training
+from utils.config import Profile, get_profile
+
+
+def course_models(profile: Profile | None = None) -> dict[str, object]:
+    """The course's four models, from their cached runs (trained first if missing): the base model and
+    the single-task full, single-task LoRA and multi-task fine-tunes."""
+    from utils import mixture
+
+    profile = profile or get_profile()
+    return {"base": modeling.load_model(profile),
+            "full": experiments.single_task_run("full", profile).model,
+            "lora": experiments.single_task_run("lora", profile).model,
+            "multi-task": mixture.multitask_run(profile).model}
+
+
+def summary_templates() -> list[str]:
+    """Names of the target task's summarization templates (the held-out one included; no inverted ones)."""
+    return [t.name for t in templates.load_templates(experiments.TARGET_TASK) if t.original_task]
+
+
+def summary_prompt(dialogue: str, template_name: str = experiments.EVAL_TEMPLATE) -> str:
+    """The prompt a summarization template makes of one dialogue."""
+    template = templates.get_template(experiments.TARGET_TASK, template_name)
+    return template.render_source({"id": "", "dialogue": dialogue, "summary": "", "topic": ""})
+
+
+def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str = experiments.EVAL_TEMPLATE,
+                   tokenizer=None, profile: Profile | None = None) -> pd.DataFrame:
+    """Summaries of one ``dialogue`` by each of ``models`` (name -> model), all with the same template and
+    the course's generation config: a table with columns ``model`` and ``summary``."""
+    profile = profile or get_profile()
+    dialogue = (dialogue or "").strip()
+    if not dialogue:
+        raise ValueError("The dialogue is empty: paste a conversation, one turn per line "
+                         "(e.g. '#Person1#: Hi!' then '#Person2#: Hello.').")
+    if not models:
+        raise ValueError("No model chosen: pick at least one (e.g. base and full).")
+    if template_name not in summary_templates():
+        raise ValueError(f"Unknown template {template_name!r}; choose one of {summary_templates()}.")
+    tokenizer = tokenizer or modeling.load_tokenizer(profile)
+    prompt = summary_prompt(dialogue, template_name)
+    rows = [{"model": name,
+             "summary": evaluation.generate(model, tokenizer, [prompt], profile, truncate=True, progress=False)[0]}
+            for name, model in models.items()]
+    return pd.DataFrame(rows)
+
+
+def playground(models: Mapping[str, object], tokenizer=None, profile: Profile | None = None,
+               dialogue: str = ""):
+    """An ipywidgets panel: a dialogue box, model and template pickers, and a button that shows
+    :func:`summarize_with`'s table. Returns the panel (display it by leaving it last in a cell)."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    profile = profile or get_profile()
+    tokenizer = tokenizer or modeling.load_tokenizer(profile)
+    text = widgets.Textarea(value=dialogue, placeholder="#Person1#: ...\n#Person2#: ...",
+                            description="Dialogue", layout=widgets.Layout(width="95%", height="160px"))
+    chosen = widgets.SelectMultiple(options=list(models), value=tuple(models), description="Models")
+    template = widgets.Dropdown(options=summary_templates(), value=experiments.EVAL_TEMPLATE,
+                                description="Template")
+    button = widgets.Button(description="Summarize", button_style="primary")
+    output = widgets.Output()
+
+    def on_click(_):
+        output.clear_output()
+        with output:
+            try:
+                picked = {name: models[name] for name in chosen.value}
+                display(summarize_with(picked, text.value, template.value, tokenizer, profile))
+            except ValueError as error:
+                print(error)
+
+    button.on_click(on_click)
+    return widgets.VBox([text, widgets.HBox([chosen, template]), button, output])
+
+
+# --- shipping a model ---------------------------------------------------------------------------------
+def merge_lora(run: training.TrainedRun, out_dir: str | Path, tokenizer=None) -> Path:
+    """Merge a LoRA run's adapter into a fresh copy of its base model and save the result (safetensors,
+    tokenizer included) to ``out_dir``. The run's own model is left untouched."""
+    if run.settings.method != "lora":
+        raise ValueError(f"Run {run.path.name} was trained with method {run.settings.method!r}; merging needs a "
+                         "LoRA run (experiments.single_task_run('lora')).")
+    out_dir = Path(out_dir)
+    fresh = training.load_checkpoint(run.path / "final", "lora", run.settings.model)
+    merged = fresh.merge_and_unload()  # W + (alpha / r) * B @ A, folded into each adapted layer
+    merged.save_pretrained(out_dir, safe_serialization=True)
+    (tokenizer or modeling.load_tokenizer(run.settings.model)).save_pretrained(out_dir)
+    return out_dir
+
+
+def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float = 1e-4) -> bool:
+    """Whether two models give the same next-token scores on ``prompts`` (teacher-forced, first 8 steps)."""
+    batch = tokenizer(list(prompts), return_tensors="pt", padding=True, truncation=True)
+    start = model_a.config.decoder_start_token_id
+    decoder = torch.full((len(prompts), 8), start, dtype=torch.long)
+    with torch.inference_mode():
+        a = model_a(**batch, decoder_input_ids=decoder).logits
+        b = model_b(**batch, decoder_input_ids=decoder).logits
+    return bool(torch.allclose(a, b, atol=atol))
+
+
+def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Sequence[str],
+               profile: Profile | None = None, method: str = "full", base_model: str | None = None) -> dict:
+    """Reload ``folder`` from disk and compare it with ``model`` in memory: same summaries of ``dialogues``,
+    same scores? ``method='lora'`` reloads an adapter folder onto ``base_model``."""
+    profile = profile or get_profile()
+    reloaded = training.load_checkpoint(folder, method, base_model or profile.model)
+    before = experiments.summarize(model, tokenizer, list(dialogues), profile, desc=f"{name} (in memory)")
+    after = experiments.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
+    prompts = [summary_prompt(d) for d in dialogues[:4]]
+    return {"model": name, "folder": str(folder), "same_summaries": before == after,
+            "same_logits": same_logits(model, reloaded, tokenizer, prompts),
+            "size_mb": round(modeling.folder_size_mb(folder), 2)}
+
+
+# --- batch use ----------------------------------------------------------------------------------------
+def read_dialogues(path: str | Path) -> list[dict]:
+    """Dialogues from a file: JSONL (one object per line with a ``dialogue`` and optionally an ``id``) or
+    plain text (dialogues separated by a blank line). Returns ``[{"id", "dialogue"}]``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; give a .jsonl or .txt file of dialogues.")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not isinstance(row, dict) or not str(row.get("dialogue", "")).strip():
+                raise ValueError(f"{path}:{number} has no 'dialogue' text; each line must be an object like "
+                                 '{"id": "d1", "dialogue": "#Person1#: ..."}.')
+            rows.append({"id": str(row.get("id", f"{path.stem}_{len(rows)}")), "dialogue": row["dialogue"]})
+    else:
+        blocks = [block.strip() for block in text.split("\n\n") if block.strip()]
+        rows = [{"id": f"{path.stem}_{i}", "dialogue": block} for i, block in enumerate(blocks)]
+    if not rows:
+        raise ValueError(f"{path} holds no dialogues; put one per JSONL line, or separate them by blank lines.")
+    return rows
+
+
+def write_dialogues(dialogues, path: str | Path) -> Path:
+    """Write rows with ``id`` and ``dialogue`` (e.g. a few test dialogues) as a JSONL file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"id": row["id"], "dialogue": row["dialogue"]}, ensure_ascii=False) for row in dialogues]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, profile: Profile | None = None,
+                   template_name: str = experiments.EVAL_TEMPLATE) -> pd.DataFrame:
+    """Summarize every dialogue of ``path`` in batches (:func:`utils.experiments.summarize`) and write
+    ``out_path`` as JSONL (``id``, ``dialogue``, ``summary``). Returns the same rows as a table."""
+    rows = read_dialogues(path)
+    summaries = experiments.summarize(model, tokenizer, [r["dialogue"] for r in rows], profile, template_name,
+                                      desc=f"Summarizing {Path(path).name}")
+    table = pd.DataFrame(rows).assign(summary=summaries)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_json(out_path, orient="records", lines=True, force_ascii=False)
+    return table
