@@ -1,0 +1,100 @@
+"""The benchmark code is correct (never how fast anything is: timings belong in `make bench`, not in tests).
+
+The labs' way must really be the labs' way (512-token padding, pad ids in the loss), and both ways must
+do the same work (identical generated text), or the speedups would mean nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import micro_pairs
+from transformers import GenerationConfig
+
+from benchmarks import course_runs, generation, report, train_speed
+from benchmarks.lab_way import LAB_MAX_LENGTH, lab_generate, lab_tokenize
+from benchmarks.models import FLAN_T5_SMALL_PARAMETERS, flan_t5_small_random
+from utils import modeling, training
+
+
+@pytest.fixture
+def tokenizer(micro_model_dir):
+    return modeling.load_tokenizer(str(micro_model_dir))
+
+
+def _prompts(n: int = 8) -> list[str]:
+    """Prompts of clearly different lengths, so the course's batches need padding and sorting."""
+    sources = micro_pairs(n)["source"]
+    return [source.replace("please.", "please. " + "Here is a pen. " * (i % 4)) for i, source in enumerate(sources)]
+
+
+def test_lab_tokenize_pads_inputs_and_labels_to_512_and_keeps_pad_in_labels(tokenizer):
+    tokens = lab_tokenize(micro_pairs(4), tokenizer)
+    pad = tokenizer.pad_token_id
+    for row in tokens:
+        assert len(row["input_ids"]) == len(row["labels"]) == LAB_MAX_LENGTH
+        assert row["labels"][-1] == pad, "the labs leave pad tokens in the labels"
+        assert -100 not in row["labels"]
+        assert sum(row["attention_mask"]) < LAB_MAX_LENGTH  # the rest is padding
+
+
+def test_course_batches_are_short_and_mask_label_padding(tokenizer, micro_profile, micro_model_dir):
+    model = modeling.load_model(str(micro_model_dir))
+    tokens = training.tokenize(micro_pairs(4), tokenizer, micro_profile)
+    batch = training.collator(tokenizer, model)([{k: v for k, v in row.items() if k != "length"} for row in tokens])
+    assert batch["input_ids"].shape[1] < LAB_MAX_LENGTH and batch["labels"].shape[1] < LAB_MAX_LENGTH
+    assert (batch["labels"] == tokenizer.pad_token_id).sum() == 0
+
+
+def test_lab_and_course_generation_give_identical_outputs(tokenizer, micro_model_dir):
+    model = modeling.load_model(str(micro_model_dir))
+    prompts = _prompts(8)
+    config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=8)
+    lab = lab_generate(model, tokenizer, prompts, config)
+    course = generation.course_generate(model, tokenizer, prompts, config, batch_size=3, max_source_length=512)
+    assert len(set(map(len, tokenizer(prompts)["input_ids"]))) > 1, "the prompts must differ in length"
+    assert lab == course
+    figures = generation.compare_generation(model, tokenizer, prompts, config, batch_size=3)
+    assert figures["identical_outputs"] and figures["n_examples"] == 8
+    assert figures["speedup"] == figures["lab"]["seconds"] / figures["course"]["seconds"]
+
+
+def test_differing_outputs_fail_the_benchmark():
+    with pytest.raises(generation.OutputsDiffer, match="1 of 2 outputs differ"):
+        generation.check_identical(["a", "b"], ["a", "c"], ["p1", "p2"])
+
+
+def test_training_benchmark_trains_both_ways_on_the_same_examples(tokenizer, micro_profile, micro_model_dir):
+    make = lambda: modeling.load_model(str(micro_model_dir))  # noqa: E731
+    figures = train_speed.compare_training(make, tokenizer, micro_pairs(8), micro_profile, steps=2, batch_size=2)
+    assert figures["n_examples"] == 4 and figures["steps"] == 2
+    assert figures["lab"]["seconds"] > 0 and figures["course"]["seconds"] > 0
+    assert figures["lab_label_pad_share"] > 0.9  # a short summary in 512 positions
+    with pytest.raises(ValueError, match="need 40 examples"):
+        train_speed.compare_training(make, tokenizer, micro_pairs(8), micro_profile, steps=20, batch_size=2)
+
+
+def test_flan_t5_small_shape_has_its_published_size(tokenizer):
+    with torch.device("meta"):  # the shape only; no memory for 77M weights
+        model = flan_t5_small_random(tokenizer)
+    assert model.lm_head.weight is not model.shared.weight, "FLAN-T5 has its own output layer"
+    assert modeling.parameter_counts(model)["total"] == FLAN_T5_SMALL_PARAMETERS
+
+
+def test_course_timings_are_summed_against_the_budget(monkeypatch, tmp_path):
+    names = ["00_welcome", "01_zero_shot"]
+    monkeypatch.setattr(course_runs, "course_notebooks", lambda: [tmp_path / f"{n}.ipynb" for n in names])
+    summary = course_runs.summarize_timings("smoke", {"00_welcome": 20.0, "old_notebook": 5.0})
+    assert summary["total_s"] == 20.0 and summary["missing_notebooks"] == ["01_zero_shot"]
+    assert summary["within_target"] is True and summary["target_s"] == 300
+
+
+def test_markdown_shows_each_speedup_and_the_course_budget():
+    detail = {"model": "m", "n_examples": 4, "lab": {"examples_per_s": 1.0}, "course": {"examples_per_s": 7.5}}
+    figures = {"generation": {"speedup": 7.5, "tiny": detail}, "training": {"speedup": 3.2, "tiny": detail},
+               "course": {"tiny": {"notebooks": {"00_a": 60.0}, "total_s": 60.0, "target_s": 1200,
+                                   "peak_memory_mb": 1500.0, "peak_process_memory_mb": 1200.0,
+                                   "memory_target_mb": 3000, "source": "test"}}}
+    text = report.markdown(figures)
+    assert "**7.5x**" in text and "**3.2x**" in text
+    assert "**1.0 min** (budget 20 min)" in text and "1.50 GB" in text
