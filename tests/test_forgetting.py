@@ -153,3 +153,16 @@ def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, 
     forgetting.probe_scores(model, None, micro_profile, probes=("qa",), n=3)  # cached
     assert calls == [("target", 2, "summarize_following_conversation"), ("target", 3, "summarize_following_conversation"),
                      ("target", 2, "tldr"), ("qa", 2), ("qa", 3)]
+
+
+def test_another_tokenizer_means_another_model(micro_model_dir, micro_profile, monkeypatch):
+    model = modeling.load_model(str(micro_model_dir))
+    calls = []
+    monkeypatch.setattr(forgetting.experiments, "evaluate_probe",
+                        lambda model, tokenizer, probe, profile: calls.append(tokenizer) or {"main": 0.5})
+    tokenizer = modeling.load_tokenizer(str(micro_model_dir))
+    other = modeling.load_tokenizer(str(micro_model_dir))
+    other.add_tokens(["<brand-new-token>"])
+    for tok in (tokenizer, modeling.load_tokenizer(str(micro_model_dir)), other):
+        forgetting.probe_scores(model, tok, micro_profile, probes=("qa",), n=2)
+    assert calls == [tokenizer, other]  # the second, identical tokenizer hit the cache

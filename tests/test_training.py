@@ -159,6 +159,13 @@ def test_validation_is_scored_at_every_checkpoint(micro_profile):
     assert run.summary["train_seconds"] > 0 and run.summary["validation_seconds"] > 0
 
 
+def test_validation_along_the_way_does_not_change_training(micro_profile):
+    pairs = micro_pairs(16)
+    plain = training.train("plain", "full", pairs, None, micro_profile, steps=6, n_checkpoints=3)
+    scored = training.train("scored", "full", pairs, micro_pairs(4, seed=1), micro_profile, steps=6, n_checkpoints=3)
+    assert modeling.weights_fingerprint(scored.model) == modeling.weights_fingerprint(plain.model)
+
+
 # --- interruption and resuming --------------------------------------------------------------------------
 
 

@@ -41,12 +41,18 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def tokenizer_key(tokenizer) -> str:
+    """A short key for a tokenizer's vocabulary (the same weights read through another vocabulary are
+    another model)."""
+    return _digest(sorted(tokenizer.get_vocab().items())) if tokenizer is not None else "none"
+
+
 def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile,
                   adapter_off: bool = False, force: bool = False) -> dict:
     """``compute()``'s scores for ``model``, from ``results/<profile>/scores/`` when already measured.
 
     The file name joins ``name`` (what was scored), the weights' key and a hash of ``settings`` (everything
-    else that changes the score: test rows, prompt, decoding).
+    else that changes the score: tokenizer, test rows, prompt, decoding).
     """
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model, adapter_off)}-{_digest(settings)}.json"
     if path.exists() and not force:
@@ -81,7 +87,8 @@ def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Seque
     results = {}
     for probe in probes:
         test = experiments.probe_test(probe, profile)
-        settings = {"rows": list(test), "template": experiments.probe_template(probe).jinja,
+        settings = {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
+                    "template": experiments.probe_template(probe).jinja,
                     "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
 
         def compute(probe=probe):
@@ -97,7 +104,8 @@ def target_scores(model, tokenizer, profile: Profile | None = None, template_nam
     """ROUGE on the target test dialogues (first ``n``; default the profile's), with one prompt, cached."""
     profile = _with_n(profile or get_profile(), n_eval_dialogues=n)
     test = experiments.target_test(profile)
-    settings = {"ids": list(test["id"]), "references": [list(r) for r in test["references"]], "template": template_name,
+    settings = {"tokenizer": tokenizer_key(tokenizer), "ids": list(test["id"]),
+                "references": [list(r) for r in test["references"]], "template": template_name,
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
 
     def compute():

@@ -19,12 +19,14 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import transformers
@@ -44,7 +46,7 @@ METHODS = ("full", "lora")
 SUMMARY_FILE = "training_summary.json"
 ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
 #: Part of every run's cache key: bump it when the recipe changes so older runs are not reused.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 #: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
 RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
 
@@ -251,11 +253,19 @@ def _rouge_metric(tokenizer):
 
 
 class _Seq2SeqTrainer(Seq2SeqTrainer):
-    """``Seq2SeqTrainer`` that leaves the model's generation config as it found it.
+    """``Seq2SeqTrainer`` whose evaluation leaves no trace on training.
 
-    transformers 5 fills in defaults (such as ``max_length=20``) in the model's own generation config while
-    it evaluates; they would clash with ``max_new_tokens`` in every later ``generate`` call.
+    * Random state: creating the evaluation data loader draws from PyTorch's global random generator, which
+      would shift every later dropout mask; we restore the generators, so a run trains the same with or
+      without validation along the way.
+    * Generation config: transformers 5 fills in defaults (such as ``max_length=20``) in the model's own
+      generation config while it evaluates; they would clash with ``max_new_tokens`` in later ``generate``
+      calls.
     """
+
+    def evaluate(self, *args, **kwargs):
+        with _rng_preserved():
+            return super().evaluate(*args, **kwargs)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
         config = self.model.generation_config
@@ -265,6 +275,21 @@ class _Seq2SeqTrainer(Seq2SeqTrainer):
         finally:
             vars(config).clear()
             vars(config).update(before)
+
+
+@contextlib.contextmanager
+def _rng_preserved():
+    """Run a block without changing the random generators (Python, NumPy, PyTorch CPU and GPU)."""
+    states = (random.getstate(), np.random.get_state(), torch.random.get_rng_state(),
+              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+        if states[3] is not None:
+            torch.cuda.set_rng_state_all(states[3])
 
 
 class _ElapsedTime(TrainerCallback):
