@@ -50,8 +50,8 @@ def words(text: str) -> int:
 
 @pytest.fixture(scope="module")
 def mix(splits, profile):
-    return mixture.build_mixture(profile, MixtureSpec(cap=300, few_shot_share=0.25), splits=splits,
-                                 count_tokens=words)
+    return mixture.build_mixture(profile, MixtureSpec(cap=300, few_shot_share=0.25, target_share=None),
+                                 splits=splits, count_tokens=words)
 
 
 def test_rates_are_examples_proportional():
@@ -70,6 +70,28 @@ def test_cap_limits_large_tasks_only():
 def test_bad_sizes_or_cap_are_refused(sizes, cap):
     with pytest.raises(MixtureError):
         mixture.mixing_rates(sizes, cap)
+
+
+def test_fixed_rates_and_the_rest_shared_by_size():
+    rates = mixture.mixing_rates({"target": 4000, "a": 3000, "b": 1000}, cap=2000, fixed={"target": 0.6})
+    assert rates == pytest.approx({"target": 0.6, "a": 0.4 * 2 / 3, "b": 0.4 / 3})
+
+
+@pytest.mark.parametrize("fixed", [{"nope": 0.5}, {"a": 0.0}, {"a": 1.2}, {"a": 0.6, "b": 0.6}, {"a": 0.5, "b": 0.4}])
+def test_bad_fixed_rates_are_refused(fixed):
+    with pytest.raises(MixtureError, match="Fixed rates"):
+        mixture.mixing_rates({"a": 10, "b": 10}, fixed=fixed)
+
+
+def test_target_share_gives_the_target_its_share(splits, profile):
+    spec = MixtureSpec(cap=300, few_shot_share=0.0, target_share=0.7)
+    mix = mixture.build_mixture(profile, spec, splits=splits, count_tokens=words)
+    counts = Counter(mix["task"])
+    assert counts["dialogsum"] == round(0.7 * len(mix))
+    assert counts["sentiment"] / counts["qa"] == pytest.approx(50 / 250, rel=0.1)  # the rest: by size
+    # a mixture without the target task (the tiny model's build) mixes by size alone
+    assert MixtureSpec(tasks=("qa", "sentiment")).rates({"qa": 250, "sentiment": 50}) == pytest.approx(
+        mixture.mixing_rates({"qa": 250, "sentiment": 50}, cap=3000))
 
 
 def test_allocate_sums_exactly_and_follows_rates():
@@ -175,6 +197,8 @@ def test_spec_validation():
         MixtureSpec(few_shot_share=1.5)
     with pytest.raises(MixtureError):
         MixtureSpec(cap=0)
+    with pytest.raises(MixtureError, match="target_share"):
+        MixtureSpec(target_share=1.0)
 
 
 def test_composition_counts_each_task_and_format(mix):

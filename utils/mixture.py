@@ -7,7 +7,10 @@ How FLAN builds its training data, in miniature:
 * **zero-shot and few-shot formats** -- a share of the examples get a few solved exemplars ("shots") in front,
   taken from the *same train split* and never the example itself;
 * **examples-proportional mixing with a cap** -- a task is sampled in proportion to its size, but a task
-  counts with at most ``cap`` examples, so a huge data set cannot drown the small ones.
+  counts with at most ``cap`` examples, so a huge data set cannot drown the small ones;
+* **a weight for what matters most** -- FLAN 2022 sets each collection's weight by hand; we set the share of the
+  new (target) task, and the held-in tasks share the rest by size, so the mixture learns the new task at
+  nearly single-task speed while it keeps rehearsing the old ones.
 
 Also here: *replay* mixtures (the single-task data plus a small share of the probe tasks' data, a cheap cure
 for forgetting) and :func:`multitask_run` / :func:`replay_run`, which train from the same base model with the
@@ -49,6 +52,8 @@ class MixtureSpec:
     ``few_shot_share``: share of each task's examples rendered few-shot, with up to ``max_shots`` exemplars
     (fewer when the prompt would not fit ``max_source_length``; zero-shot when not even one fits).
     ``include_inverted``: also train on inverted templates (e.g. write a dialogue from its summary).
+    ``target_share``: share of the examples given to the target task (the other tasks share the rest,
+    examples-proportionally with the cap); None mixes the target by its size like every other task.
     """
 
     tasks: tuple[str, ...] = (TARGET_TASK, *PROBES)
@@ -56,6 +61,7 @@ class MixtureSpec:
     few_shot_share: float = 0.2
     max_shots: int = 2
     include_inverted: bool = False
+    target_share: float | None = 0.6
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -67,19 +73,37 @@ class MixtureSpec:
             raise MixtureError(f"few_shot_share={self.few_shot_share} must be a share in [0, 1], e.g. 0.2.")
         if self.max_shots < 1 and self.few_shot_share > 0:
             raise MixtureError("max_shots must be at least 1 when few_shot_share > 0 (or set few_shot_share=0).")
+        if self.target_share is not None and not 0 < self.target_share < 1:
+            raise MixtureError(f"target_share={self.target_share} must be a share in (0, 1), e.g. 0.6 "
+                               "(or None to mix the target task by its size).")
+
+    def rates(self, sizes: Mapping[str, int]) -> dict[str, float]:
+        """Each task's mixing rate, from the tasks' train sizes (see :func:`mixing_rates`)."""
+        weighted = self.target_share is not None and TARGET_TASK in sizes and len(sizes) > 1
+        return mixing_rates(sizes, self.cap, {TARGET_TASK: self.target_share} if weighted else None)
 
 
 # --- mixing rates -------------------------------------------------------------------------------------
-def mixing_rates(sizes: Mapping[str, int], cap: int | None = None) -> dict[str, float]:
-    """Examples-proportional mixing: each task's rate is ``min(size, cap) / sum of min(size, cap)``."""
+def mixing_rates(sizes: Mapping[str, int], cap: int | None = None,
+                 fixed: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Examples-proportional mixing: each task's rate is ``min(size, cap) / sum of min(size, cap)``.
+
+    ``fixed`` gives some tasks a set rate; the other tasks share what is left, examples-proportionally.
+    """
     bad = {task: n for task, n in sizes.items() if n < 1}
     if not sizes or bad:
         raise MixtureError(f"Every task needs at least one training example; got sizes {dict(sizes)}.")
     if cap is not None and cap < 1:
         raise MixtureError(f"cap={cap} must be a positive number of examples (or None for no cap).")
-    counted = {task: min(n, cap) if cap else n for task, n in sizes.items()}
+    fixed = dict(fixed or {})
+    unknown = set(fixed) - set(sizes)
+    rest = 1.0 - sum(fixed.values())
+    if unknown or any(not 0 < rate <= 1 for rate in fixed.values()) or rest < 0 or (rest > 0) != (len(fixed) < len(sizes)):
+        raise MixtureError(f"Fixed rates {fixed} must be shares of tasks among {sorted(sizes)}, in (0, 1], "
+                           "summing to at most 1 (exactly 1 when every task has one).")
+    counted = {task: min(n, cap) if cap else n for task, n in sizes.items() if task not in fixed}
     total = sum(counted.values())
-    return {task: n / total for task, n in counted.items()}
+    return {task: fixed[task] if task in fixed else rest * counted[task] / total for task in sizes}
 
 
 def allocate(n_examples: int, rates: Mapping[str, float]) -> dict[str, int]:
@@ -176,7 +200,7 @@ def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = Non
                   count_tokens: Callable[[str], int] | None = None, splits: Mapping | None = None) -> Dataset:
     """The FLAN-style multi-task mixture: ``n_examples`` (default: the step budget's worth) prompt/target pairs.
 
-    Rates come from :func:`mixing_rates` on the tasks' train sizes and ``spec.cap``; each task's examples are
+    Rates come from :meth:`MixtureSpec.rates` on the tasks' train sizes; each task's examples are
     rendered by :func:`render_examples`. ``splits`` (task -> rows) replaces the data on disk (for tests), and
     ``count_tokens`` the profile's tokenizer.
     """
@@ -184,7 +208,7 @@ def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = Non
     spec = spec or MixtureSpec(seed=profile.seed)
     splits = splits or {task: task_train_split(task, profile) for task in spec.tasks}
     count_tokens = count_tokens or _token_counter(profile)
-    rates = mixing_rates({task: len(splits[task]) for task in spec.tasks}, spec.cap)
+    rates = spec.rates({task: len(splits[task]) for task in spec.tasks})
     counts = allocate(budget_examples(profile) if n_examples is None else n_examples, rates)
     rng = np.random.default_rng(spec.seed)
     examples = []
