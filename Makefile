@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Notebooks executed in parallel by the tests (nbmake + pytest-xdist workers).
 NB_WORKERS ?= 2
+# Idle OpenMP threads sleep instead of spinning: several processes share few cores (see utils/__init__.py).
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup course test lint unit notebooks determinism lab slides data model bench report clean
 

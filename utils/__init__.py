@@ -7,6 +7,12 @@ checkpoint caching), ``evaluation`` (generation, ROUGE, bootstrap, forgetting), 
 ``plots``, ``tiny_flan`` (builds the offline model) and ``course`` (runs the notebooks headlessly).
 """
 
-from utils.config import get_profile, set_seed
+import os
+
+# OpenMP threads that spin while waiting for work steal the CPU from each other and from the notebook's other
+# processes on a small machine (one lesson ran 8x slower on 2 busy cores). Set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from utils.config import get_profile, set_seed  # noqa: E402
 
 __all__ = ["get_profile", "set_seed"]

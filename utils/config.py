@@ -81,7 +81,10 @@ _TINY = dict(
     lora_r=16,
     lora_alpha=32,
     lora_dropout=0.05,
-    lora_targets=("q", "v"),
+    # The query and value projections alone (the reference lab's choice for FLAN-T5-base) give this 1.8M-parameter
+    # model too little to learn with (ROUGE-1 0.23 against full fine-tuning's 0.40 at the same budget); adding the
+    # attention output and feed-forward output projections (6% of the weights) brings LoRA within 0.08.
+    lora_targets=("q", "v", "o", "wo"),
     max_source_length=512,
     max_target_length=64,
     max_new_tokens=48,
@@ -90,11 +93,11 @@ _TINY = dict(
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
         name="tiny", n_train=None, n_eval_dialogues=None, n_probe_eval=200, train_steps=300,
-        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=3e-3, **_TINY,
+        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=5e-3, **_TINY,
     ),
     "smoke": Profile(
         name="smoke", n_train=256, n_eval_dialogues=16, n_probe_eval=16, train_steps=8,
-        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=3e-3, n_checkpoints=2, n_validation=16, **_TINY,
+        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=5e-3, n_checkpoints=2, n_validation=16, **_TINY,
     ),
     "full": Profile(
         name="full",
