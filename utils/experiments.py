@@ -8,6 +8,9 @@ itself under the active profile.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping, Sequence
+
 import pandas as pd
 
 from utils import data, evaluation, templates, training
@@ -27,15 +30,60 @@ def target_test(profile: Profile | None = None):
     return grouped
 
 
+#: The long field of each task's rows: the one shortened when a prompt would not fit the model.
+LONG_FIELD = {TARGET_TASK: "dialogue", "qa": "context", "topic": "text", "sentiment": "text", "title": "text"}
+ELLIPSIS = " ..."
+
+
+def fit_prompts(template: templates.Template, rows: Sequence[Mapping], field: str, tokenizer,
+                limit: int) -> tuple[list[str], list[int]]:
+    """Render each row's prompt; where one has more than ``limit`` tokens, cut the end of the row's ``field``
+    (marked with "...") until it fits, so the instruction and the cue at the end ("Summary:") stay whole.
+
+    Returns the prompts and the indices of the rows that were shortened. A few DialogSum test dialogues are
+    longer than FLAN-T5's 512 tokens; the reference lab lets the tokenizer cut the *prompt's* end, which
+    drops the instruction with it.
+    """
+    prompts = [template.render_source(row) for row in rows]
+    lengths = evaluation.prompt_lengths(tokenizer, prompts)
+    shortened = [i for i, n in enumerate(lengths) if n > limit]
+    for i in shortened:
+        row = dict(rows[i])
+        ids = tokenizer(str(row[field]), add_special_tokens=False)["input_ids"]
+        keep, length = len(ids), lengths[i]
+        while length > limit:
+            keep -= length - limit + 2  # room for the ellipsis
+            if keep < 1:
+                raise evaluation.PromptTooLongError([(i, lengths[i])], limit, len(prompts))
+            row[field] = tokenizer.decode(ids[:keep], skip_special_tokens=True).rstrip() + ELLIPSIS
+            prompts[i] = template.render_source(row)
+            length = evaluation.prompt_lengths(tokenizer, [prompts[i]])[0]
+    return prompts, shortened
+
+
+def _warn_shortened(shortened: list[int], n: int, field: str, limit: int) -> None:
+    if shortened:
+        warnings.warn(f"{len(shortened)} of {n} prompts were longer than max_source_length={limit} tokens; the end "
+                      f"of their {field} was cut (marked '...') so the instruction stays whole.", stacklevel=3)
+
+
+def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
+               desc: str) -> tuple[list[str], list[int]]:
+    template = templates.get_template(TARGET_TASK, template_name)
+    rows = [{"dialogue": d, "summary": "", "id": "", "topic": ""} for d in dialogues]
+    prompts, shortened = fit_prompts(template, rows, "dialogue", tokenizer, profile.max_source_length)
+    _warn_shortened(shortened, len(prompts), "dialogue", profile.max_source_length)
+    outputs = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
+                                  batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
+                                  desc=desc)
+    return outputs, shortened
+
+
 def summarize(model, tokenizer, dialogues: list[str], profile: Profile | None = None,
               template_name: str = EVAL_TEMPLATE, desc: str = "Summarizing") -> list[str]:
-    """Summaries of ``dialogues`` with one template and the course's generation config."""
-    profile = profile or get_profile()
-    template = templates.get_template(TARGET_TASK, template_name)
-    prompts = [template.render_source({"dialogue": d, "summary": "", "id": "", "topic": ""}) for d in dialogues]
-    return evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
-                               batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
-                               desc=desc)
+    """Summaries of ``dialogues`` with one template and the course's generation config (a dialogue too long
+    for the model loses its end, with a warning: see :func:`fit_prompts`)."""
+    return _summarize(model, tokenizer, dialogues, profile or get_profile(), template_name, desc)[0]
 
 
 def evaluate_summarization(model, tokenizer, profile: Profile | None = None, template_name: str = EVAL_TEMPLATE,
@@ -43,13 +91,15 @@ def evaluate_summarization(model, tokenizer, profile: Profile | None = None, tem
     """Score ``model`` on the target test split: ROUGE with bootstrap CIs, and a table of its outputs.
 
     The table has one row per dialogue (``dialogue``, ``prediction``, ``references``) plus per-example
-    ROUGE columns, ready for paired comparisons between models.
+    ROUGE columns, ready for paired comparisons between models. ``scores["n_shortened"]`` counts the
+    dialogues cut to fit the model (see :func:`fit_prompts`).
     """
     profile = profile or get_profile()
     test = target_test(profile)
-    predictions = summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
+    predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
     references = test["references"]
     scores = evaluation.score_summaries(predictions, references, seed=profile.seed)
+    scores["n_shortened"] = len(shortened)
     per_example = evaluation.rouge_per_example(predictions, references)
     table = pd.DataFrame({"id": test["id"], "dialogue": test["dialogue"], "prediction": predictions,
                           "references": references})
@@ -80,13 +130,14 @@ def evaluate_probe(model, tokenizer, probe: str, profile: Profile | None = None)
     """Score one held-in skill: its main score (``main``) and the task's other measures."""
     profile = profile or get_profile()
     test = probe_test(probe, profile)
-    template = probe_template(probe)
-    prompts = [template.render_source(row) for row in test]
+    prompts, shortened = fit_prompts(probe_template(probe), test, LONG_FIELD[probe], tokenizer,
+                                     profile.max_source_length)
+    _warn_shortened(shortened, len(prompts), LONG_FIELD[probe], profile.max_source_length)
     predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                       batch_size=profile.eval_batch_size,
                                       max_source_length=profile.max_source_length, desc=f"Probe {probe}")
     scores = evaluation.score_probe(PROBE_TYPES[probe], predictions, list(test))
-    scores["main"] = scores["score"]
+    scores["main"], scores["n_shortened"] = scores["score"], len(shortened)
     return scores
 
 
