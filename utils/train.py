@@ -68,10 +68,10 @@ class FirstBatchLog(TrainerCallback):
 
     def __init__(self, train_data, tokenizer, profile):
         sources = list(train_data["source"])
-        encoded = tokenizer(sources, max_length=profile.max_source_length, truncation=True)["input_ids"]
+        encoded = tokenizer(sources, verbose=False)["input_ids"]
         self.rows: dict[tuple, list[int]] = {}
-        for row, ids in enumerate(encoded):
-            self.rows.setdefault(tuple(ids), []).append(row)
+        for row, ids in enumerate(encoded):  # the ids as training.tokenize makes them
+            self.rows.setdefault(tuple(training.cut_middle(ids, profile.max_source_length)), []).append(row)
         self.pad_id = tokenizer.pad_token_id
         self.handle = None
 
