@@ -336,7 +336,8 @@ def test_long_dialogues_are_cut_so_the_instruction_stays_whole():
     short = {"dialogue": "#Person1#: a book.\n#Person2#: a pen."}
     long = {"dialogue": "\n".join(f"#Person1#: a book and a pen, {i}." for i in range(200))}
     limit = 120
-    prompts, shortened = experiments.fit_prompts(template, [short, long], "dialogue", tokenizer, limit)
+    with pytest.warns(UserWarning, match="1 of 2 prompts"):
+        prompts, shortened = experiments.fit_prompts(template, [short, long], "dialogue", tokenizer, limit)
     assert shortened == [1]
     assert prompts[0] == template.render_source(short)  # prompts that fit are untouched
     lengths = evaluation.prompt_lengths(tokenizer, prompts)

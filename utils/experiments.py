@@ -30,7 +30,8 @@ def target_test(profile: Profile | None = None):
     return grouped
 
 
-#: The long field of each task's rows: the one shortened when a prompt would not fit the model.
+#: The long input text of each task's rows (never its answer): pre-training text for the tiny model, and the
+#: field shortened when a prompt would not fit the model.
 LONG_FIELD = {TARGET_TASK: "dialogue", "qa": "context", "topic": "text", "sentiment": "text", "title": "text"}
 ELLIPSIS = " ..."
 
@@ -40,9 +41,9 @@ def fit_prompts(template: templates.Template, rows: Sequence[Mapping], field: st
     """Render each row's prompt; where one has more than ``limit`` tokens, cut the end of the row's ``field``
     (marked with "...") until it fits, so the instruction and the cue at the end ("Summary:") stay whole.
 
-    Returns the prompts and the indices of the rows that were shortened. A few DialogSum test dialogues are
-    longer than FLAN-T5's 512 tokens; the reference lab lets the tokenizer cut the *prompt's* end, which
-    drops the instruction with it.
+    Returns the prompts and the indices of the rows that were shortened (a warning says how many). A few
+    DialogSum test dialogues are longer than FLAN-T5's 512 tokens; the reference lab lets the tokenizer cut
+    the *prompt's* end, which drops the instruction with it.
     """
     prompts = [template.render_source(row) for row in rows]
     lengths = evaluation.prompt_lengths(tokenizer, prompts)
@@ -58,21 +59,18 @@ def fit_prompts(template: templates.Template, rows: Sequence[Mapping], field: st
             row[field] = tokenizer.decode(ids[:keep], skip_special_tokens=True).rstrip() + ELLIPSIS
             prompts[i] = template.render_source(row)
             length = evaluation.prompt_lengths(tokenizer, [prompts[i]])[0]
-    return prompts, shortened
-
-
-def _warn_shortened(shortened: list[int], n: int, field: str, limit: int) -> None:
     if shortened:
-        warnings.warn(f"{len(shortened)} of {n} prompts were longer than max_source_length={limit} tokens; the end "
-                      f"of their {field} was cut (marked '...') so the instruction stays whole.", stacklevel=3)
+        warnings.warn(f"{len(shortened)} of {len(prompts)} prompts were longer than max_source_length={limit} "
+                      f"tokens; the end of their {field} was cut (marked '...') so the instruction stays whole.",
+                      stacklevel=3)
+    return prompts, shortened
 
 
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
                desc: str) -> tuple[list[str], list[int]]:
     template = templates.get_template(TARGET_TASK, template_name)
-    rows = [{"dialogue": d, "summary": "", "id": "", "topic": ""} for d in dialogues]
-    prompts, shortened = fit_prompts(template, rows, "dialogue", tokenizer, profile.max_source_length)
-    _warn_shortened(shortened, len(prompts), "dialogue", profile.max_source_length)
+    rows = [{LONG_FIELD[TARGET_TASK]: d, "summary": "", "id": "", "topic": ""} for d in dialogues]
+    prompts, shortened = fit_prompts(template, rows, LONG_FIELD[TARGET_TASK], tokenizer, profile.max_source_length)
     outputs = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                   batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
                                   desc=desc)
@@ -132,7 +130,6 @@ def evaluate_probe(model, tokenizer, probe: str, profile: Profile | None = None)
     test = probe_test(probe, profile)
     prompts, shortened = fit_prompts(probe_template(probe), test, LONG_FIELD[probe], tokenizer,
                                      profile.max_source_length)
-    _warn_shortened(shortened, len(prompts), LONG_FIELD[probe], profile.max_source_length)
     predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                       batch_size=profile.eval_batch_size,
                                       max_source_length=profile.max_source_length, desc=f"Probe {probe}")
@@ -172,6 +169,8 @@ def single_task_run(method: str, profile: Profile | None = None, force: bool = F
 
 # --- lesson 03: single-task fine-tuning, compared on equal terms ----------------------------------------
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+#: The scores saved per model: ROUGE-1/2/L/Lsum with their 95% intervals, and the mean summary length.
+SCORE_KEYS = [f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
 
 
 def saved_zero_shot(profile: Profile | None = None) -> dict | None:
@@ -185,8 +184,7 @@ def saved_zero_shot(profile: Profile | None = None) -> dict | None:
     comparable = (saved.get("model_fingerprint") == training.model_fingerprint(profile.model)
                   and saved.get("n_dialogues") == len(target_test(profile))
                   and saved.get("template") == EVAL_TEMPLATE and saved.get("max_new_tokens") == profile.max_new_tokens)
-    needed = [f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
-    return saved if comparable and all(key in saved for key in needed) else None
+    return saved if comparable and all(key in saved for key in SCORE_KEYS) else None
 
 
 def fine_tuning_table(scores: dict[str, dict], runs: dict[str, training.TrainedRun]) -> pd.DataFrame:
@@ -218,9 +216,6 @@ def side_by_side(outputs: dict[str, pd.DataFrame], ids: list[str]) -> pd.DataFra
         table[name] = output.set_index("id").loc[ids, "prediction"]
     return table
 
-
-#: The scores saved per model: ROUGE-1/2/L/Lsum with their 95% intervals, and the mean summary length.
-SCORE_KEYS = [f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
 
 
 def single_task_metrics(runs: dict[str, training.TrainedRun], test_scores: dict[str, dict],

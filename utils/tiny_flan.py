@@ -106,10 +106,6 @@ class BuildConfig:
 # Data: raw text for the tokenizer and for pre-training, instruction pairs for tuning
 # --------------------------------------------------------------------------------------------------
 
-#: The raw-text field of each probe task (its input, never its answer).
-PROBE_TEXT_FIELD = {"qa": "context", "topic": "text", "sentiment": "text", "title": "text"}
-
-
 def train_splits(profile, limit: int | None = None) -> dict:
     """The train split of the target task and of every probe task (first ``limit`` rows if given)."""
     from utils import data
@@ -124,9 +120,11 @@ def pretraining_texts(splits: dict) -> list[str]:
 
     Only inputs: no summaries, no answers, no labels. Duplicates are dropped (order kept).
     """
-    texts = list(splits["dialogsum"]["dialogue"])
-    for probe in PROBES:
-        texts += splits[probe][PROBE_TEXT_FIELD[probe]]
+    from utils.experiments import LONG_FIELD
+
+    texts = []
+    for task in ("dialogsum", *PROBES):
+        texts += splits[task][LONG_FIELD[task]]
     return list(dict.fromkeys(texts))
 
 
