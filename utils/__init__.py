@@ -10,7 +10,7 @@ checkpoint caching), ``evaluation`` (generation, ROUGE, bootstrap, forgetting), 
 import os
 
 # OpenMP threads that spin while waiting for work steal the CPU from each other and from the notebook's other
-# processes on a small machine (one lesson ran 8x slower on 2 busy cores). Set before torch is imported.
+# processes on a small machine. Set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from utils.config import get_profile, set_seed  # noqa: E402
