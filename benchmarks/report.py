@@ -49,6 +49,19 @@ def _speed_rows(figures: dict) -> list[str]:
     return rows
 
 
+def _dropout_rows(dropout: dict) -> list[str]:
+    if not dropout:
+        return []
+    lines = ["| data | model | examples (mean prompt tokens) | dropout | examples/s | dropout | examples/s | speedup |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, d in dropout.items():
+        base, course = d["baseline"], d["course"]
+        lines.append(f"| {name} | {d['model']} | {d['n_examples']} ({d['mean_input_tokens']:.0f}) | "
+                     f"{base['dropout_rate']:g} | {base['examples_per_s']:.2f} | {course['dropout_rate']:g} | "
+                     f"{course['examples_per_s']:.2f} | **{d['speedup']:.2f}x** |")
+    return lines
+
+
 def _course_rows(course: dict) -> list[str]:
     profiles = [p for p in ("smoke", "tiny") if course.get(p)]
     if not profiles:
@@ -93,6 +106,12 @@ def markdown(figures: dict) -> str:
                   f"{padding['lab_label_pad_share']:.0%} of their label positions are padding (a training prompt "
                   f"has {padding['mean_input_tokens']:.0f} tokens and a summary {padding['mean_label_tokens']:.0f} "
                   "on average), and the labs' loss is computed on those pad labels too.", ""]
+    dropout = _dropout_rows(figures.get("dropout", {}))
+    if dropout:
+        lines += ["### What dropout costs the course's training", "",
+                  "The course's training (dynamic padding, length-grouped batches) of the same model on the same "
+                  "examples, with FLAN-T5's dropout (0.1) and with the tiny model's (0); A B B A order.", "",
+                  *dropout, ""]
     course = _course_rows(figures.get("course", {}))
     if course:
         lines += ["### The course's run time and memory", "", *course, ""]

@@ -2,10 +2,11 @@
 
     python -m benchmarks.run                         # everything (the course runs only if it changed)
     python -m benchmarks.run --only generation       # one part; the other figures are kept
+    python -m benchmarks.run --only dropout          # what dropout costs the course's training
     python -m benchmarks.run --course run            # measure the course again even if nothing changed
 
 Figures go to ``results/bench.json`` (``generation.speedup``, ``training.speedup``,
-``*.speedup_small_size``, ``course.<profile>``) and ``results/bench.md``. The machine is often shared:
+``*.speedup_small_size``, ``dropout.<data>``, ``course.<profile>``) and ``results/bench.md``. The machine is often shared:
 run it when it is quiet (``uptime``), and compare only figures from one run.
 """
 
@@ -18,10 +19,10 @@ from pathlib import Path
 
 from benchmarks import course_runs, generation, report, train_speed
 from benchmarks.models import flan_t5_small_random
-from utils import evaluation, experiments, modeling
+from utils import evaluation, experiments, mixture, modeling
 from utils.config import get_profile
 
-PARTS = ("generation", "training", "small", "course")
+PARTS = ("generation", "training", "small", "dropout", "course")
 MIN_GENERATION_EXAMPLES = 200
 
 
@@ -73,6 +74,22 @@ def bench_training(profile, steps: int | None, small_steps: int | None, small_ba
     return figures
 
 
+def bench_dropout(profile, steps: int) -> dict:
+    """The course's training with FLAN-T5's dropout against the tiny model's, on lesson 03's single-task data
+    and on lesson 05's multi-task mixture (longer prompts: few-shot exemplars, long contexts)."""
+    tokenizer = modeling.load_tokenizer(profile)
+    data = {"summarization": experiments.summarization_training_data(profile),
+            "mixture": mixture.build_mixture(profile)}
+    make = functools.partial(modeling.load_model, profile)
+    figures = {}
+    for name, pairs in data.items():
+        print(f"Training with and without dropout, {name}: {steps} steps of {profile.batch_size} ...", flush=True)
+        figures[name] = {"model": _model_label(make(), profile.model), "data": name,
+                         **train_speed.compare_dropout(lambda rate: make(dropout_rate=rate), tokenizer, pairs,
+                                                       profile, steps, profile.batch_size)}
+    return figures
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
@@ -86,6 +103,7 @@ def parse(argv):
     parser.add_argument("--generation-examples", type=int, default=None,
                         help="test dialogues for the generation benchmark (default: all of them)")
     parser.add_argument("--train-steps", type=int, default=12, help="training steps, tiny model")
+    parser.add_argument("--dropout-train-steps", type=int, default=20, help="training steps of each dropout run")
     parser.add_argument("--small-generation-examples", type=int, default=24)
     parser.add_argument("--small-train-steps", type=int, default=3)
     parser.add_argument("--small-batch-size", type=int, default=4)
@@ -111,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         figures.setdefault("training", {}).update(bench_training(
             profile, args.train_steps if "training" in args.only else None,
             args.small_train_steps if small else None, args.small_batch_size))
+        save()
+    if "dropout" in args.only:
+        figures["dropout"] = bench_dropout(profile, args.dropout_train_steps)
         save()
     failures = []
     if "course" in args.only:

@@ -8,6 +8,9 @@ steps, optimizer and trainer; only the data handling differs:
 * course: each batch padded to its own longest example, label padding set to -100 (ignored by the loss),
   examples of similar length batched together (:func:`utils.training.tokenize` and
   :func:`utils.training.collator`, ``group_by_length``).
+
+:func:`compare_dropout` measures one more choice the same way: the course's training with FLAN-T5's dropout
+(0.1) against the tiny model's (0), on the same model and examples.
 """
 
 from __future__ import annotations
@@ -93,16 +96,22 @@ def padding_shares(pairs, tokenizer, max_length: int = LAB_MAX_LENGTH) -> dict:
             "mean_input_tokens": float(np.mean(sources)), "mean_label_tokens": float(np.mean(targets))}
 
 
+def _first_examples(pairs, steps: int, batch_size: int):
+    """Exactly ``steps * batch_size`` examples (one epoch over them), or a clear error when too few."""
+    n = steps * batch_size
+    if len(pairs) < n:
+        raise ValueError(f"{steps} steps of batch {batch_size} need {n} examples; got {len(pairs)}.")
+    return pairs.select(range(n))
+
+
 def compare_training(make_model, tokenizer, pairs, profile: Profile, steps: int, batch_size: int,
                      learning_rate: float | None = None) -> dict:
     """Train ``steps`` steps both ways on the same ``steps * batch_size`` examples; examples/s and speedup.
 
     ``make_model()`` must return a fresh model with the same initial weights on every call.
     """
-    n = steps * batch_size
-    if len(pairs) < n:
-        raise ValueError(f"{steps} steps of batch {batch_size} need {n} examples; got {len(pairs)}.")
-    pairs = pairs.select(range(n))  # one epoch over exactly these examples, for both ways
+    pairs = _first_examples(pairs, steps, batch_size)
+    n = len(pairs)
     learning_rate = learning_rate or profile.lr_full
     seconds = {}
     load_before = os.getloadavg()[0]
@@ -125,5 +134,39 @@ def compare_training(make_model, tokenizer, pairs, profile: Profile, steps: int,
                    "how": "dynamic padding, -100 label padding, length-grouped batches"},
         "speedup": seconds["lab"] / seconds["course"],
         **padding_shares(pairs, tokenizer),
+        "load_average": [load_before, os.getloadavg()[0]],
+    }
+
+
+#: FLAN-T5's published checkpoints ship this dropout rate in their config.
+FLAN_T5_DROPOUT = 0.1
+
+
+def compare_dropout(make_model, tokenizer, pairs, profile: Profile, steps: int, batch_size: int,
+                    rates: tuple[float, float] = (FLAN_T5_DROPOUT, 0.0)) -> dict:
+    """The course's training at two dropout rates (baseline first) on the same examples; examples/s, speedup.
+
+    ``make_model(rate)`` must return a fresh model with that dropout rate and the same initial weights on
+    every call. The rates are timed in the order A B B A, so a drift in the machine's speed hits both alike.
+    """
+    pairs = _first_examples(pairs, steps, batch_size)
+    n = len(pairs)
+    seconds = dict.fromkeys(rates, 0.0)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-dropout-") as scratch:
+        for i, rate in enumerate([*rates, *reversed(rates)]):
+            args = bench_arguments(os.path.join(scratch, str(i)), steps, batch_size, profile.lr_full, profile.seed,
+                                   group_by_length=True)
+            seconds[rate] += time_training(course_trainer(make_model(rate), tokenizer, pairs, args, profile)) / 2
+    baseline, course = rates
+    return {
+        "n_examples": n,
+        "steps": steps,
+        "batch_size": batch_size,
+        "mean_input_tokens": float(np.mean([len(ids) for ids in tokenizer(list(pairs["source"]))["input_ids"]])),
+        "baseline": {"dropout_rate": baseline, "seconds": seconds[baseline],
+                     "examples_per_s": n / seconds[baseline]},
+        "course": {"dropout_rate": course, "seconds": seconds[course], "examples_per_s": n / seconds[course]},
+        "speedup": seconds[baseline] / seconds[course],
         "load_average": [load_before, os.getloadavg()[0]],
     }

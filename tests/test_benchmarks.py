@@ -74,6 +74,30 @@ def test_training_benchmark_trains_both_ways_on_the_same_examples(tokenizer, mic
         train_speed.compare_training(make, tokenizer, micro_pairs(8), micro_profile, steps=20, batch_size=2)
 
 
+def test_dropout_benchmark_times_both_rates_in_abba_order_on_the_same_examples(tokenizer, micro_profile,
+                                                                              micro_model_dir):
+    made = []
+
+    def make(rate):
+        made.append(rate)
+        return modeling.load_model(str(micro_model_dir), dropout_rate=rate)
+
+    figures = train_speed.compare_dropout(make, tokenizer, micro_pairs(8), micro_profile, steps=2, batch_size=2)
+    assert made == [0.1, 0.0, 0.0, 0.1]
+    assert figures["baseline"]["dropout_rate"] == 0.1 and figures["course"]["dropout_rate"] == 0.0
+    assert figures["n_examples"] == 4 and figures["baseline"]["seconds"] > 0 and figures["course"]["seconds"] > 0
+    assert figures["speedup"] == figures["baseline"]["seconds"] / figures["course"]["seconds"]
+    with pytest.raises(ValueError, match="need 40 examples"):
+        train_speed.compare_dropout(make, tokenizer, micro_pairs(8), micro_profile, steps=20, batch_size=2)
+
+
+def test_load_model_overrides_the_dropout_of_every_layer(micro_model_dir):
+    model = modeling.load_model(str(micro_model_dir), dropout_rate=0.0)
+    assert model.config.dropout_rate == 0.0
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.0}
+    assert modeling.load_model(str(micro_model_dir)).config.dropout_rate == 0.1  # the folder's own value
+
+
 def test_flan_t5_small_shape_has_its_published_size(tokenizer):
     with torch.device("meta"):  # the shape only; no memory for 77M weights
         model = flan_t5_small_random(tokenizer)
@@ -95,6 +119,10 @@ def test_markdown_shows_each_speedup_and_the_course_budget():
                "course": {"tiny": {"notebooks": {"00_a": 60.0}, "total_s": 60.0, "target_s": 1200,
                                    "peak_memory_mb": 1500.0, "peak_process_memory_mb": 1200.0,
                                    "memory_target_mb": 3000, "source": "test"}}}
+    figures["dropout"] = {"mixture": {"model": "m", "n_examples": 4, "mean_input_tokens": 250.0, "speedup": 1.6,
+                                      "baseline": {"dropout_rate": 0.1, "examples_per_s": 20.0},
+                                      "course": {"dropout_rate": 0.0, "examples_per_s": 32.0}}}
     text = report.markdown(figures)
     assert "**7.5x**" in text and "**3.2x**" in text
+    assert "| mixture | m | 4 (250) | 0.1 | 20.00 | 0 | 32.00 | **1.60x** |" in text
     assert "**1.0 min** (budget 20 min)" in text and "1.50 GB" in text

@@ -67,12 +67,15 @@ def load_tokenizer(model: str | Profile | None = None):
     return _from_pretrained(AutoTokenizer, _resolve(model), "tokenizer")
 
 
-def load_model(model: str | Profile | None = None, device: str | None = None):
-    """A fresh copy of the seq2seq model, from safetensors only, in eval mode on ``device``."""
+def load_model(model: str | Profile | None = None, device: str | None = None, **config):
+    """A fresh copy of the seq2seq model, from safetensors only, in eval mode on ``device``.
+
+    ``config`` overrides settings of the model's config, e.g. ``dropout_rate=0.1``.
+    """
     name = _resolve(model)
     if hub.is_local(name):
         check_safetensors(name)
-    loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True)
+    loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True, **config)
     if device:
         loaded = loaded.to(device)
     return loaded.eval()
