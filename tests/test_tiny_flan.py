@@ -114,6 +114,13 @@ def test_build_info_meets_the_targets(build_info):
     assert zero_shot["empty_share"] < 0.05 and zero_shot["gen_len_words"] >= 2
 
 
+def test_committed_files_are_what_the_build_writes(build_info):
+    """Config and card agree with the build's settings (a hand edit of one of them would show here)."""
+    config = json.loads((TINY_MODEL_DIR / "config.json").read_text())
+    assert config["dropout_rate"] == build_info["config"]["dropout_rate"] == tiny_flan.BuildConfig().dropout_rate
+    assert (TINY_MODEL_DIR / "README.md").read_text() == tiny_flan.model_card(build_info)
+
+
 def test_card_numbers_are_the_builds(build_info):
     card = (TINY_MODEL_DIR / "README.md").read_text()
     assert f"{build_info['n_parameters']:,}" in card

@@ -67,7 +67,10 @@ class BuildConfig:
     num_layers: int = 2
     num_decoder_layers: int = 2
     build_dropout: float = 0.0  # dropout while pre-training and instruction tuning (T5 pre-trains without)
-    dropout_rate: float = 0.1  # FLAN-T5's value, saved in the config: fine-tuning the model uses it
+    #: Saved in the config: what fine-tuning the model uses. FLAN-T5's checkpoints ship 0.1, but the course's
+    #: fine-tunes of this model last about one epoch, where nothing over-fits and dropout only slows learning
+    #: and, on a CPU, every step (``python -m benchmarks.run --only dropout`` measures how much).
+    dropout_rate: float = 0.0
     # stage 1: span-corruption pre-training
     pretrain_steps: int = 800
     pretrain_batch_size: int = 16
@@ -598,8 +601,10 @@ unties it when a checkpoint holds two different matrices, as FLAN-T5's checkpoin
 1. **Tokenizer**: a SentencePiece-style unigram model trained with the `tokenizers` library on the pre-training
    text plus the instruction wording (Metaspace pre-tokenizer, as T5), saved as a `T5Tokenizer`.
 2. **Model**: `T5Config(feed_forward_proj="gated-gelu", tie_word_embeddings=False)`, FLAN-T5's T5 v1.1 variant.
-   Built with dropout {cfg['build_dropout']:g} (T5 pre-trains without dropout); saved with FLAN-T5's
-   dropout {cfg['dropout_rate']:g}, which fine-tuning the model uses.
+   Built with dropout {cfg['build_dropout']:g} (T5 pre-trains without dropout); saved with dropout
+   {cfg['dropout_rate']:g}, which fine-tuning the model uses (FLAN-T5's checkpoints ship 0.1; the course's
+   fine-tunes of this model last about one epoch, too short to over-fit, and on a CPU dropout costs time in
+   every step: `python -m benchmarks.run --only dropout` measures it).
 3. **Pre-training**: T5 span corruption ({cfg['noise_density']:.0%} noise, mean span {cfg['mean_noise_span_length']:g},
    sentinels) on {data['pretraining_texts']:,} raw texts ({data['pretraining_tokens']:,} tokens): the target task's
    train dialogues and the probe tasks' train inputs (dialogues, app reviews). No summaries, answers or labels.
