@@ -81,10 +81,11 @@ def bench_dropout(profile, steps: int) -> dict:
     data = {"summarization": experiments.summarization_training_data(profile),
             "mixture": mixture.build_mixture(profile)}
     make = functools.partial(modeling.load_model, profile)
+    label = _model_label(make(), profile.model)
     figures = {}
     for name, pairs in data.items():
         print(f"Training with and without dropout, {name}: {steps} steps of {profile.batch_size} ...", flush=True)
-        figures[name] = {"model": _model_label(make(), profile.model), "data": name,
+        figures[name] = {"model": label, "data": name,
                          **train_speed.compare_dropout(lambda rate: make(dropout_rate=rate), tokenizer, pairs,
                                                        profile, steps, profile.batch_size)}
     return figures

@@ -23,7 +23,8 @@ import numpy as np
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback, default_data_collator
 
 from benchmarks.lab_way import LAB_MAX_LENGTH, lab_tokenize
-from utils import training
+from benchmarks.models import FLAN_T5_SMALL
+from utils import evaluation, training
 from utils.config import Profile
 
 
@@ -138,8 +139,8 @@ def compare_training(make_model, tokenizer, pairs, profile: Profile, steps: int,
     }
 
 
-#: FLAN-T5's published checkpoints ship this dropout rate in their config.
-FLAN_T5_DROPOUT = 0.1
+#: The dropout rate FLAN-T5's published checkpoints ship in their config.
+FLAN_T5_DROPOUT = FLAN_T5_SMALL["dropout_rate"]
 
 
 def compare_dropout(make_model, tokenizer, pairs, profile: Profile, steps: int, batch_size: int,
@@ -163,7 +164,7 @@ def compare_dropout(make_model, tokenizer, pairs, profile: Profile, steps: int, 
         "n_examples": n,
         "steps": steps,
         "batch_size": batch_size,
-        "mean_input_tokens": float(np.mean([len(ids) for ids in tokenizer(list(pairs["source"]))["input_ids"]])),
+        "mean_input_tokens": float(np.mean(evaluation.prompt_lengths(tokenizer, pairs["source"]))),
         "baseline": {"dropout_rate": baseline, "seconds": seconds[baseline],
                      "examples_per_s": n / seconds[baseline]},
         "course": {"dropout_rate": course, "seconds": seconds[course], "examples_per_s": n / seconds[course]},
