@@ -86,9 +86,19 @@ def test_dropout_benchmark_times_both_rates_in_abba_order_on_the_same_examples(t
     assert made == [0.1, 0.0, 0.0, 0.1]
     assert figures["baseline"]["dropout_rate"] == 0.1 and figures["course"]["dropout_rate"] == 0.0
     assert figures["n_examples"] == 4 and figures["baseline"]["seconds"] > 0 and figures["course"]["seconds"] > 0
-    assert figures["speedup"] == figures["baseline"]["seconds"] / figures["course"]["seconds"]
     with pytest.raises(ValueError, match="need 40 examples"):
         train_speed.compare_dropout(make, tokenizer, micro_pairs(8), micro_profile, steps=20, batch_size=2)
+
+
+def test_dropout_speedup_averages_the_two_timings_of_each_rate(tokenizer, micro_profile, micro_model_dir,
+                                                               monkeypatch):
+    durations = iter([3.0, 1.0, 1.5, 5.0])  # A B B A: dropout 0.1 takes 3 s and 5 s, dropout 0 1 s and 1.5 s
+    monkeypatch.setattr(train_speed, "time_training", lambda trainer: next(durations))
+    make = lambda rate: modeling.load_model(str(micro_model_dir), dropout_rate=rate)  # noqa: E731
+    figures = train_speed.compare_dropout(make, tokenizer, micro_pairs(8), micro_profile, steps=2, batch_size=2)
+    assert figures["baseline"]["seconds"] == pytest.approx(4.0) and figures["course"]["seconds"] == pytest.approx(1.25)
+    assert figures["baseline"]["examples_per_s"] == pytest.approx(1.0)  # 4 examples in 4 s
+    assert figures["speedup"] == pytest.approx(3.2)
 
 
 def test_load_model_overrides_the_dropout_of_every_layer(micro_model_dir):

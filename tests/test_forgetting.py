@@ -42,7 +42,13 @@ def test_drops_are_models_by_probes():
     assert list(absolute.index) == ["full", "lora"] and "qa" in absolute.columns
     assert absolute.loc["full", "topic"] == pytest.approx(0.8)
     assert relative.loc["full", "topic"] == pytest.approx(0.8 / 0.9)
-    assert plots.heatmap(absolute, "drops").savefig(io.BytesIO(), format="png") is None
+    figure = plots.heatmap(absolute, "drops")
+    ax = figure.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), absolute.to_numpy() * 100)  # the cells are the drops
+    assert [t.get_text() for t in ax.texts][:2] == [f"{absolute.iloc[0, 0] * 100:+.1f}",
+                                                    f"{absolute.iloc[0, 1] * 100:+.1f}"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(absolute.columns)
+    _renders(figure)
 
 
 def test_valid_label_shares_cover_only_label_probes():
@@ -66,7 +72,19 @@ def test_curve_forgetting_is_best_earlier_minus_final():
                          index=pd.Index([0, 10, 20], name="step"))
     result = forgetting.curve_forgetting(curve, probes=("qa", "topic"))
     assert result["qa"] == pytest.approx(0.6) and result["topic"] == pytest.approx(-0.05)
-    assert plots.learning_vs_forgetting(curve).savefig(io.BytesIO(), format="png") is None
+    figure = plots.learning_vs_forgetting(curve)
+    lines = {line.get_label(): line.get_ydata() for line in figure.axes[0].lines}
+    np.testing.assert_allclose(lines["target_rouge1"], [10, 30, 40])
+    np.testing.assert_allclose(lines["qa"], [50, 80, 20])
+    np.testing.assert_allclose(lines["average of the others"], [70, 65, 57.5])
+    _renders(figure)
+
+
+def _renders(figure) -> None:
+    """The figure draws to a non-empty PNG (savefig returns None whatever it drew, so look at the bytes)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    assert buffer.getvalue().startswith(b"\x89PNG") and len(buffer.getvalue()) > 2000
 
 
 def test_scores_are_cached_by_weights_and_settings(micro_model_dir, micro_profile):

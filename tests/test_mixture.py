@@ -215,11 +215,12 @@ def test_multitask_and_replay_runs_use_the_single_task_base_and_budget(micro_pro
     mixture.experiments.single_task_run("full", micro_profile)
     mixture.multitask_run(micro_profile)
     mixture.replay_run(0.2, micro_profile)
-    (single, _), (multi, multi_kw), (replay, _) = calls
-    for args in (multi, replay):
+    (single, single_kw), (multi, multi_kw), (replay, replay_kw) = calls
+    for args, kwargs in ((multi, multi_kw), (replay, replay_kw)):
         name, method, train_data, _, profile = args
-        assert method == "full" and profile == micro_profile  # same base model, same step budget
-        assert "steps" not in multi_kw and "learning_rate" not in multi_kw
+        assert method == "full" and profile == micro_profile  # same base model
+        assert set(kwargs) <= set(single_kw) | {"force"}, kwargs  # same step budget: nothing overridden
+        assert not {"steps", "learning_rate", "batch_size"} & set(kwargs)
     assert len(multi[2]) == micro_profile.train_steps * micro_profile.batch_size
     assert set(multi[2]["task"]) == set(TASKS)
     assert replay[0] == "replay_20pct_full" and multi[0] == "multitask_full"

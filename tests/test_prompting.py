@@ -51,8 +51,13 @@ def test_a_test_dialogue_under_another_id_is_caught(train, test):
         prompting.check_shots([train[0], disguised], test)
 
 
-def test_check_shots_accepts_train_shots(train, test):
-    prompting.check_shots([train[0], train[1]], test)
+def test_check_shots_accepts_train_shots_and_only_them(train, test):
+    shots = [train[0], train[1]]
+    prompting.check_shots(shots, test)  # train shots pass, whether the test split is flat ...
+    grouped = [{"id": f"group_{r['id']}", "dialogue": r["dialogue"], "references": [r["summary"]]} for r in test]
+    prompting.check_shots(shots, grouped)  # ... or grouped by dialogue
+    with pytest.raises(ShotLeakError, match=r"1 of 3 few-shot exemplars .*: test_2\."):
+        prompting.check_shots([*shots, test[2]], test)  # the same check refuses the one test row among them
 
 
 def test_compare_styles_refuses_test_shots_before_generating(test):
