@@ -191,6 +191,25 @@ def test_bootstrap_rejects_bad_input():
         evaluation.bootstrap_ci([0.1, 0.2], confidence=95)
 
 
+def test_bootstrap_of_a_fair_coin_matches_the_normal_interval():
+    # 200 scores, half 1: mean 0.5, standard error 0.5 / sqrt(200) = 0.0354, so 95% is 0.5 +- 0.069.
+    low, high = evaluation.bootstrap_ci([0, 1] * 100, n_resamples=4000)
+    assert low == pytest.approx(0.431, abs=0.01) and high == pytest.approx(0.569, abs=0.01)
+
+
+def test_bootstrap_of_a_constant_is_the_constant():
+    assert evaluation.bootstrap_ci([0.37] * 50) == (pytest.approx(0.37, abs=1e-12), pytest.approx(0.37, abs=1e-12))
+
+
+def test_paired_bootstrap_of_a_constant_gain_is_exact():
+    b = np.linspace(0.0, 0.8, 40)
+    result = evaluation.paired_bootstrap(b + 0.1, b)
+    assert result["mean_diff"] == pytest.approx(0.1, abs=1e-12)
+    assert (result["ci_low"], result["ci_high"]) == (pytest.approx(0.1, abs=1e-12), pytest.approx(0.1, abs=1e-12))
+    assert result["p_a_better"] == 1.0
+    assert evaluation.paired_bootstrap(b, b + 0.1)["p_a_better"] == 0.0
+
+
 def test_paired_bootstrap_sign():
     rng = np.random.default_rng(0)
     b = rng.uniform(size=300)
