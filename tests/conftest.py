@@ -102,3 +102,45 @@ def micro_profile(micro_model_dir, tmp_results):
         eval_batch_size=8, lr_full=3e-3, lr_lora=1e-2, lora_r=4, lora_alpha=8, max_source_length=64,
         max_target_length=16, max_new_tokens=8, n_checkpoints=3, n_validation=8,
     )
+
+
+class NetworkBlocked(OSError):
+    """A test tried to open a connection beyond this machine."""
+
+
+def offline_state(patch: pytest.MonkeyPatch, hf_home: Path) -> None:
+    """Make the Hugging Face libraries offline for real, and refuse any connection beyond loopback.
+
+    ``huggingface_hub`` and ``datasets`` read ``HF_HUB_OFFLINE`` and ``HF_HOME`` once, at import, and the
+    test session has imported them long before: setting the variables alone changes nothing. So their
+    constants are patched too, and a socket guard turns any remaining network attempt into an error.
+    """
+    import socket
+
+    import datasets.config
+    import huggingface_hub.constants as hub_constants
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        patch.setenv(name, "1")
+    patch.setenv("HF_HOME", str(hf_home))
+    patch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    patch.setattr(hub_constants, "HF_HOME", str(hf_home))
+    patch.setattr(hub_constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    patch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") and sock.family != socket.AF_UNIX:
+            raise NetworkBlocked(f"tests run offline: a connection to {address} was refused")
+        return real_connect(sock, address)
+
+    patch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture(scope="module")
+def offline(tmp_path_factory):
+    """No network and an empty Hugging Face cache, for real: loading must work from the folder alone."""
+    with pytest.MonkeyPatch.context() as patch:
+        offline_state(patch, tmp_path_factory.mktemp("hf-home"))
+        yield
