@@ -307,21 +307,6 @@ def test_forgetting_drop():
     assert math.isnan(evaluation.forgetting_drop(0.0, 0.0)["relative"])
 
 
-def test_backward_transfer():
-    # rows: tasks; columns: the score after each training stage (task t is trained at stage t)
-    matrix = [[0.9, 0.7, 0.5],
-              [0.1, 0.8, 0.6],
-              [0.2, 0.3, 0.7]]
-    assert evaluation.backward_transfer(matrix) == pytest.approx(((0.5 - 0.9) + (0.6 - 0.8)) / 2)
-    # the course's case: probes known by the base model (stage 0), the target learned at stage 1
-    course = [[0.8, 0.4], [0.6, 0.5], [0.1, 0.4]]
-    assert evaluation.backward_transfer(course, learned_at=[0, 0, 1]) == pytest.approx(-0.25)
-    with pytest.raises(ValueError, match="nothing to forget"):
-        evaluation.backward_transfer([[0.5, 0.6]], learned_at=[1])
-    with pytest.raises(ValueError, match="2-D"):
-        evaluation.backward_transfer([0.5, 0.6])
-
-
 def test_max_minus_final():
     assert evaluation.max_minus_final([0.5, 0.9, 0.7]) == pytest.approx(0.2)
     assert evaluation.max_minus_final([0.5, 0.6]) == pytest.approx(-0.1)  # still learning

@@ -184,3 +184,47 @@ def test_another_tokenizer_means_another_model(micro_model_dir, micro_profile, m
     for tok in (tokenizer, modeling.load_tokenizer(str(micro_model_dir)), other):
         forgetting.probe_scores(model, tok, micro_profile, probes=("qa",), n=2)
     assert calls == [tokenizer, other]  # the second, identical tokenizer hit the cache
+
+
+# --- lesson 05's decision tables --------------------------------------------------------------------------
+BOARD_SCORES = {  # model -> (target ROUGE-1 with the evaluation prompt, with the held-out one, probe mains)
+    "base": (0.10, 0.08, {"qa": 0.8, "topic": 1.0, "sentiment": 0.9, "title": 0.5}),
+    "full": (0.50, 0.45, {"qa": 0.2, "topic": 0.4, "sentiment": 0.6, "title": 0.2}),
+    "multitask": (0.46, 0.44, {"qa": 0.8, "topic": 0.9, "sentiment": 0.9, "title": 0.4}),
+}
+
+
+@pytest.fixture
+def board(monkeypatch):
+    """The scoreboard of three stand-in models, with the scorers replaced by the table above."""
+    def target(model, tokenizer, profile, template_name=forgetting.experiments.EVAL_TEMPLATE):
+        return {"rouge1": BOARD_SCORES[model][0 if template_name == forgetting.experiments.EVAL_TEMPLATE else 1]}
+
+    def probes(model, tokenizer, profile, probes):
+        return {probe: {"main": BOARD_SCORES[model][2][probe]} for probe in probes}
+
+    monkeypatch.setattr(forgetting, "target_scores", target)
+    monkeypatch.setattr(forgetting, "probe_scores", probes)
+    return forgetting.scoreboard({name: name for name in BOARD_SCORES}, tokenizer=None, profile=None)
+
+
+def test_scoreboard_has_one_row_per_model_and_the_probe_average(board):
+    assert list(board.index) == ["base", "full", "multitask"]
+    assert list(board.columns) == ["target", "target_held_out", "qa", "topic", "sentiment", "title", "probe_average"]
+    assert board.loc["full", "target"] == 0.50 and board.loc["full", "target_held_out"] == 0.45
+    assert board.loc["base", "probe_average"] == pytest.approx(0.8)
+    assert board.loc["multitask", "probe_average"] == pytest.approx(0.75)
+
+
+def test_retention_table_divides_by_the_base_and_measures_the_gap_to_full(board):
+    table = forgetting.retention_table(board)
+    assert list(table.index) == ["full", "multitask"]  # the base is the yardstick, not a row
+    assert table.loc["full", "probe_retention"] == pytest.approx(0.35 / 0.8)
+    assert table.loc["multitask", "probe_retention"] == pytest.approx(0.75 / 0.8)
+    assert table.loc["full", "target_gap"] == pytest.approx(0.0)
+    assert table.loc["multitask", "target_gap"] == pytest.approx(0.04)  # behind full by 4 points
+
+
+def test_retention_is_undefined_when_the_base_scores_nothing(board):
+    board.loc["base", "probe_average"] = 0.0
+    assert forgetting.retention_table(board)["probe_retention"].isna().all()

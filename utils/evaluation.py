@@ -9,7 +9,7 @@ Four parts, each used by several notebooks:
   ``evaluate.load``; multi-reference, stemmed, ROUGE-Lsum on real sentences; bootstrap confidence intervals
   and a paired bootstrap for "is model A better than model B?".
 * **Probe metrics** -- SQuAD-style exact match and token F1, accuracy and the share of valid labels.
-* **Forgetting measures** -- drop (absolute and relative), backward transfer, "max earlier minus final".
+* **Forgetting measures** -- drop (absolute and relative) and "max earlier minus final".
 
 Every score is a fraction in [0, 1] (multiply by 100 only when comparing with papers).
 """
@@ -445,30 +445,6 @@ def forgetting_drop(before: float, after: float) -> dict[str, float]:
     absolute = float(before) - float(after)
     relative = absolute / float(before) if before else float("nan")
     return {"absolute": absolute, "relative": relative}
-
-
-def backward_transfer(matrix, learned_at: Sequence[int] | None = None) -> float:
-    """Backward transfer (BWT, Lopez-Paz & Ranzato 2017): the mean change on earlier tasks at the end.
-
-    ``matrix[t][s]`` is the score on task ``t`` after training stage ``s`` (tasks x stages).
-    ``learned_at[t]`` is the stage at which task ``t`` was learned (default: stage ``t``, the usual
-    square tasks x tasks matrix). BWT = mean over tasks learned before the last stage of
-    (final score - score right after learning it). Negative means forgetting.
-    """
-    scores = np.asarray(matrix, dtype=float)
-    if scores.ndim != 2:
-        raise ValueError(f"matrix must be 2-D (tasks x stages), got shape {scores.shape}")
-    n_tasks, n_stages = scores.shape
-    learned = np.arange(n_tasks) if learned_at is None else np.asarray(learned_at, dtype=int)
-    if learned.shape != (n_tasks,) or (learned < 0).any() or (learned >= n_stages).any():
-        raise ValueError(
-            f"learned_at needs one stage index in [0, {n_stages - 1}] per task ({n_tasks} tasks)"
-        )
-    earlier = learned < n_stages - 1
-    if not earlier.any():
-        raise ValueError("no task was learned before the final stage, so there is nothing to forget")
-    tasks = np.flatnonzero(earlier)
-    return float(np.mean(scores[tasks, -1] - scores[tasks, learned[tasks]]))
 
 
 def max_minus_final(history: Sequence[float]) -> float:
