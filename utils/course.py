@@ -3,7 +3,8 @@
 Notebooks run in order under the chosen profile, each in a fresh kernel with the ``notebooks/`` folder as its
 working directory. A progress bar follows the cells; the first failing notebook stops the run with its error.
 ``results/<profile>/`` then holds the executed notebooks, ``metrics.json`` (each notebook saves its own
-section), ``timings.json`` and ``report.md``.
+section), ``timings.json`` and ``report.md``. A whole run ends by checking the profile's course targets
+(:mod:`utils.targets`) and exits 1 if one is missed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
+from utils import targets
 from utils.config import ROOT, get_profile
 from utils.results import atomic_write_json, atomic_write_text, load_metrics
 
@@ -82,7 +84,18 @@ def run_course(profile_name: str | None = None, only: list[str] | None = None) -
           f"(peak memory of a kernel: {peak_child_memory_mb():.0f} MB).")
     report = write_report(profile.name)
     print(f"Report: {report}")
+    if not only:  # a partial run leaves other lessons' numbers as they were: nothing to judge
+        check_targets(profile.name)
     return report
+
+
+def check_targets(profile_name: str | None = None) -> list[dict]:
+    """Check the profile's course targets on its ``metrics.json``; print them; raise if one is missed."""
+    profile = get_profile(profile_name)
+    rows = targets.check(load_metrics(profile), profile.name)
+    print("\n".join(["Course targets:", *targets.markdown(rows, profile.name)]))
+    targets.raise_if_missed(rows)
+    return rows
 
 
 def peak_child_memory_mb() -> float:
@@ -113,6 +126,7 @@ def write_report(profile_name: str | None = None) -> Path:
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     lines = [f"# Course report: profile `{profile.name}`", "", profile.describe(), ""]
     lines += _headline(metrics)
+    lines += ["## Course targets", "", *targets.markdown(targets.check(metrics, profile.name), profile.name)]
     if timings:
         lines += ["## Notebook run times", "", "| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs:.1f} |" for name, secs in timings.items()]
@@ -175,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
     report = sub.add_parser("report", help="rewrite report.md from metrics.json")
     report.add_argument("--profile", default=None)
+    check = sub.add_parser("check", help="exit 1 unless metrics.json meets the profile's course targets")
+    check.add_argument("--profile", default=None)
     compare = sub.add_parser("compare", help="exit 1 unless two metrics.json files agree (times aside)")
     compare.add_argument("first", type=Path)
     compare.add_argument("second", type=Path)
@@ -182,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             run_course(args.profile, args.only)
+        elif args.command == "check":
+            check_targets(args.profile)
         elif args.command == "compare":
             differences = metric_differences(*(json.loads(p.read_text()) for p in (args.first, args.second)))
             print("\n".join(differences) or f"{args.first} and {args.second} agree.")
@@ -191,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     except NotebookFailed as error:
         print(f"\nThe course stopped: {error}", file=sys.stderr)
         print("The executed notebook with the error is in results/<profile>/notebooks/.", file=sys.stderr)
+        return 1
+    except targets.TargetsMissed as error:
+        print(f"\nThe course ran, but {error}", file=sys.stderr)
+        print("Read the lessons' 'what you should see' notes in results/<profile>/notebooks/ and report.md.",
+              file=sys.stderr)
         return 1
     return 0
 
