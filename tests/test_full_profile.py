@@ -1,0 +1,129 @@
+"""The ``full`` profile without a network: its loaders against a local stand-in of the Hub cache, its budgets,
+and the decisions it takes on a GPU (mocked).
+
+The stand-in (tests/hub_standin.py) holds the five Hub repositories in their real cache layouts and schemas.
+The Hub libraries read their cache locations and offline switch when imported, so everything that loads from
+the stand-in runs in a fresh Python process with the variables set, exactly as a learner's kernel would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import hub_standin
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from utils import data
+from utils.config import ROOT
+
+LOAD_EVERYTHING = """
+import json, sys
+from utils import data, hub, modeling
+from utils.config import PROBES, get_profile
+profile = get_profile("full")
+tokenizer = modeling.load_tokenizer(profile)
+model = modeling.load_model(profile)
+out = {"tokens": len(tokenizer), "vocab": model.config.vocab_size,
+       "encoded": tokenizer.convert_ids_to_tokens(tokenizer("Summarize the dialogue").input_ids),
+       "target": {s: d[:3] for s, d in data.load_target(profile).items()},
+       "probes": {p: {s: d[:3] | {"n": len(d)} for s, d in data.load_probe(p, profile).items()} for p in PROBES},
+       "warm": hub.warm_cache(profile)}
+print("RESULT" + json.dumps(out))
+"""
+
+
+def run_python(code: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with this worktree's ``utils`` and ``env`` added to the environment."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "COURSE_PROFILE": "full", **env}
+    for variable in ("COURSE_MODEL", "HF_ENDPOINT"):
+        full_env.pop(variable, None)
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def result(process: subprocess.CompletedProcess) -> dict:
+    assert process.returncode == 0, process.stderr[-3000:]
+    line = next(line for line in process.stdout.splitlines() if line.startswith("RESULT"))
+    return json.loads(line.removeprefix("RESULT"))
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory) -> dict[str, str]:
+    """A stand-in HF cache for the whole module, and the variables that point the libraries at it offline."""
+    return hub_standin.build(tmp_path_factory.mktemp("hf-standin"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The blocking bug: ClassLabel columns
+# ---------------------------------------------------------------------------------------------
+
+
+def classlabel_split(names: list[str], column: str = "text", n: int = 12) -> Dataset:
+    features = Features({column: Value("string"), "label": ClassLabel(names=names)})
+    return Dataset.from_dict({column: [f"row {i}" for i in range(n)], "label": [i % len(names) for i in range(n)]},
+                             features=features)
+
+
+@pytest.mark.parametrize("probe, hub_id, names, column", [
+    ("topic", "fancyzhx/ag_news", data.AG_NEWS_LABELS, "text"),
+    ("sentiment", "fancyzhx/amazon_polarity", data.SENTIMENT_LABELS, "content"),
+])
+def test_classlabel_columns_become_label_names_not_digits(probe, hub_id, names, column):
+    split = classlabel_split(names, column)
+    if column == "content":
+        split = split.add_column("title", [f"title {i}" for i in range(len(split))])
+    normalized = data.normalize_probe(probe, hub_id, DatasetDict(train=split, test=split))
+    for part in normalized.values():
+        assert part.features["label"] == Value("string")
+        assert set(part["label"]) <= set(names), part["label"][:5]
+    test = normalized["test"]
+    assert test["label"] == [names[i % len(names)] for i in range(len(test))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every full-profile model and data set through the real loaders, offline, from the stand-in
+# ---------------------------------------------------------------------------------------------
+
+
+def test_standin_layout_is_what_the_libraries_read(standin):
+    datasets_cache = Path(standin["HF_DATASETS_CACHE"])
+    info = json.loads(next(datasets_cache.glob("fancyzhx___amazon_polarity/*/0.0.0/*/dataset_info.json")).read_text())
+    assert info["config_name"] == "amazon_polarity"
+    assert info["features"]["label"]["_type"] == "ClassLabel"
+    squad = json.loads(next(datasets_cache.glob("rajpurkar___squad/plain_text/0.0.0/*/dataset_info.json")).read_text())
+    assert set(squad["splits"]) == {"train", "validation"}
+    model = Path(standin["HF_HUB_CACHE"]) / "models--google--flan-t5-base"
+    assert (model / "snapshots" / (model / "refs" / "main").read_text() / "model.safetensors").is_file()
+
+
+def test_full_profile_loads_everything_offline_from_the_standin(standin):
+    out = result(run_python(LOAD_EVERYTHING, standin))
+    assert out["tokens"] == out["vocab"]
+    assert "<unk>" not in out["encoded"]
+    target = out["target"]
+    assert set(target) == {"train", "validation", "test"}
+    assert len(set(target["test"]["dialogue"])) < len(target["test"]["dialogue"]), "DialogSum's flattened test rows"
+    probes = out["probes"]
+    for probe in ("topic", "sentiment"):
+        for rows in probes[probe].values():
+            assert rows["n"] > 0
+            assert all(label in rows["options"][0] and not label.isdigit() for label in rows["label"]), (probe, rows)
+    assert set(probes["topic"]["test"]["options"][0]) == set(data.AG_NEWS_LABELS)
+    qa = probes["qa"]["test"]
+    assert all(isinstance(a, str) and a and a in c for a, c in zip(qa["answer"], qa["context"], strict=True))
+    assert all(t and isinstance(t, str) for t in probes["title"]["test"]["title"])
+    assert len(out["warm"]) == 6  # model and tokenizer, target, four probes
+    heads = list(Path(standin["HF_DATASETS_CACHE"]).glob("course_heads/fancyzhx--amazon_polarity/*"))
+    assert sorted(p.name.split("-")[0] for p in heads) == ["test", "train"], "the streamed rows are kept for offline"
+
+
+def test_tokenizer_missing_from_the_cache_fails_clearly(tmp_path):
+    env = hub_standin.build(tmp_path, rows={"train": 8, "validation": 4, "test": 6}, tokenizer=False)
+    process = run_python("from utils import modeling; modeling.load_tokenizer()", env)
+    assert process.returncode != 0
+    assert "ModelLoadError" in process.stderr and "python -m utils.hub" in process.stderr, process.stderr[-2000:]
