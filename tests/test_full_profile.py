@@ -13,12 +13,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import hub_standin
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from utils import data
+from utils import config, data, training
 from utils.config import ROOT
 
 LOAD_EVERYTHING = """
@@ -127,3 +128,57 @@ def test_tokenizer_missing_from_the_cache_fails_clearly(tmp_path):
     process = run_python("from utils import modeling; modeling.load_tokenizer()", env)
     assert process.returncode != 0
     assert "ModelLoadError" in process.stderr and "python -m utils.hub" in process.stderr, process.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Budgets, precision and checkpoints on a learner's GPU
+# ---------------------------------------------------------------------------------------------
+
+
+def test_full_defaults_to_a_colab_budget_and_the_lab_budget_is_opt_in(monkeypatch):
+    monkeypatch.delenv("COURSE_BUDGET", raising=False)
+    for variable in config.OVERRIDES:
+        monkeypatch.delenv(variable, raising=False)
+    colab = config.get_profile("full")
+    assert colab.train_steps * colab.batch_size < 12_460, "the default trains less than one epoch of DialogSum"
+    monkeypatch.setenv("COURSE_BUDGET", "lab")
+    lab = config.get_profile("full")
+    assert (lab.train_steps, lab.batch_size, lab.lr_full, lab.lr_lora) == (31150, 4, 1e-5, 1e-3)  # REFERENCES.md
+    assert lab.n_eval_dialogues is None and lab.model == colab.model
+    monkeypatch.setenv("COURSE_TRAIN_STEPS", "12")
+    assert config.get_profile("full").train_steps == 12, "an explicit override beats the named budget"
+    monkeypatch.setenv("COURSE_BUDGET", "huge")
+    with pytest.raises(config.ProfileError, match="default, lab"):
+        config.get_profile("full")
+    monkeypatch.setenv("COURSE_BUDGET", "lab")
+    with pytest.raises(config.ProfileError, match="tiny"):
+        config.get_profile("tiny")
+
+
+@pytest.mark.parametrize("cuda, capability, expected", [
+    (False, None, "fp32"),
+    (True, (7, 5), "fp32"),  # T4: bf16 only emulated
+    (True, (7, 0), "fp32"),  # V100
+    (True, (8, 0), "bf16"),  # A100
+    (True, (8, 9), "bf16"),  # L4
+    (True, (9, 0), "bf16"),  # H100
+])
+def test_bf16_only_where_the_gpu_has_it_natively(cuda, capability, expected):
+    with mock.patch("torch.cuda.is_available", return_value=cuda), \
+         mock.patch("torch.cuda.get_device_capability", return_value=capability), \
+         mock.patch("torch.cuda.is_bf16_supported", return_value=True):  # what emulation reports
+        assert training.precision() == expected
+
+
+def test_only_the_newest_checkpoint_keeps_its_optimizer_state(tmp_path):
+    for step in (4, 8, 12):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        for name in (*training.RESUME_ONLY_FILES, "model.safetensors", "trainer_state.json"):
+            (folder / name).write_text("x")
+    args = mock.Mock(should_save=True, output_dir=str(tmp_path))
+    training._OptimizerStateInLastOnly().on_save(args, mock.Mock(global_step=12), None)
+    for step, kept in ((4, False), (8, False), (12, True)):
+        folder = tmp_path / f"checkpoint-{step}"
+        assert (folder / "optimizer.pt").exists() == kept
+        assert (folder / "model.safetensors").exists() and (folder / "trainer_state.json").exists()
