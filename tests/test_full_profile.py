@@ -182,3 +182,19 @@ def test_only_the_newest_checkpoint_keeps_its_optimizer_state(tmp_path):
         folder = tmp_path / f"checkpoint-{step}"
         assert (folder / "optimizer.pt").exists() == kept
         assert (folder / "model.safetensors").exists() and (folder / "trainer_state.json").exists()
+
+
+def test_a_short_multitask_run_builds_only_the_examples_its_steps_see():
+    from utils import train
+
+    smoke = config.get_profile("smoke")
+    assert len(train.training_data("multitask", smoke, steps=2)) == 2 * smoke.batch_size
+    assert len(train.training_data("multitask", smoke)) == smoke.train_steps * smoke.batch_size
+
+
+@pytest.mark.parametrize("label", [0, 3, None])
+def test_a_label_that_is_not_text_is_named_in_the_error(label):
+    from utils import evaluation
+
+    with pytest.raises(TypeError, match="ClassLabel"):
+        evaluation.accuracy(["World"], [label])

@@ -314,6 +314,9 @@ _REFERENCE_COLUMNS = {
 
 def normalize_answer(text: str) -> str:
     """SQuAD normalization: lowercase, drop punctuation and articles (a, an, the), squeeze spaces."""
+    if not isinstance(text, str):
+        raise TypeError(f"Expected an answer or label as text, got {type(text).__name__} {text!r}. A label column "
+                        "that holds numbers (e.g. a Hub ClassLabel) must be mapped to its names first.")
     text = text.lower().translate(_PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
 

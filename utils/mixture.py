@@ -191,9 +191,9 @@ def _as_dataset(examples: list[dict], seed: int) -> Dataset:
 
 
 # --- the mixtures -------------------------------------------------------------------------------------
-def budget_examples(profile: Profile) -> int:
-    """Examples seen by a run with the profile's step budget: ``train_steps x batch_size``."""
-    return profile.train_steps * profile.batch_size
+def budget_examples(profile: Profile, steps: int | None = None) -> int:
+    """Examples seen by a run of ``steps`` (default: the profile's step budget): ``steps x batch_size``."""
+    return (profile.train_steps if steps is None else steps) * profile.batch_size
 
 
 def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = None, n_examples: int | None = None,
