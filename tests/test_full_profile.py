@@ -12,6 +12,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from unittest import mock
 
@@ -19,7 +22,7 @@ import hub_standin
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from utils import config, data, training
+from utils import config, data, hub, training
 from utils.config import ROOT
 
 LOAD_EVERYTHING = """
@@ -198,3 +201,52 @@ def test_a_label_that_is_not_text_is_named_in_the_error(label):
 
     with pytest.raises(TypeError, match="ClassLabel"):
         evaluation.accuracy(["World"], [label])
+
+
+# ---------------------------------------------------------------------------------------------
+# A network that accepts connections but blocks the Hub (a proxy, a captive portal)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """A local HTTP server standing for the Hub's address; ``status`` sets what it answers to everything."""
+    class Handler(BaseHTTPRequestHandler):
+        status = 403
+
+        def _answer(self):
+            self.send_response(Handler.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # restored afterwards: prepare_hub_access sets them
+        monkeypatch.setenv(variable, "0")
+    hub.hub_reachable.cache_clear()
+    yield Handler
+    hub.hub_reachable.cache_clear()
+    server.shutdown()
+
+
+def test_a_proxy_that_blocks_the_hub_counts_as_offline(fake_hub, monkeypatch, tmp_path):
+    import datasets
+    import huggingface_hub.constants
+
+    fake_hub.status = 200
+    assert hub.hub_reachable()
+    hub.hub_reachable.cache_clear()
+    fake_hub.status = 403  # what a blocking proxy answers
+    assert not hub.hub_reachable()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    started = time.monotonic()
+    with pytest.raises(hub.HubUnavailableError, match="python -m utils.hub"):
+        data.load_target(config.get_profile("full"))
+    assert time.monotonic() - started < 10, "no retrying for tens of seconds"
