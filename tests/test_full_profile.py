@@ -250,3 +250,21 @@ def test_a_proxy_that_blocks_the_hub_counts_as_offline(fake_hub, monkeypatch, tm
     with pytest.raises(hub.HubUnavailableError, match="python -m utils.hub"):
         data.load_target(config.get_profile("full"))
     assert time.monotonic() - started < 10, "no retrying for tens of seconds"
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference lab's scoring protocol beside the course's
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_lab_protocol_scores_each_reference_row_without_stemming():
+    from utils import evaluation
+
+    predictions, references = ["The cats talked"], [["the cat talks", "dogs barked"]]
+    course = evaluation.score_summaries(predictions, references)
+    lab = evaluation.score_summaries(predictions, references, protocol="lab")
+    assert (course["n"], lab["n"]) == (1, 2)
+    assert course["rouge1"] == pytest.approx(1.0)  # stemmed: cat(s), talk(ed|s); the best reference counts
+    assert lab["rouge1"] == pytest.approx((1 / 3 + 0) / 2)  # only "the" matches as written; each row counts
+    with pytest.raises(ValueError, match="course"):
+        evaluation.score_summaries(predictions, references, protocol="stemmed")
