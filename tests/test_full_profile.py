@@ -268,3 +268,69 @@ def test_the_lab_protocol_scores_each_reference_row_without_stemming():
     assert lab["rouge1"] == pytest.approx((1 / 3 + 0) / 2)  # only "the" matches as written; each row counts
     with pytest.raises(ValueError, match="course"):
         evaluation.score_summaries(predictions, references, protocol="stemmed")
+
+
+# ---------------------------------------------------------------------------------------------
+# The lessons themselves, in the full code path, against the stand-in
+# ---------------------------------------------------------------------------------------------
+
+#: Budgets small enough for CI; everything else is the full profile's (model and data ids, lengths, LoRA).
+TINY_BUDGETS = {"COURSE_TRAIN_STEPS": "2", "COURSE_BATCH_SIZE": "2", "COURSE_EVAL_DIALOGUES": "4",
+                "COURSE_PROBE_EVAL": "4", "COURSE_N_TRAIN": "32"}
+LESSONS = ("00", "01", "02", "03", "04", "05")
+
+
+@pytest.mark.slow
+@pytest.mark.full_profile
+def test_lessons_run_in_the_full_code_path_against_the_standin(standin, tmp_path):
+    import nbformat
+
+    out = tmp_path / "executed"
+    notebooks = [str(next((ROOT / "notebooks").glob(f"{n}_*.ipynb"))) for n in LESSONS]
+    env = {**standin, **TINY_BUDGETS, "COURSE_RESULTS_DIR": str(tmp_path / "results")}
+    process = run_python(
+        "import sys; from nbconvert.nbconvertapp import main; "
+        f"sys.exit(main(['--to', 'notebook', '--execute', '--output-dir', {str(out)!r}, "
+        f"'--ExecutePreprocessor.timeout=600', *{notebooks!r}]))", env, timeout=900)
+    assert process.returncode == 0, process.stderr[-4000:]
+
+    def printed(lesson: str) -> str:
+        notebook = nbformat.read(next(out.glob(f"{lesson}_*.ipynb")), as_version=4)
+        return "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+
+    texts = {lesson: printed(lesson) for lesson in LESSONS}
+    assert "Profile 'full'" in texts["00"]
+    for lesson in ("03", "04", "05"):
+        assert "smoke's budgets" not in texts[lesson], lesson
+    assert "Adapter off scores exactly as the base model on every probe: True" in texts["04"]
+    metrics = json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())
+    assert {"zero_shot", "single_task", "forgetting", "multitask"} <= set(metrics)
+    assert metrics["zero_shot"]["lab_protocol"]["n_rows"] > metrics["zero_shot"]["n_dialogues"]
+
+
+def test_a_hub_probe_is_normalized_once_per_process(monkeypatch):
+    calls = []
+
+    def fake_hub(hub_id):
+        calls.append(hub_id)
+        split = classlabel_split(data.AG_NEWS_LABELS)
+        return DatasetDict(train=split, test=split)
+
+    monkeypatch.setattr(data, "load_hub", fake_hub)
+    full = config.get_profile("full")
+    first = data.load_probe("topic", full)
+    first["test"] = first["test"].select(range(1))  # a caller editing its copy changes nothing for the next
+    second = data.load_probe("topic", full)
+    assert calls == ["fancyzhx/ag_news"]
+    assert len(second["test"]) == 12
+
+
+def test_the_example_shown_falls_back_when_a_short_mixture_lacks_it():
+    from utils import mixture
+
+    rows = [{"task": t, "format": f, "id": i} for i, (t, f) in enumerate(
+        [("qa", mixture.ZERO_SHOT), ("topic", mixture.FEW_SHOT), ("qa", mixture.FEW_SHOT)])]
+    mix = Dataset.from_list(rows)
+    assert mixture.first_example(mix, mixture.FEW_SHOT, "topic")["id"] == 1
+    assert mixture.first_example(mix, mixture.FEW_SHOT, "sentiment")["id"] == 1  # another task's, not an IndexError
+    assert mixture.first_example(mix.select([0]), mixture.FEW_SHOT, "sentiment") is None

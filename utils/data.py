@@ -284,13 +284,14 @@ def load_probe(name: str, profile: Profile | None = None) -> DatasetDict:
     source = profile.probes[name]
     if reads_local_files(source, profile):
         return load_local(source, PROBE_COLUMNS[name])
-    return DatasetDict(_hub_probe(name, source, profile.seed))  # a copy: callers may replace splits
+    # the loaders are part of the key, so that a test replacing them never gets another loader's rows
+    return DatasetDict(_hub_probe(name, source, profile.seed, load_hub, load_hub_head))  # a copy: callers may edit
 
 
 @functools.lru_cache(maxsize=8)
-def _hub_probe(name: str, source: str, seed: int) -> DatasetDict:
+def _hub_probe(name: str, source: str, seed: int, load: Callable, load_head: Callable) -> DatasetDict:
     """A Hub probe, loaded and normalized once per process (every ``probe_test`` reuses it)."""
-    raw = load_hub_head(source, STREAMED[source]) if source in STREAMED else load_hub(source)
+    raw = load_head(source, STREAMED[source]) if source in STREAMED else load(source)
     return normalize_probe(name, source, raw, seed)
 
 

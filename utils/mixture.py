@@ -245,6 +245,13 @@ def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequenc
     return _as_dataset(examples, seed)
 
 
+def first_example(mixture, fmt: str, task: str) -> dict | None:
+    """The mixture's first example in format ``fmt`` of ``task``, else of any task; None when it has none in
+    ``fmt`` (a short budget may draw no few-shot example at all)."""
+    rows = mixture.filter(lambda row: row["format"] == fmt)
+    return next((row for row in rows if row["task"] == task), rows[0] if len(rows) else None)
+
+
 def composition(mixture) -> pd.DataFrame:
     """How a mixture is made: examples per task and format, each task's share, and its templates used."""
     frame = mixture.select_columns(["task", "format", "template"]).to_pandas()
