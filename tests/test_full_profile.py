@@ -276,7 +276,7 @@ def test_the_lab_protocol_scores_each_reference_row_without_stemming():
 
 #: Budgets small enough for CI; everything else is the full profile's (model and data ids, lengths, LoRA).
 TINY_BUDGETS = {"COURSE_TRAIN_STEPS": "2", "COURSE_BATCH_SIZE": "2", "COURSE_EVAL_DIALOGUES": "4",
-                "COURSE_PROBE_EVAL": "4", "COURSE_N_TRAIN": "32"}
+                "COURSE_PROBE_EVAL": "7", "COURSE_N_TRAIN": "32"}
 LESSONS = ("00", "01", "02", "03", "04", "05")
 
 
@@ -303,6 +303,7 @@ def test_lessons_run_in_the_full_code_path_against_the_standin(standin, tmp_path
     for lesson in ("03", "04", "05"):
         assert "smoke's budgets" not in texts[lesson], lesson
     assert "Adapter off scores exactly as the base model on every probe: True" in texts["04"]
+    assert "The 0.25 target is the tiny profile's" in texts["03"] and "NOT met" not in texts["03"]
     metrics = json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())
     assert {"zero_shot", "single_task", "forgetting", "multitask"} <= set(metrics)
     assert metrics["zero_shot"]["lab_protocol"]["n_rows"] > metrics["zero_shot"]["n_dialogues"]
