@@ -101,5 +101,5 @@ if __name__ == "__main__":  # python -m utils.hub: cache everything the active p
 
     for line in warm_cache():
         print("cached:", line)
-    print(f"Hub cache: {_constants.HF_HUB_CACHE}; data sets cache: "
-          f"{__import__('datasets').config.HF_DATASETS_CACHE}. Copy ~/.cache/huggingface to an offline machine.")
+    print(f"Hub cache: {_constants.HF_HUB_CACHE}; data sets cache: {__import__('datasets').config.HF_DATASETS_CACHE}. "
+          f"To work offline elsewhere, copy {_constants.HF_HOME} to the same place there.")
