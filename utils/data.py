@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,6 +155,7 @@ def load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
                             "profile, or switch to COURSE_PROFILE=tiny.") from e
         out[split] = Dataset.from_list(rows, features=stream.features)
         staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted save
         out[split].save_to_disk(str(staging))  # then renamed: an interrupted save is never read as a head
         if not folder.exists():
             staging.replace(folder)
