@@ -13,14 +13,16 @@ ones, so the notebooks never see a difference:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import datasets
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, Features, List, Value
 
 from utils import hub
 from utils.config import PROBES, Profile, get_profile
@@ -33,12 +35,22 @@ PROBE_COLUMNS = {
     "sentiment": ("id", "text", "label", "options"),
     "title": ("id", "text", "title"),
 }
+#: The normalized probe schemas as explicit features: plain strings, so that a Hub ``ClassLabel`` column of the
+#: same name (AG News' and Amazon polarity's ``label``) can never encode a label name back into its number.
+PROBE_FEATURES = {
+    name: Features({c: List(Value("string")) if c == "options" else Value("string") for c in columns})
+    for name, columns in PROBE_COLUMNS.items()
+}
 REGENERATE = "Regenerate the course data with `make data` (or `python -m utils.synth`)."
 
 #: Full profile: Hub label names, and how many rows of a large Hub set are kept per split.
 AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 SENTIMENT_LABELS = ["negative", "positive"]
 FULL_CAPS = {"train": 30_000, "validation": 1_000, "test": 20_000}
+#: Hub sets far larger than the caps (Amazon polarity: 3.6M rows) are streamed: only the first rows of each split
+#: are read (train: enough to carve validation and sample the cap from), and kept in the HF cache for offline use.
+STREAMED = {"fancyzhx/amazon_polarity": {"train": 2 * (FULL_CAPS["train"] + FULL_CAPS["validation"]),
+                                         "test": FULL_CAPS["test"]}}
 
 
 class DataError(ValueError):
@@ -112,6 +124,42 @@ def load_hub(hub_id: str) -> DatasetDict:
             raise hub.unavailable(hub_id, e) from e
         raise DataError(f"Could not load {hub_id!r} from the Hub ({e}). Check the data set id in the profile, "
                         "or switch to COURSE_PROFILE=tiny.") from e
+
+
+def head_cache(hub_id: str, split: str, n: int) -> Path:
+    """Where the first ``n`` rows of a streamed Hub split are kept (inside the HF data sets cache)."""
+    return Path(datasets.config.HF_DATASETS_CACHE) / "course_heads" / hub_id.replace("/", "--") / f"{split}-{n}"
+
+
+def load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
+    """The first ``sizes[split]`` rows of each split of a large Hub set, streamed (never the whole download).
+
+    Online this reads only the first Parquet row groups; offline, the rows kept by an earlier run (see
+    :func:`head_cache`) or the HF data sets cache. The Hub's features (``ClassLabel`` included) are kept.
+    """
+    out = {}
+    for split, n in sizes.items():
+        folder = head_cache(hub_id, split, n)
+        if (folder / "dataset_info.json").is_file():
+            out[split] = datasets.load_from_disk(str(folder))
+            continue
+        online = hub.prepare_hub_access()
+        try:
+            with datasets_offline(not online):
+                stream = datasets.load_dataset(hub_id, split=split, streaming=True)
+                rows = list(stream.take(n))
+        except (OSError, datasets.exceptions.DatasetNotFoundError, ValueError) as e:
+            if not online or datasets.config.HF_HUB_OFFLINE:
+                raise hub.unavailable(hub_id, e) from e
+            raise DataError(f"Could not stream {hub_id!r} from the Hub ({e}). Check the data set id in the "
+                            "profile, or switch to COURSE_PROFILE=tiny.") from e
+        out[split] = Dataset.from_list(rows, features=stream.features)
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted save
+        out[split].save_to_disk(str(staging))  # then renamed: an interrupted save is never read as a head
+        if not folder.exists():
+            staging.replace(folder)
+    return DatasetDict(out)
 
 
 def split_off_validation(train: Dataset, n: int, seed: int, group: str | None = None) -> tuple[Dataset, Dataset]:
@@ -198,7 +246,8 @@ def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) ->
     out = {}
     for split, ds in splits.items():
         ds = cap_rows(ds, FULL_CAPS[split], seed)
-        ds = ds.map(mapper, with_indices=True, fn_kwargs={"split": split}, remove_columns=ds.column_names)
+        ds = ds.map(mapper, with_indices=True, fn_kwargs={"split": split}, remove_columns=ds.column_names,
+                    features=PROBE_FEATURES[name])
         out[split] = ds.select_columns(list(PROBE_COLUMNS[name]))
     return DatasetDict(out)
 
@@ -237,7 +286,15 @@ def load_probe(name: str, profile: Profile | None = None) -> DatasetDict:
     source = profile.probes[name]
     if reads_local_files(source, profile):
         return load_local(source, PROBE_COLUMNS[name])
-    return normalize_probe(name, source, load_hub(source), profile.seed)
+    # the loaders are part of the key, so that a test replacing them never gets another loader's rows
+    return DatasetDict(_hub_probe(name, source, profile.seed, load_hub, load_hub_head))  # a copy: callers may edit
+
+
+@functools.lru_cache(maxsize=8)
+def _hub_probe(name: str, source: str, seed: int, load: Callable, load_head: Callable) -> DatasetDict:
+    """A Hub probe, loaded and normalized once per process (every ``probe_test`` reuses it)."""
+    raw = load_head(source, STREAMED[source]) if source in STREAMED else load(source)
+    return normalize_probe(name, source, raw, seed)
 
 
 def group_references(test: Dataset) -> Dataset:

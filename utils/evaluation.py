@@ -191,13 +191,16 @@ def load_rouge():
     return evaluate.load(str(ROUGE_DIR), keep_in_memory=True)
 
 
-def rouge_per_example(predictions: Sequence[str], references: Sequence) -> dict[str, np.ndarray]:
+def rouge_per_example(predictions: Sequence[str], references: Sequence,
+                      use_stemmer: bool = True) -> dict[str, np.ndarray]:
     """ROUGE-1/2/L/Lsum F-measure of every prediction, as arrays aligned with ``predictions``.
 
     ``references[i]`` is one reference string or a list of them; with several, the best one counts.
+    ``use_stemmer=False`` matches words as written (the reference lab's setting).
     """
     predictions, references = _check_pairs(predictions, references)
-    scores = load_rouge().compute(predictions=predictions, references=references, use_aggregator=False)
+    scores = load_rouge().compute(predictions=predictions, references=references, use_aggregator=False,
+                                  use_stemmer=use_stemmer)
     return {rouge_type: np.asarray(scores[rouge_type], dtype=float) for rouge_type in ROUGE_TYPES}
 
 
@@ -212,15 +215,31 @@ def bootstrap_ci(
     return _percentile_interval(means, confidence)
 
 
+#: How summaries are scored: the course's way, or the reference lab's (see :func:`score_summaries`).
+PROTOCOLS = ("course", "lab")
+
+
 def score_summaries(
-    predictions: Sequence[str], references: Sequence, n_resamples: int = 1000, seed: int = 0
+    predictions: Sequence[str], references: Sequence, n_resamples: int = 1000, seed: int = 0,
+    protocol: str = "course",
 ) -> dict:
     """Mean ROUGE with 95% bootstrap intervals, the number of examples and the mean output length.
 
     Returns a flat dict: ``rouge1``, ``rouge1_ci_low``, ``rouge1_ci_high`` (and the same for rouge2,
     rougeL, rougeLsum), ``n`` and ``gen_len_words`` (mean words per prediction).
+
+    ``protocol="lab"`` scores as the reference lab did, so that its published numbers can be compared: every
+    (prediction, reference) pair is one row, scored against that single reference, without stemming (``n``
+    then counts rows). The course's protocol (``"course"``): one row per prediction, the best of its
+    references, stemmed.
     """
-    per_example = rouge_per_example(predictions, references)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}; use one of {PROTOCOLS}.")
+    if protocol == "lab":
+        predictions, references = _check_pairs(predictions, references)
+        predictions = [p for p, refs in zip(predictions, references, strict=True) for _ in _references(refs)]
+        references = [r for refs in references for r in _references(refs)]
+    per_example = rouge_per_example(predictions, references, use_stemmer=protocol == "course")
     result: dict = {}
     for rouge_type, values in per_example.items():
         low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
@@ -314,6 +333,9 @@ _REFERENCE_COLUMNS = {
 
 def normalize_answer(text: str) -> str:
     """SQuAD normalization: lowercase, drop punctuation and articles (a, an, the), squeeze spaces."""
+    if not isinstance(text, str):
+        raise TypeError(f"Expected an answer or label as text, got {type(text).__name__} {text!r}. A label column "
+                        "that holds numbers (e.g. a Hub ClassLabel) must be mapped to its names first.")
     text = text.lower().translate(_PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from pathlib import Path
 
 HUB_HOST = "huggingface.co"
 
 ADVICE = (
     "The Hugging Face Hub cannot be reached and nothing usable is cached. Either run offline with "
-    "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network, e.g. "
-    "`python -c \"from utils import data, modeling; modeling.load_model(); data.load_target()\"` with "
-    "COURSE_PROFILE=full, then copy ~/.cache/huggingface over."
+    "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network with "
+    "`COURSE_PROFILE=full python -m utils.hub` (model, tokenizer, target and every probe), then copy "
+    "~/.cache/huggingface over."
 )
 
 
@@ -31,16 +30,31 @@ def is_local(name_or_path: str) -> bool:
     return Path(name_or_path).expanduser().exists()
 
 
+def hub_url() -> str:
+    """The address probed for reachability: ``HF_ENDPOINT`` (a mirror) if set, else the Hub (or ``COURSE_HUB_HOST``)."""
+    if os.environ.get("HF_ENDPOINT"):
+        return os.environ["HF_ENDPOINT"].rstrip("/") + "/"
+    return f"https://{os.environ.get('COURSE_HUB_HOST', HUB_HOST)}/"
+
+
 @functools.cache
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick TCP connection to the Hub; False when offline mode is forced by the environment."""
+    """One quick HTTP request to the Hub, through the proxy the libraries would use; False when offline mode is
+    forced by the environment.
+
+    A bare TCP connection is not enough: a proxy or firewall that accepts connections but blocks the Hub would
+    pass it, and every download would then retry for a minute before failing. Only an answer that is not an
+    error (status < 400) counts as reachable.
+    """
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return False
+    import httpx
+
     try:
-        socket.create_connection((os.environ.get("COURSE_HUB_HOST", HUB_HOST), 443), timeout=timeout).close()
-        return True
-    except OSError:
+        response = httpx.head(hub_url(), timeout=timeout, follow_redirects=True)
+    except (httpx.HTTPError, OSError):
         return False
+    return response.status_code < 400
 
 
 def prepare_hub_access() -> bool:
@@ -61,3 +75,31 @@ def prepare_hub_access() -> bool:
 def unavailable(what: str, error: Exception) -> HubUnavailableError:
     """The error to raise when ``what`` could not be loaded from the Hub or the cache."""
     return HubUnavailableError(f"Could not load {what!r}: {error.__class__.__name__}. {ADVICE}")
+
+
+def warm_cache(profile=None) -> list[str]:
+    """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
+    the model, its tokenizer files (checked against the model), the target task and every probe task."""
+    from utils import data, modeling
+    from utils.config import PROBES, get_profile
+
+    profile = profile or get_profile()
+    modeling.load_tokenizer(profile)
+    modeling.load_model(profile)
+    loaded = [f"model and tokenizer {profile.model}"]
+    target = data.load_target(profile)
+    loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
+    for probe in PROBES:
+        splits = data.load_probe(probe, profile)
+        loaded.append(f"probe {probe} from {profile.probes[probe]} "
+                      f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")
+    return loaded
+
+
+if __name__ == "__main__":  # python -m utils.hub: cache everything the active profile needs
+    from huggingface_hub import constants as _constants
+
+    for line in warm_cache():
+        print("cached:", line)
+    print(f"Hub cache: {_constants.HF_HUB_CACHE}; data sets cache: {__import__('datasets').config.HF_DATASETS_CACHE}. "
+          f"To work offline elsewhere, copy {_constants.HF_HOME} to the same place there.")

@@ -191,9 +191,9 @@ def _as_dataset(examples: list[dict], seed: int) -> Dataset:
 
 
 # --- the mixtures -------------------------------------------------------------------------------------
-def budget_examples(profile: Profile) -> int:
-    """Examples seen by a run with the profile's step budget: ``train_steps x batch_size``."""
-    return profile.train_steps * profile.batch_size
+def budget_examples(profile: Profile, steps: int | None = None) -> int:
+    """Examples seen by a run of ``steps`` (default: the profile's step budget): ``steps x batch_size``."""
+    return (profile.train_steps if steps is None else steps) * profile.batch_size
 
 
 def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = None, n_examples: int | None = None,
@@ -243,6 +243,13 @@ def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequenc
         indices = sample_rows(len(rows), counts[probe], rng)
         examples += render_examples(probe, rows, indices, spec, len, profile.max_source_length, rng)
     return _as_dataset(examples, seed)
+
+
+def first_example(mixture, fmt: str, task: str) -> dict | None:
+    """The mixture's first example in format ``fmt`` of ``task``, else of any task; None when it has none in
+    ``fmt`` (a short budget may draw no few-shot example at all)."""
+    rows = mixture.filter(lambda row: row["format"] == fmt)
+    return next((row for row in rows if row["task"] == task), rows[0] if len(rows) else None)
 
 
 def composition(mixture) -> pd.DataFrame:

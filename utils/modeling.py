@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from utils import hub
 from utils.config import Profile, get_profile
@@ -63,8 +63,32 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
 
 
 def load_tokenizer(model: str | Profile | None = None):
-    """The tokenizer of ``model`` (a Hub id, a folder, or the active profile's model)."""
-    return _from_pretrained(AutoTokenizer, _resolve(model), "tokenizer")
+    """The tokenizer of ``model`` (a Hub id, a folder, or the active profile's model), checked against the
+    model's vocabulary (:func:`check_tokenizer`)."""
+    name = _resolve(model)
+    tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
+    if not hub.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
+        check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config").vocab_size, name)
+    return tokenizer
+
+
+def check_tokenizer(tokenizer, vocab_size: int, name: str) -> None:
+    """Refuse a tokenizer that does not fit the model's vocabulary of ``vocab_size`` embedding rows.
+
+    A tokenizer must have no more tokens than the model has rows, and at least half as many (models round
+    their embedding matrix up a little, e.g. FLAN-T5: 32,100 tokens, 32,128 rows). Offline, with the model's
+    config cached but not its tokenizer files, transformers silently builds an *empty* T5 tokenizer (104
+    tokens) that turns every word into ``<unk>``; this catches it.
+    """
+    n = len(tokenizer)
+    if not vocab_size // 2 <= n <= vocab_size:
+        raise ModelLoadError(
+            f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has {vocab_size:,}: "
+            "its tokenizer files are missing from the cache or do not belong to this model (offline, transformers "
+            "builds an empty tokenizer when only config.json is cached, and every word becomes <unk>). "
+            "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.hub` on a machine "
+            "with network, or give a folder holding both the model and its tokenizer."
+        )
 
 
 def load_model(model: str | Profile | None = None, device: str | None = None, **config):

@@ -43,14 +43,15 @@ def world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def training_data(task: str, profile):
-    """The prompt/target pairs of a task, exactly as the notebooks build them."""
+def training_data(task: str, profile, steps: int | None = None):
+    """The prompt/target pairs of a task, exactly as the notebooks build them; a mixture holds only what
+    ``steps`` (default: the profile's budget) will see."""
     if task == "dialogsum":
         return experiments.summarization_training_data(profile)
     if task == "multitask":
         from utils import mixture
 
-        return mixture.build_mixture(profile)
+        return mixture.build_mixture(profile, n_examples=mixture.budget_examples(profile, steps))
     raise ValueError(f"Unknown task {task!r}; use one of {TASKS}.")
 
 
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = get_profile(args.profile)
     rank, world_size = world()
     name = run_name(args.task, args.method, world_size)
-    train_data = training_data(args.task, profile)
+    train_data = training_data(args.task, profile, args.steps)
     eval_data = None if args.no_validation else experiments.validation_pairs(profile)
     settings = training.RunSettings.from_profile(name, args.method, profile, args.steps, args.learning_rate)
     output = Path(args.output) if args.output else training.run_dir(settings, train_data, profile)

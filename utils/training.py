@@ -198,9 +198,19 @@ def collator(tokenizer, model):
 # ------------------------------------------------------------------------------------------------
 
 
+#: The first GPU generation with bf16 in hardware (compute capability 8.0: Ampere, e.g. A100, RTX 30xx).
+NATIVE_BF16_CAPABILITY = (8, 0)
+
+
 def precision() -> str:
-    """``bf16`` on a GPU that supports it, else ``fp32``; never fp16 (T5's activations overflow to NaN)."""
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    """``bf16`` on a GPU that computes it natively (compute capability >= 8.0), else ``fp32``.
+
+    Never fp16: T5's activations overflow it to NaN. ``torch.cuda.is_bf16_supported()`` is not the test, as it
+    also counts bf16 that older GPUs (T4, V100) only emulate, slower than fp32.
+    """
+    if not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if tuple(torch.cuda.get_device_capability()) >= NATIVE_BF16_CAPABILITY else "fp32"
 
 
 def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
@@ -306,6 +316,26 @@ def _rng_preserved():
         torch.random.set_rng_state(states[2])
         if states[3] is not None:
             torch.cuda.set_rng_state_all(states[3])
+
+
+class _OptimizerStateInLastOnly(TrainerCallback):
+    """Keep the optimizer state (``optimizer.pt`` etc.) in the newest checkpoint only.
+
+    The trade-off: for FLAN-T5-base a checkpoint is about 1 GB of weights plus 2 GB of AdamW moments, and the
+    earlier checkpoints are kept for their weights (learning-vs-forgetting curves), so this divides the disk a
+    run needs by about three. Resuming after an interruption starts from the newest complete checkpoint, which
+    still holds everything, so it continues exactly as a straight run would. Only if that checkpoint is lost too
+    does a resume start from an older one without optimizer state: the trainer then begins with fresh AdamW
+    moments and learning-rate schedule at that step, a small detour rather than a restart from zero.
+    """
+
+    def on_save(self, args, state, control, **kwargs):
+        if not args.should_save:  # only the main process writes
+            return
+        for step, folder in checkpoints(args.output_dir):
+            if step < state.global_step:
+                for name in RESUME_ONLY_FILES:
+                    (folder / name).unlink(missing_ok=True)
 
 
 class _ElapsedTime(TrainerCallback):
@@ -511,7 +541,7 @@ def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Pro
         data_collator=collator(tokenizer, model),
         processing_class=tokenizer,
         compute_metrics=_rouge_metric(tokenizer) if eval_tokens is not None else None,
-        callbacks=[clock, *callbacks],
+        callbacks=[clock, _OptimizerStateInLastOnly(), *callbacks],
     )
     if resume:
         print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
