@@ -20,11 +20,9 @@ from collections.abc import Sequence
 
 #: Separates the accepted variants of one fact: ``"grey | gray"`` is found when either form is.
 VARIANT_SEPARATOR = " | "
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-NUMBER_WORDS.update(thirty="30", forty="40", fifty="50", sixty="60", seventy="70", eighty="80", ninety="90")
 ARTICLES = {"a", "an", "the"}
+NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+                   "seventeen eighteen nineteen twenty thirty forty fifty".split())
 #: Capitalized words that are not names: the pronoun I and titles (the name after a title is checked).
 NOT_NAMES = {"I", "Mr", "Mrs", "Ms", "Miss", "Dr", "Prof", "St"}
 
@@ -32,7 +30,6 @@ _POSSESSIVE = re.compile(r"'s\b")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _CENTS = re.compile(r"(\$\d+)\.00\b")
 _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s?m\b\.?", re.IGNORECASE)
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b")
 _TOKEN = re.compile(r"#\w+#|\$?\d+(?:[:.-]\d+)*|\w+(?:'\w+)*")
 _TAG = re.compile(r"#Person\d+#", re.IGNORECASE)
 _NUMBER = re.compile(r"\$?\d+(?:[,.:-]\d+)*")
@@ -53,7 +50,8 @@ def normalize(text: str) -> list[str]:
     1. curly apostrophes become ``'`` and a possessive ``'s`` goes (``Luigi's`` -> ``Luigi``); thousands separators go (``$1,000`` -> ``$1000``), and so do zero
        cents (``$30.00`` -> ``$30``);
     2. times are written one way: ``7pm``, ``7 p.m.``, ``7:00 PM`` -> ``7 pm``; ``7:30pm`` -> ``7:30 pm``;
-    3. lowercase; number words up to twenty and the tens become digits (``four`` -> ``4``);
+    3. lowercase (number words stay words: ``four`` is not ``4``, so a party of ``five`` is not found in
+       ``5 pm``);
     4. tokens: speaker tags (``#person1#``), numbers with an optional ``$`` and inner ``: . -``
        (``$30``, ``7:30``, ``555-0123``), words with inner apostrophes (``luigi's``); other punctuation
        separates tokens and is dropped;
@@ -62,7 +60,6 @@ def normalize(text: str) -> list[str]:
     text = _POSSESSIVE.sub("", text.replace("\u2019", "'").replace("\u2018", "'"))
     text = _CENTS.sub(r"\1", _THOUSANDS.sub("", text))
     text = _TIME.sub(_time, text).lower()
-    text = _NUMBER_WORD.sub(lambda m: NUMBER_WORDS[m[1]], text)
     return [token for token in _TOKEN.findall(text) if token not in ARTICLES]
 
 
@@ -108,7 +105,7 @@ def checkable_items(summary: str) -> list[str]:
     """
     items = [m[0] for m in _TAG.finditer(summary)]
     rest = _TAG.sub("tag", summary)  # lowercase stand-ins keep the sentence boundaries
-    items += [m[0] for m in _TIME.finditer(rest)]
+    items += [m[0].rstrip(".") for m in _TIME.finditer(rest)]
     rest = _TIME.sub(lambda m: "time." if m[0].endswith(".") else "time", rest)
     items += [m[0] for m in _NUMBER.finditer(rest)]
     for match in _CAPITALIZED.finditer(rest):
@@ -140,3 +137,8 @@ def grounding(summary: str, dialogue: str) -> float:
 def has_checkable_items(summary: str) -> bool:
     """Does the summary name at least one specific that :func:`grounding` can check?"""
     return bool(checkable_items(summary))
+
+
+def is_number(token: str) -> bool:
+    """Is a normalized token a number (``5``, ``$30``, ``7:30``) or a number word (``five``)?"""
+    return token in NUMBER_WORDS or bool(re.fullmatch(r"\$?\d[\d:.-]*", token))

@@ -947,8 +947,10 @@ def summary_facts(slots: dict, summaries: list[str], roles: dict) -> list[str]:
 
 
 def _shared_unit(value: list[str], summaries: list[list[str]]) -> str | None:
-    """For a number (``5``): the word that follows it in every summary (``nights``), if they all agree."""
-    if len(value) != 1 or not value[0].isdigit():
+    """For a number (``five``): the word that follows it in every summary (``nights``), if they all agree."""
+    from utils.facts import is_number
+
+    if len(value) != 1 or not is_number(value[0]):
         return None
     following = set()
     for tokens in summaries:
