@@ -129,10 +129,22 @@ def test_lead_summaries_are_the_first_utterances():
 
 
 def test_rouge_high_facts_wrong_picks_the_best_rouge_among_wrong_facts():
-    table = pd.DataFrame({"rouge1": [0.9, 0.7, 0.5], "fact_recall": [1.0, 0.0, 0.3]})
-    assert evaluation.rouge_high_facts_wrong(table)["rouge1"] == 0.7
+    table = pd.DataFrame({"rouge1": [0.9, 0.7, 0.5], "fact_recall": [1.0, 0.0, 0.3], "grounding": 1.0})
+    picked = evaluation.rouge_high_facts_wrong(table)
+    assert picked["rouge1"] == 0.7 and picked["measure"] == "fact_recall"
+    assert picked["rouge1_rank"] == pytest.approx(1 / 3)
     assert evaluation.rouge_high_facts_wrong(table.assign(fact_recall=1.0)) is None
+    no_facts = table.drop(columns="fact_recall").assign(grounding=[0.0, 1.0, 0.2])
+    assert evaluation.rouge_high_facts_wrong(no_facts)["rouge1"] == 0.9
     assert evaluation.rouge_high_facts_wrong(table[["rouge1"]]) is None
+
+
+def test_explain_output_names_the_missed_facts_and_ungrounded_specifics():
+    row = {"dialogue": DIALOGUE, "prediction": "#Person2# buys a white backpack for $40.",
+           "references": ["#Person2# buys a grey kettle for $30."], "rouge1": 0.6, "fact_recall": 0.0,
+           "grounding": 0.5, "facts": ["kettle", "grey", "$30"]}
+    text = experiments.explain_output(row)
+    assert "misses ['kettle', 'grey', '$30']" in text and "not in the dialogue: ['$40']" in text
 
 
 def test_evaluate_summarization_stores_the_fact_measures_beside_rouge(micro_model_dir, micro_profile):

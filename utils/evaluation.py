@@ -220,7 +220,12 @@ def score_summaries(
     Returns a flat dict: ``rouge1``, ``rouge1_ci_low``, ``rouge1_ci_high`` (and the same for rouge2,
     rougeL, rougeLsum), ``n`` and ``gen_len_words`` (mean words per prediction).
     """
-    per_example = rouge_per_example(predictions, references)
+    return rouge_summary(rouge_per_example(predictions, references), predictions, n_resamples, seed)
+
+
+def rouge_summary(per_example: Mapping[str, np.ndarray], predictions: Sequence[str], n_resamples: int = 1000,
+                  seed: int = 0) -> dict:
+    """:func:`score_summaries` from ROUGE already computed per example (:func:`rouge_per_example`)."""
     result: dict = {}
     for rouge_type, values in per_example.items():
         low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
@@ -574,13 +579,18 @@ def lead_summaries(dialogues: Sequence[str], k: int) -> list[str]:
     return ["\n".join(d.strip().split("\n")[:k]) for d in _as_texts(dialogues, "dialogues")]
 
 
-def rouge_high_facts_wrong(table: pd.DataFrame, max_fact_recall: float = 0.5) -> pd.Series | None:
-    """The output that ROUGE rates best among those that miss facts: the highest ROUGE-1 among the rows of
-    ``table`` (with ``rouge1`` and ``fact_recall`` columns) whose fact recall is below ``max_fact_recall``;
-    None when the table has no fact recall or no row is below it."""
-    if "fact_recall" not in table:
+def rouge_high_facts_wrong(table: pd.DataFrame, below: float = 0.5) -> pd.Series | None:
+    """The output ROUGE rates best among those with wrong facts: the highest ROUGE-1 among the rows of
+    ``table`` (with ``rouge1`` and per-example fact columns, as :func:`utils.experiments.score_outputs`
+    makes it) whose ``fact_recall`` is below ``below``, or, on data without recorded facts, whose
+    ``grounding`` is. The row gains ``measure`` (which of the two) and ``rouge1_rank`` (the share of
+    ``table``'s outputs with a lower ROUGE-1). None when no row is below ``below``."""
+    measure = "fact_recall" if "fact_recall" in table else "grounding"
+    if measure not in table:
         return None
-    wrong = table[table["fact_recall"] < max_fact_recall]
+    wrong = table[table[measure] < below]
     if wrong.empty:
         return None
-    return wrong.loc[wrong["rouge1"].idxmax()]
+    row = wrong.loc[wrong["rouge1"].idxmax()].copy()
+    row["measure"], row["rouge1_rank"] = measure, float((table["rouge1"] < row["rouge1"]).mean())
+    return row

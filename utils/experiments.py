@@ -112,17 +112,39 @@ def score_outputs(predictions: Sequence[str], test, profile: Profile | None = No
     profile = profile or get_profile()
     references = test["references"]
     facts = test["facts"] if "facts" in test.column_names else None
-    scores = evaluation.score_summaries(predictions, references, seed=profile.seed)
+    rouge = evaluation.rouge_per_example(predictions, references)
+    scores = evaluation.rouge_summary(rouge, predictions, seed=profile.seed)
     scores.update(evaluation.score_facts(predictions, test["dialogue"], facts, seed=profile.seed))
     table = pd.DataFrame({"id": test["id"], "dialogue": test["dialogue"], "prediction": predictions,
                           "references": references})
-    for name, values in evaluation.rouge_per_example(predictions, references).items():
+    for name, values in rouge.items():
         table[name] = values
     per_fact = evaluation.facts_per_example(predictions, test["dialogue"], facts)
     table["grounding"] = per_fact["grounding"]
     if facts is not None:
         table["facts"], table["fact_recall"] = list(facts), per_fact["fact_recall"]
     return scores, table
+
+
+def explain_output(row: Mapping) -> str:
+    """A scored output (a row of :func:`score_outputs`' table) as text to read: the dialogue, the output, the
+    references, its ROUGE-1, fact recall (where known) and grounding, the recorded facts it misses and the
+    specifics it names that the dialogue does not."""
+    from utils import facts as fact_rules
+
+    lines = [row["dialogue"], "", f"{'output':>12}: {row['prediction']}"]
+    lines += [f"{f'reference {i}':>12}: {ref}" for i, ref in enumerate(row["references"], 1)]
+    measures = [f"ROUGE-1 {row['rouge1']:.3f}"]
+    if "fact_recall" in row and pd.notna(row.get("fact_recall")):
+        measures.append(f"fact recall {row['fact_recall']:.2f}")
+    measures.append(f"grounding {row['grounding']:.2f}")
+    lines += ["", "  ".join(measures)]
+    if isinstance(row.get("facts"), list | tuple):
+        lines.append(f"facts every reference states: {list(row['facts'])}; the output misses "
+                     f"{fact_rules.missed_facts(row['prediction'], row['facts'])}")
+    lines.append(f"specifics of the output not in the dialogue: "
+                 f"{fact_rules.ungrounded_items(row['prediction'], row['dialogue'])}")
+    return "\n".join(lines)
 
 
 def probe_template(probe: str) -> templates.Template:

@@ -142,3 +142,15 @@ def has_checkable_items(summary: str) -> bool:
 def is_number(token: str) -> bool:
     """Is a normalized token a number (``5``, ``$30``, ``7:30``) or a number word (``five``)?"""
     return token in NUMBER_WORDS or bool(re.fullmatch(r"\$?\d[\d:.-]*", token))
+
+
+def missed_facts(summary: str, facts: Sequence[str]) -> list[str]:
+    """The recorded facts that ``summary`` does not contain."""
+    tokens = normalize(summary)
+    return [fact for fact in facts if not fact_found(fact, tokens)]
+
+
+def ungrounded_items(summary: str, dialogue: str) -> list[str]:
+    """The summary's :func:`checkable_items` that do not occur in the dialogue."""
+    tokens = normalize(dialogue)
+    return [item for item in checkable_items(summary) if not contains(tokens, item)]
