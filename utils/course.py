@@ -140,7 +140,7 @@ def _headline(metrics: dict) -> list[str]:
         rows.append(("base (zero-shot)", zero_shot))
     for k in (1, 2):
         if f"lead_{k}" in zero_shot:
-            rows.append((f"lead-{k} (first {k} utterance{'s' if k > 1 else ''})", zero_shot[f"lead_{k}"]))
+            rows.append((f"lead-{k} (first {f'{k} utterances' if k > 1 else 'utterance'})", zero_shot[f"lead_{k}"]))
     single = metrics.get("single_task", {})
     for method in ("full", "lora"):
         if method in single:
