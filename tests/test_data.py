@@ -49,8 +49,9 @@ def test_committed_data_is_within_the_size_limit():
 def test_target_files_have_the_dialogsum_schema():
     for split in data.SPLITS:
         for row in data.read_jsonl(TARGET_DIR / f"{split}.jsonl", data.TARGET_COLUMNS):
-            assert list(row) == list(data.TARGET_COLUMNS)
+            assert list(row) == list(data.TARGET_COLUMNS) + list(data.OPTIONAL_TARGET_COLUMNS)
             assert all(isinstance(row[c], str) and row[c] for c in data.TARGET_COLUMNS)
+            assert row["facts"] and all(isinstance(f, str) and f for f in row["facts"])
             assert row["dialogue"].startswith("#Person1#: ") and "\n#Person2#: " in row["dialogue"]
 
 
@@ -141,7 +142,7 @@ def test_loader_checks_files_before_loading(tmp_path):
 def test_load_target_gives_the_splits_and_respects_n_train():
     ds = data.load_target(get_profile("tiny"))
     assert isinstance(ds, DatasetDict) and set(ds) == set(data.SPLITS)
-    assert ds["train"].column_names == list(data.TARGET_COLUMNS)
+    assert ds["train"].column_names == list(data.TARGET_COLUMNS) + list(data.OPTIONAL_TARGET_COLUMNS)
     assert len(ds["test"]) == 3 * len(data.group_references(ds["test"]))
     smoke = get_profile("smoke")
     assert len(data.load_target(smoke)["train"]) == smoke.n_train

@@ -358,3 +358,21 @@ def test_a_template_longer_than_the_limit_is_still_an_error():
     template = templates.get_template(experiments.TARGET_TASK, experiments.EVAL_TEMPLATE)
     with pytest.raises(evaluation.PromptTooLongError):
         experiments.fit_prompts(template, [{"dialogue": "a book " * 50}], "dialogue", micro_tokenizer(), 5)
+
+
+def test_rouge_summary_gives_score_summaries_from_rouge_computed_once():
+    predictions = ["the train leaves at nine", "dinner plans tonight", "hello"]
+    references = [["the train leaves at ten"], ["dinner tonight", "plans for dinner"], ["bye"]]
+    per_example = evaluation.rouge_per_example(predictions, references)
+    summary = evaluation.rouge_summary(per_example, predictions, n_resamples=200)
+    assert summary == evaluation.score_summaries(predictions, references, n_resamples=200)
+    for rouge_type, values in per_example.items():
+        assert summary[rouge_type] == pytest.approx(values.mean())
+        assert (summary[f"{rouge_type}_ci_low"], summary[f"{rouge_type}_ci_high"]) == \
+            evaluation.bootstrap_ci(values, n_resamples=200)
+    assert summary["n"] == 3 and summary["gen_len_words"] == pytest.approx(9 / 3)
+
+
+def test_score_facts_needs_one_dialogue_per_summary():
+    with pytest.raises(ValueError, match="2 predictions but 1 dialogues"):
+        evaluation.score_facts(["a", "b"], ["d"])

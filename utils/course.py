@@ -140,21 +140,34 @@ def write_report(profile_name: str | None = None) -> Path:
     return atomic_write_text(out / "report.md", "\n".join(lines))
 
 
+#: The headline's measures of each summarizer: ROUGE-1 and, beside it, the fact measures (``-`` where a run
+#: did not record one, e.g. fact recall on data without facts).
+HEADLINE_MEASURES = {"rouge1": "ROUGE-1", "fact_recall": "fact recall", "grounding": "grounding"}
+
+
 def _headline(metrics: dict) -> list[str]:
-    """The course's summary table: ROUGE-1 on the target and the average probe score of each model."""
+    """The course's summary table: ROUGE-1, fact recall and grounding on the target for each model, and the
+    trivial lead baselines (the first k utterances of each dialogue) where lesson 01 measured them."""
     rows = []
-    if "zero_shot" in metrics:
-        rows.append(("base (zero-shot)", metrics["zero_shot"].get("rouge1")))
+    zero_shot = metrics.get("zero_shot", {})
+    if zero_shot:
+        rows.append(("base (zero-shot)", zero_shot))
+    for k in (1, 2):
+        if f"lead_{k}" in zero_shot:
+            rows.append((f"lead-{k} (first {f'{k} utterances' if k > 1 else 'utterance'})", zero_shot[f"lead_{k}"]))
     single = metrics.get("single_task", {})
     for method in ("full", "lora"):
         if method in single:
-            rows.append((f"single-task {method}", single[method].get("rouge1")))
+            rows.append((f"single-task {method}", single[method]))
     if "multitask" in metrics:
-        rows.append(("multi-task", metrics["multitask"].get("target", {}).get("rouge1")))
+        rows.append(("multi-task", metrics["multitask"].get("target", {})))
     if not rows:
         return []
-    lines = ["## Headline: ROUGE-1 on the held-out target task", "", "| model | ROUGE-1 |", "|---|---|"]
-    lines += [f"| {name} | {_fmt(score)} |" for name, score in rows]
+    lines = ["## Headline: the held-out target task", "",
+             "| model | " + " | ".join(HEADLINE_MEASURES.values()) + " |",
+             "|---|" + "---|" * len(HEADLINE_MEASURES)]
+    lines += [f"| {name} | " + " | ".join(_fmt(scores[key]) if key in scores else "-" for key in HEADLINE_MEASURES)
+              + " |" for name, scores in rows]
     return lines + [""]
 
 

@@ -29,6 +29,9 @@ from utils.config import PROBES, Profile, get_profile
 
 SPLITS = ("train", "validation", "test")
 TARGET_COLUMNS = ("id", "dialogue", "summary", "topic")
+#: Carried where present, never required: ``facts``, the phrases a correct summary contains (the synthetic
+#: corpus records them, see data/README.md; DialogSum on the Hub has none).
+OPTIONAL_TARGET_COLUMNS = ("facts",)
 PROBE_COLUMNS = {
     "qa": ("id", "context", "question", "answer"),
     "topic": ("id", "text", "label", "options"),
@@ -301,8 +304,10 @@ def group_references(test: Dataset) -> Dataset:
     """One row per dialogue: consecutive rows sharing a dialogue become a list of ``references``.
 
     Columns: ``id`` (``test_0_1`` becomes ``test_0``), ``dialogue``, ``topic`` (the first row's) and
-    ``references`` (list of summaries, in file order). Dialogue order is kept.
+    ``references`` (list of summaries, in file order), then the :data:`OPTIONAL_TARGET_COLUMNS` the rows
+    have (the first row's: a dialogue's rows share its ``facts``). Dialogue order is kept.
     """
+    optional = [c for c in OPTIONAL_TARGET_COLUMNS if c in test.column_names]
     groups: list[dict] = []
     for row in test:
         if groups and groups[-1]["dialogue"] == row["dialogue"]:
@@ -310,12 +315,13 @@ def group_references(test: Dataset) -> Dataset:
             groups[-1]["ids"].append(row["id"])
         else:
             groups.append({"ids": [row["id"]], "dialogue": row["dialogue"], "topic": row["topic"],
-                           "references": [row["summary"]]})
+                           "references": [row["summary"]], **{c: row[c] for c in optional}})
     return Dataset.from_dict({
         "id": [group_id(g["ids"]) for g in groups],
         "dialogue": [g["dialogue"] for g in groups],
         "topic": [g["topic"] for g in groups],
         "references": [g["references"] for g in groups],
+        **{c: [g[c] for g in groups] for c in optional},
     })
 
 

@@ -240,6 +240,12 @@ def score_summaries(
         predictions = [p for p, refs in zip(predictions, references, strict=True) for _ in _references(refs)]
         references = [r for refs in references for r in _references(refs)]
     per_example = rouge_per_example(predictions, references, use_stemmer=protocol == "course")
+    return rouge_summary(per_example, predictions, n_resamples, seed)
+
+
+def rouge_summary(per_example: Mapping[str, np.ndarray], predictions: Sequence[str], n_resamples: int = 1000,
+                  seed: int = 0) -> dict:
+    """:func:`score_summaries` from ROUGE already computed per example (:func:`rouge_per_example`)."""
     result: dict = {}
     for rouge_type, values in per_example.items():
         low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
@@ -509,3 +515,81 @@ def forgetting_table(
     result = pd.DataFrame(columns)
     result.index.name = "probe"
     return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Facts beside ROUGE: fact recall and grounding (the per-summary rules live in utils.facts)
+# --------------------------------------------------------------------------------------------------
+
+#: The fact measures stored beside ROUGE: grounding always, fact recall where the data records facts.
+GROUNDING_KEYS = ("grounding", "grounding_ci_low", "grounding_ci_high", "grounding_checked")
+FACT_RECALL_KEYS = ("fact_recall", "fact_recall_ci_low", "fact_recall_ci_high")
+
+
+def facts_per_example(predictions: Sequence[str], dialogues: Sequence[str],
+                      facts: Sequence[Sequence[str]] | None = None) -> dict[str, np.ndarray]:
+    """Per summary: ``grounding`` (:func:`utils.facts.grounding`), ``grounding_checked`` (1.0 when the summary
+    has a specific to check, else 0.0) and, when ``facts`` (one list per dialogue) is given, ``fact_recall``
+    (:func:`utils.facts.fact_recall`; NaN for a dialogue with no recorded facts)."""
+    from utils import facts as fact_rules
+
+    predictions = _as_texts(predictions, "predictions")
+    dialogues = _as_texts(dialogues, "dialogues")
+    _same_length(predictions, dialogues, "dialogues")
+    result = {
+        "grounding": np.array([fact_rules.grounding(p, d) for p, d in zip(predictions, dialogues, strict=True)]),
+        "grounding_checked": np.array([float(fact_rules.has_checkable_items(p)) for p in predictions]),
+    }
+    if facts is not None:
+        facts = [list(f or []) for f in facts]
+        _same_length(predictions, facts, "fact lists")
+        result["fact_recall"] = np.array([fact_rules.fact_recall(p, f) for p, f in zip(predictions, facts,
+                                                                                         strict=True)])
+    return result
+
+
+def score_facts(predictions: Sequence[str], dialogues: Sequence[str],
+                facts: Sequence[Sequence[str]] | None = None, n_resamples: int = 1000, seed: int = 0) -> dict:
+    """The fact measures beside ROUGE, each a mean with a 95% bootstrap interval (as :func:`score_summaries`).
+
+    * ``grounding``: mean over all summaries of the share of their numbers, times, amounts, names and
+      speaker tags found in the dialogue (a summary without any counts as 1.0); ``grounding_checked``: the
+      share of summaries that had at least one such specific.
+    * ``fact_recall`` (only when some dialogue has recorded ``facts``): mean over those dialogues of the
+      share of their facts the summary contains; dialogues without facts are left out of it.
+    """
+    per_example = facts_per_example(predictions, dialogues, facts)
+    grounding = per_example["grounding"]
+    low, high = bootstrap_ci(grounding, n_resamples=n_resamples, seed=seed)
+    result = {"grounding": float(grounding.mean()), "grounding_ci_low": low, "grounding_ci_high": high,
+              "grounding_checked": float(per_example["grounding_checked"].mean())}
+    recall = per_example.get("fact_recall")
+    if recall is not None and not np.isnan(recall).all():
+        recall = recall[~np.isnan(recall)]
+        low, high = bootstrap_ci(recall, n_resamples=n_resamples, seed=seed)
+        result.update({"fact_recall": float(recall.mean()), "fact_recall_ci_low": low, "fact_recall_ci_high": high})
+    return result
+
+
+def lead_summaries(dialogues: Sequence[str], k: int) -> list[str]:
+    """A trivial baseline: the first ``k`` utterances of each dialogue, verbatim (one per line)."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1 utterance, got {k}")
+    return ["\n".join(d.strip().split("\n")[:k]) for d in _as_texts(dialogues, "dialogues")]
+
+
+def rouge_high_facts_wrong(table: pd.DataFrame, below: float = 0.5) -> pd.Series | None:
+    """The output ROUGE rates best among those with wrong facts: the highest ROUGE-1 among the rows of
+    ``table`` (with ``rouge1`` and per-example fact columns, as :func:`utils.experiments.score_outputs`
+    makes it) whose ``fact_recall`` is below ``below``, or, on data without recorded facts, whose
+    ``grounding`` is. The row gains ``measure`` (which of the two) and ``rouge1_rank`` (the share of
+    ``table``'s outputs with a lower ROUGE-1). None when no row is below ``below``."""
+    measure = "fact_recall" if "fact_recall" in table else "grounding"
+    if measure not in table:
+        return None
+    wrong = table[table[measure] < below]
+    if wrong.empty:
+        return None
+    row = wrong.loc[wrong["rouge1"].idxmax()].copy()
+    row["measure"], row["rouge1_rank"] = measure, float((table["rouge1"] < row["rouge1"]).mean())
+    return row

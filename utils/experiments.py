@@ -86,24 +86,65 @@ def summarize(model, tokenizer, dialogues: list[str], profile: Profile | None = 
 
 def evaluate_summarization(model, tokenizer, profile: Profile | None = None, template_name: str = EVAL_TEMPLATE,
                            desc: str = "Summarizing") -> tuple[dict, pd.DataFrame]:
-    """Score ``model`` on the target test split: ROUGE with bootstrap CIs, and a table of its outputs.
+    """Score ``model`` on the target test split: ROUGE and the fact measures with bootstrap CIs, and a table
+    of its outputs.
 
-    The table has one row per dialogue (``dialogue``, ``prediction``, ``references``) plus per-example
-    ROUGE columns, ready for paired comparisons between models. ``scores["n_shortened"]`` counts the
-    dialogues cut to fit the model (see :func:`fit_prompts`).
+    Beside ROUGE, ``grounding`` (always) and ``fact_recall`` (where the data records facts), see
+    :func:`score_outputs`. The table has one row per dialogue (``dialogue``, ``prediction``, ``references``)
+    plus per-example ROUGE and fact columns, ready for paired comparisons between models.
+    ``scores["n_shortened"]`` counts the dialogues cut to fit the model (see :func:`fit_prompts`).
     """
     profile = profile or get_profile()
     test = target_test(profile)
     predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
-    references = test["references"]
-    scores = evaluation.score_summaries(predictions, references, seed=profile.seed)
+    scores, table = score_outputs(predictions, test, profile)
     scores["n_shortened"] = len(shortened)
-    per_example = evaluation.rouge_per_example(predictions, references)
+    return scores, table
+
+
+def score_outputs(predictions: Sequence[str], test, profile: Profile | None = None) -> tuple[dict, pd.DataFrame]:
+    """Score summaries of the grouped ``test`` dialogues (a model's, or a baseline's such as
+    :func:`utils.evaluation.lead_summaries`): ROUGE against all references (:func:`evaluation.score_summaries`)
+    and, beside it, :func:`evaluation.score_facts` (fact recall only when ``test`` has ``facts``).
+
+    Returns the scores and a table: ``id``, ``dialogue``, ``prediction``, ``references``, per-example ROUGE,
+    ``grounding`` and ``fact_recall`` (where known)."""
+    profile = profile or get_profile()
+    references = test["references"]
+    facts = test["facts"] if "facts" in test.column_names else None
+    rouge = evaluation.rouge_per_example(predictions, references)
+    scores = evaluation.rouge_summary(rouge, predictions, seed=profile.seed)
+    scores.update(evaluation.score_facts(predictions, test["dialogue"], facts, seed=profile.seed))
     table = pd.DataFrame({"id": test["id"], "dialogue": test["dialogue"], "prediction": predictions,
                           "references": references})
-    for name, values in per_example.items():
+    for name, values in rouge.items():
         table[name] = values
+    per_fact = evaluation.facts_per_example(predictions, test["dialogue"], facts)
+    table["grounding"] = per_fact["grounding"]
+    if facts is not None:
+        table["facts"], table["fact_recall"] = list(facts), per_fact["fact_recall"]
     return scores, table
+
+
+def explain_output(row: Mapping) -> str:
+    """A scored output (a row of :func:`score_outputs`' table) as text to read: the dialogue, the output, the
+    references, its ROUGE-1, fact recall (where known) and grounding, the recorded facts it misses and the
+    specifics it names that the dialogue does not."""
+    from utils import facts as fact_rules
+
+    lines = [row["dialogue"], "", f"{'output':>12}: {row['prediction']}"]
+    lines += [f"{f'reference {i}':>12}: {ref}" for i, ref in enumerate(row["references"], 1)]
+    measures = [f"ROUGE-1 {row['rouge1']:.3f}"]
+    if "fact_recall" in row and pd.notna(row.get("fact_recall")):
+        measures.append(f"fact recall {row['fact_recall']:.2f}")
+    measures.append(f"grounding {row['grounding']:.2f}")
+    lines += ["", "  ".join(measures)]
+    if isinstance(row.get("facts"), list | tuple):
+        lines.append(f"facts every reference states: {list(row['facts'])}; the output misses "
+                     f"{fact_rules.missed_facts(row['prediction'], row['facts'])}")
+    lines.append(f"specifics of the output not in the dialogue: "
+                 f"{fact_rules.ungrounded_items(row['prediction'], row['dialogue'])}")
+    return "\n".join(lines)
 
 
 def probe_template(probe: str) -> templates.Template:
@@ -169,8 +210,17 @@ def single_task_run(method: str, profile: Profile | None = None, force: bool = F
 
 # --- lesson 03: single-task fine-tuning, compared on equal terms ----------------------------------------
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
-#: The scores saved per model: ROUGE-1/2/L/Lsum with their 95% intervals, and the mean summary length.
-SCORE_KEYS = [f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
+#: The scores saved per model: ROUGE-1/2/L/Lsum with their 95% intervals, the mean summary length and
+#: grounding (with its interval and the share of summaries it could check); fact recall is saved beside them
+#: where the data records facts (:func:`saved_scores`).
+SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
+              + list(evaluation.GROUNDING_KEYS))
+FACT_NAMES = {"fact_recall": "fact recall", "grounding": "grounding"}
+
+
+def saved_scores(scores: dict) -> dict:
+    """The :data:`SCORE_KEYS` of ``scores``, plus fact recall with its interval where it was measured."""
+    return {key: scores[key] for key in [*SCORE_KEYS, *evaluation.FACT_RECALL_KEYS] if key in scores}
 
 
 def saved_zero_shot(profile: Profile | None = None) -> dict | None:
@@ -181,19 +231,21 @@ def saved_zero_shot(profile: Profile | None = None) -> dict | None:
 
     profile = profile or get_profile()
     saved = results.load_metrics(profile).get("zero_shot", {})
+    test = target_test(profile)
     comparable = (saved.get("model_fingerprint") == training.model_fingerprint(profile.model)
-                  and saved.get("n_dialogues") == len(target_test(profile))
+                  and saved.get("n_dialogues") == len(test)
                   and saved.get("template") == EVAL_TEMPLATE and saved.get("max_new_tokens") == profile.max_new_tokens)
-    return saved if comparable and all(key in saved for key in SCORE_KEYS) else None
+    keys = [*SCORE_KEYS, *(evaluation.FACT_RECALL_KEYS if "facts" in test.column_names else ())]
+    return saved if comparable and all(key in saved for key in keys) else None
 
 
 def fine_tuning_table(scores: dict[str, dict], runs: dict[str, training.TrainedRun]) -> pd.DataFrame:
-    """One row per model: ROUGE-1/2/L/Lsum in percent with their 95% CI, trainable parameters, training time,
-    checkpoint size and mean summary length. A model without a run (the zero-shot base) trained nothing."""
+    """One row per model: ROUGE-1/2/L/Lsum, fact recall (where measured) and grounding in percent with their
+    95% CI, trainable parameters, training time, checkpoint size and mean summary length. A model without a run (the zero-shot base) trained nothing."""
     rows = {}
     for name, s in scores.items():
         row = {label: f"{100 * s[r]:.1f} [{100 * s[f'{r}_ci_low']:.1f}, {100 * s[f'{r}_ci_high']:.1f}]"
-               for r, label in ROUGE_NAMES.items()}
+               for r, label in {**ROUGE_NAMES, **FACT_NAMES}.items() if r in s}
         run = runs.get(name)
         row["trainable params"] = run.summary["parameters"]["trainable"] if run else 0
         row["trainable %"] = 100 * run.trainable_fraction if run else 0.0
@@ -226,9 +278,9 @@ def single_task_metrics(runs: dict[str, training.TrainedRun], test_scores: dict[
     for name, run in runs.items():
         scores, held = test_scores[name], held_out_scores[name]
         metrics[name] = {
-            **{key: scores[key] for key in SCORE_KEYS},
+            **saved_scores(scores),
             "n_dialogues": scores["n"],
-            "held_out_template": {key: held[key] for key in SCORE_KEYS},
+            "held_out_template": saved_scores(held),
             "trainable_params": run.summary["parameters"]["trainable"],
             "total_params": run.summary["parameters"]["total"],
             "trainable_fraction": run.trainable_fraction,

@@ -101,12 +101,15 @@ def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Seque
 
 def target_scores(model, tokenizer, profile: Profile | None = None, template_name: str = experiments.EVAL_TEMPLATE,
                   n: int | None = None, adapter_off: bool = False, force: bool = False) -> dict:
-    """ROUGE on the target test dialogues (first ``n``; default the profile's), with one prompt, cached."""
+    """ROUGE, grounding and (where the data records facts) fact recall on the target test dialogues (first
+    ``n``; default the profile's), with one prompt, cached."""
     profile = _with_n(profile or get_profile(), n_eval_dialogues=n)
     test = experiments.target_test(profile)
     settings = {"tokenizer": tokenizer_key(tokenizer), "ids": list(test["id"]),
                 "references": [list(r) for r in test["references"]], "template": template_name,
-                "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
+                "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
+                "facts": [list(f) for f in test["facts"]] if "facts" in test.column_names else None,
+                "measures": sorted(evaluation.GROUNDING_KEYS + evaluation.FACT_RECALL_KEYS)}
 
     def compute():
         with adapter_disabled(model, adapter_off):
@@ -125,12 +128,15 @@ def probe_models(models: Mapping[str, object], tokenizer, profile: Profile | Non
 def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile | None = None,
                probes: Sequence[str] = PROBES, held_out: bool = True) -> pd.DataFrame:
     """Every model on every task, one row per model: target ROUGE-1 with the evaluation prompt
-    (``target``), with the target's held-out template (``target_held_out``), each probe's main score and
-    the ``probe_average``. All cached, so models scored before cost nothing."""
+    (``target``) and beside it ``target_fact_recall`` (where the data records facts) and ``target_grounding``,
+    with the target's held-out template (``target_held_out``), each probe's main score and the
+    ``probe_average``. All cached, so models scored before cost nothing."""
     held_out_name = templates.held_out_template(experiments.TARGET_TASK).name
     rows = {}
     for name, model in models.items():
-        row = {"target": target_scores(model, tokenizer, profile)["rouge1"]}
+        target = target_scores(model, tokenizer, profile)
+        row = {"target": target["rouge1"],
+               **{f"target_{key}": target[key] for key in TARGET_FACT_MEASURES if key in target}}
         if held_out:
             row["target_held_out"] = target_scores(model, tokenizer, profile, held_out_name)["rouge1"]
         by_probe = probe_scores(model, tokenizer, profile, probes)
@@ -140,6 +146,18 @@ def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile | None 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table
+
+
+#: The fact measures a :func:`scoreboard` shows beside the target's ROUGE-1 (as ``target_<measure>``).
+TARGET_FACT_MEASURES = ("fact_recall", "grounding")
+
+
+def target_measures(board: pd.DataFrame, model: str) -> dict:
+    """A model's target scores from a :func:`scoreboard` for metrics.json: ``rouge1`` and, beside it, the fact
+    measures the board has (``fact_recall``, ``grounding``)."""
+    row = board.loc[model]
+    return {"rouge1": row["target"], **{key: row[f"target_{key}"] for key in TARGET_FACT_MEASURES
+                                        if f"target_{key}" in board and pd.notna(row[f"target_{key}"])}}
 
 
 def retention_table(board: pd.DataFrame, base: str = "base", reference: str = "full") -> pd.DataFrame:

@@ -232,12 +232,14 @@ def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profil
     nothing is cut. Returns
 
     * a scores table, one row per way: ROUGE with 95% bootstrap CIs (:func:`evaluation.score_summaries`),
+      grounding and, where ``test`` has ``facts``, fact recall (:func:`evaluation.score_facts`),
       ``prompt_tokens`` (mean) and ``n_left_out``;
     * an outputs table, one row per dialogue and way: ``prompt``, ``tokens``, ``prediction``, ``references``
       and per-dialogue ``rouge1`` (for paired comparisons).
     """
     profile = profile or get_profile()
-    references = {row["id"]: row["references"] for row in _rows(test)}
+    rows = {row["id"]: row for row in _rows(test)}
+    references = {i: row["references"] for i, row in rows.items()}
     prompts = prompts.reset_index(drop=True)
     prompts["tokens"] = length_report(tokenizer, prompts["prompt"], profile.max_source_length)["tokens"]
     fits = prompts.groupby("id", sort=False)["tokens"].max() <= profile.max_source_length
@@ -250,6 +252,10 @@ def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profil
         refs = [references[i] for i in mine["id"]]
         predictions = evaluation.generate(model, tokenizer, list(mine["prompt"]), profile, desc=str(name))
         result = evaluation.score_summaries(predictions, refs, seed=profile.seed)
+        mine_rows = [rows[i] for i in mine["id"]]
+        facts = [row["facts"] for row in mine_rows] if all("facts" in row for row in mine_rows) else None
+        result.update(evaluation.score_facts(predictions, [row["dialogue"] for row in mine_rows], facts,
+                                             seed=profile.seed))
         scores.append({by: name, **result, "prompt_tokens": float(mine["tokens"].mean()),
                        "n_left_out": int((~fits).sum())})
         rouge1 = evaluation.rouge_per_example(predictions, refs)["rouge1"]

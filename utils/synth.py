@@ -918,6 +918,46 @@ class Dialogue:
     summaries: list[str]
     facts: list[tuple[str, str]]
     held_out: bool
+    summary_facts: list[str] = field(default_factory=list)
+
+
+def summary_facts(slots: dict, summaries: list[str], roles: dict) -> list[str]:
+    """The facts a correct summary must carry: the scene's slot values that *every* one of its summary
+    phrasings states (as whole normalized tokens, :func:`utils.facts.contains`), in slot order.
+
+    Values as the summaries write them (``{B} has to work late`` with its speaker tag filled in); a number
+    takes the word that follows it in every phrasing (``five nights``); repeats and values inside a longer
+    fact's tokens are kept once (the shorter). Reads the drawn slots only, so the
+    random draws (and the dialogues) are the same with or without it.
+    """
+    from utils.facts import contains, normalize
+
+    tokens = [normalize(summary) for summary in summaries]
+    found: dict[str, str] = {}
+    for value in slots.values():
+        if not isinstance(value, str):
+            continue
+        text = fill(value, slots, roles)
+        key = " ".join(normalize(text))
+        if key and key not in found and all(contains(t, key.split()) for t in tokens):
+            unit = _shared_unit(key.split(), tokens)
+            found[f"{key} {unit}" if unit else key] = f"{text} {unit}" if unit else text
+    return [text for key, text in found.items()
+            if not any(other != key and contains(key.split(), other.split()) for other in found)]
+
+
+def _shared_unit(value: list[str], summaries: list[list[str]]) -> str | None:
+    """For a number (``five``): the word that follows it in every summary (``nights``), if they all agree."""
+    from utils.facts import is_number
+
+    if len(value) != 1 or not is_number(value[0]):
+        return None
+    following = set()
+    for tokens in summaries:
+        at = tokens.index(value[0])
+        following.add(tokens[at + 1] if at + 1 < len(tokens) else None)
+    unit = following.pop() if len(following) == 1 else None
+    return unit if unit and unit.isalpha() else None
 
 
 def make_dialogue(rng: random.Random, topic: str, held_out: bool) -> Dialogue:
@@ -933,7 +973,7 @@ def make_dialogue(rng: random.Random, topic: str, held_out: bool) -> Dialogue:
     summaries = [cap(fill(t, scene.slots, roles)) for t in scene.summaries]
     facts = [(fill(q, scene.slots, roles), fill(a, scene.slots, roles)) for q, a in scene.facts]
     facts = [(q, a) for q, a in facts if a in dialogue]
-    return Dialogue(dialogue, scene.topic, summaries, facts, held_out)
+    return Dialogue(dialogue, scene.topic, summaries, facts, held_out, summary_facts(scene.slots, summaries, roles))
 
 
 def unique_dialogues(rng: random.Random, n: int, held_out: bool, taken: set[str]) -> list[Dialogue]:
@@ -1053,7 +1093,8 @@ def make_review(rng: random.Random) -> tuple[str, str, str]:
 
 
 def target_rows(seed: int = DEFAULT_SEED) -> dict[str, list[dict]]:
-    """The target task's rows per split, in the DialogSum schema (test: 3 reference rows each)."""
+    """The target task's rows per split, in the DialogSum schema (test: 3 reference rows each), each with the
+    dialogue's ``facts`` (:func:`summary_facts`; the test split's rows of one dialogue share them)."""
     taken: set[str] = set()
     rows: dict[str, list[dict]] = {}
     for split, n in TARGET_SIZES.items():
@@ -1061,13 +1102,14 @@ def target_rows(seed: int = DEFAULT_SEED) -> dict[str, list[dict]]:
         dialogues = unique_dialogues(rng, n, held_out=(split == "test"), taken=taken)
         if split == "test":
             rows[split] = [
-                {"id": f"test_{i}_{k + 1}", "dialogue": d.dialogue, "summary": summary, "topic": d.topic}
+                {"id": f"test_{i}_{k + 1}", "dialogue": d.dialogue, "summary": summary, "topic": d.topic,
+                 "facts": d.summary_facts}
                 for i, d in enumerate(dialogues)
                 for k, summary in enumerate(rng.sample(d.summaries, N_REFERENCES))
             ]
         else:
             rows[split] = [{"id": f"{split}_{i}", "dialogue": d.dialogue, "summary": rng.choice(d.summaries),
-                            "topic": d.topic} for i, d in enumerate(dialogues)]
+                            "topic": d.topic, "facts": d.summary_facts} for i, d in enumerate(dialogues)]
     return rows
 
 
@@ -1191,14 +1233,16 @@ def card_stats(data_dir: Path = DATA_DIR) -> str:
 
     target = {s: read_jsonl(data_dir / "dialogsum" / f"{s}.jsonl", TARGET_COLUMNS) for s in SPLITS}
     lines = ["### Target task: `data/dialogsum/`", ""]
-    head = "| split | dialogues | rows | turns | dialogue words | summary words |"
+    head = "| split | dialogues | rows | turns | dialogue words | summary words | facts |"
     if tok:
         head += " dialogue tokens | summary tokens |"
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for split, rows in target.items():
         dialogues = list(dict.fromkeys(r["dialogue"] for r in rows))
+        facts = {r["dialogue"]: len(r.get("facts", ())) for r in rows}
         cells = [split, len(dialogues), len(rows), spread([d.count("\n") + 1 for d in dialogues]),
-                 spread([words(d) for d in dialogues]), spread([words(r["summary"]) for r in rows])]
+                 spread([words(d) for d in dialogues]), spread([words(r["summary"]) for r in rows]),
+                 spread(list(facts.values()))]
         if tok:
             cells += [spread(tokens(dialogues)), spread(tokens([r["summary"] for r in rows]))]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
