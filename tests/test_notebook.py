@@ -100,3 +100,45 @@ def test_a_failed_fetch_says_what_failed_and_what_to_do(hosted, monkeypatch):
 def test_an_address_needs_its_pin():
     with pytest.raises(ValueError, match="PUBLISHED_REF"):
         colab_cell(REPO, None)
+
+
+# --- what a run leaves outside the course ------------------------------------------------------------------
+def _run_python(code: str, home: Path, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "XDG_", "COURSE_"))}
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, "HOME": str(home), **env},
+                          capture_output=True, text=True, timeout=300, cwd=config.ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_offline_profiles_leave_the_home_hugging_face_cache_alone(tmp_path):
+    results = tmp_path / "results"
+    _run_python("from utils import data, evaluation; data.load_target(); "
+                "print(evaluation.score_summaries(['a b'], [['a b c']])['rouge1'])",
+                tmp_path / "home", COURSE_PROFILE="smoke", COURSE_RESULTS_DIR=str(results),
+                PYTHONPATH=str(config.ROOT))
+    assert not (tmp_path / "home" / ".cache").exists(), "an offline run wrote to ~/.cache"
+    assert (results / ".hf-cache" / "datasets").is_dir()
+    full = _run_python("import os, utils; print(os.environ.get('HF_HOME'))", tmp_path / "home",
+                       COURSE_PROFILE="full", PYTHONPATH=str(config.ROOT))
+    assert full.strip() == "None"  # the full profile uses the learner's own Hugging Face cache
+
+
+def test_bonus_notebook_quick_build_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import json
+    import tempfile
+
+    notebook = json.loads((config.ROOT / "notebooks" / "bonus_how_the_tiny_model_was_made.ipynb").read_text())
+    cell = next("".join(c["source"]) for c in notebook["cells"] if "BuildConfig.quick()" in "".join(c["source"]))
+
+    def build(out, build_config):  # stands in for the real quick build: writes a model folder
+        out.mkdir(parents=True)
+        (out / "model.safetensors").write_bytes(b"0" * 100)
+        return {"n_parameters": 1, "build_seconds": {"total": 0.0}}
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    tiny_flan = types.SimpleNamespace(build=build, BuildConfig=types.SimpleNamespace(quick=lambda: None))
+    exec(cell, {"tiny_flan": tiny_flan})
+    assert list(temporary.iterdir()) == []
