@@ -393,3 +393,9 @@ def test_error_messages_quote_huge_values_briefly(tmp_path):
     with pytest.raises(TemplateError, match="needs a 'name'") as info:
         load_templates("demo", tmp_path)
     assert len(str(info.value)) < 600
+
+
+@pytest.mark.parametrize("fields", [{"jinja": 123}, {"jinja": "{{text}} ||| {{label}}", "answer_choices": ["a"]}])
+def test_template_text_that_is_not_text_is_named(fields):
+    with pytest.raises(TemplateError, match=r"demo/odd: '(jinja|answer_choices)' must be text.*(int 123|list \['a'\])"):
+        Template(name="odd", task="demo", **fields)

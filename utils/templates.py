@@ -254,6 +254,13 @@ class Template:
     metadata: TemplateMetadata = field(default_factory=TemplateMetadata)
 
     def __post_init__(self) -> None:
+        for key in ("jinja", "answer_choices"):
+            value = getattr(self, key)
+            if not isinstance(value, str) and (key == "jinja" or value is not None):
+                raise TemplateError(
+                    f"Template {self.id!r}: '{key}' must be text (Jinja source), got {type(value).__name__} "
+                    f"{_quote(value)}; write the template's text there, in quotes if it could read as a number."
+                )
         count = self.jinja.count(SEPARATOR)
         if count != 1:
             raise TemplateError(
@@ -488,12 +495,6 @@ def _template_from_entry(entry, task: str) -> Template:
     if not isinstance(name, str) or not name:
         raise TemplateError(f"a template's name must be text, got {_quote(name)}; e.g. 'name: my_template'.")
     where = f"Template '{task}/{name}'"
-    for key in ("jinja", "answer_choices"):
-        if not isinstance(entry.get(key, ""), str):
-            raise TemplateError(
-                f"{where}: '{key}' must be text (Jinja source), got {type(entry[key]).__name__} "
-                f"{_quote(entry[key])}; write the template's text there, in quotes if it could read as a number."
-            )
     raw = entry.get("metadata") or {}
     if not isinstance(raw, dict):
         raise TemplateError(f"{where}: 'metadata' must be a mapping (key: value lines), got {_quote(raw)}.")
