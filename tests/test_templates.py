@@ -397,5 +397,5 @@ def test_error_messages_quote_huge_values_briefly(tmp_path):
 
 @pytest.mark.parametrize("fields", [{"jinja": 123}, {"jinja": "{{text}} ||| {{label}}", "answer_choices": ["a"]}])
 def test_template_text_that_is_not_text_is_named(fields):
-    with pytest.raises(TemplateError, match=r"demo/odd: '(jinja|answer_choices)' must be text.*(int 123|list \['a'\])"):
+    with pytest.raises(TemplateError, match=r"demo/odd': '(jinja|answer_choices)' must be text.*(int 123|list \['a'\])"):
         Template(name="odd", task="demo", **fields)
