@@ -373,7 +373,11 @@ def test_budget_leaves_ordinary_templates_alone():
     ("{{ 'x' | center(10**9) }}", "do_center"),
     ("{{ 10 ** (10 ** 10) }}", "power"),
     ("{{ [1, 2] * 10**6 }}", "repetition"),
+    ("{{ '%.999999999f' % 1 }}", "format string"),
     ("{% for i in range(10000) %}{{ text * 100 }}{% endfor %}", "output passed 200,000"),
+    ("{% set ns = namespace(x='ab') %}{% for i in range(40) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}", "'~'"),
+    ("{{ ([text * 100000] * 1000) | join }}", "do_join"),
+    ("{{ ''.join([text * 100000] * 1000) }}", "str.join()"),
     ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}", "more than 2 s"),
 ])
 def test_budget_stops_templates_that_grow_without_bound(jinja, found):

@@ -40,6 +40,7 @@ import yaml
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import generate_lorem_ipsum
+from jinja2.visitor import NodeTransformer
 
 from utils.config import TEMPLATES_DIR
 
@@ -60,7 +61,7 @@ MAX_RENDER_CHARS = 200_000
 MAX_RANGE = 10_000
 MAX_LIPSUM = 10
 #: A format width of five digits or more (``'%99999s'``, ``'{:>99999}'``) or a ``*`` width would pad without bound.
-_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{5,}|\d*\.(\*|\d{5,}))|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
 #: How error messages quote a value: short, whatever its size or depth.
 _QUOTE = reprlib.Repr()
 _QUOTE.maxstring = _QUOTE.maxother = 80
@@ -133,6 +134,19 @@ def _budget_iter(iterable):
         yield item
 
 
+def _budget_concat(*parts) -> str:
+    """``a ~ b`` for templates: the parts as text, joined unless the result would be over budget."""
+    texts = [str(part) for part in parts]
+    _check_parts(texts, "a concatenation ('~')")
+    return "".join(texts)
+
+
+def _check_parts(value, what: str) -> None:
+    """Refuse joining a list whose texts add up to more than :data:`MAX_RENDER_CHARS` (e.g. ``[text] * 9999``)."""
+    if isinstance(value, (list, tuple)):
+        _check_size(sum(len(part) for part in value if isinstance(part, str)), what)
+
+
 def _budget_filter(function):
     """A Jinja filter that ticks the budget and refuses huge counts and results."""
     skip = 2 if hasattr(function, "jinja_pass_arg") else 1  # the context (if passed) and the filtered value
@@ -141,6 +155,8 @@ def _budget_filter(function):
     def budgeted(*args, **kwargs):
         _tick()
         _check_numbers([*args[skip:], *kwargs.values()], f"the filter {function.__name__}")
+        if len(args) >= skip:
+            _check_parts(args[skip - 1], f"the filter {function.__name__}")
         if function.__name__ == "do_format" and len(args) >= skip:
             _check_format(args[skip - 1])
         return _checked(function(*args, **kwargs))
@@ -155,7 +171,8 @@ class _BudgetedSandbox(ImmutableSandboxedEnvironment):
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
-        self.globals.update(range=_budget_range, lipsum=_budget_lipsum, _budget_iter=_budget_iter)
+        self.globals.update(range=_budget_range, lipsum=_budget_lipsum, _budget_iter=_budget_iter,
+                            _budget_concat=_budget_concat)
         self.filters = {name: _budget_filter(f) for name, f in self.filters.items()}
 
     def call_binop(self, context, operator, left, right):
@@ -176,6 +193,8 @@ class _BudgetedSandbox(ImmutableSandboxedEnvironment):
         owner = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
         if isinstance(owner, str):  # str.ljust(10**9), str.center, str.zfill, str.format('{:>99999}')
             _check_numbers([*args, *kwargs.values()], f"str.{__obj.__name__}()")
+            for arg in args:
+                _check_parts(arg, f"str.{__obj.__name__}()")
             _check_format(owner)
         return _checked(super().call(__context, __obj, *args, **kwargs))
 
@@ -189,15 +208,29 @@ _ENV = _BudgetedSandbox(undefined=StrictUndefined, trim_blocks=True, lstrip_bloc
 def _compile(source: str) -> jinja2.Template:
     """Compile Jinja source once (cached, so Template objects stay plain, picklable data).
 
-    Every ``{% for %}`` loop iterates through :func:`_budget_iter`, so even a loop with an empty body is
-    held to the render's time budget.
+    Every loop and ``~`` is rewritten (:class:`_BudgetedTree`), so even a loop with an empty body is held to
+    the render's time budget.
     """
-    tree = _ENV.parse(source)
-    for loop in tree.find_all(nodes.For):
-        loop.iter = nodes.Call(nodes.Name("_budget_iter", "load", lineno=loop.lineno), [loop.iter], [], None, None,
-                               lineno=loop.lineno)
+    tree = _BudgetedTree().visit(_ENV.parse(source))
     tree.set_environment(_ENV)
     return _ENV.from_string(tree)
+
+
+class _BudgetedTree(NodeTransformer):
+    """Rewrites a parsed template so that every ``{% for %}`` loop iterates through :func:`_budget_iter` and
+    every ``~`` goes through :func:`_budget_concat` (neither has a hook of its own in the sandbox)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.For:
+        node = self.generic_visit(node)
+        node.iter = _call("_budget_iter", [node.iter], node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Call:
+        return _call("_budget_concat", self.generic_visit(node).nodes, node.lineno)
+
+
+def _call(function: str, args: list, lineno: int) -> nodes.Call:
+    return nodes.Call(nodes.Name(function, "load", lineno=lineno), list(args), [], None, None, lineno=lineno)
 
 
 def _render_budgeted(source: str, context: dict) -> str:
