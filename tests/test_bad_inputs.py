@@ -73,6 +73,107 @@ def _template(tmp_path, jinja: str):
     return templates.load_templates("mytask", directory=folder)
 
 
+def _template_file(tmp_path, body: bytes):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "mytask.yaml").write_bytes(b"task: mytask\nfields: {dialogue: string, summary: string}\n" + body)
+    return templates.load_templates("mytask", directory=folder)
+
+
+def template_nested_loops(tmp_path):
+    _template(tmp_path, "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+                        "{{ dialogue }} ||| {{ summary }}")
+
+
+def template_slow_loops(tmp_path):  # each range within its limit, together far too slow
+    _template(tmp_path, "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+                        "{{ dialogue }} ||| {{ summary }}")
+
+
+def template_huge_repetition(tmp_path):
+    _template(tmp_path, "{{ 'x' * 10**9 }}{{ dialogue }} ||| {{ summary }}")
+
+
+def template_huge_lipsum(tmp_path):
+    _template(tmp_path, "{{ lipsum(10**5) }}{{ dialogue }} ||| {{ summary }}")
+
+
+def template_yaml_alias_bomb(tmp_path):
+    levels = [b"a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]".encode() for i in range(9)]
+    _template_file(tmp_path, b"bomb:\n" + b"".join(b"  " + line + b"\n" for line in levels) + b"templates: [*j]\n")
+
+
+def template_jinja_not_text(tmp_path):
+    _template_file(tmp_path, b"templates:\n  - name: my_template\n    jinja: 123\n")
+
+
+def template_not_utf8(tmp_path):
+    _template_file(tmp_path, b"templates:\n  - name: my_template\n    jinja: 'Caf\xe9 {{dialogue}} ||| {{summary}}'\n")
+
+
+def not_utf8_data_line(tmp_path):
+    folder = _copy_target(tmp_path)
+    lines = (folder / "train.jsonl").read_bytes().splitlines()
+    lines[4] = lines[4].replace(b"#Person1#", b"#Person1\xe9#", 1)  # Latin-1, as saved by an old editor
+    (folder / "train.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    data.load_target(_profile_with_target(folder))
+
+
+def _target_with(tmp_path, line: int, column: str, value):
+    folder = _copy_target(tmp_path)
+    rows = [json.loads(text) for text in (folder / "validation.jsonl").read_text().splitlines()]
+    rows[line - 1][column] = value
+    (folder / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data.load_target(_profile_with_target(folder))
+
+
+def null_dialogue(tmp_path):
+    _target_with(tmp_path, 3, "dialogue", None)
+
+
+def numeric_summary(tmp_path):
+    _target_with(tmp_path, 2, "summary", 42)
+
+
+def list_dialogue(tmp_path):
+    _target_with(tmp_path, 5, "dialogue", ["#Person1#: Hi.", "#Person2#: Hello."])
+
+
+def null_probe_text(tmp_path):
+    folder = tmp_path / "topic"
+    shutil.copytree(get_profile("smoke").probes["topic"], folder)
+    rows = [json.loads(text) for text in (folder / "test.jsonl").read_text().splitlines()]
+    rows[0]["text"] = None
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data.load_probe("topic", dataclasses.replace(get_profile("smoke"), probes={"topic": str(folder)}))
+
+
+def generate_without_prompts(tmp_path, micro_model_dir):
+    model, tokenizer = modeling.load_model(str(micro_model_dir)), modeling.load_tokenizer(str(micro_model_dir))
+    evaluation.generate(model, tokenizer, None, get_profile("smoke"), progress=False)
+
+
+def truncated_weights(tmp_path, micro_model_dir):
+    folder = tmp_path / "cut"
+    shutil.copytree(micro_model_dir, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a copy interrupted halfway
+    modeling.load_model(str(folder))
+
+
+def truncated_course_model(tmp_path):  # a copy of the checkout, so the committed model stays as it is
+    from utils import config
+
+    folder = tmp_path / "data" / "models" / "tiny-flan-t5"
+    shutil.copytree(config.TINY_MODEL_DIR, folder)
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes()[:100])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", tmp_path)
+        patch.setattr(config, "TINY_MODEL_DIR", folder)
+        modeling.load_model(str(folder))
+
+
 def undefined_variable(tmp_path):
     _template(tmp_path, "Summarize: {{ dialog }} ||| {{ summary }}")
 
@@ -129,8 +230,37 @@ CASES = {
                                         ["knkarthick/dialogsum", "COURSE_PROFILE=tiny", "cache"]),
     "full profile, no network (model)": (full_profile_model_offline, hub.HubUnavailableError,
                                          ["google/flan-t5-base", "COURSE_PROFILE=tiny", "cache"]),
+    "template: nested range() loops": (template_nested_loops, templates.TemplateError,
+                                       ["mytask.yaml", "my_template", "rendering budget", "range()", "10,000"]),
+    "template: loops past the time budget": (template_slow_loops, templates.TemplateError,
+                                             ["my_template", "rendering budget", "more than 2 s"]),
+    "template: 'x' * 10**9": (template_huge_repetition, templates.TemplateError,
+                              ["my_template", "rendering budget", "1,000,000,000"]),
+    "template: lipsum(10**5)": (template_huge_lipsum, templates.TemplateError,
+                                ["my_template", "rendering budget", "lipsum(n=100000"]),
+    "template file: YAML alias bomb": (template_yaml_alias_bomb, templates.TemplateError,
+                                       ["mytask.yaml", "alias", "write the text out"]),
+    "template: jinja is a number": (template_jinja_not_text, templates.TemplateError,
+                                    ["mytask.yaml", "line 4", "my_template", "'jinja' must be text", "int 123"]),
+    "template file not UTF-8": (template_not_utf8, templates.TemplateError,
+                                ["mytask.yaml", "line 5", "not UTF-8", "0xe9", "save the file as UTF-8"]),
+    "data line not UTF-8": (not_utf8_data_line, data.DataError,
+                            ["train.jsonl", "line 5", "not UTF-8", "0xe9", "make data"]),
+    "data: null dialogue": (null_dialogue, data.DataError,
+                            ["validation.jsonl", "line 3", "'dialogue'", "null", "must be text", "make data"]),
+    "data: numeric summary": (numeric_summary, data.DataError,
+                              ["validation.jsonl", "line 2", "'summary'", "int 42", "must be text"]),
+    "data: list dialogue": (list_dialogue, data.DataError,
+                            ["validation.jsonl", "line 5", "'dialogue'", "list [", "must be text"]),
+    "probe data: null text": (null_probe_text, data.DataError,
+                              ["topic/test.jsonl", "line 1", "'text'", "null", "must be text"]),
+    "generate(..., None)": (generate_without_prompts, TypeError, ["prompts is None", "list of texts"]),
+    "truncated model.safetensors": (truncated_weights, modeling.ModelLoadError,
+                                    ["model.safetensors", "/cut", "truncated or corrupt", "save it again"]),
+    "truncated course model": (truncated_course_model, modeling.ModelLoadError,
+                               ["truncated or corrupt", "git checkout -- data/models/tiny-flan-t5", "make model"]),
 }
-NEEDS_MODEL = {lora_unknown_targets, prompt_too_long, pickle_only_model}
+NEEDS_MODEL = {lora_unknown_targets, prompt_too_long, pickle_only_model, generate_without_prompts, truncated_weights}
 
 
 @pytest.fixture

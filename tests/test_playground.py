@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import micro_pairs
 
-from utils import modeling, playground, training
+from utils import evaluation, modeling, playground, training
 
 DIALOGUE = "#Person1#: I want to buy a lamp, please.\n#Person2#: Here is the lamp."
 
@@ -43,6 +43,25 @@ def test_summarize_with_gives_one_row_per_model(models, tokenizer, micro_profile
 def test_summarize_with_explains_bad_input(models, tokenizer, micro_profile, dialogue, template, message):
     with pytest.raises(ValueError, match=message):
         playground.summarize_with(models, dialogue, template, tokenizer, micro_profile)
+
+
+def test_long_dialogue_keeps_instruction_and_cue_and_says_it_was_cut(models, tokenizer, micro_profile, monkeypatch,
+                                                                     capsys):
+    """The playground fits prompts by the course's rule (experiments.fit_prompts), never the tokenizer's end cut."""
+    seen = []
+    generate = evaluation.generate
+    monkeypatch.setattr(evaluation, "generate", lambda model, tok, prompts, *a, **k: seen.extend(prompts)
+                        or generate(model, tok, prompts, *a, **k))
+    long_dialogue = "\n".join(f"#Person{1 + i % 2}#: line {i} about the lamp and the price." for i in range(200))
+    table = playground.summarize_with(models, long_dialogue, "summarize_following_conversation", tokenizer,
+                                      micro_profile)
+    assert len(table) == 2 and seen
+    for prompt in seen:
+        assert prompt.startswith("Summarize the following conversation.") and prompt.endswith("Summary:")
+        assert "..." in prompt and len(tokenizer(prompt)["input_ids"]) <= micro_profile.max_source_length
+    assert "longer than the model reads" in capsys.readouterr().out
+    playground.summarize_with(models, DIALOGUE, "tldr", tokenizer, micro_profile)
+    assert "longer than" not in capsys.readouterr().out  # a dialogue that fits is used whole, without a note
 
 
 def test_summary_templates_include_held_out_but_not_inverted():
@@ -99,10 +118,16 @@ def test_read_dialogues_from_jsonl_and_text(tmp_path):
     assert [r["dialogue"] for r in playground.read_dialogues(text)] == [DIALOGUE, DIALOGUE]
 
 
-@pytest.mark.parametrize("content,message", [("", "no dialogues"), ('{"text": "hi"}\n', "no 'dialogue'")])
+@pytest.mark.parametrize("content,message", [
+    (b"", "is empty"), (b'{"text": "hi"}\n', "line 1: missing column.*dialogue"),
+    (b'{"dialogue": "ok"}\n{"dialogue": "caf\xe9"}\n', "line 2: not UTF-8"),
+    (b'{"dialogue": "ok"}\n{"dialogue": "cut in ha\n', "line 2: not valid JSON"),
+    (b'{"dialogue": null}\n', "line 1: column 'dialogue' holds null; it must be text"),
+    (b'{"dialogue": "  "}\n', "dialogue of row 1 is empty"),
+])
 def test_read_dialogues_explains_bad_files(tmp_path, content, message):
     path = tmp_path / "bad.jsonl"
-    path.write_text(content)
+    path.write_bytes(content)
     with pytest.raises(ValueError, match=message):
         playground.read_dialogues(path)
     with pytest.raises(FileNotFoundError):

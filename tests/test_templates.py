@@ -354,3 +354,52 @@ def test_render_few_shot_refuses_the_query_as_a_shot():
     row = SAMPLE_ROWS["qa"][0]
     with pytest.raises(TemplateError, match="query row itself"):
         render_few_shot(template, [row], row)
+
+
+# --- the render budget ----------------------------------------------------------------------------------
+def test_budget_leaves_ordinary_templates_alone():
+    template = Template(name="loops", task="demo", jinja=(
+        "{% for i in range(3) %}{{ i }}{% endfor %} {{ lipsum(1, min=5, max=6) }} {{ '%5s' % text }}"
+        "{{ '-' * 10 }}{{ text | center(20) }}{% for c in options %}{{ c }}{% endfor %} ||| {{ label }}"))
+    source, target = template.render({"id": "1", "text": "hi", "label": "a", "options": ["a", "b"]})
+    assert source.startswith("012 ") and "   hi" in source and "----------" in source and source.endswith("ab")
+    assert target == "a"
+
+
+@pytest.mark.parametrize("jinja,found", [
+    ("{{ 'ab'.ljust(10**9) }}", "str.ljust()"),
+    ("{{ '{:>999999999}'.format('x') }}", "format string"),
+    ("{{ '%999999999s' % 'x' }}", "format string"),
+    ("{{ 'x' | center(10**9) }}", "do_center"),
+    ("{{ 10 ** (10 ** 10) }}", "power"),
+    ("{{ [1, 2] * 10**6 }}", "repetition"),
+    ("{{ '%.999999999f' % 1 }}", "format string"),
+    ("{% for i in range(10000) %}{{ text * 100 }}{% endfor %}", "output passed 200,000"),
+    ("{% set ns = namespace(x='ab') %}{% for i in range(40) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}", "'~'"),
+    ("{{ ([text * 100000] * 1000) | join }}", "do_join"),
+    ("{{ ''.join([text * 100000] * 1000) }}", "str.join()"),
+    ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}", "more than 2 s"),
+])
+def test_budget_stops_templates_that_grow_without_bound(jinja, found):
+    template = Template(name="greedy", task="demo", jinja=f"{jinja} ||| {{{{ label }}}}")
+    with pytest.raises(TemplateError, match="demo/greedy. went over its rendering budget") as info:
+        template.render({"id": "1", "text": "hi", "label": "a"})
+    assert found in str(info.value)
+
+
+def test_error_messages_quote_huge_values_briefly(tmp_path):
+    typo = Template(name="typo", task="demo", jinja="{{ txt }} ||| {{ label }}")
+    with pytest.raises(TemplateError) as info:
+        typo.render({"id": "x" * 10**6, "text": "hi", "label": "a"})
+    assert "demo/typo" in str(info.value) and len(str(info.value)) < 600
+    (tmp_path / "demo.yaml").write_text("task: demo\nfields: {text: string}\ntemplates:\n  - "
+                                        + json.dumps(list(range(10**5))) + "\n")
+    with pytest.raises(TemplateError, match="needs a 'name'") as info:
+        load_templates("demo", tmp_path)
+    assert len(str(info.value)) < 600
+
+
+@pytest.mark.parametrize("fields", [{"jinja": 123}, {"jinja": "{{text}} ||| {{label}}", "answer_choices": ["a"]}])
+def test_template_text_that_is_not_text_is_named(fields):
+    with pytest.raises(TemplateError, match=r"demo/odd': '(jinja|answer_choices)' must be text.*(int 123|list \['a'\])"):
+        Template(name="odd", task="demo", **fields)

@@ -13,6 +13,19 @@ import os
 # processes on a small machine. Set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from utils.config import get_profile, set_seed  # noqa: E402
+from utils.config import PROFILES, get_profile, set_seed  # noqa: E402
+
+
+def _keep_hf_caches_in_results() -> None:
+    """The offline profiles need nothing from the Hugging Face cache, yet ``datasets`` and ``evaluate`` write
+    theirs (Arrow copies of the JSON files, the ROUGE module): keep them in ``results/.hf-cache``, not in
+    ``~/.cache/huggingface``. Runs before any Hugging Face library is imported; an ``HF_HOME`` set by the user wins.
+    """
+    profile = PROFILES.get((os.environ.get("COURSE_PROFILE") or "tiny").strip())
+    if profile is not None and profile.offline:
+        os.environ.setdefault("HF_HOME", str(profile.results_dir.parent / ".hf-cache"))
+
+
+_keep_hf_caches_in_results()
 
 __all__ = ["get_profile", "set_seed"]

@@ -65,31 +65,69 @@ class DataError(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 
-def read_jsonl(path: str | Path, columns: tuple[str, ...] = ()) -> list[dict]:
-    """Read a JSONL file, checking that it exists, is not empty and every line is an object with ``columns``."""
+#: Columns whose value is a list of strings; every other column of a row must be a string.
+LIST_COLUMNS = ("options",)
+
+
+def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = REGENERATE) -> list[dict]:
+    """Read a JSONL file, checking that it exists, is not empty and every line is UTF-8 JSON, an object with
+    ``columns``, each of them text (a list of texts for :data:`LIST_COLUMNS`). Errors end with ``advice``."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"Data file {path} not found. {REGENERATE}")
+        raise DataError(f"Data file {path} not found. {advice}")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}, line {number}: not valid JSON ({e.msg}). {REGENERATE}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}. "
-                                f"{REGENERATE}")
-            missing = [c for c in columns if c not in row]
-            if missing:
-                raise DataError(f"{path}, line {number}: missing column(s) {', '.join(missing)} "
-                                f"(expected {', '.join(columns)}). {REGENERATE}")
-            rows.append(row)
+    for number, line in enumerate(read_utf8(path, advice).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}, line {number}: not valid JSON ({e.msg}). {advice}") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}. "
+                            f"{advice}")
+        missing = [c for c in columns if c not in row]
+        if missing:
+            raise DataError(f"{path}, line {number}: missing column(s) {', '.join(missing)} "
+                            f"(expected {', '.join(columns)}). {advice}")
+        check_types(row, columns, f"{path}, line {number}", advice)
+        rows.append(row)
     if not rows:
-        raise DataError(f"Data file {path} is empty. {REGENERATE}")
+        raise DataError(f"Data file {path} is empty. {advice}")
     return rows
+
+
+def read_utf8(path: str | Path, advice: str = REGENERATE) -> str:
+    """The text of ``path``, or a :class:`DataError` naming the line that is not UTF-8."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: not UTF-8 text (byte {raw[e.start]:#04x}); save the file as UTF-8. "
+                        f"{advice}") from None
+
+
+def check_types(row: dict, columns: tuple[str, ...], where: str, advice: str = REGENERATE) -> None:
+    """Each of ``columns`` must hold text (a list of texts for :data:`LIST_COLUMNS`): a null, a number or a
+    list would otherwise reach the prompts as "None", "3" or "['a']"."""
+    for column in columns:
+        value = row[column]
+        if column in LIST_COLUMNS:
+            if isinstance(value, list) and all(isinstance(item, str) for item in value):
+                continue
+            expected = 'a list of texts, e.g. ["yes", "no"]'
+        elif isinstance(value, str):
+            continue
+        else:
+            expected = 'text (a string in quotes, e.g. "...")'
+        found = "null" if value is None else f"{type(value).__name__} {_shown(value)}"
+        raise DataError(f"{where}: column {column!r} holds {found}; it must be {expected}. {advice}")
+
+
+def _shown(value, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:

@@ -21,7 +21,7 @@ import os
 import re
 import string
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +162,9 @@ def _as_texts(texts, what: str) -> list[str]:
     """``texts`` as a list of strings, or a TypeError saying which item is not a string."""
     if isinstance(texts, str):
         raise TypeError(f"{what} must be a list of strings; wrap a single one in a list: [text]")
+    if texts is None or not isinstance(texts, Iterable):
+        raise TypeError(f"{what} is {'None' if texts is None else type(texts).__name__}, not a list of strings; "
+                        "give a list of texts, e.g. [text] (an empty list gives an empty result).")
     texts = list(texts)
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:

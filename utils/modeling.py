@@ -43,6 +43,31 @@ def check_safetensors(folder: str | Path) -> None:
             f"No *.safetensors weights in {folder}.{detail} Convert it once with "
             "`model.save_pretrained(folder, safe_serialization=True)` from a trusted environment."
         )
+    for weights in sorted(folder.glob("*.safetensors")):
+        check_weights_file(weights)
+
+
+def check_weights_file(path: Path) -> None:
+    """Refuse a ``*.safetensors`` file whose header or size is wrong (cut short by a copy, a download or a disk)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except SafetensorError as error:
+        raise ModelLoadError(
+            f"The weights {path.name} in {path.parent} look truncated or corrupt ({error}). {_restore_advice(path.parent)}"
+        ) from None
+
+
+def _restore_advice(folder: Path) -> str:
+    """How to get a good copy of a model folder back: git or `make model` for the course's own."""
+    from utils.config import ROOT, TINY_MODEL_DIR
+
+    if folder.resolve() == TINY_MODEL_DIR.resolve():
+        return (f"Restore the course's copy with `git checkout -- {TINY_MODEL_DIR.relative_to(ROOT)}` (run in the "
+                "course folder), or rebuild it with `make model`.")
+    return "Copy the folder again, or save it again with `model.save_pretrained(folder)`."
 
 
 def _from_pretrained(cls, name: str, what: str, **kwargs):

@@ -1,8 +1,10 @@
-"""What every notebook does first: the Colab set-up cell and the profile banner.
+"""What every notebook does first: the set-up (Colab) cell and the profile banner.
 
-The first code cell of every lesson is :data:`COLAB_CELL`, word for word (a test checks it), so the
-repository URL lives in one place: :data:`utils.config.REPO_URL`, copied in by
-``python -m utils.notebook sync``.
+The first code cell of every lesson is :data:`COLAB_CELL`, word for word (a test checks it). It runs before the
+course can be imported, so it is plain code made by :func:`colab_cell` from the one published-address setting,
+:data:`utils.config.PUBLISHED_REPO` at :data:`utils.config.PUBLISHED_REF`, and copied into the notebooks by
+``python -m utils.notebook sync``. Where the course is importable it does nothing; elsewhere (Colab) it fetches
+the course pinned to that tag or commit, or, while no address is set, says how to get the course.
 """
 
 from __future__ import annotations
@@ -12,20 +14,50 @@ import platform
 import sys
 from pathlib import Path
 
-from utils.config import REPO_URL, Profile, get_profile, set_seed
+from utils.config import PUBLISHED_REF, PUBLISHED_REPO, Profile, get_profile, set_seed
 
-COLAB_CELL = f'''# On Colab (or another hosted notebook without the course) this installs it; elsewhere it does nothing.
+#: What the set-up cell says where the course is missing and no published copy can be fetched.
+GET_THE_COURSE = (
+    "This notebook needs the course's files (its utils/ folder), and no published copy is set up to fetch. "
+    "Get the course yourself: clone it with git or upload its folder (on Colab: the Files pane), as a folder "
+    "named 'course' next to this notebook, then run this cell again."
+)
+
+
+def colab_cell(repo: str | None = PUBLISHED_REPO, ref: str | None = PUBLISHED_REF) -> str:
+    """The set-up cell's code for the course published at ``repo`` (a git address), pinned to ``ref`` (a tag
+    or commit). Running it twice, or after a kernel restart, fetches nothing again."""
+    if bool(repo) != bool(ref):
+        raise ValueError("Set both PUBLISHED_REPO and PUBLISHED_REF in utils/config.py (a tag or commit, so that "
+                         "every learner runs the same reviewed code), or neither.")
+    return f'''# Set-up: where the course is not installed (e.g. on Colab) this gets it; elsewhere it does nothing.
 import importlib.util
 import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("utils") is None and "google.colab" in sys.modules:
-    subprocess.run(["git", "clone", "--depth", "1", "{REPO_URL}", "course"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "course/requirements-colab.txt"], check=True)
-    sys.path.insert(0, os.path.abspath("course"))
-    os.chdir("course/notebooks")
-    os.environ.setdefault("COURSE_PROFILE", "full")'''
+PUBLISHED_REPO, PUBLISHED_REF = {repo!r}, {ref!r}  # from utils/config.py
+if importlib.util.find_spec("utils") is None:
+    course = next((p for p in ("course", "..") if os.path.isfile(os.path.join(p, "utils", "notebook.py"))), None)
+    if course is None and not PUBLISHED_REPO:
+        raise SystemExit({GET_THE_COURSE!r})
+    commands = [] if course else [["git", "init", "-q", "course"],  # the published tag or commit, nothing else
+                                  ["git", "-C", "course", "fetch", "-q", "--depth", "1", PUBLISHED_REPO, PUBLISHED_REF],
+                                  ["git", "-C", "course", "checkout", "-q", "--detach", "FETCH_HEAD"]]
+    course = course or "course"
+    if commands or "google.colab" in sys.modules:  # what a hosted notebook lacks, at the course's versions
+        commands.append([sys.executable, "-m", "pip", "install", "-q", "-r", f"{{course}}/requirements-colab.txt"])
+    for command in commands:
+        if subprocess.run(command).returncode != 0:
+            raise SystemExit(f"Getting the course failed at: {{' '.join(command)}}. Check the network and run this "
+                             "cell again, or get the course yourself (clone or upload it as a folder named 'course').")
+    sys.path.insert(0, os.path.abspath(course))
+    os.chdir(os.path.join(course, "notebooks"))
+    if "google.colab" in sys.modules:
+        os.environ.setdefault("COURSE_PROFILE", "full")'''
+
+
+COLAB_CELL = colab_cell()
 
 
 def setup(seed: bool = True) -> Profile:

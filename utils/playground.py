@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from utils import evaluation, experiments, modeling, templates, training
+from utils import data, evaluation, experiments, modeling, templates, training
 from utils.config import Profile, get_profile
 
 
@@ -59,11 +60,25 @@ def summarize_with(models: Mapping[str, object], dialogue: str, template_name: s
     if template_name not in summary_templates():
         raise ValueError(f"Unknown template {template_name!r}; choose one of {summary_templates()}.")
     tokenizer = tokenizer or modeling.load_tokenizer(profile)
-    prompt = summary_prompt(dialogue, template_name)
-    rows = [{"model": name,
-             "summary": evaluation.generate(model, tokenizer, [prompt], profile, truncate=True, progress=False)[0]}
+    prompt = fitted_prompt(dialogue, template_name, tokenizer, profile)
+    rows = [{"model": name, "summary": evaluation.generate(model, tokenizer, [prompt], profile, progress=False)[0]}
             for name, model in models.items()]
     return pd.DataFrame(rows)
+
+
+def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile) -> str:
+    """The prompt for one dialogue, fitted to the model by the course's rule (:func:`utils.experiments.fit_prompts`:
+    the dialogue's end is cut, so the instruction and the cue "Summary:" stay); says so when it cuts."""
+    template = templates.get_template(experiments.TARGET_TASK, template_name)
+    row = {"id": "", "dialogue": dialogue, "summary": "", "topic": ""}
+    with warnings.catch_warnings():  # said below, in the playground's own words
+        warnings.simplefilter("ignore")
+        prompts, shortened = experiments.fit_prompts(template, [row], experiments.LONG_FIELD[experiments.TARGET_TASK],
+                                                     tokenizer, profile.max_source_length)
+    if shortened:
+        print(f"Note: this dialogue is longer than the model reads ({profile.max_source_length} tokens with the "
+              "instruction); its end was cut (marked '...') so that the instruction and the cue stay whole.")
+    return prompts[0]
 
 
 def playground(models: Mapping[str, object], tokenizer=None, profile: Profile | None = None,
@@ -137,24 +152,23 @@ def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Seque
 
 
 # --- batch use ----------------------------------------------------------------------------------------
+DIALOGUE_FILE_ADVICE = 'Each line must be an object like {"id": "d1", "dialogue": "#Person1#: ..."}.'
+
+
 def read_dialogues(path: str | Path) -> list[dict]:
     """Dialogues from a file: JSONL (one object per line with a ``dialogue`` and optionally an ``id``) or
     plain text (dialogues separated by a blank line). Returns ``[{"id", "dialogue"}]``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; give a .jsonl or .txt file of dialogues.")
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
         rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not isinstance(row, dict) or not str(row.get("dialogue", "")).strip():
-                raise ValueError(f"{path}:{number} has no 'dialogue' text; each line must be an object like "
-                                 '{"id": "d1", "dialogue": "#Person1#: ..."}.')
+        for row in data.read_jsonl(path, ("dialogue",), advice=DIALOGUE_FILE_ADVICE):
+            if not row["dialogue"].strip():
+                raise ValueError(f"{path}: the dialogue of row {len(rows) + 1} is empty. {DIALOGUE_FILE_ADVICE}")
             rows.append({"id": str(row.get("id", f"{path.stem}_{len(rows)}")), "dialogue": row["dialogue"]})
     else:
+        text = data.read_utf8(path, advice="Give a plain-text file with dialogues separated by blank lines.")
         blocks = [block.strip() for block in text.split("\n\n") if block.strip()]
         rows = [{"id": f"{path.stem}_{i}", "dialogue": block} for i, block in enumerate(blocks)]
     if not rows:

@@ -13,6 +13,10 @@ Templates render in a sandboxed Jinja environment with strict undefined variable
 checked when its file loads (by rendering it on a dummy row built from the file's ``fields:``), so a typo
 fails at once, not in the middle of a training run. Bad templates raise :class:`TemplateError`.
 
+A render has a budget (:data:`RENDER_SECONDS`, :data:`MAX_RENDER_CHARS`): a template only arranges a row's
+fields into a prompt, so nested ``range()`` loops, ``'x' * 10**9`` or ``lipsum(10**5)`` fail at once with a
+short message instead of hanging. Template files are read without YAML aliases (an alias bomb cannot expand).
+
 Main entry points: :func:`load_templates`, :func:`get_template`, :func:`training_templates`,
 :func:`held_out_template`, :meth:`Template.render`, :func:`apply_template` and :func:`render_few_shot`.
 """
@@ -22,6 +26,10 @@ from __future__ import annotations
 import difflib
 import functools
 import random
+import re
+import reprlib
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +37,10 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import yaml
-from jinja2 import StrictUndefined, meta
+from jinja2 import StrictUndefined, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import generate_lorem_ipsum
+from jinja2.visitor import NodeTransformer
 
 from utils.config import TEMPLATES_DIR
 
@@ -43,21 +53,205 @@ FIELD_TYPES = {"string": lambda name: f"<{name}>", "list": lambda name: [f"<{nam
 METADATA_KEYS = {"task", "original_task", "held_out", "metrics", "format"}
 FORMATS = ("zero_shot",)
 
-# Immutable sandbox: templates may read rows but not call unsafe attributes or mutate lists/dicts.
-# trim_blocks/lstrip_blocks let a `{% for %}` loop sit on its own lines without leaving blank lines.
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False
-)
+#: A render's budget. A template arranges a row's fields into a prompt; anything slower or longer is a mistake.
+RENDER_SECONDS = 2.0
+#: The longest text (or list) a render may produce, in the output or in any value it builds on the way.
+MAX_RENDER_CHARS = 200_000
+#: The most items a template's ``range()`` may give, and the most paragraphs its ``lipsum()`` may write.
+MAX_RANGE = 10_000
+MAX_LIPSUM = 10
+#: A format width of five digits or more (``'%99999s'``, ``'{:>99999}'``) or a ``*`` width would pad without bound.
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{5,}|\d*\.(\*|\d{5,}))|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
+#: How error messages quote a value: short, whatever its size or depth.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 80
+_QUOTE.maxlist = _QUOTE.maxtuple = _QUOTE.maxdict = 4
+_QUOTE.maxlevel = 2
 
 
 class TemplateError(ValueError):
     """A template or template file is invalid, or a row does not fit a template."""
 
 
+class _OverBudget(Exception):
+    """A render ran past :data:`RENDER_SECONDS` or built more than :data:`MAX_RENDER_CHARS` (internal)."""
+
+
+_budget = threading.local()  # .deadline: time.monotonic() by which the current render must end
+
+
+def _tick() -> None:
+    """Fail the current render once it has run past its deadline (called on every loop step, call and operator)."""
+    deadline = getattr(_budget, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise _OverBudget(f"it ran for more than {RENDER_SECONDS:g} s")
+
+
+def _checked(value):
+    """``value``, unless it is a text or list longer than :data:`MAX_RENDER_CHARS`."""
+    if isinstance(value, (str, list, tuple)) and len(value) > MAX_RENDER_CHARS:
+        raise _OverBudget(f"it built a {type(value).__name__} of {len(value):,} items (the limit is "
+                          f"{MAX_RENDER_CHARS:,})")
+    return value
+
+
+def _check_size(count: int, what: str) -> None:
+    if count > MAX_RENDER_CHARS:
+        raise _OverBudget(f"{what} asks for {count:,} characters or items (the limit is {MAX_RENDER_CHARS:,})")
+
+
+def _check_numbers(args, what: str) -> None:
+    """Refuse a count or width above :data:`MAX_RENDER_CHARS` (e.g. ``center(10**9)``, ``ljust(10**9)``)."""
+    for arg in args:
+        if isinstance(arg, int) and not isinstance(arg, bool):
+            _check_size(arg, what)
+
+
+def _check_format(text) -> None:
+    if isinstance(text, str) and _WIDE_FORMAT.search(text):
+        raise _OverBudget("a format string has a '*' width or a width of five digits or more")
+
+
+def _budget_range(*args: int) -> range:
+    """``range()`` for templates: at most :data:`MAX_RANGE` items."""
+    items = range(*args)
+    if len(items) > MAX_RANGE:
+        raise _OverBudget(f"range() of {len(items):,} items (the limit is {MAX_RANGE:,})")
+    return items
+
+
+def _budget_lipsum(n: int = 5, html: bool = False, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    """``lipsum()`` for templates: at most :data:`MAX_LIPSUM` paragraphs of at most 100 words."""
+    if not 0 <= n <= MAX_LIPSUM or not 0 <= min <= max <= 100:
+        raise _OverBudget(f"lipsum(n={n}, min={min}, max={max}) (the limits are n <= {MAX_LIPSUM}, max <= 100)")
+    return generate_lorem_ipsum(n, html, min, max)
+
+
+def _budget_iter(iterable):
+    """What every ``{% for %}`` loop iterates over (see :func:`_compile`): the items, one budget tick each."""
+    for item in iterable:
+        _tick()
+        yield item
+
+
+def _budget_concat(*parts) -> str:
+    """``a ~ b`` for templates: the parts as text, joined unless the result would be over budget."""
+    texts = [str(part) for part in parts]
+    _check_parts(texts, "a concatenation ('~')")
+    return "".join(texts)
+
+
+def _check_parts(value, what: str) -> None:
+    """Refuse joining a list whose texts add up to more than :data:`MAX_RENDER_CHARS` (e.g. ``[text] * 9999``)."""
+    if isinstance(value, (list, tuple)):
+        _check_size(sum(len(part) for part in value if isinstance(part, str)), what)
+
+
+def _budget_filter(function):
+    """A Jinja filter that ticks the budget and refuses huge counts and results."""
+    skip = 2 if hasattr(function, "jinja_pass_arg") else 1  # the context (if passed) and the filtered value
+
+    @functools.wraps(function)
+    def budgeted(*args, **kwargs):
+        _tick()
+        _check_numbers([*args[skip:], *kwargs.values()], f"the filter {function.__name__}")
+        if len(args) >= skip:
+            _check_parts(args[skip - 1], f"the filter {function.__name__}")
+        if function.__name__ == "do_format" and len(args) >= skip:
+            _check_format(args[skip - 1])
+        return _checked(function(*args, **kwargs))
+
+    return budgeted
+
+
+class _BudgetedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox (its attribute checks unchanged) with a budget on calls, loops and operators."""
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.globals.update(range=_budget_range, lipsum=_budget_lipsum, _budget_iter=_budget_iter,
+                            _budget_concat=_budget_concat)
+        self.filters = {name: _budget_filter(f) for name, f in self.filters.items()}
+
+    def call_binop(self, context, operator, left, right):
+        _tick()
+        if operator == "*":
+            for sized, count in ((left, right), (right, left)):
+                if isinstance(sized, (str, list, tuple)) and isinstance(count, int):
+                    _check_size(len(sized) * count, "a repetition ('*')")
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+            if right * abs(left).bit_length() > 64 * 1024:
+                raise _OverBudget(f"a power with a {right:,}-fold exponent")
+        elif operator == "%":
+            _check_format(left)
+        return _checked(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
+        _tick()
+        owner = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
+        if isinstance(owner, str):  # str.ljust(10**9), str.center, str.zfill, str.format('{:>99999}')
+            _check_numbers([*args, *kwargs.values()], f"str.{__obj.__name__}()")
+            for arg in args:
+                _check_parts(arg, f"str.{__obj.__name__}()")
+            _check_format(owner)
+        return _checked(super().call(__context, __obj, *args, **kwargs))
+
+
+# Immutable sandbox: templates may read rows but not call unsafe attributes or mutate lists/dicts.
+# trim_blocks/lstrip_blocks let a `{% for %}` loop sit on its own lines without leaving blank lines.
+_ENV = _BudgetedSandbox(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
 @functools.cache
 def _compile(source: str) -> jinja2.Template:
-    """Compile Jinja source once (cached, so Template objects stay plain, picklable data)."""
-    return _ENV.from_string(source)
+    """Compile Jinja source once (cached, so Template objects stay plain, picklable data).
+
+    Every loop and ``~`` is rewritten (:class:`_BudgetedTree`), so even a loop with an empty body is held to
+    the render's time budget.
+    """
+    tree = _BudgetedTree().visit(_ENV.parse(source))
+    tree.set_environment(_ENV)
+    return _ENV.from_string(tree)
+
+
+class _BudgetedTree(NodeTransformer):
+    """Rewrites a parsed template so that every ``{% for %}`` loop iterates through :func:`_budget_iter` and
+    every ``~`` goes through :func:`_budget_concat` (neither has a hook of its own in the sandbox)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.For:
+        node = self.generic_visit(node)
+        node.iter = _call("_budget_iter", [node.iter], node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Call:
+        return _call("_budget_concat", self.generic_visit(node).nodes, node.lineno)
+
+
+def _call(function: str, args: list, lineno: int) -> nodes.Call:
+    return nodes.Call(nodes.Name(function, "load", lineno=lineno), list(args), [], None, None, lineno=lineno)
+
+
+def _render_budgeted(source: str, context: dict) -> str:
+    """Render ``source`` within :data:`RENDER_SECONDS` and :data:`MAX_RENDER_CHARS` (else :class:`_OverBudget`)."""
+    outer = getattr(_budget, "deadline", None)
+    _budget.deadline = outer or time.monotonic() + RENDER_SECONDS
+    try:
+        pieces, size = [], 0
+        for piece in _compile(source).generate(context):
+            size += len(piece)
+            if size > MAX_RENDER_CHARS:
+                raise _OverBudget(f"its output passed {MAX_RENDER_CHARS:,} characters")
+            pieces.append(piece)
+        return "".join(pieces)
+    finally:
+        _budget.deadline = outer
+
+
+def _quote(value) -> str:
+    """``repr(value)``, shortened: error messages quote data without printing (or even building) all of it."""
+    return _QUOTE.repr(value)
 
 
 @functools.cache
@@ -93,6 +287,13 @@ class Template:
     metadata: TemplateMetadata = field(default_factory=TemplateMetadata)
 
     def __post_init__(self) -> None:
+        for key in ("jinja", "answer_choices"):
+            value = getattr(self, key)
+            if not isinstance(value, str) and (key == "jinja" or value is not None):
+                raise TemplateError(
+                    f"Template {self.id!r}: '{key}' must be text (Jinja source), got {type(value).__name__} "
+                    f"{_quote(value)}; write the template's text there, in quotes if it could read as a number."
+                )
         count = self.jinja.count(SEPARATOR)
         if count != 1:
             raise TemplateError(
@@ -196,29 +397,40 @@ class Template:
 
     def _render_jinja(self, source: str, context: dict, example: Mapping) -> str:
         try:
-            return _compile(source).render(context)
+            return _render_budgeted(source, context)
+        except _OverBudget as exc:
+            raise TemplateError(
+                f"Template {self.id!r} went over its rendering budget on {_row_label(example)}: {exc}. A template "
+                "only arranges a row's fields into a prompt; remove the loop, repetition or padding that grows it."
+            ) from None
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(
                 f"Template {self.id!r} has a Jinja syntax error (line {exc.lineno}): {exc.message}"
             ) from exc
         except SecurityError as exc:
             raise TemplateError(
-                f"Template {self.id!r} did something the sandbox forbids ({exc}). Templates may only read "
+                f"Template {self.id!r} did something the sandbox forbids ({_short(exc)}). Templates may only read "
                 "row fields and use plain filters; remove the unsafe expression."
             ) from exc
         except jinja2.UndefinedError as exc:
             raise TemplateError(
-                f"Template {self.id!r}: {exc} when rendering {_row_label(example)}. The row's available "
+                f"Template {self.id!r}: {_short(exc)} when rendering {_row_label(example)}. The row's available "
                 f"fields are: {', '.join(sorted(example))}. Fix the template or the data."
             ) from exc
         except Exception as exc:  # e.g. a filter given the wrong type: name the template, keep the cause
             raise TemplateError(
-                f"Template {self.id!r} failed on {_row_label(example)}: {type(exc).__name__}: {exc}"
+                f"Template {self.id!r} failed on {_row_label(example)}: {type(exc).__name__}: {_short(exc)}"
             ) from exc
 
 
 def _row_label(example: Mapping) -> str:
-    return f"row id={example['id']!r}" if "id" in example else "this row"
+    return f"row id={_quote(example['id'])}" if "id" in example else "this row"
+
+
+def _short(text, limit: int = 300) -> str:
+    """``str(text)`` cut to ``limit`` characters (a message quoting a huge value stays readable)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 # --- loading ----------------------------------------------------------------------------------------
@@ -241,23 +453,59 @@ def load_templates(task: str, directory: str | Path = TEMPLATES_DIR) -> list[Tem
         raise TemplateError(f"{path}: {exc}") from exc
 
 
-def _load_file(path: Path) -> list[Template]:
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors and aliases: a template file has no use for them, and an alias bomb
+    (aliases of aliases, a billion items) could not be expanded, printed or checked in any time."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "found a YAML alias (*name); template files may not use anchors (&name) and aliases, "
+                "write the text out instead", self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def _read_yaml(path: Path) -> tuple[object, list[int]]:
+    """The file's content and the line of each entry under ``templates:`` (for error messages)."""
+    raw = path.read_bytes()
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TemplateError(f"line {line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8 "
+                            "(in an editor: 'Save with encoding' > UTF-8).") from None
+    try:
+        root = yaml.compose(text, Loader=_NoAliasLoader)
+        spec = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a safe loader, without aliases)
     except yaml.YAMLError as exc:
-        raise TemplateError(f"is not valid YAML: {exc}") from exc
+        raise TemplateError(f"is not valid YAML: {_short(exc)}") from None
+    lines = []
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "templates" and isinstance(value, yaml.SequenceNode):
+                lines = [item.start_mark.line + 1 for item in value.value]
+    return spec, lines
+
+
+def _load_file(path: Path) -> list[Template]:
+    spec, lines = _read_yaml(path)
     if not isinstance(spec, dict) or not {"task", "fields", "templates"} <= set(spec):
         raise TemplateError("needs top-level keys 'task', 'fields' and 'templates' (see data/templates/README.md).")
     if spec["task"] != path.stem:
-        raise TemplateError(f"declares task {spec['task']!r} but the file is named {path.name}; make them match.")
+        raise TemplateError(f"declares task {_quote(spec['task'])} but the file is named {path.name}; make them match.")
     fields = _parse_fields(spec["fields"])
     dummy = {name: FIELD_TYPES[kind](name) for name, kind in fields.items()}
+    if not isinstance(spec["templates"] or [], list):
+        raise TemplateError("'templates' must be a list of entries, each starting with '- name: ...'.")
     templates: list[Template] = []
-    for entry in spec["templates"] or []:
-        template = _template_from_entry(entry, spec["task"])
-        if any(t.name == template.name for t in templates):
-            raise TemplateError(f"template name {template.name!r} appears twice; template names must be unique.")
-        _validate(template, dummy)
+    for index, entry in enumerate(spec["templates"] or []):
+        try:
+            template = _template_from_entry(entry, spec["task"])
+            if any(t.name == template.name for t in templates):
+                raise TemplateError(f"template name {template.name!r} appears twice; template names must be unique.")
+            _validate(template, dummy)
+        except TemplateError as exc:
+            raise TemplateError(f"line {lines[index]}: {exc}" if index < len(lines) else str(exc)) from exc
         templates.append(template)
     if not templates:
         raise TemplateError("has no templates; add at least one under 'templates:'.")
@@ -267,18 +515,22 @@ def _load_file(path: Path) -> list[Template]:
 def _parse_fields(fields) -> dict[str, str]:
     if not isinstance(fields, dict) or not fields:
         raise TemplateError("'fields' must map each row field to its type, e.g. {text: string, options: list}.")
-    bad = {name: kind for name, kind in fields.items() if kind not in FIELD_TYPES}
+    bad = {name: kind for name, kind in fields.items() if not isinstance(kind, str) or kind not in FIELD_TYPES}
     if bad:
-        raise TemplateError(f"unknown field type(s) {bad}; use one of {', '.join(FIELD_TYPES)}.")
+        raise TemplateError(f"unknown field type(s) {_quote(bad)}; use one of {', '.join(FIELD_TYPES)}.")
     return dict(fields)
 
 
 def _template_from_entry(entry, task: str) -> Template:
     if not isinstance(entry, dict) or "name" not in entry or "jinja" not in entry:
-        raise TemplateError(f"every template needs a 'name' and a 'jinja' body; got {entry!r:.120}.")
+        raise TemplateError(f"every template needs a 'name' and a 'jinja' body; got {_quote(entry)}.")
     name = entry["name"]
+    if not isinstance(name, str) or not name:
+        raise TemplateError(f"a template's name must be text, got {_quote(name)}; e.g. 'name: my_template'.")
     where = f"Template '{task}/{name}'"
     raw = entry.get("metadata") or {}
+    if not isinstance(raw, dict):
+        raise TemplateError(f"{where}: 'metadata' must be a mapping (key: value lines), got {_quote(raw)}.")
     unknown = set(raw) - METADATA_KEYS
     if unknown:
         raise TemplateError(
@@ -286,7 +538,7 @@ def _template_from_entry(entry, task: str) -> Template:
         )
     for key in ("original_task", "held_out"):
         if not isinstance(raw.get(key, False), bool):
-            raise TemplateError(f"{where}: metadata {key} must be true or false, not {raw[key]!r}.")
+            raise TemplateError(f"{where}: metadata {key} must be true or false, not {_quote(raw[key])}.")
     metadata = TemplateMetadata(
         task=raw.get("task", ""),
         original_task=raw.get("original_task", True),
