@@ -156,7 +156,7 @@ def _main(args) -> int:
     settings = training.RunSettings.from_profile(name, args.method, profile, args.steps, args.learning_rate)
     output = Path(args.output).resolve() if args.output else None
     if output is not None and rank == 0:
-        training.check_run_folder(output)  # before any data is loaded, let alone anything deleted
+        training.check_output(output, args.force)  # before any data is loaded, let alone anything deleted
     train_data = training_data(args.task, profile)
     eval_data = None if args.no_validation else experiments.validation_pairs(profile)
     output = output or training.run_dir(settings, train_data, profile, eval_data=eval_data)

@@ -225,6 +225,19 @@ def check_run_folder(folder: str | Path) -> Path:
     return folder
 
 
+def check_output(folder: str | Path, force: bool = False) -> Path:
+    """:func:`check_run_folder`, except that a finished run is loaded, not written, unless ``force``."""
+    folder = Path(folder)
+    if not force and is_finished(folder):
+        return folder
+    return check_run_folder(folder)
+
+
+def is_finished(folder: str | Path) -> bool:
+    """True when ``folder`` holds a finished run (``final/`` with its summary; never ``final.partial``)."""
+    return (Path(folder) / "final" / SUMMARY_FILE).exists()
+
+
 def claim_folder(folder: Path) -> None:
     """Create a run folder and mark it as the course's (so ``force`` may later clear what the course wrote)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -566,17 +579,17 @@ def train(name: str, method: str, train_data, eval_data=None, profile: Profile |
         _check_data(eval_data, "eval_data")
     out = Path(output_dir).resolve() if output_dir else run_dir(settings, train_data, profile, n_checkpoints,
                                                                   eval_data)
-    if not force and (out / "final" / SUMMARY_FILE).exists():  # a finished run loads without writing anything
+    if not force and is_finished(out):  # a finished run loads without writing anything (no lock either)
         return _load_cached(out, profile)
     if is_main_process():
-        check_run_folder(out)  # before anything is written or deleted
+        check_output(out, force)  # before anything is written or deleted
     # Notebooks running in parallel train a run once. The processes of one distributed run meet inside the
     # trainer, so they must not wait for each other here: only the main one takes the lock.
     lock = locked(out.with_name(out.name + ".lock")) if is_main_process() else contextlib.nullcontext()
     with lock:
         if force and is_main_process():
             clear_run(out)
-        if (out / "final" / SUMMARY_FILE).exists():
+        if is_finished(out):
             return _load_cached(out, profile)
         if is_main_process():
             claim_folder(out)
