@@ -64,13 +64,14 @@ def test_force_in_a_course_folder_deletes_only_what_the_course_wrote(micro_profi
     pairs = micro_pairs(8)
     training.train("x", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1, output_dir=folder)
     assert (folder / training.RUN_MARKER).exists()
+    (folder / "checkpoint-notes.txt").write_text("mine too\n")  # named like a checkpoint, but a file of theirs
     before = _user_folder(folder)  # the user keeps notes beside the run
     (folder / "checkpoint-99").mkdir()  # a stale checkpoint of the course's: it goes
     capsys.readouterr()
     run = training.train("x", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1, output_dir=folder,
                          force=True)
     assert "Trained in" in capsys.readouterr().out
-    assert _contents(folder) == before
+    assert _contents(folder) == before and "checkpoint-notes.txt" in before
     assert [step for step, _ in training.checkpoints(run.path)] == [2]
 
 

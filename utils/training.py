@@ -7,8 +7,9 @@ never fp16 for T5) from a fixed seed, scoring a few validation dialogues along t
 ``predict_with_generate``. LoRA goes through PEFT.
 
 Each run is saved under ``results/<profile>/runs/<name>-<key>/``, where the key hashes the settings, the
-training and validation data and the base model's files (see :func:`run_key`). A rerun with the same settings loads it instead of training
-again, and a run that was killed resumes from its last complete checkpoint. Inside a run folder:
+training and validation data and the base model's files (see :func:`run_key`). A rerun with the same
+settings loads it instead of training again, and a run that was killed resumes from its last complete
+checkpoint. Inside a run folder:
 ``checkpoint-<step>/`` (intermediate models, for learning curves), ``final/`` (the trained model or
 LoRA adapter, its tokenizer and ``training_summary.json``) and ``course_run.json``, the mark that the course
 made the folder: ``force=True`` deletes only what the course wrote, and a folder holding anything else
@@ -206,8 +207,8 @@ def run_dir(settings: RunSettings, train_data, profile: Profile | None = None,
 
 
 def _course_entries(folder: Path) -> list[Path]:
-    """What the course wrote into a run folder: its checkpoints and :data:`COURSE_FILES`."""
-    return [p for p in folder.iterdir() if p.name in COURSE_FILES or p.name.startswith("checkpoint-")]
+    """What the course wrote into a run folder: its ``checkpoint-<step>/`` folders and :data:`COURSE_FILES`."""
+    return [p for p in folder.iterdir() if p.name in COURSE_FILES] + [p for _, p in checkpoints(folder)]
 
 
 def check_run_folder(folder: str | Path) -> Path:
@@ -609,7 +610,8 @@ def _check_data(dataset, name: str) -> None:
         raise ValueError(f"{name} needs 'source' and 'target' columns (prompt/target pairs), got "
                          f"{sorted(columns) or type(dataset).__name__}. Build it with templates.apply_template(...).")
     if len(dataset) == 0:
-        raise ValueError(f"{name} is empty: there is nothing to train on. Check the data set's split and any "
+        use = "train on" if name == "train_data" else "validate with (pass None to skip validation)"
+        raise ValueError(f"{name} is empty: there is nothing to {use}. Check the data set's split and any "
                          "filter or n_train limit (COURSE_N_TRAIN) before training.")
 
 
