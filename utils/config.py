@@ -176,6 +176,9 @@ def check_setting(name: str, value, low, high, kind: type = int):
     return kind(value)
 
 
+_WARNED: set[str] = set()  # unknown variables already warned about (once per process)
+
+
 def check_variables(environ=None) -> None:
     """Refuse a misspelt ``COURSE_*`` variable (it would be ignored without a word), suggesting the valid name.
 
@@ -191,9 +194,6 @@ def check_variables(environ=None) -> None:
             _WARNED.add(var)
             warnings.warn(f"The course does not read the environment variable {var}; it is ignored. "
                           f"Known variables: {', '.join(KNOWN_VARIABLES)}.", stacklevel=3)
-
-
-_WARNED: set[str] = set()
 
 
 def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> dict[str, str]:
