@@ -305,7 +305,8 @@ def test_lessons_run_in_the_full_code_path_against_the_standin(standin, tmp_path
     for lesson in ("03", "04", "05"):
         assert "smoke's budgets" not in texts[lesson], lesson
     assert "Adapter off scores exactly as the base model on every probe: True" in texts["04"]
-    assert "The 0.25 target is the tiny profile's" in texts["03"] and "NOT met" not in texts["03"]
+    assert "In the reference lab's protocol, its full fine-tuning gained" in texts["03"] and "NOT met" not in texts["03"]
+    assert "No expected ranges for the 'full' profile (compare with the reference lab's" in texts["03"]
     metrics = json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())
     assert {"zero_shot", "single_task", "forgetting", "multitask"} <= set(metrics)
     assert metrics["zero_shot"]["lab_protocol"]["n_rows"] > metrics["zero_shot"]["n_dialogues"]

@@ -19,6 +19,8 @@ without that mark is refused rather than written into.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import hashlib
 import json
 import os
@@ -344,8 +346,15 @@ def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile
 
     ``overrides`` replace or add trainer arguments (e.g. ``deepspeed="ds.json"`` or ``fsdp="full_shard"``).
     """
+    return Seq2SeqTrainingArguments(**{**recipe_arguments(settings, output_dir, profile, n_checkpoints, evaluate),
+                                       **overrides})
+
+
+def recipe_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
+                     evaluate: bool) -> dict:
+    """The values :func:`training_arguments` sets, as a dict (reading them builds no trainer arguments)."""
     every = max(1, settings.steps // max(1, n_checkpoints))
-    arguments = dict(
+    return dict(
         output_dir=str(output_dir),
         max_steps=settings.steps,
         per_device_train_batch_size=settings.batch_size,
@@ -372,7 +381,6 @@ def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile
         disable_tqdm=False,
         bf16=precision() == "bf16",
     )
-    return Seq2SeqTrainingArguments(**{**arguments, **overrides})
 
 
 def course_generation_config(model, profile: Profile) -> GenerationConfig:
@@ -426,6 +434,11 @@ class _Seq2SeqTrainer(Seq2SeqTrainer):
         finally:
             vars(config).clear()
             vars(config).update(before)
+
+
+#: The trainer a notebook builds for :func:`run_cached`: transformers' ``Seq2SeqTrainer`` with evaluation that
+#: leaves no trace on training (see :class:`_Seq2SeqTrainer`), so it trains exactly as :func:`train` does.
+CourseSeq2SeqTrainer = _Seq2SeqTrainer
 
 
 @contextlib.contextmanager
@@ -610,6 +623,54 @@ def train(name: str, method: str, train_data, eval_data=None, profile: Profile |
         _check_data(eval_data, "eval_data")
     out = Path(output_dir).resolve() if output_dir else run_dir(settings, train_data, profile, n_checkpoints,
                                                                   eval_data)
+    return _cached(out, force, profile, lambda: _train(settings, out, train_data, eval_data, profile, n_checkpoints,
+                                                       callbacks or [], trainer_args or {}))
+
+
+def run_cached(trainer, settings: RunSettings, train_data, eval_data=None, profile: Profile | None = None,
+               force: bool = False, n_checkpoints: int | None = None) -> TrainedRun:
+    """Train a ``trainer`` built in a notebook, once: cached, resumable, saved like :func:`train`'s runs.
+
+    The notebook builds the objects (tokenized data, collator, arguments, model, trainer) with the course's
+    recipe for ``settings``, its ``output_dir`` the run's folder (:func:`run_dir` with the same data). The
+    cache key (:func:`run_key`) is computed from ``settings`` and the data, so before training this checks that
+    the trainer really is that recipe (:func:`recipe_differences`); a trainer that differs is refused
+    (:class:`RecipeMismatch`) rather than saved under a key that does not describe it. A finished run with
+    the same key is loaded instead (the trainer is then not used); ``force=True`` trains again. The same run
+    trained by :func:`train` (lessons 04-06, ``python -m utils.train``) is found here, and the other way round.
+    """
+    profile = profile or get_profile()
+    n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
+                                  1, MAX_CHECKPOINTS)
+    _check_data(train_data, "train_data")
+    if eval_data is not None:
+        _check_data(eval_data, "eval_data")
+    out = run_dir(settings, train_data, profile, n_checkpoints, eval_data)
+
+    def fit() -> TrainedRun:
+        problems = recipe_differences(trainer, settings, out, train_data, eval_data, profile, n_checkpoints)
+        if problems:
+            raise RecipeMismatch(
+                "training.run_cached saves a run under a key computed from its settings and data, so the trainer "
+                "must be the course's recipe for them; nothing was trained or written. This trainer differs:\n  - "
+                + "\n  - ".join(problems) + "\nBuild it as lesson 03 does (values from `settings`, output_dir "
+                "training.run_dir(...)), or call trainer.train() yourself for a run the course does not cache.")
+        resume, seconds_before = _resume_point(out)
+        if resume:  # the step-0 validation is in the log already
+            trainer.args.eval_on_start = False
+        clock = _ElapsedTime(seconds_before)
+        trainer.add_callback(clock)
+        trainer.add_callback(_OptimizerStateInLastOnly())
+        tokenizer = trainer.processing_class or modeling.load_tokenizer(settings.model)
+        counts = modeling.parameter_counts(trainer.model)
+        print(_describe(settings, counts))
+        return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)
+
+    return _cached(out, force, profile, fit)
+
+
+def _cached(out: Path, force: bool, profile: Profile, fit) -> TrainedRun:
+    """The finished run in ``out``, or ``fit()`` under the run's lock (``force``: clear ``out`` first)."""
     if not force and is_finished(out):  # a finished run loads without writing anything (no lock either)
         return _load_cached(out, profile)
     if is_main_process():
@@ -624,8 +685,84 @@ def train(name: str, method: str, train_data, eval_data=None, profile: Profile |
             return _load_cached(out, profile)
         if is_main_process():
             claim_folder(out)
-        return _train(settings, out, train_data, eval_data, profile, n_checkpoints, callbacks or [],
-                      trainer_args or {})
+        return fit()
+
+
+class RecipeMismatch(ValueError):
+    """A trainer handed to :func:`run_cached` is not the course's recipe for its settings; nothing was trained."""
+
+
+#: The trainer arguments that decide the trained weights, the checkpoints or the saved log: they must equal
+#: :func:`training_arguments`' for :func:`run_cached` to cache a run under its settings.
+RECIPE_ARGUMENTS = ("output_dir", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                    "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "seed", "data_seed",
+                    "train_sampling_strategy", "optim", "max_grad_norm", "label_smoothing_factor", "bf16", "fp16",
+                    "save_steps", "eval_strategy", "eval_steps", "eval_on_start", "predict_with_generate",
+                    "logging_steps")
+
+
+def _fresh_fingerprint(settings: RunSettings, profile: Profile) -> str:
+    """The weights fingerprint of the model :func:`train` would start from, leaving the random state as it was
+    (the trainer seeded it when it was built; LoRA's dropout draws from it during training)."""
+    with _rng_preserved():
+        return modeling.weights_fingerprint(_fresh_model(settings, profile))
+
+
+def _plain(value):
+    """An argument's value as written (an enum such as ``SchedulerType.LINEAR`` as ``"linear"``)."""
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def recipe_differences(trainer, settings: RunSettings, out: Path, train_data, eval_data, profile: Profile,
+                       n_checkpoints: int) -> list[str]:
+    """How ``trainer`` differs from the course's recipe for ``settings`` (empty: it is the recipe).
+
+    Compared: the trainer class (:data:`CourseSeq2SeqTrainer`), every :data:`RECIPE_ARGUMENTS` value with
+    :func:`training_arguments`', the tokenized training and validation data with :func:`tokenize`'s, the
+    collator (``DataCollatorForSeq2Seq`` padding labels with -100), and the model: full or LoRA as
+    ``settings.method``, LoRA's rank, alpha, dropout and target modules, and its weights with a fresh copy
+    of the base model (seeded adapters included) made as :func:`train` makes it.
+    """
+    problems = []
+    if not isinstance(trainer, _Seq2SeqTrainer):
+        problems.append(f"the trainer is a {type(trainer).__name__}; use training.CourseSeq2SeqTrainer "
+                        "(Seq2SeqTrainer whose validation leaves the random state of training alone)")
+    # Read, not built: new trainer arguments would reset the accelerator state the trainer was made with.
+    expected = recipe_arguments(settings, out, profile, n_checkpoints, evaluate=eval_data is not None)
+    defaults = {f.name: f.default for f in dataclasses.fields(Seq2SeqTrainingArguments)}
+    for name in RECIPE_ARGUMENTS:
+        mine, recipe = _plain(getattr(trainer.args, name, None)), _plain(expected.get(name, defaults.get(name)))
+        if str(mine) != str(recipe):
+            problems.append(f"{name} = {mine!r}, the recipe's is {recipe!r}")
+    tokenizer = modeling.load_tokenizer(settings.model)
+    for what, tokens, pairs in (("training", trainer.train_dataset, train_data),
+                                ("validation", trainer.eval_dataset, eval_data)):
+        if (tokens is None) != (pairs is None):
+            problems.append(f"{what} data: the trainer has {'none' if tokens is None else 'some'}, run_cached was "
+                            f"given {'none' if pairs is None else 'some'}")
+        elif tokens is not None:
+            reference = tokenize(pairs, tokenizer, profile)
+            for column in ("input_ids", "labels"):
+                if column not in tokens.column_names or list(tokens[column]) != list(reference[column]):
+                    problems.append(f"{what} data: its {column!r} differ from training.tokenize's")
+                    break
+    data_collator = trainer.data_collator
+    if not isinstance(data_collator, DataCollatorForSeq2Seq) or data_collator.label_pad_token_id != -100:
+        problems.append("the collator must be DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)")
+    is_lora = hasattr(trainer.model, "peft_config")
+    if is_lora != (settings.method == "lora"):
+        problems.append(f"settings.method is {settings.method!r} but the model {'has' if is_lora else 'has no'} "
+                        "LoRA adapters")
+    elif is_lora:
+        config = trainer.model.peft_config["default"]
+        mine = {"r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+                "targets": sorted(config.target_modules)}
+        wanted = {**settings.lora, "targets": sorted(settings.lora["targets"])}
+        problems += [f"LoRA {key} = {mine[key]!r}, settings say {wanted[key]!r}" for key in mine if mine[key] != wanted[key]]
+    if not problems and modeling.weights_fingerprint(trainer.model) != _fresh_fingerprint(settings, profile):
+        problems.append("the model's weights are not a fresh copy of the base model (for LoRA: adapters made right "
+                        "after transformers.set_seed(settings.seed)); load it anew and add the adapters then")
+    return problems
 
 
 def _load_cached(out: Path, profile: Profile) -> TrainedRun:
@@ -695,8 +832,6 @@ def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Pro
         trainer_args = {**trainer_args, "eval_on_start": False}
     args = training_arguments(settings, out, profile, n_checkpoints, evaluate=eval_tokens is not None,
                               **trainer_args)
-    generating = model.get_base_model() if settings.method == "lora" else model
-    generating.generation_config = course_generation_config(generating, profile)
     clock = _ElapsedTime(seconds_before)
     trainer = _Seq2SeqTrainer(
         model=model,
@@ -708,6 +843,15 @@ def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Pro
         compute_metrics=_rouge_metric(tokenizer) if eval_tokens is not None else None,
         callbacks=[clock, _OptimizerStateInLastOnly(), *callbacks],
     )
+    return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)
+
+
+def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profile: Profile, resume: Path | None,
+         clock: _ElapsedTime, counts: dict) -> TrainedRun:
+    """Train (or resume) ``trainer``, save the final model and summary into ``out``: both entry points end here."""
+    model = trainer.model
+    generating = model.get_base_model() if settings.method == "lora" else model
+    generating.generation_config = course_generation_config(generating, profile)
     if resume:
         print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
