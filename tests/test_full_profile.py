@@ -282,7 +282,6 @@ TINY_BUDGETS = {"COURSE_TRAIN_STEPS": "2", "COURSE_BATCH_SIZE": "2", "COURSE_EVA
 LESSONS = ("00", "01", "02", "03", "04", "05")
 
 
-@pytest.mark.slow
 @pytest.mark.full_profile
 def test_lessons_run_in_the_full_code_path_against_the_standin(standin, tmp_path):
     import nbformat
