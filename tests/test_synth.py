@@ -21,7 +21,7 @@ def regenerated(tmp_path_factory):
 
 def test_default_seed_reproduces_committed_files_byte_for_byte(regenerated):
     out, written = regenerated
-    assert len(written) == 3 + 4 * 4
+    assert len(written) == 3 + 4 * 4 + 3  # target splits, probes (3 splits + meta), chats
     for path in written:
         committed = DATA_DIR / path.relative_to(out)
         assert committed.is_file(), f"{committed} is missing: run `make data`"
@@ -130,3 +130,47 @@ def test_recording_facts_leaves_every_other_field_as_it_was(monkeypatch):
         assert [{k: v for k, v in row.items() if k != "facts"} for row in rows] == \
             [{k: v for k, v in row.items() if k != "facts"} for row in without[split]]
         assert all(row["facts"] for row in rows)
+
+
+def test_titles_follow_from_the_review():
+    """Every title is the one its review's main sentence implies, so a model can learn it (no coin flips)."""
+    features = [f for _, (_, fs) in synth.APPS.items() for f in fs]
+    paired = {}  # review sentence -> its title
+    for praise, praise_titles, complaints, complaint_titles in synth.POINTS.values():
+        for sentences, titles in ((praise, praise_titles), (complaints, complaint_titles)):
+            for i, sentence in enumerate(sentences):
+                for feature in features:
+                    paired[sentence.format(feature=feature)] = synth.cap(titles[i % len(titles)].format(feature=feature))
+    rows = synth.probe_rows()["title"]
+    for row in rows["train"] + rows["test"]:
+        sentences = {s.rstrip() for s in re.split(r"(?<=[.!?]) ", row["text"])}
+        sentences |= {synth.cap(s.split(": ", 1)[1]) for s in sentences if ": " in s}
+        implied = {paired[s] for s in sentences if s in paired}
+        assert row["title"] in implied, row
+
+
+def test_chats_are_samsum_style_and_new(regenerated):
+    """The held-in chats: two first-named speakers, no DialogSum tags, a one-sentence summary naming a
+    speaker; only some of the target's scenarios; no chat repeats one another or any corpus dialogue."""
+    out, _ = regenerated
+    chats = {split: [json.loads(line) for line in (out / "chats" / f"{split}.jsonl").read_text().splitlines()]
+             for split in ("train", "validation", "test")}
+    assert {split: len(rows) for split, rows in chats.items()} == synth.CHAT_SIZES
+    everything = [row for rows in chats.values() for row in rows]
+    for row in everything:
+        speakers = {line.split(": ", 1)[0] for line in row["dialogue"].split("\n")}
+        assert len(speakers) == 2 and speakers <= set(synth.CHAT_NAMES), row["dialogue"]
+        assert "#Person" not in row["dialogue"] + row["summary"]
+        assert any(name in row["summary"] for name in speakers) and row["summary"].count(". ") == 0
+        assert row["topic"] in synth.CHAT_TOPICS
+    assert len({row["topic"] for row in everything}) == len(synth.CHAT_TOPICS) < len(synth.TOPICS)
+    corpus = [json.loads(line)[key] for path in out.rglob("*.jsonl") if path.parent.name != "chats"
+              for line in path.read_text().splitlines() for key in ("dialogue", "context", "text")
+              if key in json.loads(line)]
+    dialogues = [row["dialogue"] for row in everything]
+    assert len(set(dialogues)) == len(dialogues) and not set(dialogues) & set(corpus)
+    informal = sum(any(mark in d for mark in (" u ", " u?", "gonna", "wanna", ":)", "haha")) for d in dialogues)
+    assert informal > len(dialogues) / 2
+    target_words = [synth.words(json.loads(line)["summary"]) for line in (out / "dialogsum" / "train.jsonl").open()]
+    chat_words = [synth.words(row["summary"]) for row in chats["train"]]
+    assert sum(chat_words) / len(chat_words) < sum(target_words) / len(target_words)

@@ -17,11 +17,12 @@ MAX_WEIGHTS_MB = 20
 #: The build's budget on 2 CPU cores. Checked on CPU seconds (the build uses one thread), which do not grow
 #: when other jobs share the machine, as wall-clock seconds do.
 MAX_BUILD_SECONDS = 25 * 60
-PROBE_TARGET = 0.8
-#: Probes allowed below PROBE_TARGET, each with the sentence of the model card that explains why.
-PROBE_EXCEPTIONS = {"title": "Title generation is below 0.8",  # ceiling by design of the corpus
-                    "qa": "Extractive question answering is below 0.8"}  # under-trained within the CPU budget
-MAX_ZERO_SHOT_ROUGE1 = 0.30
+PROBE_TARGET = tiny_flan.PROBE_TARGET  # 0.7: every probe a real skill (issue 14)
+#: Probes allowed below PROBE_TARGET, each with the sentence of the model card that names it. QA is still
+#: under-trained at this size and build budget (data/models/tiny-flan-t5-trials.md); title is no longer excepted.
+PROBE_EXCEPTIONS = {"qa": "Below the course's target of 0.7: qa"}
+MAX_ZERO_SHOT_ROUGE1 = 0.35
+MAX_TOKENS_PER_WORD = 1.4
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".h5", ".msgpack")
 
 
@@ -60,6 +61,18 @@ def test_tokenizer_keeps_t5_conventions(tokenizer):
     assert sentinels == list(range(len(tokenizer) - 1, len(tokenizer) - 101, -1))  # <extra_id_0> is last
     assert tokenizer("Hello there")["input_ids"][-1] == tokenizer.eos_token_id
     assert tokenizer.tokenize("<extra_id_0>") == ["<extra_id_0>"]
+
+
+def test_frequent_words_are_one_piece_and_text_is_compact(tokenizer):
+    """T5's vocabulary has its frequent words whole; ours too, so the corpus takes few tokens per word."""
+    from utils import data
+
+    for word in ("a", "I", "the", "you", "Summarize", "conversation", "invites"):
+        assert tokenizer.tokenize(word) == [f"▁{word}"], word
+    train = data.load_target(get_profile("tiny"))["train"].select(range(500))
+    texts = list(train["dialogue"]) + list(train["summary"])
+    n_tokens = sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+    assert n_tokens / sum(len(text.split()) for text in texts) <= MAX_TOKENS_PER_WORD
 
 
 def test_speaker_tags_tokenize_compactly(tokenizer):
@@ -180,6 +193,20 @@ def test_tokenizer_training_follows_t5_layout():
     assert tokenizer.decode(tokenizer("I love tea.")["input_ids"], skip_special_tokens=True) == "I love tea."
 
 
+def test_tokenizer_keeps_frequent_words_whole():
+    texts = ["#Person1#: I have a cat and a dog.", "#Person2#: A cat? I have a parrot."] * 5
+    tokenizer = tiny_flan.train_tokenizer(texts, vocab_size=150, n_sentinels=5, min_word_count=3)
+    assert tokenizer.tokenize("I have a cat.") == ["▁I", "▁have", "▁a", "▁cat", "."]
+    assert tiny_flan.frequent_words(["a b a, c", "a b"], 2) == ["a", "b"]
+
+
+def test_build_settings_parse_with_their_types_and_refuse_unknown_knobs():
+    assert tiny_flan.parse_settings(["d_model=192", "tune_lr=2e-3", "tune_group_by_length=false", "limit=None"]) == \
+        {"d_model": 192, "tune_lr": 2e-3, "tune_group_by_length": False, "limit": None}
+    with pytest.raises(SystemExit, match="BuildConfig knob"):
+        tiny_flan.parse_settings(["width=3"])
+
+
 def test_build_refuses_to_overwrite_a_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not a model folder"):
@@ -195,6 +222,7 @@ def test_quick_build_runs_end_to_end(tmp_path, offline):
     assert (out / "model.safetensors").exists() and (out / "README.md").exists()
     assert json.loads((out / tiny_flan.BUILD_INFO).read_text())["seed"] == 3
     assert set(info["scores"]["probes"]) == set(PROBES)
+    assert set(info["data"]["mixture"]) == set(tiny_flan.HELD_IN)  # chats held in, the target held out
     model = AutoModelForSeq2SeqLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert model.config.vocab_size == len(tokenizer) and model.config.feed_forward_proj == "gated-gelu"

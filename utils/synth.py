@@ -1,7 +1,8 @@
 """The synthetic corpus of the offline world: DialogSum-style dialogues and the probe tasks.
 
-Run ``python -m utils.synth`` (or ``make data``) to write ``data/dialogsum/`` and ``data/probes/``
-and refresh the statistics in the data card ``data/README.md`` (``--card`` does only the latter).
+Run ``python -m utils.synth`` (or ``make data``) to write ``data/dialogsum/``, ``data/probes/`` and
+``data/chats/`` (SAMSum-style chats, the tiny model's held-in summarization task) and refresh the
+statistics in the data card ``data/README.md`` (``--card`` does only the latter).
 Everything is drawn from seeded random generators, so the default seed reproduces the committed
 files byte for byte.
 
@@ -1048,22 +1049,27 @@ VERDICTS = {
 TURNS = {"positive": ["But overall, I'm happy.", "Still, I really like it.", "Apart from that, it's great."],
          "negative": ["But that doesn't make up for it.", "Still, I can't recommend it.", "Too bad."]}
 ASIDES = {"positive": "My only complaint: ", "negative": "The only good thing: "}
-GENERIC_TITLES = {"positive": ["Great {category}", "Best {category} ever", "{app} is excellent", "Love this app"],
-                  "negative": ["Disappointing", "Avoid {app}", "Worst {category} ever", "Waste of time"]}
 
 
 def point(rng: random.Random, aspect: str, positive: bool) -> tuple[str, str]:
-    """One review sentence about ``aspect`` and a matching title."""
+    """One review sentence about ``aspect`` and its title.
+
+    The title follows from the sentence (the i-th phrasing has the i-th title), so a model can learn it
+    from the review. (The second draw is kept so that the reviews stay what they were.)
+    """
     praise, praise_titles, complaints, complaint_titles = POINTS[aspect]
-    return (rng.choice(praise), rng.choice(praise_titles)) if positive else \
-        (rng.choice(complaints), rng.choice(complaint_titles))
+    sentences, titles = (praise, praise_titles) if positive else (complaints, complaint_titles)
+    sentence = rng.choice(sentences)
+    rng.choice(titles)
+    return sentence, titles[sentences.index(sentence) % len(titles)]
 
 
 def make_review(rng: random.Random) -> tuple[str, str, str]:
     """One app review: (text, label, title).
 
-    The title names the review's main point (sometimes a generic verdict). About a third of the
-    reviews are mixed: they also make a point for the other side, and the verdict decides the label.
+    The title names the review's main point, in the words its sentence implies (:func:`point`), so it can
+    be learned from the review. About a third of the reviews are mixed: they also make a point for the other
+    side, and the verdict decides the label.
     """
     category = rng.choice(list(APPS))
     names, features = APPS[category]
@@ -1082,9 +1088,77 @@ def make_review(rng: random.Random) -> tuple[str, str, str]:
     intro = [rng.choice(INTROS)] if rng.random() < 0.7 else []
     verdict = [rng.choice(VERDICTS[label])] if rng.random() < 0.8 else []
     text = " ".join(intro + body + verdict).format(**slots)
-    if rng.random() < 0.25:
-        title = rng.choice(GENERIC_TITLES[label])
+    if rng.random() < 0.25:  # the draws of a generic title, which no model could derive from the review,
+        rng.randrange(4)  # are kept (unused) so that the reviews stay byte for byte what they were
     return text, label, cap(title.format(**slots))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chats: a held-in summarization task in SAMSum's style (for the tiny model's instruction tuning)
+# ---------------------------------------------------------------------------------------------
+
+#: Chats per split. Only the train split is used to build the tiny model; the others are for scoring.
+CHAT_SIZES = {"train": 3000, "validation": 100, "test": 200}
+#: The chatters' first names (never the slot pool's names, so a summary's people are the speakers).
+CHAT_NAMES = ["Amanda", "Jerry", "Hannah", "Greg", "Monica", "Ross", "Karen", "Leo", "Mia", "Noah", "Ella",
+              "Harry", "Ivy", "Zoe", "Fred", "Rita", "Luke", "Tina", "Adam", "Beth", "Carl", "Dora", "Ethan", "Fiona"]
+#: Friends chat about plans, loans, gifts, shopping, a table for dinner and the way somewhere: six of the
+#: target's fourteen scenario families, as SAMSum's chats overlap DialogSum's everyday situations only in part.
+CHAT_TOPICS = ["invitation", "borrowing", "buying a gift", "shopping", "restaurant booking", "asking the way"]
+#: Informal spellings of a chat message (each applied to a message with probability 1/2).
+CHAT_SWAPS = [(r"\byou\b", "u"), (r"\bgoing to\b", "gonna"), (r"\bwant to\b", "wanna"),
+              (r"\bThank you\b", "thx"), (r"\bOK\b", "ok"), (r"\bI don't know\b", "dunno")]
+CHAT_ENDINGS = [" :)", " :D", " haha", " :(", "!!", " xx"]
+
+
+def chat_message(rng: random.Random, text: str) -> str:
+    """A turn written as a chat message: informal spellings, often no capital or full stop, now and then
+    an emoticon."""
+    for pattern, informal in CHAT_SWAPS:
+        if rng.random() < 0.5:
+            text = re.sub(pattern, informal, text)
+    if rng.random() < 0.5 and not text.startswith(("I ", "I'")):
+        text = text[:1].lower() + text[1:]
+    if rng.random() < 0.6 and text.endswith("."):
+        text = text[:-1]
+    if rng.random() < 0.15:
+        text += rng.choice(CHAT_ENDINGS)
+    return text
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text`` (up to the first ``. ``)."""
+    return text.split(". ", 1)[0].rstrip(".") + "."
+
+
+def make_chat(rng: random.Random) -> dict:
+    """One SAMSum-style chat: first names as speakers, informal messages, and a short summary in the third
+    person that names them (the first sentence of one of the family's summary phrasings)."""
+    topic = rng.choice(CHAT_TOPICS)
+    v = Slots(rng, held_out=False)
+    scene = FAMILIES[topic](rng, v)
+    turns = add_small_talk(rng, v, scene)
+    a, b = rng.sample(CHAT_NAMES, 2)
+    roles = {"A": a, "B": b}
+    dialogue = "\n".join(f"{roles[role]}: {chat_message(rng, cap(fill(text, scene.slots, roles)))}"
+                         for role, text in turns)
+    summary = first_sentence(cap(fill(rng.choice(scene.summaries), scene.slots, roles)))
+    return {"dialogue": dialogue, "summary": summary, "topic": topic}
+
+
+def chat_rows(seed: int = DEFAULT_SEED, taken: set[str] | None = None) -> dict[str, list[dict]]:
+    """The chats per split, in SAMSum's schema (``id, dialogue, summary``) plus the scenario ``topic``."""
+    taken = set() if taken is None else taken
+    rows: dict[str, list[dict]] = {}
+    for split, n in CHAT_SIZES.items():
+        rng = random.Random(f"{seed}-chats-{split}")
+        rows[split] = []
+        while len(rows[split]) < n:
+            chat = make_chat(rng)
+            if chat["dialogue"] not in taken:
+                taken.add(chat["dialogue"])
+                rows[split].append({"id": f"chats_{split}_{len(rows[split])}", **chat})
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1175,7 +1249,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def generate(out_dir: Path = DATA_DIR, seed: int = DEFAULT_SEED) -> list[Path]:
-    """Write the target task and every probe task under ``out_dir``; return the written paths."""
+    """Write the target task, every probe task and the held-in chats under ``out_dir``; return the written paths."""
     written = []
     target = target_rows(seed)
     for split, rows in target.items():
@@ -1189,6 +1263,9 @@ def generate(out_dir: Path = DATA_DIR, seed: int = DEFAULT_SEED) -> list[Path]:
         meta = out_dir / "probes" / probe / "meta.json"
         meta.write_text(json.dumps(PROBE_META[probe], indent=2) + "\n", encoding="utf-8")
         written.append(meta)
+    for split, rows in chat_rows(seed, taken).items():
+        written.append(out_dir / "chats" / f"{split}.jsonl")
+        write_jsonl(written[-1], rows)
     return written
 
 
@@ -1278,10 +1355,25 @@ def card_stats(data_dir: Path = DATA_DIR) -> str:
             shown = f"{target_col} words {spread([words(r[target_col]) for r in all_rows])}"
         lines.append(f"| {probe} | {len(rows['train'])} | {len(rows['validation'])} | {len(rows['test'])} | "
                      f"{spread([words(r[text]) for r in all_rows])} | {shown} |")
-    files = sorted(p for p in (data_dir / "dialogsum").glob("*")) + sorted((data_dir / "probes").rglob("*.*"))
+    lines += chat_stats(data_dir)
+    files = sorted(p for p in (data_dir / "dialogsum").glob("*")) + sorted((data_dir / "probes").rglob("*.*")) + \
+        sorted((data_dir / "chats").glob("*"))
     size = sum(p.stat().st_size for p in files)
     lines += ["", f"All {len(files)} files together: {size / 1e6:.2f} MB (limit 15 MB).", ""]
     return "\n".join(lines)
+
+
+def chat_stats(data_dir: Path = DATA_DIR) -> list[str]:
+    """The data card's lines about the held-in chats (``data/chats/``)."""
+    from utils.data import SPLITS, read_jsonl
+
+    lines = ["", "### Held-in chats: `data/chats/`", "", "| split | chats | turns | chat words | summary words |",
+             "|---|---|---|---|---|"]
+    for split in SPLITS:
+        rows = read_jsonl(data_dir / "chats" / f"{split}.jsonl", ("id", "dialogue", "summary", "topic"))
+        lines.append(f"| {split} | {len(rows)} | {spread([r['dialogue'].count(chr(10)) + 1 for r in rows])} | "
+                     f"{spread([words(r['dialogue']) for r in rows])} | {spread([words(r['summary']) for r in rows])} |")
+    return lines
 
 
 def write_card(card: Path = CARD, data_dir: Path = DATA_DIR) -> None:
@@ -1297,7 +1389,8 @@ def write_card(card: Path = CARD, data_dir: Path = DATA_DIR) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--out", type=Path, default=DATA_DIR, help="folder that receives dialogsum/ and probes/")
+    parser.add_argument("--out", type=Path, default=DATA_DIR,
+                        help="folder that receives dialogsum/, probes/ and chats/")
     parser.add_argument("--card", action="store_true",
                         help="only refresh the statistics in README.md (also done after writing the data)")
     args = parser.parse_args(argv)
