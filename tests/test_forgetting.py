@@ -228,3 +228,13 @@ def test_retention_table_divides_by_the_base_and_measures_the_gap_to_full(board)
 def test_retention_is_undefined_when_the_base_scores_nothing(board):
     board.loc["base", "probe_average"] = 0.0
     assert forgetting.retention_table(board)["probe_retention"].isna().all()
+
+
+def test_fresh_and_cached_scores_are_the_same_numbers(micro_model_dir, micro_profile):
+    """The cache stores 6 digits; a score computed now must equal the same score read back later."""
+    model = modeling.load_model(str(micro_model_dir))
+    fresh = forgetting.cached_scores("thirds", model, {"k": 1}, lambda: {"main": 1 / 3, "per": [2 / 3]},
+                                     micro_profile)
+    cached = forgetting.cached_scores("thirds", model, {"k": 1}, lambda: pytest.fail("not cached"), micro_profile)
+    assert fresh == cached
+    assert fresh["main"] == pytest.approx(1 / 3, abs=1e-6)

@@ -52,14 +52,15 @@ def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict],
     """``compute()``'s scores for ``model``, from ``results/<profile>/scores/`` when already measured.
 
     The file name joins ``name`` (what was scored), the weights' key and a hash of ``settings`` (everything
-    else that changes the score: tokenizer, test rows, prompt, decoding).
+    else that changes the score: tokenizer, test rows, prompt, decoding). Fresh or cached, the values are the
+    stored ones (numbers to 6 digits), so the two paths never differ.
     """
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model, adapter_off)}-{_digest(settings)}.json"
-    if path.exists() and not force:
-        return json.loads(path.read_text())
-    scores = compute()
-    atomic_write_json(path, scores)
-    return scores
+    if not path.exists() or force:
+        atomic_write_json(path, compute())
+    # Read back even when just computed: the file stores numbers to 6 digits, and a model scored now must
+    # compare equal with the same model's scores read from the cache (e.g. lesson 04's adapter-off check).
+    return json.loads(path.read_text())
 
 
 @contextlib.contextmanager
