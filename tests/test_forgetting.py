@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import matplotlib
@@ -238,3 +239,31 @@ def test_fresh_and_cached_scores_are_the_same_numbers(micro_model_dir, micro_pro
     cached = forgetting.cached_scores("thirds", model, {"k": 1}, lambda: pytest.fail("not cached"), micro_profile)
     assert fresh == cached
     assert fresh["main"] == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_per_example_probe_scores_average_to_the_probe_score(micro_model_dir, micro_profile):
+    model = modeling.load_model(str(micro_model_dir))
+    tokenizer = modeling.load_tokenizer(str(micro_model_dir))
+    profile = dataclasses.replace(micro_profile, max_source_length=1024)  # the probes' prompts whole
+    for probe in ("qa", "topic", "title"):
+        per_example = forgetting.probe_example_scores(model, tokenizer, probe, profile, n=6)
+        main = forgetting.probe_scores(model, tokenizer, profile, probes=(probe,), n=6)[probe]["main"]
+        assert len(per_example) == 6
+        assert per_example.mean() == pytest.approx(main, abs=1e-5)
+
+
+def test_paired_differences_say_cant_tell_unless_the_interval_excludes_zero():
+    rng = np.random.default_rng(0)
+    base = {"qa": rng.uniform(0.5, 1, 200), "topic": (rng.uniform(size=200) < 0.9).astype(float)}
+    forgot = {"qa": base["qa"] - 0.3, "topic": np.zeros(200)}
+    same = {p: s[rng.permutation(len(s))] for p, s in base.items()}  # same marginal, no real difference
+    table = forgetting.paired_differences(base, forgot)
+    assert table.loc["qa", "mean_diff"] == pytest.approx(0.3)
+    assert table.loc["average", "mean_diff"] == pytest.approx((0.3 + base["topic"].mean()) / 2)
+    assert (table["verdict"] == "a higher").all()
+    assert forgetting.paired_differences(forgot, base).loc["average", "verdict"] == "b higher"
+    shuffled = forgetting.paired_differences(base, same)
+    assert shuffled.loc["average", "ci_low"] < 0 < shuffled.loc["average", "ci_high"]
+    assert shuffled.loc["average", "verdict"] == "can't tell"
+    with pytest.raises(ValueError, match="same probes"):
+        forgetting.paired_differences(base, {"qa": base["qa"]})

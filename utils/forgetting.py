@@ -100,6 +100,57 @@ def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Seque
     return results
 
 
+def probe_example_scores(model, tokenizer, probe: str, profile: Profile | None = None, adapter_off: bool = False,
+                         n: int | None = None, force: bool = False) -> np.ndarray:
+    """One probe's main score of each test row (token F1, 1/0 for a right/wrong label, ROUGE-1), cached; their
+    mean is :func:`probe_scores`'s ``main``. Paired over the same rows, two models' scores give a drop with an
+    interval (:func:`paired_differences`)."""
+    profile = _with_n(profile or get_profile(), n_probe_eval=n)
+    test = experiments.probe_test(probe, profile)
+    settings = {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
+                "template": experiments.probe_template(probe).jinja,
+                "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
+
+    def compute():
+        prompts, _ = experiments.fit_prompts(experiments.probe_template(probe), test, experiments.LONG_FIELD[probe],
+                                             tokenizer, profile.max_source_length)
+        with adapter_disabled(model, adapter_off):
+            predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
+                                              batch_size=profile.eval_batch_size,
+                                              max_source_length=profile.max_source_length, desc=f"Probe {probe}")
+        task_type = experiments.PROBE_TYPES[probe]
+        return {"scores": [evaluation.score_probe(task_type, [p], [row])["score"]
+                           for p, row in zip(predictions, test, strict=True)], "predictions": predictions}
+
+    cached = cached_scores(f"probe-examples-{probe}", model, settings, compute, profile, adapter_off, force)
+    return np.asarray(cached["scores"], dtype=float)
+
+
+def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
+                       n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """``a`` minus ``b`` per probe, paired over the same test rows (:func:`utils.evaluation.paired_bootstrap`),
+    plus ``average``: the mean of the probes' differences, each probe's rows resampled on their own.
+
+    ``a`` and ``b`` map each probe to per-row scores (:func:`probe_example_scores`). With ``a`` the base model
+    and ``b`` a fine-tune, ``mean_diff`` is the drop. Columns: ``mean_diff``, ``ci_low``, ``ci_high`` (95%) and
+    ``verdict``: "a higher" or "b higher" when the interval excludes 0, else "can't tell".
+    """
+    missing = set(a) ^ set(b)
+    if missing:
+        raise ValueError(f"both models need the same probes; only one has {sorted(missing)}")
+    rows = {probe: evaluation.paired_bootstrap(a[probe], b[probe], n_resamples, seed) for probe in a}
+    rng = np.random.default_rng(seed)
+    diffs = [np.asarray(a[p], dtype=float) - np.asarray(b[p], dtype=float) for p in a]
+    means = np.mean([[d[rng.integers(0, len(d), len(d))].mean() for d in diffs] for _ in range(n_resamples)],
+                    axis=1)
+    rows["average"] = {"mean_diff": float(np.mean([d.mean() for d in diffs])),
+                       "ci_low": float(np.percentile(means, 2.5)), "ci_high": float(np.percentile(means, 97.5))}
+    table = pd.DataFrame.from_dict(rows, orient="index")[["mean_diff", "ci_low", "ci_high"]]
+    table["verdict"] = ["a higher" if low > 0 else "b higher" if high < 0 else "can't tell"
+                        for low, high in zip(table["ci_low"], table["ci_high"], strict=True)]
+    return table
+
+
 def target_scores(model, tokenizer, profile: Profile | None = None, template_name: str = experiments.EVAL_TEMPLATE,
                   n: int | None = None, adapter_off: bool = False, force: bool = False) -> dict:
     """ROUGE, grounding and (where the data records facts) fact recall on the target test dialogues (first
