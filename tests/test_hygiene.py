@@ -39,13 +39,6 @@ def test_first_code_cell_is_the_colab_cell(path):
     assert _code(path)[0] == COLAB_CELL, f"run `python -m utils.notebook sync` to update {path.name}"
 
 
-@pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
-def test_notebooks_define_no_helpers(path):
-    """The heavy lifting lives in utils; a notebook defines no functions of its own."""
-    defined = [line for src in _code(path) for line in src.splitlines() if re.match(r"\s*(def|class)\s", line)]
-    assert not defined, f"{path.name} defines {defined}; move them into utils"
-
-
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_remote_code_and_no_secrets(path):
     text = path.read_text()
