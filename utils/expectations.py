@@ -79,6 +79,20 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
         "03.lora.trainable_fraction": Expectation(
             "share of parameters LoRA trains", 0.005, 0.20,
             "lora_targets and lora_r of the profile: every listed module gets an adapter"),
+        # 04: catastrophic forgetting
+        "04.full.average_drop": Expectation(
+            "full fine-tune: average probe score drop from the base", 0.20, 0.90,
+            "that lesson 03's full run trained (its target ROUGE-1 below) and that every model was probed with "
+            "the same prompts; a drop near 0 means the fine-tune barely moved the weights"),
+        "04.lora.average_drop": Expectation(
+            "LoRA: average probe score drop from the base", -0.05, 0.80,
+            "the LoRA settings (lora_targets, rank, learning rate); a negative drop beyond a few points is unusual"),
+        "04.full.valid_label_share": Expectation(
+            "full fine-tune: share of label-probe answers that are a valid label", 0.0, 0.60,
+            "the example outputs of section 4: a fine-tune that still answers with labels forgot little"),
+        "04.full.target_rouge1": Expectation(
+            "full fine-tune: target ROUGE-1 (what it was tuned for)", 0.35, 0.80,
+            "lesson 03's training curves; scores near zero-shot mean the run did not train"),
     },
 }
 
