@@ -2,7 +2,8 @@
 
 A *probe* is a task the base model could already do (question answering, topic and sentiment
 classification, writing titles). Scoring every model on every probe shows what fine-tuning on dialogue
-summarization cost. This module runs the probes (via :func:`utils.experiments.evaluate_probe`) on many
+summarization cost. This module runs the probes (:func:`probe_outputs`, scored as
+:func:`utils.experiments.evaluate_probe` scores them) on many
 models and checkpoints, and arranges the results; the measures themselves (drop, max-minus-final) live in
 :mod:`utils.evaluation`.
 
@@ -80,23 +81,52 @@ def _with_n(profile: Profile, **sizes) -> Profile:
     return dataclasses.replace(profile, **{k: v for k, v in sizes.items() if v is not None})
 
 
+def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
+    return {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
+            "template": experiments.probe_template(probe).jinja,
+            "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
+
+
+def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: bool = False,
+                  force: bool = False) -> dict:
+    """One probe's answers on its test rows (``predictions``), each row's main score (``scores``) and how many
+    prompts were shortened to fit (``n_shortened``), generated once and cached: :func:`probe_scores` and
+    :func:`probe_example_scores` both read them."""
+    test = experiments.probe_test(probe, profile)
+
+    def compute():
+        prompts, shortened = experiments.fit_prompts(experiments.probe_template(probe), test,
+                                                     experiments.LONG_FIELD[probe], tokenizer, profile.max_source_length)
+        with adapter_disabled(model, adapter_off):
+            predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
+                                              batch_size=profile.eval_batch_size,
+                                              max_source_length=profile.max_source_length, desc=f"Probe {probe}")
+        task_type = experiments.PROBE_TYPES[probe]
+        return {"predictions": predictions, "n_shortened": len(shortened),
+                "scores": [evaluation.score_probe(task_type, [p], [row])["score"]
+                           for p, row in zip(predictions, test, strict=True)]}
+
+    return cached_scores(f"probe-examples-{probe}", model, _probe_settings(tokenizer, probe, profile, test), compute,
+                         profile, adapter_off, force)
+
+
 def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Sequence[str] = PROBES,
                  adapter_off: bool = False, n: int | None = None, force: bool = False) -> dict[str, dict]:
     """Every probe's scores for one model (``main`` is the main score), cached; ``n`` test rows per probe
-    (default: the profile's ``n_probe_eval``)."""
+    (default: the profile's ``n_probe_eval``). The answers are generated once (:func:`probe_outputs`)."""
     profile = _with_n(profile or get_profile(), n_probe_eval=n)
     results = {}
     for probe in probes:
         test = experiments.probe_test(probe, profile)
-        settings = {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
-                    "template": experiments.probe_template(probe).jinja,
-                    "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
 
-        def compute(probe=probe):
-            with adapter_disabled(model, adapter_off):
-                return experiments.evaluate_probe(model, tokenizer, probe, profile)
+        def compute(probe=probe, test=test):
+            outputs = probe_outputs(model, tokenizer, probe, profile, adapter_off, force)
+            scores = evaluation.score_probe(experiments.PROBE_TYPES[probe], outputs["predictions"], list(test))
+            scores["main"], scores["n_shortened"] = scores["score"], outputs["n_shortened"]
+            return scores
 
-        results[probe] = cached_scores(f"probe-{probe}", model, settings, compute, profile, adapter_off, force)
+        results[probe] = cached_scores(f"probe-{probe}", model, _probe_settings(tokenizer, probe, profile, test),
+                                       compute, profile, adapter_off, force)
     return results
 
 
@@ -106,24 +136,7 @@ def probe_example_scores(model, tokenizer, probe: str, profile: Profile | None =
     mean is :func:`probe_scores`'s ``main``. Paired over the same rows, two models' scores give a drop with an
     interval (:func:`paired_differences`)."""
     profile = _with_n(profile or get_profile(), n_probe_eval=n)
-    test = experiments.probe_test(probe, profile)
-    settings = {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
-                "template": experiments.probe_template(probe).jinja,
-                "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
-
-    def compute():
-        prompts, _ = experiments.fit_prompts(experiments.probe_template(probe), test, experiments.LONG_FIELD[probe],
-                                             tokenizer, profile.max_source_length)
-        with adapter_disabled(model, adapter_off):
-            predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
-                                              batch_size=profile.eval_batch_size,
-                                              max_source_length=profile.max_source_length, desc=f"Probe {probe}")
-        task_type = experiments.PROBE_TYPES[probe]
-        return {"scores": [evaluation.score_probe(task_type, [p], [row])["score"]
-                           for p, row in zip(predictions, test, strict=True)], "predictions": predictions}
-
-    cached = cached_scores(f"probe-examples-{probe}", model, settings, compute, profile, adapter_off, force)
-    return np.asarray(cached["scores"], dtype=float)
+    return np.asarray(probe_outputs(model, tokenizer, probe, profile, adapter_off, force)["scores"], dtype=float)
 
 
 def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
