@@ -10,6 +10,14 @@ STAMP := $(VENV)/.installed
 NB_WORKERS ?= 2
 # Idle OpenMP threads sleep instead of spinning: several processes share few cores (see utils/__init__.py).
 export OMP_WAIT_POLICY ?= PASSIVE
+# Relative COURSE_RESULTS_DIR / COURSE_MODEL (a folder that exists) mean relative to where make runs, not to
+# notebooks/, where the kernels of `make lab` run (utils.course does the same for `make course`).
+ifneq ($(COURSE_RESULTS_DIR),)
+export COURSE_RESULTS_DIR := $(abspath $(COURSE_RESULTS_DIR))
+endif
+ifneq ($(wildcard $(COURSE_MODEL)),)
+export COURSE_MODEL := $(abspath $(COURSE_MODEL))
+endif
 
 .PHONY: setup course test lint unit notebooks determinism lab slides data model bench report clean
 

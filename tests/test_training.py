@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import pytest
 import torch
@@ -158,6 +159,76 @@ def test_cache_key_changes_with_settings_data_and_base(micro_profile, tmp_path):
     assert training.run_dir(settings, micro_pairs(8, seed=5), micro_profile) != key
     other_base = build_micro_model(tmp_path / "other", seed=1)
     assert training.run_dir(dataclasses.replace(settings, model=str(other_base)), pairs, micro_profile) != key
+
+
+def _lora_key_inputs(micro_profile):
+    return training.RunSettings.from_profile("k", "lora", micro_profile), micro_pairs(8), micro_pairs(4, seed=1)
+
+
+def _edited_tokenizer(model_dir, folder):
+    import json
+
+    copy = shutil.copytree(model_dir, folder)
+    tokenizer = json.loads((copy / "tokenizer.json").read_text())
+    tokenizer["model"]["vocab"][-1][1] -= 1.0  # one token's score: the same weights read another way
+    (copy / "tokenizer.json").write_text(json.dumps(tokenizer))
+    return copy
+
+
+#: Changes that alter the trained weights or what a run saves: each must give another run (issue 19).
+KEY_CHANGES = {
+    "LoRA rank": lambda s, v, p, m, t: (dataclasses.replace(s, lora={**s.lora, "r": s.lora["r"] * 2}), v, p, {}),
+    "LoRA targets": lambda s, v, p, m, t: (dataclasses.replace(s, lora={**s.lora, "targets": ["q"]}), v, p, {}),
+    "LoRA alpha": lambda s, v, p, m, t: (dataclasses.replace(s, lora={**s.lora, "alpha": 1}), v, p, {}),
+    "max source length": lambda s, v, p, m, t: (dataclasses.replace(s, max_source_length=32), v, p, {}),
+    "max target length": lambda s, v, p, m, t: (dataclasses.replace(s, max_target_length=8), v, p, {}),
+    "checkpoint count": lambda s, v, p, m, t: (s, v, p, {"n_checkpoints": 5}),
+    "seed": lambda s, v, p, m, t: (dataclasses.replace(s, seed=7), v, p, {}),
+    "batch size": lambda s, v, p, m, t: (dataclasses.replace(s, batch_size=2), v, p, {}),
+    "no validation data": lambda s, v, p, m, t: (s, None, p, {}),
+    "other validation data": lambda s, v, p, m, t: (s, micro_pairs(4, seed=2), p, {}),
+    "validation decoding length": lambda s, v, p, m, t: (s, v, dataclasses.replace(p, max_new_tokens=3), {}),
+    "edited tokenizer.json": lambda s, v, p, m, t: (
+        dataclasses.replace(s, model=str(_edited_tokenizer(m, t / "edited"))), v, p, {}),
+}
+#: Changes left out of the key on purpose (see ``training.run_key``): each must find the same run. Each gives
+#: the run before and after the change, as (settings, validation data, profile).
+KEY_KEEPS = {
+    "model folder moved": lambda s, v, p, m, t: (
+        (s, v, p), (dataclasses.replace(s, model=str(shutil.copytree(m, t / "moved" / "model"))), v, p)),
+    "evaluation batch size": lambda s, v, p, m, t: ((s, v, p), (s, v, dataclasses.replace(p, eval_batch_size=1))),
+    "decoding length without validation": lambda s, v, p, m, t: (
+        (s, None, p), (s, None, dataclasses.replace(p, max_new_tokens=3))),
+}
+
+
+@pytest.mark.parametrize("change", KEY_CHANGES, ids=list(KEY_CHANGES))
+def test_cache_key_changes_with_what_changes_the_run(change, micro_profile, micro_model_dir, tmp_path):
+    settings, pairs, validation = _lora_key_inputs(micro_profile)
+    key = training.run_key(settings, pairs, validation, micro_profile)
+    settings2, validation2, profile2, extra = KEY_CHANGES[change](settings, validation, micro_profile,
+                                                                  micro_model_dir, tmp_path)
+    assert training.run_key(settings2, pairs, validation2, profile2, extra.get("n_checkpoints")) != key
+
+
+@pytest.mark.parametrize("change", KEY_KEEPS, ids=list(KEY_KEEPS))
+def test_cache_key_ignores_what_does_not_change_the_run(change, micro_profile, micro_model_dir, tmp_path):
+    settings, pairs, validation = _lora_key_inputs(micro_profile)
+    before, after = KEY_KEEPS[change](settings, validation, micro_profile, micro_model_dir, tmp_path)
+    assert training.run_key(after[0], pairs, *after[1:]) == training.run_key(before[0], pairs, *before[1:])
+
+
+def test_every_run_setting_is_in_the_cache_key(micro_profile):
+    """A field added to RunSettings later is in the key too (the whole settings are hashed)."""
+    settings, pairs, _ = _lora_key_inputs(micro_profile)
+    key = training.run_key(settings, pairs, None, micro_profile)
+    changed = {"name": "other", "method": "full", "model": "google/flan-t5-small", "steps": settings.steps + 1,
+               "learning_rate": settings.learning_rate / 2, "batch_size": settings.batch_size + 1,
+               "seed": settings.seed + 1, "max_source_length": 33, "max_target_length": 9,
+               "lora": {**settings.lora, "dropout": 0.5}}
+    assert set(changed) == {f.name for f in dataclasses.fields(training.RunSettings)}
+    for name, value in changed.items():
+        assert training.run_key(dataclasses.replace(settings, **{name: value}), pairs, None, micro_profile) != key, name
 
 
 def test_force_retrains(micro_profile, capsys):

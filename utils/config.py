@@ -7,8 +7,12 @@ Choose one with the environment variable ``COURSE_PROFILE`` (``tiny`` by default
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import numbers
 import os
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +32,10 @@ PROBES = ("qa", "topic", "sentiment", "title")
 
 class ProfileError(ValueError):
     """An unknown profile or an invalid budget override."""
+
+
+class SettingError(ProfileError):
+    """A budget or setting outside its valid range (a step count, a learning rate, a batch size...)."""
 
 
 @dataclass(frozen=True)
@@ -154,20 +162,92 @@ LAB_ROUGE1 = {"zero-shot": 0.2334, "full": 0.4216, "lora": 0.4081}
 #: lab's in ``full``; unset or ``default``: the profile's own.
 BUDGET_VARIABLE = "COURSE_BUDGET"
 
-#: Environment variables that shrink or grow a profile's budgets (handy on a small GPU).
+#: The most training steps and the largest batch a run may ask for, so a typo cannot run (or allocate) forever.
+MAX_TRAIN_STEPS = 1_000_000
+MAX_BATCH_SIZE = 4096
+#: Environment variables that shrink or grow a profile's budgets (handy on a small GPU): the profile field
+#: each one sets and its valid range (whole numbers).
 OVERRIDES = {
-    "COURSE_TRAIN_STEPS": "train_steps",
-    "COURSE_EVAL_DIALOGUES": "n_eval_dialogues",
-    "COURSE_BATCH_SIZE": "batch_size",
-    "COURSE_PROBE_EVAL": "n_probe_eval",
-    "COURSE_N_TRAIN": "n_train",
+    "COURSE_TRAIN_STEPS": ("train_steps", 1, MAX_TRAIN_STEPS),
+    "COURSE_EVAL_DIALOGUES": ("n_eval_dialogues", 1, 10**9),
+    "COURSE_BATCH_SIZE": ("batch_size", 1, MAX_BATCH_SIZE),
+    "COURSE_PROBE_EVAL": ("n_probe_eval", 1, 10**9),
+    "COURSE_N_TRAIN": ("n_train", 1, 10**9),
 }
+#: Every ``COURSE_*`` environment variable the course reads; any other one is most likely a typo.
+#: Add a new variable here when the course starts reading it.
+KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COURSE_HUB_HOST", BUDGET_VARIABLE,
+                   *OVERRIDES)
+#: Variables that name a path: a relative one is resolved once, against the folder the command ran in.
+PATH_VARIABLES = ("COURSE_RESULTS_DIR", "COURSE_MODEL")
+
+
+def check_setting(name: str, value, low, high, kind: type = int):
+    """``value`` if it is a ``kind`` (int or float) in ``[low, high]``, else a :class:`SettingError` naming
+    the setting, the value and the valid range. ``low`` is exclusive for floats (a rate of 0 learns nothing).
+    """
+    if isinstance(value, bool):
+        ok = False
+    elif kind is int:
+        ok = isinstance(value, numbers.Integral) and low <= value <= high
+    else:
+        ok = isinstance(value, numbers.Real) and math.isfinite(value) and low < value <= high
+    if not ok:
+        valid = f"a whole number from {low:,} to {high:,}" if kind is int else f"a number above {low:g} and at most {high:g}"
+        raise SettingError(f"{name}={value!r} is out of range: give {valid}.")
+    return kind(value)
+
+
+_WARNED: set[str] = set()  # unknown variables already warned about (once per process)
+
+
+def check_variables(environ=None) -> None:
+    """Refuse a misspelt ``COURSE_*`` variable (it would be ignored without a word), suggesting the valid name.
+
+    A ``COURSE_*`` name close to a known one is an error; one close to none is only warned about.
+    """
+    environ = os.environ if environ is None else environ
+    for var in sorted(v for v in environ if v.startswith("COURSE_") and v not in KNOWN_VARIABLES):
+        close = difflib.get_close_matches(var, KNOWN_VARIABLES, n=1, cutoff=0.75)
+        if close:
+            raise ProfileError(f"Unknown environment variable {var} (did you mean {close[0]}?). "
+                               f"Rename it, or unset it; the course reads {', '.join(KNOWN_VARIABLES)}.")
+        if var not in _WARNED:
+            _WARNED.add(var)
+            warnings.warn(f"The course does not read the environment variable {var}; it is ignored. "
+                          f"Known variables: {', '.join(KNOWN_VARIABLES)}.", stacklevel=3)
+
+
+def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> dict[str, str]:
+    """Make relative ``COURSE_RESULTS_DIR`` and ``COURSE_MODEL`` absolute, against ``cwd`` (default: the
+    folder the command runs in), in ``environ`` (default: this process's environment); returns the changes.
+
+    The course runner calls it before it starts the notebooks' kernels, whose working folder is
+    ``notebooks/``: a relative path would otherwise be read from there. ``COURSE_MODEL`` is a path when such
+    a folder exists or when it starts with ``.`` or ``~``; anything else is a Hub id and stays as it is.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = Path(cwd or os.getcwd())
+    changes = {}
+    for var in PATH_VARIABLES:
+        raw = environ.get(var)
+        if not raw:
+            continue
+        path = Path(raw).expanduser()
+        is_path = var == "COURSE_RESULTS_DIR" or raw.startswith((".", "~")) or (cwd / path).exists()
+        if is_path and not path.is_absolute():
+            changes[var] = str((cwd / path).resolve())
+        elif is_path and raw.startswith("~"):
+            changes[var] = str(path)
+    environ.update(changes)
+    return changes
 
 
 def get_profile(name: str | None = None) -> Profile:
     """Return the active profile: ``name``, else ``$COURSE_PROFILE``, else ``tiny``.
 
-    ``COURSE_MODEL`` overrides the model; the variables in :data:`OVERRIDES` override budgets.
+    ``COURSE_MODEL`` overrides the model; the variables in :data:`OVERRIDES` override budgets (each checked
+    against its range); a misspelt ``COURSE_*`` variable is refused (:func:`check_variables`).
     """
     name = (name or os.environ.get("COURSE_PROFILE") or "tiny").strip()
     if name not in PROFILES:
@@ -175,19 +255,18 @@ def get_profile(name: str | None = None) -> Profile:
             f"Unknown course profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
             "Set COURSE_PROFILE to one of them (tiny runs offline on a laptop CPU)."
         )
+    check_variables()
     changes: dict = dict(named_budget(PROFILES[name], os.environ.get(BUDGET_VARIABLE)))
     if os.environ.get("COURSE_MODEL"):
         changes["model"] = os.environ["COURSE_MODEL"]
-    for var, attr in OVERRIDES.items():
+    for var, (attr, low, high) in OVERRIDES.items():
         raw = os.environ.get(var)
         if raw:
             try:
                 value = int(raw)
             except ValueError:
                 raise ProfileError(f"{var}={raw!r} is not a whole number; unset it or give e.g. {var}=100") from None
-            if value <= 0:
-                raise ProfileError(f"{var}={value} must be positive")
-            changes[attr] = value
+            changes[attr] = check_setting(var, value, low, high)
     return dataclasses.replace(PROFILES[name], **changes)
 
 

@@ -1,7 +1,9 @@
 """Run the whole course headlessly: ``python -m utils.course run`` (what ``make course`` calls).
 
 Notebooks run in order under the chosen profile, each in a fresh kernel with the ``notebooks/`` folder as its
-working directory. A progress bar follows the cells; the first failing notebook stops the run with its error.
+working directory (so a relative ``COURSE_RESULTS_DIR`` or ``COURSE_MODEL`` is first made absolute, against
+the folder the command ran in: :func:`utils.config.resolve_path_variables`). A progress bar follows the
+cells; the first failing notebook stops the run with its error.
 ``results/<profile>/`` then holds the executed notebooks, ``metrics.json`` (each notebook saves its own
 section), ``timings.json`` and ``report.md``. A whole run ends by checking the profile's course targets
 (:mod:`utils.targets`) and exits 1 if one is missed.
@@ -24,7 +26,7 @@ from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
 from utils import targets
-from utils.config import ROOT, get_profile
+from utils.config import ROOT, ProfileError, get_profile, resolve_path_variables
 from utils.results import atomic_write_json, atomic_write_text, load_metrics
 
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -57,19 +59,33 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
         on_cell_executed=lambda **_: bar.update(1),
     )
     started = time.perf_counter()
+    failed = True
     try:
         client.execute()
+        failed = False
     except CellExecutionError as error:
         raise NotebookFailed(f"{path.name} failed:\n{error}") from error
     finally:
         bar.close()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, out_dir / path.name)
+        _save_executed(notebook, out_dir / path.name, failing=failed)
     return time.perf_counter() - started
+
+
+def _save_executed(notebook, target: Path, failing: bool) -> None:
+    """Write the executed notebook. When the notebook itself failed, a folder that cannot be written only
+    gets a note, so the notebook's own error is the one shown."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, target)
+    except OSError as error:
+        if not failing:
+            raise
+        print(f"(The executed notebook could not be saved to {target}: {error})", file=sys.stderr)
 
 
 def run_course(profile_name: str | None = None, only: list[str] | None = None) -> Path:
     """Run the notebooks (all, or those whose names start with one of ``only``); return the report's path."""
+    resolve_path_variables()  # the kernels run in notebooks/: relative paths are made absolute here, once
     profile = get_profile(profile_name)
     os.environ["COURSE_PROFILE"] = profile.name  # the kernels inherit it
     out = profile.results_dir
@@ -232,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nThe course ran, but {error}", file=sys.stderr)
         print("Read the lessons' 'what you should see' notes in results/<profile>/notebooks/ and report.md.",
               file=sys.stderr)
+        return 1
+    except (ProfileError, OSError) as error:  # a bad setting, or a results folder that cannot be written
+        print(f"\nThe course stopped: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -60,7 +60,7 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
             "that the raw call passed generation_config=gen_config (max_new_tokens caps it)"),
         # 02: prompt templates
         "02.templates.rouge1_spread": Expectation(
-            "best minus worst template's zero-shot ROUGE-1 (test)", 0.0, 0.30,
+            "best minus worst template's zero-shot ROUGE-1 (validation)", 0.0, 0.30,
             "that every template was scored on the same dialogues with the same generation config"),
         "02.chosen.rouge1": Expectation(
             "the template chosen on validation, its test ROUGE-1", 0.0, 0.35,

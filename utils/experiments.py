@@ -223,18 +223,36 @@ def saved_scores(scores: dict) -> dict:
     return {key: scores[key] for key in [*SCORE_KEYS, *evaluation.FACT_RECALL_KEYS] if key in scores}
 
 
+def template_fingerprint(template: templates.Template) -> str:
+    """A short hash of a template's text (its Jinja and answer choices): a cache key that an edit of the
+    template's wording changes, where its name would not."""
+    import hashlib
+
+    text = f"{template.jinja}\x00{template.answer_choices or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def zero_shot_setup(profile: Profile | None = None) -> dict:
+    """What makes zero-shot scores comparable with the fine-tuned models' (saved beside them by lesson 01):
+    the prompt's name and text, ``max_new_tokens`` and the base model's fingerprint (weights and tokenizer)."""
+    profile = profile or get_profile()
+    return {"template": EVAL_TEMPLATE,
+            "template_fingerprint": template_fingerprint(templates.get_template(TARGET_TASK, EVAL_TEMPLATE)),
+            "max_new_tokens": profile.max_new_tokens,
+            "model_fingerprint": training.model_fingerprint(profile.model)}
+
+
 def saved_zero_shot(profile: Profile | None = None) -> dict | None:
-    """Lesson 01's zero-shot scores from ``metrics.json`` if they were measured as the fine-tuned models are:
-    the same base weights (``model_fingerprint``), test dialogues, prompt and ``max_new_tokens``; otherwise
-    None (then measure them again)."""
+    """Lesson 01's zero-shot scores from ``metrics.json`` if they were measured as the fine-tuned models are
+    (:func:`zero_shot_setup`: the same base model, prompt text and ``max_new_tokens``) on the same test
+    dialogues; otherwise None (then measure them again)."""
     from utils import results
 
     profile = profile or get_profile()
     saved = results.load_metrics(profile).get("zero_shot", {})
     test = target_test(profile)
-    comparable = (saved.get("model_fingerprint") == training.model_fingerprint(profile.model)
-                  and saved.get("n_dialogues") == len(test)
-                  and saved.get("template") == EVAL_TEMPLATE and saved.get("max_new_tokens") == profile.max_new_tokens)
+    comparable = (all(saved.get(key) == value for key, value in zero_shot_setup(profile).items())
+                  and saved.get("n_dialogues") == len(test))
     keys = [*SCORE_KEYS, *(evaluation.FACT_RECALL_KEYS if "facts" in test.column_names else ())]
     return saved if comparable and all(key in saved for key in keys) else None
 

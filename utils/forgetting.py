@@ -83,7 +83,7 @@ def _with_n(profile: Profile, **sizes) -> Profile:
 
 def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
     return {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
-            "template": experiments.probe_template(probe).jinja,
+            "template": experiments.template_fingerprint(experiments.probe_template(probe)),
             "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
 
 
@@ -170,8 +170,9 @@ def target_scores(model, tokenizer, profile: Profile | None = None, template_nam
     ``n``; default the profile's), with one prompt, cached."""
     profile = _with_n(profile or get_profile(), n_eval_dialogues=n)
     test = experiments.target_test(profile)
-    settings = {"tokenizer": tokenizer_key(tokenizer), "ids": list(test["id"]),
-                "references": [list(r) for r in test["references"]], "template": template_name,
+    template = experiments.template_fingerprint(templates.get_template(experiments.TARGET_TASK, template_name))
+    settings = {"tokenizer": tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
+                "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
                 "facts": [list(f) for f in test["facts"]] if "facts" in test.column_names else None,
                 "measures": sorted(evaluation.GROUNDING_KEYS + evaluation.FACT_RECALL_KEYS)}

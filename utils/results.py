@@ -61,8 +61,15 @@ def atomic_write_json(path: str | Path, obj) -> Path:
 def locked(lock_path: str | Path):
     """Hold an exclusive lock on ``lock_path`` (across processes) for the duration of the block."""
     lock_path = Path(lock_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path, "w")  # noqa: SIM115 (closed below)
+    except OSError as error:
+        raise PermissionError(
+            f"Cannot write the lock file {lock_path} ({error.strerror or error}): the results folder is not "
+            "writable. Make it writable, or set COURSE_RESULTS_DIR to a folder you can write to."
+        ) from error
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -31,11 +30,11 @@ import torch
 from transformers import TrainerCallback
 
 from utils import experiments, modeling, training
-from utils.config import get_profile
+from utils.config import ProfileError, get_profile
 from utils.results import atomic_write_json
 
 TASKS = ("dialogsum", "multitask")
-SCORES_FILE = "scores.json"
+SCORES_FILE = training.SCORES_FILE
 
 
 def world() -> tuple[int, int]:
@@ -138,20 +137,30 @@ def _clear_for_all(path: Path) -> None:
 
     if not dist.is_initialized():  # the trainer joins this same process group later
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    if world()[0] == 0 and path.exists():
-        shutil.rmtree(path)
+    if world()[0] == 0:
+        training.clear_run(path)  # only what the course wrote there; a folder it did not make is refused
     dist.barrier()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+    try:
+        return _main(parse(argv))
+    except (ProfileError, training.RunFolderError) as error:  # bad settings or output folder: say what to do
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _main(args) -> int:
     profile = get_profile(args.profile)
     rank, world_size = world()
     name = run_name(args.task, args.method, world_size)
+    settings = training.RunSettings.from_profile(name, args.method, profile, args.steps, args.learning_rate)
+    output = Path(args.output).resolve() if args.output else None
+    if output is not None and rank == 0:
+        training.check_output(output, args.force)  # before any data is loaded, let alone anything deleted
     train_data = training_data(args.task, profile, args.steps)
     eval_data = None if args.no_validation else experiments.validation_pairs(profile)
-    settings = training.RunSettings.from_profile(name, args.method, profile, args.steps, args.learning_rate)
-    output = Path(args.output) if args.output else training.run_dir(settings, train_data, profile)
+    output = output or training.run_dir(settings, train_data, profile, eval_data=eval_data)
     if args.force and world_size > 1:
         _clear_for_all(output)
     if rank == 0:

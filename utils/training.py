@@ -7,15 +7,20 @@ never fp16 for T5) from a fixed seed, scoring a few validation dialogues along t
 ``predict_with_generate``. LoRA goes through PEFT.
 
 Each run is saved under ``results/<profile>/runs/<name>-<key>/``, where the key hashes the settings, the
-training data and the base model's weights. A rerun with the same settings loads it instead of training
-again, and a run that was killed resumes from its last complete checkpoint. Inside a run folder:
-``checkpoint-<step>/`` (intermediate models, for learning curves) and ``final/`` (the trained model or
-LoRA adapter, its tokenizer and ``training_summary.json``).
+training and validation data and the base model's files (see :func:`run_key`). A rerun with the same
+settings loads it instead of training again, and a run that was killed resumes from its last complete
+checkpoint. Inside a run folder:
+``checkpoint-<step>/`` (intermediate models, for learning curves), ``final/`` (the trained model or
+LoRA adapter, its tokenizer and ``training_summary.json``) and ``course_run.json``, the mark that the course
+made the folder: ``force=True`` deletes only what the course wrote, and a folder holding anything else
+without that mark is refused rather than written into.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import hashlib
 import json
 import os
@@ -39,7 +44,7 @@ from transformers import (
 )
 
 from utils import modeling
-from utils.config import Profile, get_profile
+from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, get_profile
 from utils.results import atomic_write_json, locked
 
 METHODS = ("full", "lora")
@@ -51,6 +56,18 @@ RECIPE_VERSION = 5
 TAIL_TOKENS = 24
 #: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
 RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
+#: The mark of a run folder made by the course (see :func:`claim_folder`).
+RUN_MARKER = "course_run.json"
+#: The test scores ``python -m utils.train`` saves beside a run.
+SCORES_FILE = "scores.json"
+#: What the course writes into a run folder besides its checkpoints: ``force`` deletes these and nothing else.
+COURSE_FILES = ("final", "final.partial", RUN_MARKER, SCORES_FILE)
+#: The most checkpoints a run may keep along training.
+MAX_CHECKPOINTS = 100
+
+
+class RunFolderError(ValueError):
+    """A run's output folder holds files the course did not write there; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -68,18 +85,28 @@ class RunSettings:
     max_target_length: int
     lora: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise SettingError(f"Unknown training method {self.method!r}; use one of {METHODS}.")
+        object.__setattr__(self, "steps", check_setting("steps", self.steps, 1, MAX_TRAIN_STEPS))
+        object.__setattr__(self, "learning_rate", check_setting("learning_rate", self.learning_rate, 0.0, 1.0,
+                                                                float))
+        object.__setattr__(self, "batch_size", check_setting("batch_size", self.batch_size, 1, MAX_BATCH_SIZE))
+        for name in ("max_source_length", "max_target_length"):
+            object.__setattr__(self, name, check_setting(name, getattr(self, name), 1, 1_000_000))
+
     @classmethod
     def from_profile(cls, name: str, method: str, profile: Profile, steps: int | None = None,
                      learning_rate: float | None = None) -> RunSettings:
-        if method not in METHODS:
-            raise ValueError(f"Unknown training method {method!r}; use one of {METHODS}.")
         lora = {}
         if method == "lora":
             lora = {"r": profile.lora_r, "alpha": profile.lora_alpha, "dropout": profile.lora_dropout,
                     "targets": list(profile.lora_targets)}
         default_lr = profile.lr_full if method == "full" else profile.lr_lora
-        return cls(name=name, method=method, model=profile.model, steps=steps or profile.train_steps,
-                   learning_rate=learning_rate or default_lr, batch_size=profile.batch_size, seed=profile.seed,
+        return cls(name=name, method=method, model=profile.model,
+                   steps=profile.train_steps if steps is None else steps,
+                   learning_rate=default_lr if learning_rate is None else learning_rate,
+                   batch_size=profile.batch_size, seed=profile.seed,
                    max_source_length=profile.max_source_length, max_target_length=profile.max_target_length,
                    lora=lora)
 
@@ -108,37 +135,137 @@ def data_fingerprint(dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_fingerprint(model: str) -> str:
-    """A short hash of a local model folder's weights and config (a Hub id stands for itself).
+#: The files of a local model folder that decide what a run trains: weights, config, tokenizer, generation
+#: defaults (a model card or build notes are left out: editing them changes nothing a run does).
+MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "added_tokens.json", "spiece.model", "*.model", "vocab.*", "merges.txt")
 
-    It keeps a rebuilt base model from reusing runs trained from its previous version.
+
+def model_fingerprint(model: str) -> str:
+    """A short hash of a local model folder's content (a Hub id stands for itself).
+
+    It covers weights, config and tokenizer files (:data:`MODEL_FILES`), by name relative to the folder and
+    content, never by the folder's location: a rebuilt base model or an edited ``tokenizer.json`` does not
+    reuse runs of the previous one, and a moved checkout still finds its runs.
     """
     folder = Path(model).expanduser()
     if not folder.is_dir():
         return model
     digest = hashlib.sha256()
-    for path in [*sorted(folder.glob("*.safetensors")), folder / "config.json"]:
-        if path.exists():
-            digest.update(path.name.encode())
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):  # noqa: B023
-                    digest.update(chunk)
+    paths = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
+    for path in paths:
+        digest.update(path.name.encode() + b"\x00")
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):  # noqa: B023
+                digest.update(chunk)
     return digest.hexdigest()[:16]
 
 
-def run_dir(settings: RunSettings, train_data, profile: Profile | None = None,
-            n_checkpoints: int | None = None) -> Path:
-    """The folder of a run: named for people, keyed by settings, data and base weights for the cache."""
+def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile | None = None,
+            n_checkpoints: int | None = None) -> str:
+    """The cache key of a run: a hash of everything that changes the trained weights or what is saved.
+
+    In the key: every :class:`RunSettings` field (method, steps, learning rate, batch size, seed, both
+    maximum lengths, LoRA rank, alpha, dropout and targets), with the base model by content
+    (:func:`model_fingerprint`, tokenizer included) instead of its path; the training data; the validation
+    data (``None`` when a run is trained without it: its log then has no ``eval_loss``) and, with it, the
+    validation decoding (``max_new_tokens``), since both decide the saved validation scores; the number of
+    checkpoints; :data:`RECIPE_VERSION`.
+
+    Left out on purpose: the base model's folder path (a moved checkout reuses its runs); the evaluation batch
+    size (it only groups validation dialogues; padding is masked); the precision and device, and trainer
+    overrides such as DeepSpeed, FSDP or the DDP backend (they change how a run is computed, not the
+    recipe: a run trained on a GPU machine is meant to be reused on a CPU one; distributed runs get their own
+    name); the profile's name (each profile has its own ``results/<profile>/``).
+    """
     profile = profile or get_profile()
+    validation = None
+    if eval_data is not None:
+        validation = {"data": data_fingerprint(eval_data), "max_new_tokens": profile.max_new_tokens}
     key_material = json.dumps({
-        "settings": asdict(settings),
+        "settings": {**asdict(settings), "model": model_fingerprint(settings.model)},
         "data": data_fingerprint(train_data),
-        "base": model_fingerprint(settings.model),
+        "validation": validation,
         "n_checkpoints": n_checkpoints or profile.n_checkpoints,
         "recipe": RECIPE_VERSION,
     }, sort_keys=True)
-    key = hashlib.sha256(key_material.encode()).hexdigest()[:10]
+    return hashlib.sha256(key_material.encode()).hexdigest()[:10]
+
+
+def run_dir(settings: RunSettings, train_data, profile: Profile | None = None,
+            n_checkpoints: int | None = None, eval_data=None) -> Path:
+    """The folder of a run: named for people, keyed for the cache (:func:`run_key`).
+
+    Pass the same ``eval_data`` as to :func:`train`: a run validated along the way is another run.
+    """
+    profile = profile or get_profile()
+    key = run_key(settings, train_data, eval_data, profile, n_checkpoints)
     return profile.results_dir / "runs" / f"{settings.name}-{key}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Run folders: mark the course's own, delete only what the course wrote
+# ------------------------------------------------------------------------------------------------
+
+
+def _course_entries(folder: Path) -> list[Path]:
+    """What the course wrote into a run folder: its ``checkpoint-<step>/`` folders and :data:`COURSE_FILES`."""
+    return [p for p in folder.iterdir() if p.name in COURSE_FILES] + [p for _, p in checkpoints(folder)]
+
+
+def check_run_folder(folder: str | Path) -> Path:
+    """``folder`` if the course may write a run there: a new or empty folder, or one the course made
+    (it holds :data:`RUN_MARKER`); else a :class:`RunFolderError` (nothing is changed)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"The run folder {folder} is a file. Give --output (output_dir) a new folder.")
+    if folder.is_dir() and not (folder / RUN_MARKER).exists() and any(folder.iterdir()):
+        raise RunFolderError(
+            f"Refusing to use {folder.resolve()} as a run folder: it holds files the course did not write "
+            f"there (no {RUN_MARKER}), and training or --force would mix with or delete them. Give --output "
+            "(output_dir) a new or empty folder, e.g. --output runs/my-run."
+        )
+    return folder
+
+
+def check_output(folder: str | Path, force: bool = False) -> Path:
+    """:func:`check_run_folder`, except that a finished run is loaded, not written, unless ``force``."""
+    folder = Path(folder)
+    if not force and is_finished(folder):
+        return folder
+    return check_run_folder(folder)
+
+
+def is_finished(folder: str | Path) -> bool:
+    """True when ``folder`` holds a finished run (``final/`` with its summary; never ``final.partial``)."""
+    return (Path(folder) / "final" / SUMMARY_FILE).exists()
+
+
+def claim_folder(folder: Path) -> None:
+    """Create a run folder and mark it as the course's (so ``force`` may later clear what the course wrote)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / RUN_MARKER).exists():
+        atomic_write_json(folder / RUN_MARKER, {
+            "made_by": "utils.training.train",
+            "note": "force=True / --force deletes only checkpoint-*/, final/ and the course's own files here",
+        })
+
+
+def clear_run(folder: str | Path) -> None:
+    """Delete what the course wrote into a run folder (checkpoints, final model, scores); keep anything else.
+
+    Refuses (:class:`RunFolderError`) a non-empty folder without the course's mark.
+    """
+    folder = check_run_folder(folder)
+    if not folder.is_dir():
+        return
+    for path in _course_entries(folder):
+        if path.name == RUN_MARKER:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -219,8 +346,15 @@ def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile
 
     ``overrides`` replace or add trainer arguments (e.g. ``deepspeed="ds.json"`` or ``fsdp="full_shard"``).
     """
+    return Seq2SeqTrainingArguments(**{**recipe_arguments(settings, output_dir, profile, n_checkpoints, evaluate),
+                                       **overrides})
+
+
+def recipe_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
+                     evaluate: bool) -> dict:
+    """The values :func:`training_arguments` sets, as a dict (reading them builds no trainer arguments)."""
     every = max(1, settings.steps // max(1, n_checkpoints))
-    arguments = dict(
+    return dict(
         output_dir=str(output_dir),
         max_steps=settings.steps,
         per_device_train_batch_size=settings.batch_size,
@@ -247,7 +381,6 @@ def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile
         disable_tqdm=False,
         bf16=precision() == "bf16",
     )
-    return Seq2SeqTrainingArguments(**{**arguments, **overrides})
 
 
 def course_generation_config(model, profile: Profile) -> GenerationConfig:
@@ -301,6 +434,11 @@ class _Seq2SeqTrainer(Seq2SeqTrainer):
         finally:
             vars(config).clear()
             vars(config).update(before)
+
+
+#: The trainer a notebook builds for :func:`run_cached`: transformers' ``Seq2SeqTrainer`` with evaluation that
+#: leaves no trace on training (see :class:`_Seq2SeqTrainer`), so it trains exactly as :func:`train` does.
+CourseSeq2SeqTrainer = _Seq2SeqTrainer
 
 
 @contextlib.contextmanager
@@ -432,9 +570,22 @@ def checkpoints(path: str | Path) -> list[tuple[int, Path]]:
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
-    """The latest *complete* checkpoint of a run (the trainer writes ``trainer_state.json`` last), or None."""
-    complete = [folder for _, folder in checkpoints(path) if (folder / "trainer_state.json").exists()]
+    """The latest *complete* checkpoint of a run, or None.
+
+    The trainer writes ``trainer_state.json`` last, so a checkpoint whose state is missing or unreadable
+    (cut short by a crash or a full disk) is incomplete, and an earlier one is used instead.
+    """
+    complete = [folder for _, folder in checkpoints(path) if _readable_json(folder / "trainer_state.json")]
     return complete[-1] if complete else None
+
+
+def _readable_json(path: Path) -> bool:
+    """True when ``path`` exists and holds valid JSON."""
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def history_frame(log_history: list[dict]) -> pd.DataFrame:
@@ -465,19 +616,170 @@ def train(name: str, method: str, train_data, eval_data=None, profile: Profile |
     """
     profile = profile or get_profile()
     settings = RunSettings.from_profile(name, method, profile, steps, learning_rate)
-    n_checkpoints = n_checkpoints or profile.n_checkpoints
-    out = Path(output_dir) if output_dir else run_dir(settings, train_data, profile, n_checkpoints)
+    n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
+                                  1, MAX_CHECKPOINTS)
+    _check_data(train_data, "train_data")
+    if eval_data is not None:
+        _check_data(eval_data, "eval_data")
+    out = Path(output_dir).resolve() if output_dir else run_dir(settings, train_data, profile, n_checkpoints,
+                                                                  eval_data)
+    return _cached(out, force, profile, lambda: _train(settings, out, train_data, eval_data, profile, n_checkpoints,
+                                                       callbacks or [], trainer_args or {}))
+
+
+def run_cached(trainer, settings: RunSettings, train_data, eval_data=None, profile: Profile | None = None,
+               force: bool = False, n_checkpoints: int | None = None) -> TrainedRun:
+    """Train a ``trainer`` built in a notebook, once: cached, resumable, saved like :func:`train`'s runs.
+
+    The notebook builds the objects (tokenized data, collator, arguments, model, trainer) with the course's
+    recipe for ``settings``, its ``output_dir`` the run's folder (:func:`run_dir` with the same data). The
+    cache key (:func:`run_key`) is computed from ``settings`` and the data, so before training this checks that
+    the trainer really is that recipe (:func:`recipe_differences`); a trainer that differs is refused
+    (:class:`RecipeMismatch`) rather than saved under a key that does not describe it. A finished run with
+    the same key is loaded instead (the trainer is then not used); ``force=True`` trains again. The same run
+    trained by :func:`train` (lessons 04-06, ``python -m utils.train``) is found here, and the other way round.
+    """
+    profile = profile or get_profile()
+    n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
+                                  1, MAX_CHECKPOINTS)
+    _check_data(train_data, "train_data")
+    if eval_data is not None:
+        _check_data(eval_data, "eval_data")
+    out = run_dir(settings, train_data, profile, n_checkpoints, eval_data)
+
+    def fit() -> TrainedRun:
+        problems = recipe_differences(trainer, settings, out, train_data, eval_data, profile, n_checkpoints)
+        if problems:
+            raise RecipeMismatch(
+                "training.run_cached saves a run under a key computed from its settings and data, so the trainer "
+                "must be the course's recipe for them; nothing was trained or written. This trainer differs:\n  - "
+                + "\n  - ".join(problems) + "\nBuild it as lesson 03 does (values from `settings`, output_dir "
+                "training.run_dir(...)), or call trainer.train() yourself for a run the course does not cache.")
+        resume, seconds_before = _resume_point(out)
+        if resume:  # the step-0 validation is in the log already
+            trainer.args.eval_on_start = False
+        clock = _ElapsedTime(seconds_before)
+        trainer.add_callback(clock)
+        trainer.add_callback(_OptimizerStateInLastOnly())
+        tokenizer = trainer.processing_class or modeling.load_tokenizer(settings.model)
+        counts = modeling.parameter_counts(trainer.model)
+        print(_describe(settings, counts))
+        return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)
+
+    return _cached(out, force, profile, fit)
+
+
+def _cached(out: Path, force: bool, profile: Profile, fit) -> TrainedRun:
+    """The finished run in ``out``, or ``fit()`` under the run's lock (``force``: clear ``out`` first)."""
+    if not force and is_finished(out):  # a finished run loads without writing anything (no lock either)
+        return _load_cached(out, profile)
+    if is_main_process():
+        check_output(out, force)  # before anything is written or deleted
     # Notebooks running in parallel train a run once. The processes of one distributed run meet inside the
     # trainer, so they must not wait for each other here: only the main one takes the lock.
     lock = locked(out.with_name(out.name + ".lock")) if is_main_process() else contextlib.nullcontext()
     with lock:
-        if force and out.exists() and is_main_process():
-            shutil.rmtree(out)
-        if (out / "final" / SUMMARY_FILE).exists():
-            print(f"Loaded the cached run from {out} (pass force=True to train again).")
-            return load_run(out, profile)
-        return _train(settings, out, train_data, eval_data, profile, n_checkpoints, callbacks or [],
-                      trainer_args or {})
+        if force and is_main_process():
+            clear_run(out)
+        if is_finished(out):
+            return _load_cached(out, profile)
+        if is_main_process():
+            claim_folder(out)
+        return fit()
+
+
+class RecipeMismatch(ValueError):
+    """A trainer handed to :func:`run_cached` is not the course's recipe for its settings; nothing was trained."""
+
+
+#: The trainer arguments that decide the trained weights, the checkpoints or the saved log: they must equal
+#: :func:`training_arguments`' for :func:`run_cached` to cache a run under its settings.
+RECIPE_ARGUMENTS = ("output_dir", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                    "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "seed", "data_seed",
+                    "train_sampling_strategy", "optim", "max_grad_norm", "label_smoothing_factor", "bf16", "fp16",
+                    "save_steps", "eval_strategy", "eval_steps", "eval_on_start", "predict_with_generate",
+                    "logging_steps")
+
+
+def _fresh_fingerprint(settings: RunSettings, profile: Profile) -> str:
+    """The weights fingerprint of the model :func:`train` would start from, leaving the random state as it was
+    (the trainer seeded it when it was built; LoRA's dropout draws from it during training)."""
+    with _rng_preserved():
+        return modeling.weights_fingerprint(_fresh_model(settings, profile))
+
+
+def _plain(value):
+    """An argument's value as written (an enum such as ``SchedulerType.LINEAR`` as ``"linear"``)."""
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def recipe_differences(trainer, settings: RunSettings, out: Path, train_data, eval_data, profile: Profile,
+                       n_checkpoints: int) -> list[str]:
+    """How ``trainer`` differs from the course's recipe for ``settings`` (empty: it is the recipe).
+
+    Compared: the trainer class (:data:`CourseSeq2SeqTrainer`), every :data:`RECIPE_ARGUMENTS` value with
+    :func:`training_arguments`', the tokenized training and validation data with :func:`tokenize`'s, the
+    collator (``DataCollatorForSeq2Seq`` padding labels with -100), and the model: full or LoRA as
+    ``settings.method``, LoRA's rank, alpha, dropout and target modules, and its weights with a fresh copy
+    of the base model (seeded adapters included) made as :func:`train` makes it.
+    """
+    problems = []
+    if not isinstance(trainer, _Seq2SeqTrainer):
+        problems.append(f"the trainer is a {type(trainer).__name__}; use training.CourseSeq2SeqTrainer "
+                        "(Seq2SeqTrainer whose validation leaves the random state of training alone)")
+    # Read, not built: new trainer arguments would reset the accelerator state the trainer was made with.
+    expected = recipe_arguments(settings, out, profile, n_checkpoints, evaluate=eval_data is not None)
+    defaults = {f.name: f.default for f in dataclasses.fields(Seq2SeqTrainingArguments)}
+    for name in RECIPE_ARGUMENTS:
+        mine, recipe = _plain(getattr(trainer.args, name, None)), _plain(expected.get(name, defaults.get(name)))
+        if str(mine) != str(recipe):
+            problems.append(f"{name} = {mine!r}, the recipe's is {recipe!r}")
+    tokenizer = modeling.load_tokenizer(settings.model)
+    for what, tokens, pairs in (("training", trainer.train_dataset, train_data),
+                                ("validation", trainer.eval_dataset, eval_data)):
+        if (tokens is None) != (pairs is None):
+            problems.append(f"{what} data: the trainer has {'none' if tokens is None else 'some'}, run_cached was "
+                            f"given {'none' if pairs is None else 'some'}")
+        elif tokens is not None:
+            reference = tokenize(pairs, tokenizer, profile)
+            for column in ("input_ids", "labels"):
+                if column not in tokens.column_names or list(tokens[column]) != list(reference[column]):
+                    problems.append(f"{what} data: its {column!r} differ from training.tokenize's")
+                    break
+    data_collator = trainer.data_collator
+    if not isinstance(data_collator, DataCollatorForSeq2Seq) or data_collator.label_pad_token_id != -100:
+        problems.append("the collator must be DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)")
+    is_lora = hasattr(trainer.model, "peft_config")
+    if is_lora != (settings.method == "lora"):
+        problems.append(f"settings.method is {settings.method!r} but the model {'has' if is_lora else 'has no'} "
+                        "LoRA adapters")
+    elif is_lora:
+        config = trainer.model.peft_config["default"]
+        mine = {"r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+                "targets": sorted(config.target_modules)}
+        wanted = {**settings.lora, "targets": sorted(settings.lora["targets"])}
+        problems += [f"LoRA {key} = {mine[key]!r}, settings say {wanted[key]!r}" for key in mine if mine[key] != wanted[key]]
+    if not problems and modeling.weights_fingerprint(trainer.model) != _fresh_fingerprint(settings, profile):
+        problems.append("the model's weights are not a fresh copy of the base model (for LoRA: adapters made right "
+                        "after transformers.set_seed(settings.seed)); load it anew and add the adapters then")
+    return problems
+
+
+def _load_cached(out: Path, profile: Profile) -> TrainedRun:
+    print(f"Loaded the cached run from {out} (pass force=True to train again).")
+    return load_run(out, profile)
+
+
+def _check_data(dataset, name: str) -> None:
+    """Refuse prompt/target pairs that cannot train: an empty set, or one without ``source``/``target``."""
+    columns = set(getattr(dataset, "column_names", None) or [])
+    if not {"source", "target"} <= columns:
+        raise ValueError(f"{name} needs 'source' and 'target' columns (prompt/target pairs), got "
+                         f"{sorted(columns) or type(dataset).__name__}. Build it with templates.apply_template(...).")
+    if len(dataset) == 0:
+        use = "train on" if name == "train_data" else "validate with (pass None to skip validation)"
+        raise ValueError(f"{name} is empty: there is nothing to {use}. Check the data set's split and any "
+                         "filter or n_train limit (COURSE_N_TRAIN) before training.")
 
 
 def _describe(settings: RunSettings, counts: dict) -> str:
@@ -530,8 +832,6 @@ def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Pro
         trainer_args = {**trainer_args, "eval_on_start": False}
     args = training_arguments(settings, out, profile, n_checkpoints, evaluate=eval_tokens is not None,
                               **trainer_args)
-    generating = model.get_base_model() if settings.method == "lora" else model
-    generating.generation_config = course_generation_config(generating, profile)
     clock = _ElapsedTime(seconds_before)
     trainer = _Seq2SeqTrainer(
         model=model,
@@ -543,6 +843,15 @@ def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Pro
         compute_metrics=_rouge_metric(tokenizer) if eval_tokens is not None else None,
         callbacks=[clock, _OptimizerStateInLastOnly(), *callbacks],
     )
+    return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)
+
+
+def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profile: Profile, resume: Path | None,
+         clock: _ElapsedTime, counts: dict) -> TrainedRun:
+    """Train (or resume) ``trainer``, save the final model and summary into ``out``: both entry points end here."""
+    model = trainer.model
+    generating = model.get_base_model() if settings.method == "lora" else model
+    generating.generation_config = course_generation_config(generating, profile)
     if resume:
         print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
