@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import matplotlib
@@ -148,6 +149,12 @@ def test_learning_curve_visits_base_checkpoints_and_final_in_order(micro_profile
     assert len(set(seen)) == len(seen)  # every point is a different model
 
 
+def _answers(probe, profile):
+    """Stand-in probe outputs: one (wrong) answer per test row."""
+    n = len(forgetting.experiments.probe_test(probe, profile))
+    return {"predictions": ["no idea"] * n, "n_shortened": 0, "scores": [0.0] * n}
+
+
 def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, micro_profile, monkeypatch):
     model = modeling.load_model(str(micro_model_dir))
     calls = []
@@ -156,12 +163,12 @@ def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, 
         calls.append(("target", profile.n_eval_dialogues, template_name))
         return {"rouge1": 0.1 * profile.n_eval_dialogues}, None
 
-    def fake_probe(model, tokenizer, probe, profile):
+    def fake_probe(model, tokenizer, probe, profile, adapter_off=False, force=False):
         calls.append((probe, profile.n_probe_eval))
-        return {"main": 0.5}
+        return _answers(probe, profile)
 
     monkeypatch.setattr(forgetting.experiments, "evaluate_summarization", fake_summarization)
-    monkeypatch.setattr(forgetting.experiments, "evaluate_probe", fake_probe)
+    monkeypatch.setattr(forgetting, "probe_outputs", fake_probe)
     assert forgetting.target_scores(model, None, micro_profile, n=2)["rouge1"] == pytest.approx(0.2)
     assert forgetting.target_scores(model, None, micro_profile, n=3)["rouge1"] == pytest.approx(0.3)
     forgetting.target_scores(model, None, micro_profile, n=2)  # cached
@@ -176,8 +183,8 @@ def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, 
 def test_another_tokenizer_means_another_model(micro_model_dir, micro_profile, monkeypatch):
     model = modeling.load_model(str(micro_model_dir))
     calls = []
-    monkeypatch.setattr(forgetting.experiments, "evaluate_probe",
-                        lambda model, tokenizer, probe, profile: calls.append(tokenizer) or {"main": 0.5})
+    monkeypatch.setattr(forgetting, "probe_outputs", lambda model, tokenizer, probe, profile, *_: calls.append(tokenizer)
+                        or _answers(probe, profile))
     tokenizer = modeling.load_tokenizer(str(micro_model_dir))
     other = modeling.load_tokenizer(str(micro_model_dir))
     other.add_tokens(["<brand-new-token>"])
@@ -228,3 +235,44 @@ def test_retention_table_divides_by_the_base_and_measures_the_gap_to_full(board)
 def test_retention_is_undefined_when_the_base_scores_nothing(board):
     board.loc["base", "probe_average"] = 0.0
     assert forgetting.retention_table(board)["probe_retention"].isna().all()
+
+
+def test_fresh_and_cached_scores_are_the_same_numbers(micro_model_dir, micro_profile):
+    """The cache stores 6 digits; a score computed now must equal the same score read back later."""
+    model = modeling.load_model(str(micro_model_dir))
+    fresh = forgetting.cached_scores("thirds", model, {"k": 1}, lambda: {"main": 1 / 3, "per": [2 / 3]},
+                                     micro_profile)
+    cached = forgetting.cached_scores("thirds", model, {"k": 1}, lambda: pytest.fail("not cached"), micro_profile)
+    assert fresh == cached
+    assert fresh["main"] == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_per_example_probe_scores_average_to_the_probe_score(micro_model_dir, micro_profile, monkeypatch):
+    generate, calls = forgetting.evaluation.generate, []
+    monkeypatch.setattr(forgetting.evaluation, "generate", lambda *a, **k: calls.append(1) or generate(*a, **k))
+    model = modeling.load_model(str(micro_model_dir))
+    tokenizer = modeling.load_tokenizer(str(micro_model_dir))
+    profile = dataclasses.replace(micro_profile, max_source_length=1024)  # the probes' prompts whole
+    for probe in ("qa", "topic", "title"):
+        per_example = forgetting.probe_example_scores(model, tokenizer, probe, profile, n=6)
+        main = forgetting.probe_scores(model, tokenizer, profile, probes=(probe,), n=6)[probe]["main"]
+        assert len(per_example) == 6
+        assert per_example.mean() == pytest.approx(main, abs=1e-5)
+    assert len(calls) == 3, "each probe's answers are generated once, for the score and the per-row scores"
+
+
+def test_paired_differences_say_cant_tell_unless_the_interval_excludes_zero():
+    rng = np.random.default_rng(0)
+    base = {"qa": rng.uniform(0.5, 1, 200), "topic": (rng.uniform(size=200) < 0.9).astype(float)}
+    forgot = {"qa": base["qa"] - 0.3, "topic": np.zeros(200)}
+    same = {p: s[rng.permutation(len(s))] for p, s in base.items()}  # same marginal, no real difference
+    table = forgetting.paired_differences(base, forgot)
+    assert table.loc["qa", "mean_diff"] == pytest.approx(0.3)
+    assert table.loc["average", "mean_diff"] == pytest.approx((0.3 + base["topic"].mean()) / 2)
+    assert (table["verdict"] == "a higher").all()
+    assert forgetting.paired_differences(forgot, base).loc["average", "verdict"] == "b higher"
+    shuffled = forgetting.paired_differences(base, same)
+    assert shuffled.loc["average", "ci_low"] < 0 < shuffled.loc["average", "ci_high"]
+    assert shuffled.loc["average", "verdict"] == "can't tell"
+    with pytest.raises(ValueError, match="same probes"):
+        forgetting.paired_differences(base, {"qa": base["qa"]})

@@ -90,3 +90,34 @@ def test_figures_are_not_left_open_in_pyplot(scores):
     plots.scores_with_ci(scores, label="template")
     plots.category_counts({"a": 1})
     assert plt.get_fignums() == []
+
+
+# In Jupyter a figure is shown as a PNG only once the inline backend has been loaded, which pyplot does on
+# its first figure. A bare ``Figure()`` returned as the first plot of a notebook printed "<Figure size ...>".
+_FIRST_PLOT_IN_A_KERNEL = """
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+import pandas as pd
+from utils import plots
+fig = getattr(plots, {name!r})({args})
+data, _ = shell.display_formatter.format(fig)
+print(sorted(data))
+"""
+
+
+@pytest.mark.parametrize("name, args", [
+    ("heatmap", "pd.DataFrame({'qa': [0.1, 0.2]}, index=['full', 'lora'])"),
+    ("grouped_bars", "pd.DataFrame({'full': [0.1, 0.2]}, index=['qa', 'topic'])"),
+])
+def test_a_plot_shown_first_in_a_notebook_is_displayed_as_png(name, args):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.run([sys.executable, "-c", _FIRST_PLOT_IN_A_KERNEL.format(name=name, args=args)],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "image/png" in process.stdout, process.stdout

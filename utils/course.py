@@ -36,9 +36,14 @@ class NotebookFailed(RuntimeError):
     """A notebook raised an error while the course ran it."""
 
 
+#: Notebooks run after the numbered lessons, in this order (no lesson depends on them).
+AFTER_LESSONS = ("bonus_how_the_tiny_model_was_made.ipynb",)
+
+
 def course_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
-    """The lessons, in learning order: ``NN_name.ipynb`` sorted by number."""
-    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    """The lessons, in learning order: ``NN_name.ipynb`` sorted by number, then :data:`AFTER_LESSONS`."""
+    lessons = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    return lessons + [folder / name for name in AFTER_LESSONS if (folder / name).is_file()]
 
 
 def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:

@@ -79,6 +79,33 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
         "03.lora.trainable_fraction": Expectation(
             "share of parameters LoRA trains", 0.005, 0.20,
             "lora_targets and lora_r of the profile: every listed module gets an adapter"),
+        # 04: catastrophic forgetting
+        "04.full.average_drop": Expectation(
+            "full fine-tune: average probe score drop from the base", 0.20, 0.90,
+            "that lesson 03's full run trained (its target ROUGE-1 below) and that every model was probed with "
+            "the same prompts; a drop near 0 means the fine-tune barely moved the weights"),
+        "04.lora.average_drop": Expectation(
+            "LoRA: average probe score drop from the base", -0.05, 0.80,
+            "the LoRA settings (lora_targets, rank, learning rate); a negative drop beyond a few points is unusual"),
+        "04.full.valid_label_share": Expectation(
+            "full fine-tune: share of label-probe answers that are a valid label", 0.0, 0.60,
+            "the example outputs of section 4: a fine-tune that still answers with labels forgot little"),
+        "04.full.target_rouge1": Expectation(
+            "full fine-tune: target ROUGE-1 (what it was tuned for)", 0.35, 0.80,
+            "lesson 03's training curves; scores near zero-shot mean the run did not train"),
+        # 05: multi-task instruction tuning
+        "05.multitask.probe_retention": Expectation(
+            "multi-task: probe average as a share of the base model's", 0.75, 1.15,
+            "the mixture's composition in section 1 (every probe task present) and that the run trained on it"),
+        "05.multitask.target_gap": Expectation(
+            "multi-task: target ROUGE-1 behind single-task full", -0.10, 0.20,
+            "TARGET_SHARE and the step budget: a much larger gap means the new task got too few examples"),
+        "05.multitask.target_rouge1": Expectation(
+            "multi-task: target ROUGE-1", 0.30, 0.80,
+            "the training curves of the multi-task run and the mixture's summarization share"),
+        "05.full.probe_retention": Expectation(
+            "single-task full: probe average as a share of the base model's", 0.0, 0.80,
+            "lesson 04's drop table: single-task full fine-tuning should forget plainly in the tiny profile"),
     },
 }
 

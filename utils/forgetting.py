@@ -2,7 +2,8 @@
 
 A *probe* is a task the base model could already do (question answering, topic and sentiment
 classification, writing titles). Scoring every model on every probe shows what fine-tuning on dialogue
-summarization cost. This module runs the probes (via :func:`utils.experiments.evaluate_probe`) on many
+summarization cost. This module runs the probes (:func:`probe_outputs`, scored as
+:func:`utils.experiments.evaluate_probe` scores them) on many
 models and checkpoints, and arranges the results; the measures themselves (drop, max-minus-final) live in
 :mod:`utils.evaluation`.
 
@@ -52,14 +53,15 @@ def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict],
     """``compute()``'s scores for ``model``, from ``results/<profile>/scores/`` when already measured.
 
     The file name joins ``name`` (what was scored), the weights' key and a hash of ``settings`` (everything
-    else that changes the score: tokenizer, test rows, prompt, decoding).
+    else that changes the score: tokenizer, test rows, prompt, decoding). Fresh or cached, the values are the
+    stored ones (numbers to 6 digits), so the two paths never differ.
     """
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model, adapter_off)}-{_digest(settings)}.json"
-    if path.exists() and not force:
-        return json.loads(path.read_text())
-    scores = compute()
-    atomic_write_json(path, scores)
-    return scores
+    if not path.exists() or force:
+        atomic_write_json(path, compute())
+    # Read back even when just computed: the file stores numbers to 6 digits, and a model scored now must
+    # compare equal with the same model's scores read from the cache (e.g. lesson 04's adapter-off check).
+    return json.loads(path.read_text())
 
 
 @contextlib.contextmanager
@@ -79,24 +81,87 @@ def _with_n(profile: Profile, **sizes) -> Profile:
     return dataclasses.replace(profile, **{k: v for k, v in sizes.items() if v is not None})
 
 
+def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
+    return {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
+            "template": experiments.template_fingerprint(experiments.probe_template(probe)),
+            "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
+
+
+def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: bool = False,
+                  force: bool = False) -> dict:
+    """One probe's answers on its test rows (``predictions``), each row's main score (``scores``) and how many
+    prompts were shortened to fit (``n_shortened``), generated once and cached: :func:`probe_scores` and
+    :func:`probe_example_scores` both read them."""
+    test = experiments.probe_test(probe, profile)
+
+    def compute():
+        prompts, shortened = experiments.fit_prompts(experiments.probe_template(probe), test,
+                                                     experiments.LONG_FIELD[probe], tokenizer, profile.max_source_length)
+        with adapter_disabled(model, adapter_off):
+            predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
+                                              batch_size=profile.eval_batch_size,
+                                              max_source_length=profile.max_source_length, desc=f"Probe {probe}")
+        task_type = experiments.PROBE_TYPES[probe]
+        return {"predictions": predictions, "n_shortened": len(shortened),
+                "scores": [evaluation.score_probe(task_type, [p], [row])["score"]
+                           for p, row in zip(predictions, test, strict=True)]}
+
+    return cached_scores(f"probe-examples-{probe}", model, _probe_settings(tokenizer, probe, profile, test), compute,
+                         profile, adapter_off, force)
+
+
 def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Sequence[str] = PROBES,
                  adapter_off: bool = False, n: int | None = None, force: bool = False) -> dict[str, dict]:
     """Every probe's scores for one model (``main`` is the main score), cached; ``n`` test rows per probe
-    (default: the profile's ``n_probe_eval``)."""
+    (default: the profile's ``n_probe_eval``). The answers are generated once (:func:`probe_outputs`)."""
     profile = _with_n(profile or get_profile(), n_probe_eval=n)
     results = {}
     for probe in probes:
         test = experiments.probe_test(probe, profile)
-        settings = {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
-                    "template": experiments.template_fingerprint(experiments.probe_template(probe)),
-                    "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
 
-        def compute(probe=probe):
-            with adapter_disabled(model, adapter_off):
-                return experiments.evaluate_probe(model, tokenizer, probe, profile)
+        def compute(probe=probe, test=test):
+            outputs = probe_outputs(model, tokenizer, probe, profile, adapter_off, force)
+            scores = evaluation.score_probe(experiments.PROBE_TYPES[probe], outputs["predictions"], list(test))
+            scores["main"], scores["n_shortened"] = scores["score"], outputs["n_shortened"]
+            return scores
 
-        results[probe] = cached_scores(f"probe-{probe}", model, settings, compute, profile, adapter_off, force)
+        results[probe] = cached_scores(f"probe-{probe}", model, _probe_settings(tokenizer, probe, profile, test),
+                                       compute, profile, adapter_off, force)
     return results
+
+
+def probe_example_scores(model, tokenizer, probe: str, profile: Profile | None = None, adapter_off: bool = False,
+                         n: int | None = None, force: bool = False) -> np.ndarray:
+    """One probe's main score of each test row (token F1, 1/0 for a right/wrong label, ROUGE-1), cached; their
+    mean is :func:`probe_scores`'s ``main``. Paired over the same rows, two models' scores give a drop with an
+    interval (:func:`paired_differences`)."""
+    profile = _with_n(profile or get_profile(), n_probe_eval=n)
+    return np.asarray(probe_outputs(model, tokenizer, probe, profile, adapter_off, force)["scores"], dtype=float)
+
+
+def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
+                       n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """``a`` minus ``b`` per probe, paired over the same test rows (:func:`utils.evaluation.paired_bootstrap`),
+    plus ``average``: the mean of the probes' differences, each probe's rows resampled on their own.
+
+    ``a`` and ``b`` map each probe to per-row scores (:func:`probe_example_scores`). With ``a`` the base model
+    and ``b`` a fine-tune, ``mean_diff`` is the drop. Columns: ``mean_diff``, ``ci_low``, ``ci_high`` (95%) and
+    ``verdict``: "a higher" or "b higher" when the interval excludes 0, else "can't tell".
+    """
+    missing = set(a) ^ set(b)
+    if missing:
+        raise ValueError(f"both models need the same probes; only one has {sorted(missing)}")
+    rows = {probe: evaluation.paired_bootstrap(a[probe], b[probe], n_resamples, seed) for probe in a}
+    rng = np.random.default_rng(seed)
+    diffs = [np.asarray(a[p], dtype=float) - np.asarray(b[p], dtype=float) for p in a]
+    means = np.mean([[d[rng.integers(0, len(d), len(d))].mean() for d in diffs] for _ in range(n_resamples)],
+                    axis=1)
+    rows["average"] = {"mean_diff": float(np.mean([d.mean() for d in diffs])),
+                       "ci_low": float(np.percentile(means, 2.5)), "ci_high": float(np.percentile(means, 97.5))}
+    table = pd.DataFrame.from_dict(rows, orient="index")[["mean_diff", "ci_low", "ci_high"]]
+    table["verdict"] = ["a higher" if low > 0 else "b higher" if high < 0 else "can't tell"
+                        for low, high in zip(table["ci_low"], table["ci_high"], strict=True)]
+    return table
 
 
 def target_scores(model, tokenizer, profile: Profile | None = None, template_name: str = experiments.EVAL_TEMPLATE,

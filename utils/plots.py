@@ -21,7 +21,11 @@ NEUTRAL, HIGHLIGHT, LIMIT = "#4C72B0", "#DD8452", "#C44E52"
 
 
 def _figure(n_cols: int = 1, width: float = 8.0, height: float = 4.0) -> tuple[Figure, list]:
-    """A new figure with ``n_cols`` panels side by side, already closed in pyplot (see the module doc)."""
+    """A new figure with ``n_cols`` panels side by side, already closed in pyplot (see the module doc).
+
+    Made through ``pyplot`` so that the active backend is loaded: in Jupyter that is what registers the
+    inline PNG display; a bare ``Figure()`` shown first in a notebook prints only ``<Figure size ...>``.
+    """
     fig = plt.figure(figsize=(width, height), layout="constrained")
     plt.close(fig)
     axes = fig.subplots(1, n_cols, squeeze=False)[0]
@@ -148,8 +152,8 @@ def heatmap(table: pd.DataFrame, title: str = "", diverging: bool = True, percen
     values = table.to_numpy(dtype=float) * scale
     limit = np.nanmax(np.abs(values)) or 1.0
     style = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if diverging else {"cmap": "viridis"}
-    fig = Figure(figsize=(1.3 * table.shape[1] + 3, 0.6 * table.shape[0] + 1.8), layout="constrained")
-    ax = fig.subplots()
+    fig, (ax,) = _figure(width=1.3 * table.shape[1] + 3, height=0.6 * table.shape[0] + 1.8)
+    ax.grid(False)
     image = ax.imshow(values, aspect="auto", **style)
     ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns])
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
