@@ -165,17 +165,24 @@ def probe_test(probe: str, profile: Profile | None = None):
     return test
 
 
-def evaluate_probe(model, tokenizer, probe: str, profile: Profile | None = None) -> dict:
-    """Score one held-in skill: its main score (``main``) and the task's other measures."""
-    profile = profile or get_profile()
-    test = probe_test(probe, profile)
+def probe_predictions(model, tokenizer, probe: str, test, profile: Profile) -> tuple[list[str], int]:
+    """The model's answers to a probe's ``test`` rows with the course's probe prompt (fitted to the model's
+    input limit) and generation config, and how many prompts had to be shortened."""
     prompts, shortened = fit_prompts(probe_template(probe), test, LONG_FIELD[probe], tokenizer,
                                      profile.max_source_length)
     predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                       batch_size=profile.eval_batch_size,
                                       max_source_length=profile.max_source_length, desc=f"Probe {probe}")
+    return predictions, len(shortened)
+
+
+def evaluate_probe(model, tokenizer, probe: str, profile: Profile | None = None) -> dict:
+    """Score one held-in skill: its main score (``main``) and the task's other measures."""
+    profile = profile or get_profile()
+    test = probe_test(probe, profile)
+    predictions, n_shortened = probe_predictions(model, tokenizer, probe, test, profile)
     scores = evaluation.score_probe(PROBE_TYPES[probe], predictions, list(test))
-    scores["main"], scores["n_shortened"] = scores["score"], len(shortened)
+    scores["main"], scores["n_shortened"] = scores["score"], n_shortened
     return scores
 
 

@@ -95,14 +95,10 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: b
     test = experiments.probe_test(probe, profile)
 
     def compute():
-        prompts, shortened = experiments.fit_prompts(experiments.probe_template(probe), test,
-                                                     experiments.LONG_FIELD[probe], tokenizer, profile.max_source_length)
         with adapter_disabled(model, adapter_off):
-            predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
-                                              batch_size=profile.eval_batch_size,
-                                              max_source_length=profile.max_source_length, desc=f"Probe {probe}")
+            predictions, n_shortened = experiments.probe_predictions(model, tokenizer, probe, test, profile)
         task_type = experiments.PROBE_TYPES[probe]
-        return {"predictions": predictions, "n_shortened": len(shortened),
+        return {"predictions": predictions, "n_shortened": n_shortened,
                 "scores": [evaluation.score_probe(task_type, [p], [row])["score"]
                            for p, row in zip(predictions, test, strict=True)]}
 
