@@ -97,6 +97,21 @@ def test_reviews_are_varied_and_titles_short():
     assert all("{" not in text + title for text, _, title in reviews)
 
 
+def test_probe_dialogues_name_their_speakers_and_leave_the_tags_to_the_target(regenerated):
+    """qa and topic dialogues have two first-named speakers; #Person tags appear only in the target task,
+    so no instruction example of the tiny model ties the tags to a label or a span."""
+    out, _ = regenerated
+    for probe, field in (("qa", "context"), ("topic", "text")):
+        for split in ("train", "validation", "test"):
+            rows = [json.loads(line) for line in (out / "probes" / probe / f"{split}.jsonl").read_text().splitlines()]
+            for row in rows:
+                speakers = {line.split(": ", 1)[0] for line in row[field].split("\n")}
+                assert len(speakers) == 2 and speakers <= set(synth.CHAT_NAMES), row[field]
+                assert "#Person" not in json.dumps(row), row
+    qa = [json.loads(line) for line in (out / "probes" / "qa" / "train.jsonl").read_text().splitlines()]
+    assert sum(any(name in row["question"] + row["answer"] for name in synth.CHAT_NAMES) for row in qa) > 50
+
+
 def test_probe_meta_names_a_task_type_and_metric(regenerated):
     out, _ = regenerated
     for probe in PROBES:
@@ -169,8 +184,13 @@ def test_chats_are_samsum_style_and_new(regenerated):
               if key in json.loads(line)]
     dialogues = [row["dialogue"] for row in everything]
     assert len(set(dialogues)) == len(dialogues) and not set(dialogues) & set(corpus)
+    # informal chats (most show a mark) and plain ones (every message capitalized and ended) are both there
     informal = sum(any(mark in d for mark in (" u ", " u?", "gonna", "wanna", ":)", "haha")) for d in dialogues)
-    assert informal > len(dialogues) / 2
+    plain = sum(all(m[:1].isupper() and m.endswith((".", "?", "!")) for m in (line.split(": ", 1)[1]
+                                                                          for line in d.split("\n")))
+                for d in dialogues)
+    share = synth.CHAT_INFORMAL_SHARE
+    assert informal > 0.6 * share * len(dialogues) and plain > 0.8 * (1 - share) * len(dialogues)
     target_words = [synth.words(json.loads(line)["summary"]) for line in (out / "dialogsum" / "train.jsonl").open()]
     chat_words = [synth.words(row["summary"]) for row in chats["train"]]
     assert sum(chat_words) / len(chat_words) < sum(target_words) / len(target_words)

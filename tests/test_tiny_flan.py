@@ -8,12 +8,14 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 from utils import tiny_flan
 from utils.config import PROBES, TINY_MODEL_DIR, get_profile
 
 MAX_PARAMETERS = 10_000_000
 MAX_WEIGHTS_MB = 20
+MAX_FOLDER_MB = 50  # the model, its pre-trained-only checkpoint and the tokenizers (issue 14)
 #: The build's budget on 2 CPU cores. Checked on CPU seconds (the build uses one thread), which do not grow
 #: when other jobs share the machine, as wall-clock seconds do.
 MAX_BUILD_SECONDS = 25 * 60
@@ -87,6 +89,21 @@ def test_weights_are_safetensors_only():
     assert not [name for name in files if name.endswith(PICKLE_SUFFIXES)]
     for name in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "README.md"):
         assert name in files
+
+
+def test_pretrained_only_checkpoint_is_shipped_beside_the_model(model, tokenizer):
+    """The bonus notebook compares the model with its pre-trained-only self (FLAN's central comparison)."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    folder = TINY_MODEL_DIR / tiny_flan.PRETRAINED_ONLY
+    files = sorted(p.name for p in folder.iterdir())
+    assert "model.safetensors" in files and not [name for name in files if name.endswith(PICKLE_SUFFIXES)]
+    pretrained = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    assert pretrained.config.vocab_size == model.config.vocab_size == len(tokenizer)
+    assert tiny_flan.count_parameters(pretrained) == tiny_flan.count_parameters(model)
+    assert not torch.equal(pretrained.lm_head.weight, model.lm_head.weight)
+    total = sum(p.stat().st_size for p in TINY_MODEL_DIR.rglob("*") if p.is_file())
+    assert total <= MAX_FOLDER_MB * 2**20, f"the model folder is {total / 2**20:.1f} MB"
 
 
 def test_size_limits(model):
@@ -226,3 +243,8 @@ def test_quick_build_runs_end_to_end(tmp_path, offline):
     model = AutoModelForSeq2SeqLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert model.config.vocab_size == len(tokenizer) and model.config.feed_forward_proj == "gated-gelu"
+    pretrained = AutoModelForSeq2SeqLM.from_pretrained(out / tiny_flan.PRETRAINED_ONLY)  # before instruction tuning
+    assert AutoTokenizer.from_pretrained(out / tiny_flan.PRETRAINED_ONLY).get_vocab() == tokenizer.get_vocab()
+    same = {"dropout_rate": 0, "_name_or_path": ""}  # the saved dropout and the folder may differ, not the shape
+    assert pretrained.config.to_dict() | same == model.config.to_dict() | same
+    assert not torch.equal(pretrained.shared.weight, model.shared.weight)  # instruction tuning changed the weights

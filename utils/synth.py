@@ -961,13 +961,18 @@ def _shared_unit(value: list[str], summaries: list[list[str]]) -> str | None:
     return unit if unit and unit.isalpha() else None
 
 
-def make_dialogue(rng: random.Random, topic: str, held_out: bool) -> Dialogue:
-    """Draw one dialogue of a family; it contains a held-out value if and only if ``held_out``."""
+def make_dialogue(rng: random.Random, topic: str, held_out: bool, named: bool = False) -> Dialogue:
+    """Draw one dialogue of a family; it contains a held-out value if and only if ``held_out``.
+
+    Speakers are DialogSum's ``#Person1#``/``#Person2#`` tags, or with ``named`` two first names (the
+    probe tasks': see :func:`probe_examples`).
+    """
     while True:
         v = Slots(rng, held_out)
         scene = FAMILIES[topic](rng, v)
         turns = add_small_talk(rng, v, scene)
-        roles = {"A": "#Person1#", "B": "#Person2#"} if turns[0][0] == "A" else {"A": "#Person2#", "B": "#Person1#"}
+        first, second = rng.sample(CHAT_NAMES, 2) if named else ("#Person1#", "#Person2#")
+        roles = {"A": first, "B": second} if turns[0][0] == "A" else {"A": second, "B": first}
         dialogue = "\n".join(f"{roles[role]}: {cap(text)}" for role, text in turns)
         if has_held_out_value(dialogue) == held_out:
             break
@@ -977,16 +982,66 @@ def make_dialogue(rng: random.Random, topic: str, held_out: bool) -> Dialogue:
     return Dialogue(dialogue, scene.topic, summaries, facts, held_out, summary_facts(scene.slots, summaries, roles))
 
 
-def unique_dialogues(rng: random.Random, n: int, held_out: bool, taken: set[str]) -> list[Dialogue]:
+def unique_dialogues(rng: random.Random, n: int, held_out: bool, taken: set[str], named: bool = False
+                     ) -> list[Dialogue]:
     """``n`` dialogues with balanced topics whose text is not in ``taken`` (which is updated)."""
     out = []
     while len(out) < n:
         topic = TOPICS[len(out) % len(TOPICS)] if rng.random() < 0.7 else rng.choice(TOPICS)
-        d = make_dialogue(rng, topic, held_out)
+        d = make_dialogue(rng, topic, held_out, named)
         if d.dialogue not in taken:
             taken.add(d.dialogue)
             out.append(d)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Background text: the words of the world, for the tiny model's pre-training (not a data set)
+# ---------------------------------------------------------------------------------------------
+
+#: One plain sentence per slot pool that uses a value as dialogues do. ``payment`` has no held-out value.
+BACKGROUND_FRAMES = {
+    "name": "{v} lives next door.", "surname": "The letter was for Mr {v}.", "day": "The shop is closed on {v}.",
+    "pm_time": "The film starts at {v}.", "am_time": "The train leaves at {v}.", "event": "They talked about {v}.",
+    "venue": "We met at {v}.", "reason": "She said that {v}.", "item": "The {v} was on sale.",
+    "colour": "The door was painted {v}.", "price": "It cost {v}.", "restaurant": "The food at {v} is good.",
+    "party_size": "There were {v} of us.", "table_request": "I asked for {v}.", "symptom": "I woke up with {v}.",
+    "duration": "The trip took {v}.", "city": "My cousin lives in {v}.", "fare": "The ticket was {v}.",
+    "position": "Her job title is {v}.", "company": "He works at {v}.", "years": "It lasted {v} years.",
+    "loan": "I lent him my {v}.", "device": "My {v} is new.", "problem": "My old one {v}.",
+    "fix": "The manual says to {v}.", "flat": "They rent a {v}.", "area": "The house is {v}.",
+    "rent": "The rent is {v} a month.", "lost": "Someone left a {v} here.", "lost_place": "I left it {v}.",
+    "product": "The {v} is in the box.", "defect": "The old one {v}.", "when_bought": "I bought it {v}.",
+    "destination": "The bus goes to {v}.", "directions": "To get there, {v}.", "landmark": "The house is {v}.",
+    "minutes": "It takes {v}.", "bus": "Take bus number {v}.", "nights": "We stayed {v} nights.",
+    "room": "She was in room {v}.", "gift": "For her birthday she got {v}.", "shop": "You can buy it at {v}.",
+    "occasion": "We had a party for his {v}.",
+}
+
+
+def background_texts(n: int = 3000, seed: int = DEFAULT_SEED) -> list[str]:
+    """``n`` short notes of 3-5 plain sentences that use every slot value, held-out ones included.
+
+    The tiny model's stand-in for the web text T5 was pre-trained on: C4 contains the words of DialogSum's
+    test set ("pottery", "Sunday", "Oslo"), so FLAN-T5 has pieces and embeddings for them, and a fine-tuned
+    model can copy them from a new dialogue into its summary. Without these notes, held-out values were
+    never seen before the test: the tokenizer spelled them letter by letter and the fine-tuned tiny model
+    wrote a training value in their place. The held-out *dialogues* and their summaries stay unseen, and
+    these notes are not written to ``data/`` (the held-out values appear in no data file but the target's
+    test split).
+    """
+    rng = random.Random(f"{seed}-background")
+    keys = sorted(BACKGROUND_FRAMES)
+    notes = []
+    for _ in range(n):
+        sentences = []
+        for key in rng.sample(keys, rng.randint(3, 5)):
+            seen, unseen = POOLS[key]
+            value = rng.choice(seen + unseen)
+            value = value[0] if isinstance(value, tuple) else value
+            sentences.append(cap(BACKGROUND_FRAMES[key].format(v=value.replace("{X}", rng.choice(CHAT_NAMES)))))
+        notes.append(" ".join(sentences))
+    return notes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1109,6 +1164,10 @@ CHAT_TOPICS = ["invitation", "borrowing", "buying a gift", "shopping", "restaura
 CHAT_SWAPS = [(r"\byou\b", "u"), (r"\bgoing to\b", "gonna"), (r"\bwant to\b", "wanna"),
               (r"\bThank you\b", "thx"), (r"\bOK\b", "ok"), (r"\bI don't know\b", "dunno")]
 CHAT_ENDINGS = [" :)", " :D", " haha", " :(", "!!", " xx"]
+#: Share of chats written in informal messages; the others keep the scenes' plain sentences. SAMSum has
+#: both, and the tiny model needs both: with only informal chats in its mixture, it tied plain dialogues
+#: to the probe tasks and answered "Summarize ..." on a plain dialogue with a topic label (issue 14's trials).
+CHAT_INFORMAL_SHARE = 0.5
 
 
 def chat_message(rng: random.Random, text: str) -> str:
@@ -1132,16 +1191,18 @@ def first_sentence(text: str) -> str:
 
 
 def make_chat(rng: random.Random) -> dict:
-    """One SAMSum-style chat: first names as speakers, informal messages, and a short summary in the third
-    person that names them (the first sentence of one of the family's summary phrasings)."""
+    """One SAMSum-style chat: first names as speakers, messages informal in a :data:`CHAT_INFORMAL_SHARE` of
+    the chats, and a short summary in the third person that names them (the first sentence of one of the
+    family's summary phrasings)."""
     topic = rng.choice(CHAT_TOPICS)
     v = Slots(rng, held_out=False)
     scene = FAMILIES[topic](rng, v)
     turns = add_small_talk(rng, v, scene)
     a, b = rng.sample(CHAT_NAMES, 2)
     roles = {"A": a, "B": b}
-    dialogue = "\n".join(f"{roles[role]}: {chat_message(rng, cap(fill(text, scene.slots, roles)))}"
-                         for role, text in turns)
+    informal = rng.random() < CHAT_INFORMAL_SHARE
+    dialogue = "\n".join(f"{roles[role]}: " + (chat_message(rng, message) if informal else message)
+                         for role, text in turns for message in [cap(fill(text, scene.slots, roles))])
     summary = first_sentence(cap(fill(rng.choice(scene.summaries), scene.slots, roles)))
     return {"dialogue": dialogue, "summary": summary, "topic": topic}
 
@@ -1215,15 +1276,21 @@ def probe_rows(seed: int = DEFAULT_SEED, taken: set[str] | None = None) -> dict[
 
 
 def probe_examples(probe: str, rng: random.Random, n: int, taken: set[str]) -> list[dict]:
-    """``n`` examples of one probe task (without ids); texts already in ``taken`` are skipped."""
+    """``n`` examples of one probe task (without ids); texts already in ``taken`` are skipped.
+
+    The qa and topic probes' dialogues name their speakers (``Karen: ...``). DialogSum's ``#Person1#`` tags
+    stay the target's own, as FLAN-T5 met them first in DialogSum: with tagged probe dialogues, the only
+    tagged dialogues in the tiny model's instruction mixture asked for a label or a span, and the model
+    answered the target's "Summarize ..." with a label (issue 14's trials).
+    """
     if probe in ("qa", "topic"):
-        dialogues = unique_dialogues(rng, n, held_out=False, taken=taken)
+        dialogues = unique_dialogues(rng, n, held_out=False, taken=taken, named=True)
         if probe == "topic":
             return [{"text": d.dialogue, "label": d.topic, "options": TOPICS} for d in dialogues]
         rows = []
         for d in dialogues:
             while not d.facts:
-                d = unique_dialogues(rng, 1, held_out=False, taken=taken)[0]
+                d = unique_dialogues(rng, 1, held_out=False, taken=taken, named=True)[0]
             question, answer = rng.choice(d.facts)
             rows.append({"context": d.dialogue, "question": question, "answer": answer})
         return rows

@@ -53,10 +53,10 @@ CHAT_COLUMNS = ("id", "dialogue", "summary", "topic")
 #: The tasks of the instruction-tuning mixture: everything but the target.
 HELD_IN = (*PROBES, CHATS)
 BUILD_INFO = "build_info.json"
+#: The build's checkpoint after pre-training only (no instruction tuning), saved inside the model folder:
+#: the "T5" to the model's "FLAN-T5", for comparing the two zero-shot (the bonus notebook).
+PRETRAINED_ONLY = "pretrained-only"
 LOG = logging.getLogger("tiny_flan")
-
-#: FLAN varies how few-shot exemplars are joined; so do we.
-FEW_SHOT_DELIMITERS = ("\n\n", "\n\n\n", "\n\n###\n\n", "\n\n----\n\n")
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,18 @@ class BuildConfig:
     pretrain_batch_size: int = 16
     pretrain_lr: float = 1e-3
     pretrain_max_tokens: int = 128  # longer texts are cut into pieces of at most this many tokens
+    #: Short notes that use every word of the world, held-out slot values included (``synth.background_texts``):
+    #: the stand-in for the web text that taught T5 its vocabulary. They join the tokenizer's and the
+    #: pre-training text, never the instruction mixture.
+    background_notes: int = 0
     noise_density: float = 0.15
     mean_noise_span_length: float = 3.0
+    #: Share of pre-training examples whose target is the whole original text (BART's text infilling: the
+    #: same corrupted input, but the decoder rewrites every token). Span corruption alone never asks the
+    #: decoder to copy from its input; summaries that keep a dialogue's facts need exactly that.
+    reconstruct_share: float = 0.0
+    #: Tie the output layer to the input embeddings (T5 v1.0) instead of FLAN-T5's separate output layer.
+    tie_embeddings: bool = False
     # stage 2: FLAN-style instruction tuning
     tune_steps: int = 1200
     tune_batch_size: int = 16
@@ -133,17 +143,20 @@ def train_splits(profile, limit: int | None = None) -> dict:
     return {task: ds.select(range(min(limit, len(ds)))) if limit else ds for task, ds in splits.items()}
 
 
-def pretraining_texts(splits: dict) -> list[str]:
-    """Raw text for span corruption: the target task's train dialogues, the probe tasks' train inputs and
-    the chats.
+def pretraining_texts(splits: dict, background_notes: int = 0, seed: int = 42) -> list[str]:
+    """Raw text for span corruption: the target task's train dialogues, the probe tasks' train inputs, the
+    chats and ``background_notes`` notes of general text (``synth.background_texts``).
 
     Only inputs: no summaries, no answers, no labels. Duplicates are dropped (order kept).
     """
+    from utils import synth
     from utils.experiments import LONG_FIELD
 
     texts = []
     for task in ("dialogsum", *PROBES, CHATS):
         texts += splits[task][LONG_FIELD.get(task, "dialogue")]
+    if background_notes:
+        texts += synth.background_texts(background_notes, seed)
     return list(dict.fromkeys(texts))
 
 
@@ -254,7 +267,8 @@ def make_model(tokenizer, cfg: BuildConfig):
         eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
     )
     model = T5ForConditionalGeneration(config)
-    _untie_output_layer(model)
+    if not cfg.tie_embeddings:
+        _untie_output_layer(model)
     return model
 
 
@@ -340,8 +354,10 @@ def pretraining_pieces(texts: Sequence[str], tokenizer, max_tokens: int) -> list
 class SpanCorruptionCollator:
     """Makes a batch for span-corruption pre-training: fresh random noise every time a text is seen."""
 
-    def __init__(self, tokenizer, seed: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0):
+    def __init__(self, tokenizer, seed: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
+                 reconstruct_share: float = 0.0):
         self.rng = np.random.default_rng(seed)
+        self.reconstruct_share = reconstruct_share
         self.sentinels = sentinel_ids(tokenizer)
         self.pad_id, self.eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
         self.noise_density, self.mean_span = noise_density, mean_noise_span_length
@@ -351,7 +367,10 @@ class SpanCorruptionCollator:
         for feature in features:
             ids = feature["ids"]
             mask = random_spans_noise_mask(len(ids), self.rng, self.noise_density, self.mean_span)
-            pairs.append(span_corrupt(ids, mask, self.sentinels, self.eos_id))
+            inputs, targets = span_corrupt(ids, mask, self.sentinels, self.eos_id)
+            if self.reconstruct_share and self.rng.random() < self.reconstruct_share:
+                targets = [*ids, self.eos_id]  # text infilling: rewrite the whole text, copying what is kept
+            pairs.append((inputs, targets))
         inputs = _pad([p[0] for p in pairs], self.pad_id)
         labels = _pad([p[1] for p in pairs], -100)
         return {"input_ids": inputs, "attention_mask": (inputs != self.pad_id).long(), "labels": labels}
@@ -426,7 +445,8 @@ def pretrain(model, tokenizer, texts: Sequence[str], cfg: BuildConfig) -> list[d
 
     pieces = pretraining_pieces(texts, tokenizer, cfg.pretrain_max_tokens)
     dataset = Dataset.from_dict({"ids": pieces})
-    collator = SpanCorruptionCollator(tokenizer, cfg.seed, cfg.noise_density, cfg.mean_noise_span_length)
+    collator = SpanCorruptionCollator(tokenizer, cfg.seed, cfg.noise_density, cfg.mean_noise_span_length,
+                                      cfg.reconstruct_share)
     return train_steps(model, dataset, collator, cfg.pretrain_steps, cfg.pretrain_batch_size, cfg.pretrain_lr,
                        cfg, "pre-training")
 
@@ -505,7 +525,7 @@ def build(out: Path = TINY_MODEL_DIR, cfg: BuildConfig | None = None) -> dict:
         cpu[stage] = time.process_time() - cpu_clock - sum(cpu.values())
 
     splits = train_splits(profile, cfg.limit)
-    texts = pretraining_texts(splits)
+    texts = pretraining_texts(splits, cfg.background_notes, cfg.seed)
     preview = instruction_mixture(cfg.tokenizer_preview, cfg, profile, splits)  # the instructions' wording, for the tokenizer
     tokenizer = train_tokenizer(texts + list(preview["source"]) + list(preview["target"]), cfg.vocab_size,
                                 min_word_count=cfg.min_word_count)
@@ -513,6 +533,9 @@ def build(out: Path = TINY_MODEL_DIR, cfg: BuildConfig | None = None) -> dict:
 
     model = make_model(tokenizer, cfg)
     pretrain_log = pretrain(model, tokenizer, texts, cfg)
+    pretrained_only = Path(tempfile.mkdtemp(prefix="tiny-t5-pretrained-"))
+    model.save_pretrained(pretrained_only)
+    tokenizer.save_pretrained(pretrained_only)
     lap("pretraining")
 
     mixture = instruction_mixture(cfg.tune_steps * cfg.tune_batch_size, cfg, profile, splits,
@@ -531,7 +554,7 @@ def build(out: Path = TINY_MODEL_DIR, cfg: BuildConfig | None = None) -> dict:
         "loss": {"pretraining": _loss_curve(pretrain_log), "instruction_tuning": _loss_curve(tune_log)},
         "scores": scores,
     }
-    _write(out, model, tokenizer, info, clock)
+    _write(out, model, tokenizer, info, clock, pretrained_only)
     return info
 
 
@@ -560,9 +583,11 @@ def _data_stats(texts: list[str], tokenizer, mixture) -> dict:
             "tokens_per_word": round(n_tokens / n_words, 3), "mixture": per_task}
 
 
-def _write(out: Path, model, tokenizer, info: dict, clock: float) -> None:
-    """Save weights (safetensors), config, generation config, tokenizer, build info and model card."""
+def _write(out: Path, model, tokenizer, info: dict, clock: float, pretrained_only: Path) -> None:
+    """Save weights (safetensors), config, generation config, tokenizer, build info and model card, with
+    the pre-trained-only checkpoint (the folder ``pretrained_only``, moved) in :data:`PRETRAINED_ONLY`."""
     staging = Path(tempfile.mkdtemp(prefix=out.name + "-", dir=out.parent if out.parent.exists() else None))
+    shutil.move(str(pretrained_only), staging / PRETRAINED_ONLY)
     model.config.dropout_rate = info["config"]["dropout_rate"]  # what fine-tuning the saved model will use
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
@@ -571,7 +596,7 @@ def _write(out: Path, model, tokenizer, info: dict, clock: float) -> None:
     info["build_seconds"]["total"] = round(time.perf_counter() - clock, 1)
     (staging / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (staging / "README.md").write_text(model_card(info), encoding="utf-8")
-    for path in [staging, *staging.iterdir()]:
+    for path in [staging, *staging.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     if out.exists():
         shutil.rmtree(out)
@@ -582,6 +607,8 @@ def _write(out: Path, model, tokenizer, info: dict, clock: float) -> None:
 
 def model_card(info: dict) -> str:
     """The model card (README.md), written from the build info: every number comes from the build."""
+    from utils import mixture
+
     cfg, scores, data = info["config"], info["scores"], info["data"]
     zs = scores["zero_shot_summarization"]
     probe_rows = "\n".join(
@@ -650,15 +677,17 @@ unties it when a checkpoint holds two different matrices, as FLAN-T5's checkpoin
    fine-tunes of this model last about one epoch, too short to over-fit, and on a CPU dropout costs time in
    every step: `python -m benchmarks.run --only dropout` measures it).
 3. **Pre-training**: T5 span corruption ({cfg['noise_density']:.0%} noise, mean span {cfg['mean_noise_span_length']:g},
-   sentinels) on {data['pretraining_texts']:,} raw texts ({data['pretraining_tokens']:,} tokens): the target task's
-   train dialogues, the probe tasks' train inputs (dialogues, app reviews) and the chats. No summaries, answers
-   or labels.
+   sentinels{_reconstruct_note(cfg)}) on {data['pretraining_texts']:,} raw texts ({data['pretraining_tokens']:,} tokens): the target task's
+   train dialogues, the probe tasks' train inputs (dialogues, app reviews), the chats{_background_note(cfg)}.
+   No summaries, answers or labels. The checkpoint at the end of this stage is saved too, in
+   `{PRETRAINED_ONLY}/`: the model before instruction tuning (T5 to this model's FLAN-T5).
    {cfg['pretrain_steps']} steps of batch {cfg['pretrain_batch_size']}, AdamW lr {cfg['pretrain_lr']:g};
    loss {info['loss']['pretraining'].get('first')} -> {info['loss']['pretraining'].get('last')}.
 4. **Instruction tuning**, FLAN-style, on the held-in tasks only (the four probe tasks and chat
    summarization): {data['instruction_examples']:,} examples,
    each with a random training template of its task (held-out templates excluded, inverted ones included),
-   {cfg['few_shot_share']:.0%} of them few-shot (1-{cfg['max_shots']} exemplars from the train split, varied delimiters),
+   {cfg['few_shot_share']:.0%} of them few-shot (1-{cfg['max_shots']} exemplars from the train split, joined by one of
+   {len(mixture.SHOT_DELIMITERS)} delimiters, as FLAN varies them),
    mixed examples-proportionally with a cap of {cfg['mixing_cap']:,} examples per task.
    {cfg['tune_steps']} steps of batch {cfg['tune_batch_size']}, AdamW lr {cfg['tune_lr']:g};
    loss {info['loss']['instruction_tuning'].get('first')} -> {info['loss']['instruction_tuning'].get('last')}.
@@ -712,6 +741,20 @@ What the model writes when asked to summarize:
 
 #: Zero-shot summaries this long (mean words) are sentences, as FLAN-T5's are on DialogSum.
 SENTENCE_WORDS = 8
+
+
+def _reconstruct_note(cfg: dict) -> str:
+    share = cfg.get("reconstruct_share", 0)
+    return (f"; in {share:.0%} of the examples the target is the whole text instead of the masked spans, as in "
+            "BART's text infilling, so that the decoder learns to copy from its input" if share else "")
+
+
+def _background_note(cfg: dict) -> str:
+    n = cfg.get("background_notes", 0)
+    return (f" and {n:,} short notes of general text that use every word of the world's slot pools, held-out "
+            "values included (`synth.background_texts`: the stand-in for the web text that gave T5 pieces and "
+            "embeddings for the words of DialogSum's test set; the held-out dialogues themselves stay unseen)"
+            if n else "")
 
 
 def _zero_shot_behaviour(zero_shot: dict) -> str:
