@@ -275,19 +275,19 @@ def test_score_probe_each_task_type():
 
     rows = Dataset.from_list([{"id": str(i), "text": "t", "label": y, "options": ["travel", "food"]}
                               for i, y in enumerate(["travel", "food", "food"])])
-    result = evaluation.score_probe("classification", ["Travel", "travel", "a summary of the chat"], rows)
+    result = evaluation.score_probe("topic", ["Travel", "travel", "a summary of the chat"], rows)
     assert result["main_metric"] == "accuracy" and result["score"] == pytest.approx(1 / 3)
     assert result["valid_label_share"] == pytest.approx(2 / 3)
 
     titles = [{"id": "1", "text": "...", "title": "Battery dies fast"}, {"id": "2", "text": "...", "title": "Love it"}]
-    result = evaluation.score_probe("generation", ["battery dies fast", "hate it"], titles)
+    result = evaluation.score_probe("title", ["battery dies fast", "hate it"], titles)
     assert result["main_metric"] == "rouge1" and result["score"] == pytest.approx((1 + 0.5) / 2)
     for value in (v for k, v in result.items() if k not in ("main_metric", "n")):
         assert 0 <= value <= 1
 
 
 def test_score_probe_bad_input():
-    with pytest.raises(ValueError, match="qa, classification, generation"):
+    with pytest.raises(ValueError, match="Unknown probe task 'translation'. Probe tasks: qa, topic, sentiment, title"):
         evaluation.score_probe("translation", ["x"], [{"answer": "x"}])
     with pytest.raises(ValueError, match="columns"):
         evaluation.score_probe("qa", ["x"], [{"question": "q"}])

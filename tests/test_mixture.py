@@ -10,8 +10,9 @@ import pytest
 from datasets import Dataset
 
 from utils import mixture, templates
-from utils.config import PROBES, PROFILES
+from utils.config import PROFILES
 from utils.mixture import MixtureError, MixtureSpec
+from utils.tasks import PROBES
 
 TASKS = ("dialogsum", *PROBES)
 

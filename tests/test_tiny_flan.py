@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from utils import tiny_flan
-from utils.config import PROBES, TINY_MODEL_DIR, get_profile
+from utils.config import TINY_MODEL_DIR, get_profile
+from utils.tasks import PROBES
 
 MAX_PARAMETERS = 10_000_000
 MAX_WEIGHTS_MB = 20

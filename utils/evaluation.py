@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
+from utils import tasks
 from utils.config import Profile, get_profile
 
 ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
@@ -331,13 +332,6 @@ def _percentile_interval(means: np.ndarray, confidence: float) -> tuple[float, f
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
-MAIN_METRIC = {"qa": "f1", "classification": "accuracy", "generation": "rouge1"}
-# The column holding the expected output, by task type (first one present wins).
-_REFERENCE_COLUMNS = {
-    "qa": ("answer", "answers", "target"),
-    "classification": ("label", "target"),
-    "generation": ("title", "target"),
-}
 
 
 def normalize_answer(text: str) -> str:
@@ -388,18 +382,22 @@ def valid_label_share(predictions: Sequence[str], options: Sequence) -> float:
     return float(np.mean([normalize_answer(p) in ok for p, ok in zip(predictions, allowed, strict=True)]))
 
 
-def score_probe(task_type: str, predictions: Sequence[str], examples) -> dict:
-    """Score a probe task's predictions; ``examples`` are its rows (a Dataset or a list of dicts).
+def score_probe(task: str | tasks.Task, predictions: Sequence[str], examples) -> dict:
+    """Score a probe task's predictions; ``task`` is a registered probe (:mod:`utils.tasks`), ``examples`` its
+    rows (a Dataset or a list of dicts), scored against the task's ``answer`` column by its task type.
 
     Returns ``main_metric``, ``score`` (the main metric's value), every metric by name, and ``n``:
-    * ``qa``: f1 (main) and exact_match, against the ``answer`` column;
-    * ``classification``: accuracy (main) and valid_label_share, against ``label`` and ``options``;
-    * ``generation``: rouge1 (main), rouge2 and rougeL, against ``title`` (or ``target``).
+    * ``qa``: f1 (main) and exact_match;
+    * ``classification``: accuracy (main) and valid_label_share (against the rows' ``options``);
+    * ``generation``: rouge1 (main), rouge2 and rougeL.
     """
-    if task_type not in MAIN_METRIC:
-        raise ValueError(f"unknown task_type {task_type!r}; use one of {', '.join(MAIN_METRIC)}")
+    try:
+        task = tasks.get_probe(task)
+    except tasks.TaskError as error:
+        raise ValueError(str(error)) from None
+    task_type = task.task_type
     predictions = _as_texts(predictions, "predictions")
-    references = _column(examples, _REFERENCE_COLUMNS[task_type])
+    references = _column(examples, (task.answer,))
     _same_length(predictions, references, "examples")
     if task_type == "qa":
         metrics = {
@@ -417,7 +415,7 @@ def score_probe(task_type: str, predictions: Sequence[str], examples) -> dict:
     else:
         rouge = rouge_per_example(predictions, references)
         metrics = {name: float(rouge[name].mean()) for name in ("rouge1", "rouge2", "rougeL")}
-    main = MAIN_METRIC[task_type]
+    main = task.main_metric
     return {"main_metric": main, "score": metrics[main], **metrics, "n": len(predictions)}
 
 

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from utils import data, evaluation, templates, training
-from utils.config import PROBES, Profile, get_profile
+from utils import data, evaluation, tasks, templates, training
+from utils.config import Profile, get_profile
+from utils.tasks import PROBES, TARGET_TASK
 
-TARGET_TASK = "dialogsum"
 #: The prompt every model is scored with on the target task: the reference lab's, word for word.
 EVAL_TEMPLATE = "summarize_following_conversation"
 
@@ -30,9 +30,6 @@ def target_test(profile: Profile | None = None):
     return grouped
 
 
-#: The long input text of each task's rows (never its answer): pre-training text for the tiny model, and the
-#: field shortened when a prompt would not fit the model.
-LONG_FIELD = {TARGET_TASK: "dialogue", "qa": "context", "topic": "text", "sentiment": "text", "title": "text"}
 ELLIPSIS = " ..."
 
 
@@ -69,8 +66,9 @@ def fit_prompts(template: templates.Template, rows: Sequence[Mapping], field: st
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
                desc: str) -> tuple[list[str], list[int]]:
     template = templates.get_template(TARGET_TASK, template_name)
-    rows = [{LONG_FIELD[TARGET_TASK]: d, "summary": "", "id": "", "topic": ""} for d in dialogues]
-    prompts, shortened = fit_prompts(template, rows, LONG_FIELD[TARGET_TASK], tokenizer, profile.max_source_length)
+    rows = [{"dialogue": d, "summary": "", "id": "", "topic": ""} for d in dialogues]
+    prompts, shortened = fit_prompts(template, rows, tasks.get(TARGET_TASK).long_field, tokenizer,
+                                     profile.max_source_length)
     outputs = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                   batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
                                   desc=desc)
@@ -152,10 +150,6 @@ def probe_template(probe: str) -> templates.Template:
     return next(t for t in templates.training_templates(probe) if t.original_task)
 
 
-#: How each probe task is scored (its main score is ``evaluation.MAIN_METRIC[type]``).
-PROBE_TYPES = {"qa": "qa", "topic": "classification", "sentiment": "classification", "title": "generation"}
-
-
 def probe_test(probe: str, profile: Profile | None = None):
     """A probe task's test split, cut to the profile's ``n_probe_eval``."""
     profile = profile or get_profile()
@@ -168,7 +162,7 @@ def probe_test(probe: str, profile: Profile | None = None):
 def probe_predictions(model, tokenizer, probe: str, test, profile: Profile) -> tuple[list[str], int]:
     """The model's answers to a probe's ``test`` rows with the course's probe prompt (fitted to the model's
     input limit) and generation config, and how many prompts had to be shortened."""
-    prompts, shortened = fit_prompts(probe_template(probe), test, LONG_FIELD[probe], tokenizer,
+    prompts, shortened = fit_prompts(probe_template(probe), test, tasks.get(probe).long_field, tokenizer,
                                      profile.max_source_length)
     predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                       batch_size=profile.eval_batch_size,
@@ -181,7 +175,7 @@ def evaluate_probe(model, tokenizer, probe: str, profile: Profile | None = None)
     profile = profile or get_profile()
     test = probe_test(probe, profile)
     predictions, n_shortened = probe_predictions(model, tokenizer, probe, test, profile)
-    scores = evaluation.score_probe(PROBE_TYPES[probe], predictions, list(test))
+    scores = evaluation.score_probe(probe, predictions, list(test))
     scores["main"], scores["n_shortened"] = scores["score"], n_shortened
     return scores
 

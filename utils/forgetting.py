@@ -23,12 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from utils import evaluation, experiments, modeling, templates, training
-from utils.config import PROBES, Profile, get_profile
+from utils import evaluation, experiments, modeling, tasks, templates, training
+from utils.config import Profile, get_profile
 from utils.results import atomic_write_json
-
-#: The probe tasks answered with a label from a fixed list (their valid-label share is reported).
-LABEL_PROBES = tuple(p for p in PROBES if experiments.PROBE_TYPES[p] == "classification")
+from utils.tasks import PROBES
 
 
 # --- cached scoring -----------------------------------------------------------------------------------
@@ -97,9 +95,8 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: b
     def compute():
         with adapter_disabled(model, adapter_off):
             predictions, n_shortened = experiments.probe_predictions(model, tokenizer, probe, test, profile)
-        task_type = experiments.PROBE_TYPES[probe]
         return {"predictions": predictions, "n_shortened": n_shortened,
-                "scores": [evaluation.score_probe(task_type, [p], [row])["score"]
+                "scores": [evaluation.score_probe(probe, [p], [row])["score"]
                            for p, row in zip(predictions, test, strict=True)]}
 
     return cached_scores(f"probe-examples-{probe}", model, _probe_settings(tokenizer, probe, profile, test), compute,
@@ -117,7 +114,7 @@ def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Seque
 
         def compute(probe=probe, test=test):
             outputs = probe_outputs(model, tokenizer, probe, profile, adapter_off, force)
-            scores = evaluation.score_probe(experiments.PROBE_TYPES[probe], outputs["predictions"], list(test))
+            scores = evaluation.score_probe(probe, outputs["predictions"], list(test))
             scores["main"], scores["n_shortened"] = scores["score"], outputs["n_shortened"]
             return scores
 
@@ -275,7 +272,7 @@ def valid_label_shares(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFram
     Accuracy can fall because the model picks the wrong label, or because it no longer answers with a
     label (e.g. it now summarizes everything): this table tells which.
     """
-    return main_scores({name: {p: s for p, s in by_probe.items() if p in LABEL_PROBES}
+    return main_scores({name: {p: s for p, s in by_probe.items() if tasks.get(p).has_labels}
                         for name, by_probe in results.items()}, metric="valid_label_share")
 
 
@@ -326,7 +323,7 @@ def forgetting_metrics(results: Mapping[str, Mapping[str, dict]], base: str = "b
     section: dict = {}
     for probe in results[base]:
         section[probe] = {name: by_probe[probe]["main"] for name, by_probe in results.items()}
-        if probe in LABEL_PROBES:
+        if tasks.get(probe).has_labels:
             section[probe]["valid_label_share"] = {name: by_probe[probe]["valid_label_share"]
                                                    for name, by_probe in results.items()}
     section["average"] = {name: average_probe_score(by_probe) for name, by_probe in results.items()}

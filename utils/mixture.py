@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, Features, List, Value
 
-from utils import data, experiments, templates, training
-from utils.config import PROBES, Profile, get_profile
+from utils import data, experiments, tasks, templates, training
+from utils.config import Profile, get_profile
+from utils.tasks import PROBES
 
 TARGET_TASK = experiments.TARGET_TASK
 ZERO_SHOT, FEW_SHOT = "zero_shot", "few_shot"
@@ -178,7 +179,7 @@ def task_train_split(task: str, profile: Profile):
     """The train split of the target task or of a probe task."""
     if task == TARGET_TASK:
         return data.load_target(profile)["train"]
-    if task in PROBES:
+    if task in tasks.probe_names():
         return data.load_probe(task, profile)["train"]
     raise MixtureError(f"Unknown task {task!r}; mixtures use {TARGET_TASK!r} and the probe tasks {PROBES}.")
 

@@ -73,7 +73,7 @@ def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile
     row = {"id": "", "dialogue": dialogue, "summary": "", "topic": ""}
     with warnings.catch_warnings():  # said below, in the playground's own words
         warnings.simplefilter("ignore")
-        prompts, shortened = experiments.fit_prompts(template, [row], experiments.LONG_FIELD[experiments.TARGET_TASK],
+        prompts, shortened = experiments.fit_prompts(template, [row], "dialogue",
                                                      tokenizer, profile.max_source_length)
     if shortened:
         print(f"Note: this dialogue is longer than the model reads ({profile.max_source_length} tokens with the "

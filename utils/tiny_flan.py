@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from utils.config import DATA_DIR, PROBES, TINY_MODEL_DIR, get_profile, set_seed
+from utils.config import DATA_DIR, TINY_MODEL_DIR, get_profile, set_seed
+from utils.tasks import PROBES
 
 N_SENTINELS = 100
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2, as in T5
@@ -139,11 +140,11 @@ def pretraining_texts(splits: dict) -> list[str]:
 
     Only inputs: no summaries, no answers, no labels. Duplicates are dropped (order kept).
     """
-    from utils.experiments import LONG_FIELD
+    from utils import tasks
 
     texts = []
     for task in ("dialogsum", *PROBES, CHATS):
-        texts += splits[task][LONG_FIELD.get(task, "dialogue")]
+        texts += splits[task][tasks.get(task).long_field]
     return list(dict.fromkeys(texts))
 
 
@@ -458,7 +459,7 @@ def _probe_scores(model, tokenizer, probe: str, template, profile) -> dict:
     test = experiments.probe_test(probe, profile)
     prompts = [template.render_source(row) for row in test]
     predictions = evaluation.generate(model, tokenizer, prompts, profile, progress=False)
-    scores = evaluation.score_probe(experiments.PROBE_TYPES[probe], predictions, list(test))
+    scores = evaluation.score_probe(probe, predictions, list(test))
     return {"template": template.name, "main_metric": scores["main_metric"], "main": scores["score"],
             **{k: v for k, v in scores.items() if k not in ("main_metric", "score")}}
 
