@@ -24,7 +24,7 @@ import psutil
 
 from utils.config import ROOT, get_profile
 from utils.course import course_notebooks
-from utils.training import model_fingerprint
+from utils.modeling import model_fingerprint
 
 #: Budgets from DESIGN.md: the whole course on a 2-core CPU.
 TIME_TARGET_S = {"smoke": 5 * 60, "tiny": 20 * 60}

@@ -11,7 +11,7 @@ from datasets import Dataset
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import GenerationConfig, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
-from utils import evaluation
+from utils import evaluation, scoring, tasks, templates
 from utils.config import TINY_MODEL_DIR, get_profile
 
 # --------------------------------------------------------------------------------------------------
@@ -333,31 +333,27 @@ def test_forgetting_table():
 
 # --- prompts that do not fit the model ---------------------------------------------------------------
 def test_long_dialogues_are_cut_so_the_instruction_stays_whole():
-    from utils import experiments, templates
-
     tokenizer = micro_tokenizer()
-    template = templates.get_template(experiments.TARGET_TASK, experiments.EVAL_TEMPLATE)
+    template = templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE)
     short = {"dialogue": "#Person1#: a book.\n#Person2#: a pen."}
     long = {"dialogue": "\n".join(f"#Person1#: a book and a pen, {i}." for i in range(200))}
     limit = 120
     with pytest.warns(UserWarning, match="1 of 2 prompts"):
-        prompts, shortened = experiments.fit_prompts(template, [short, long], "dialogue", tokenizer, limit)
+        prompts, shortened = evaluation.fit_prompts(template, [short, long], "dialogue", tokenizer, limit)
     assert shortened == [1]
     assert prompts[0] == template.render_source(short)  # prompts that fit are untouched
     lengths = evaluation.prompt_lengths(tokenizer, prompts)
     assert lengths[1] <= limit and lengths[1] >= limit - 10  # cut just enough
     full = template.render_source(long)
     tail = full[full.index(long["dialogue"]) + len(long["dialogue"]):]  # the instruction's end ("Summary:")
-    assert prompts[1].endswith(tail) and experiments.ELLIPSIS + tail in prompts[1]
+    assert prompts[1].endswith(tail) and evaluation.ELLIPSIS + tail in prompts[1]
     assert prompts[1].startswith(full[: full.index(long["dialogue"])])  # and its start
 
 
 def test_a_template_longer_than_the_limit_is_still_an_error():
-    from utils import experiments, templates
-
-    template = templates.get_template(experiments.TARGET_TASK, experiments.EVAL_TEMPLATE)
+    template = templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE)
     with pytest.raises(evaluation.PromptTooLongError):
-        experiments.fit_prompts(template, [{"dialogue": "a book " * 50}], "dialogue", micro_tokenizer(), 5)
+        evaluation.fit_prompts(template, [{"dialogue": "a book " * 50}], "dialogue", micro_tokenizer(), 5)
 
 
 def test_rouge_summary_gives_score_summaries_from_rouge_computed_once():

@@ -47,7 +47,7 @@ def test_summarize_with_explains_bad_input(models, tokenizer, micro_profile, dia
 
 def test_long_dialogue_keeps_instruction_and_cue_and_says_it_was_cut(models, tokenizer, micro_profile, monkeypatch,
                                                                      capsys):
-    """The playground fits prompts by the course's rule (experiments.fit_prompts), never the tokenizer's end cut."""
+    """The playground fits prompts by the course's rule (evaluation.fit_prompts), never the tokenizer's end cut."""
     seen = []
     generate = evaluation.generate
     monkeypatch.setattr(evaluation, "generate", lambda model, tok, prompts, *a, **k: seen.extend(prompts)

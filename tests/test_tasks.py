@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from utils import data, evaluation, experiments, forgetting, mixture, modeling, tasks, templates
+from utils import data, evaluation, forgetting, mixture, modeling, scoring, tasks, templates
 from utils.config import DATA_DIR
 
 TOY_TEMPLATES = """\
@@ -57,7 +57,7 @@ def test_a_registered_probe_is_loaded_prompted_and_scored(colour_task, micro_mod
     assert test.column_names == list(colour_task.columns) and len(test) == 5
     assert len(mixture.task_train_split("colour", micro_profile)) == 6
 
-    prompt, answer = experiments.probe_template("colour").render(test[0])
+    prompt, answer = scoring.probe_template("colour").render(test[0])
     assert prompt == "the red cup\nColour?" and answer == "red"
     assert templates.held_out_template("colour").name == "colour_held_out"
 

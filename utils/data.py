@@ -1,4 +1,4 @@
-"""Load the target task and the probe tasks in any profile, and group multi-reference test rows.
+"""Load every task's data in any profile, cut test splits to the profile, and group multi-reference test rows.
 
 Offline profiles (``tiny``, ``smoke``) read the JSONL files in ``data/`` (made by ``make data``);
 each file is checked first so that a broken file gives an error naming the file and the line.
@@ -306,6 +306,24 @@ def _hub_probe(name: str, source: str, seed: int, load: Callable, load_head: Cal
     """A Hub probe, loaded and normalized once per process (every ``probe_test`` reuses it)."""
     raw = load_head(source, STREAMED[source]) if source in STREAMED else load(source)
     return normalize_probe(name, source, raw, seed)
+
+
+def target_test(profile: Profile | None = None):
+    """The target test split, one row per dialogue with its list of ``references``, cut to the profile."""
+    profile = profile or get_profile()
+    grouped = group_references(load_target(profile)["test"])
+    if profile.n_eval_dialogues:
+        grouped = grouped.select(range(min(profile.n_eval_dialogues, len(grouped))))
+    return grouped
+
+
+def probe_test(probe: str, profile: Profile | None = None):
+    """A probe task's test split, cut to the profile's ``n_probe_eval``."""
+    profile = profile or get_profile()
+    test = load_probe(probe, profile)["test"]
+    if profile.n_probe_eval:
+        test = test.select(range(min(profile.n_probe_eval, len(test))))
+    return test
 
 
 def group_references(test: Dataset) -> Dataset:

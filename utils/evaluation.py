@@ -1,4 +1,4 @@
-"""Evaluation: how the course generates, scores and compares models.
+"""Evaluation: how the course generates, scores and compares models (generic measures, no course data).
 
 Four parts, each used by several notebooks:
 
@@ -20,6 +20,7 @@ import functools
 import os
 import re
 import string
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,7 +31,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
-from utils import tasks
+from utils import facts as fact_rules
+from utils import tasks, templates
 from utils.config import Profile, get_profile
 
 ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
@@ -82,6 +84,39 @@ def prompt_lengths(tokenizer, prompts: Sequence[str]) -> list[int]:
 def check_prompt_lengths(tokenizer, prompts: Sequence[str], limit: int) -> list[tuple[int, int]]:
     """The prompts longer than ``limit`` tokens, as ``(index, length)`` pairs (empty when all fit)."""
     return _over_limit(prompt_lengths(tokenizer, prompts), limit)
+
+
+ELLIPSIS = " ..."
+
+
+def fit_prompts(template: templates.Template, rows: Sequence[Mapping], field: str, tokenizer,
+                limit: int) -> tuple[list[str], list[int]]:
+    """Render each row's prompt; where one has more than ``limit`` tokens, cut the end of the row's ``field``
+    (marked with "...") until it fits, so the instruction and the cue at the end ("Summary:") stay whole.
+
+    Returns the prompts and the indices of the rows that were shortened (a warning says how many). A few
+    DialogSum test dialogues are longer than FLAN-T5's 512 tokens; the reference lab lets the tokenizer cut
+    the *prompt's* end, which drops the instruction with it.
+    """
+    prompts = [template.render_source(row) for row in rows]
+    lengths = prompt_lengths(tokenizer, prompts)
+    shortened = [i for i, n in enumerate(lengths) if n > limit]
+    for i in shortened:
+        row = dict(rows[i])
+        ids = tokenizer(str(row[field]), add_special_tokens=False)["input_ids"]
+        keep, length = len(ids), lengths[i]
+        while length > limit:
+            keep -= length - limit + 2  # room for the ellipsis
+            if keep < 1:
+                raise PromptTooLongError([(i, lengths[i])], limit, len(prompts))
+            row[field] = tokenizer.decode(ids[:keep], skip_special_tokens=True).rstrip() + ELLIPSIS
+            prompts[i] = template.render_source(row)
+            length = prompt_lengths(tokenizer, [prompts[i]])[0]
+    if shortened:
+        warnings.warn(f"{len(shortened)} of {len(prompts)} prompts were longer than max_source_length={limit} "
+                      f"tokens; the end of their {field} was cut (marked '...') so the instruction stays whole.",
+                      stacklevel=3)
+    return prompts, shortened
 
 
 def generate(
@@ -532,8 +567,6 @@ def facts_per_example(predictions: Sequence[str], dialogues: Sequence[str],
     """Per summary: ``grounding`` (:func:`utils.facts.grounding`), ``grounding_checked`` (1.0 when the summary
     has a specific to check, else 0.0) and, when ``facts`` (one list per dialogue) is given, ``fact_recall``
     (:func:`utils.facts.fact_recall`; NaN for a dialogue with no recorded facts)."""
-    from utils import facts as fact_rules
-
     predictions = _as_texts(predictions, "predictions")
     dialogues = _as_texts(dialogues, "dialogues")
     _same_length(predictions, dialogues, "dialogues")
@@ -581,7 +614,7 @@ def lead_summaries(dialogues: Sequence[str], k: int) -> list[str]:
 
 def rouge_high_facts_wrong(table: pd.DataFrame, below: float = 0.5) -> pd.Series | None:
     """The output ROUGE rates best among those with wrong facts: the highest ROUGE-1 among the rows of
-    ``table`` (with ``rouge1`` and per-example fact columns, as :func:`utils.experiments.score_outputs`
+    ``table`` (with ``rouge1`` and per-example fact columns, as :func:`utils.scoring.score_outputs`
     makes it) whose ``fact_recall`` is below ``below``, or, on data without recorded facts, whose
     ``grounding`` is. The row gains ``measure`` (which of the two) and ``rouge1_rank`` (the share of
     ``table``'s outputs with a lower ROUGE-1). None when no row is below ``below``."""

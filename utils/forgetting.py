@@ -2,9 +2,9 @@
 
 A *probe* is a task the base model could already do (question answering, topic and sentiment
 classification, writing titles). Scoring every model on every probe shows what fine-tuning on dialogue
-summarization cost. This module runs the probes (:func:`probe_outputs`, scored as
-:func:`utils.experiments.evaluate_probe` scores them) on many
-models and checkpoints, and arranges the results; the measures themselves (drop, max-minus-final) live in
+summarization cost. This module runs the probes (:func:`probe_outputs`: the answers of
+:func:`utils.scoring.probe_predictions`, scored by :func:`utils.evaluation.score_probe`) on many models and
+checkpoints, and arranges the results; the measures themselves (drop, max-minus-final) live in
 :mod:`utils.evaluation`.
 
 Scores are cached under ``results/<profile>/scores/``, keyed by a hash of the model's *weights* and of the
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from utils import evaluation, experiments, modeling, tasks, templates, training
+from utils import data, evaluation, modeling, scoring, tasks, templates, training
 from utils.config import Profile, get_profile
 from utils.results import atomic_write_json
 from utils.tasks import PROBES
@@ -81,7 +81,7 @@ def _with_n(profile: Profile, **sizes) -> Profile:
 
 def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
     return {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
-            "template": experiments.template_fingerprint(experiments.probe_template(probe)),
+            "template": templates.fingerprint(scoring.probe_template(probe)),
             "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
 
 
@@ -90,11 +90,11 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: b
     """One probe's answers on its test rows (``predictions``), each row's main score (``scores``) and how many
     prompts were shortened to fit (``n_shortened``), generated once and cached: :func:`probe_scores` and
     :func:`probe_example_scores` both read them."""
-    test = experiments.probe_test(probe, profile)
+    test = data.probe_test(probe, profile)
 
     def compute():
         with adapter_disabled(model, adapter_off):
-            predictions, n_shortened = experiments.probe_predictions(model, tokenizer, probe, test, profile)
+            predictions, n_shortened = scoring.probe_predictions(model, tokenizer, probe, test, profile)
         return {"predictions": predictions, "n_shortened": n_shortened,
                 "scores": [evaluation.score_probe(probe, [p], [row])["score"]
                            for p, row in zip(predictions, test, strict=True)]}
@@ -110,7 +110,7 @@ def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Seque
     profile = _with_n(profile or get_profile(), n_probe_eval=n)
     results = {}
     for probe in probes:
-        test = experiments.probe_test(probe, profile)
+        test = data.probe_test(probe, profile)
 
         def compute(probe=probe, test=test):
             outputs = probe_outputs(model, tokenizer, probe, profile, adapter_off, force)
@@ -157,13 +157,13 @@ def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequenc
     return table
 
 
-def target_scores(model, tokenizer, profile: Profile | None = None, template_name: str = experiments.EVAL_TEMPLATE,
+def target_scores(model, tokenizer, profile: Profile | None = None, template_name: str = scoring.EVAL_TEMPLATE,
                   n: int | None = None, adapter_off: bool = False, force: bool = False) -> dict:
     """ROUGE, grounding and (where the data records facts) fact recall on the target test dialogues (first
     ``n``; default the profile's), with one prompt, cached."""
     profile = _with_n(profile or get_profile(), n_eval_dialogues=n)
-    test = experiments.target_test(profile)
-    template = experiments.template_fingerprint(templates.get_template(experiments.TARGET_TASK, template_name))
+    test = data.target_test(profile)
+    template = templates.fingerprint(templates.get_template(tasks.TARGET_TASK, template_name))
     settings = {"tokenizer": tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
                 "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
@@ -172,7 +172,7 @@ def target_scores(model, tokenizer, profile: Profile | None = None, template_nam
 
     def compute():
         with adapter_disabled(model, adapter_off):
-            scores, _ = experiments.evaluate_summarization(model, tokenizer, profile, template_name)
+            scores, _ = scoring.evaluate_summarization(model, tokenizer, profile, template_name)
         return scores
 
     return cached_scores(f"target-{template_name}", model, settings, compute, profile, adapter_off, force)
@@ -190,7 +190,7 @@ def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile | None 
     (``target``) and beside it ``target_fact_recall`` (where the data records facts) and ``target_grounding``,
     with the target's held-out template (``target_held_out``), each probe's main score and the
     ``probe_average``. All cached, so models scored before cost nothing."""
-    held_out_name = templates.held_out_template(experiments.TARGET_TASK).name
+    held_out_name = templates.held_out_template(tasks.TARGET_TASK).name
     rows = {}
     for name, model in models.items():
         target = target_scores(model, tokenizer, profile)
@@ -235,8 +235,8 @@ def example_outputs(models: Mapping[str, object], tokenizer, probe: str, n: int 
                     profile: Profile | None = None) -> pd.DataFrame:
     """What each model answers to the first ``n`` test prompts of a probe, next to the expected answer."""
     profile = profile or get_profile()
-    rows = list(experiments.probe_test(probe, profile).select(range(n)))
-    template = experiments.probe_template(probe)
+    rows = list(data.probe_test(probe, profile).select(range(n)))
+    template = scoring.probe_template(probe)
     prompts, expected = zip(*(template.render(row) for row in rows), strict=True)
     table = pd.DataFrame({"prompt": prompts, "expected": expected})
     for name, model in models.items():

@@ -11,6 +11,9 @@ import functools
 import os
 from pathlib import Path
 
+from utils.config import get_profile
+from utils.tasks import PROBES
+
 HUB_HOST = "huggingface.co"
 
 ADVICE = (
@@ -80,9 +83,7 @@ def unavailable(what: str, error: Exception) -> HubUnavailableError:
 def warm_cache(profile=None) -> list[str]:
     """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
     the model, its tokenizer files (checked against the model), the target task and every probe task."""
-    from utils import data, modeling
-    from utils.config import get_profile
-    from utils.tasks import PROBES
+    from utils import data, modeling  # they import this module: the cycle keeps them here
 
     profile = profile or get_profile()
     modeling.load_tokenizer(profile)

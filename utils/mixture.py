@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, Features, List, Value
 
-from utils import data, experiments, tasks, templates, training
+from utils import data, modeling, runs, tasks, templates, training
 from utils.config import Profile, get_profile
 from utils.tasks import PROBES
 
-TARGET_TASK = experiments.TARGET_TASK
+TARGET_TASK = tasks.TARGET_TASK
 ZERO_SHOT, FEW_SHOT = "zero_shot", "few_shot"
 #: The columns of every mixture: what each example is, where it comes from, and the text the model sees.
 COLUMNS = ("task", "template", "format", "n_shots", "row_id", "shot_ids", "source", "target")
@@ -169,8 +169,6 @@ def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec, 
 
 
 def _token_counter(profile: Profile) -> Callable[[str], int]:
-    from utils import modeling
-
     tokenizer = modeling.load_tokenizer(profile)
     return lambda text: len(tokenizer(text, verbose=False)["input_ids"])
 
@@ -230,7 +228,7 @@ def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequenc
         raise MixtureError(f"ratio={ratio} must be a share in [0, 1), e.g. 0.05 for 5% replayed probe data.")
     profile = profile or get_profile()
     seed = profile.seed if seed is None else seed
-    target = splits[TARGET_TASK] if splits else experiments.summarization_training_data(profile)
+    target = splits[TARGET_TASK] if splits else runs.summarization_training_data(profile)
     target_examples = [{"task": TARGET_TASK, "template": row["template"], "format": ZERO_SHOT, "n_shots": 0,
                         "row_id": row["id"], "shot_ids": [], "source": row["source"], "target": row["target"]}
                        for row in target]
@@ -272,7 +270,7 @@ def multitask_run(profile: Profile | None = None, spec: MixtureSpec | None = Non
     the single-task runs; or the cached run."""
     profile = profile or get_profile()
     mixture = build_mixture(profile, spec)
-    return training.train("multitask_full", "full", mixture, experiments.validation_pairs(profile), profile,
+    return training.train("multitask_full", "full", mixture, runs.validation_pairs(profile), profile,
                           force=force)
 
 

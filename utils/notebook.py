@@ -14,7 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
-from utils.config import PUBLISHED_REF, PUBLISHED_REPO, Profile, get_profile, set_seed
+from utils.config import NOTEBOOK_DIR, PUBLISHED_REF, PUBLISHED_REPO, Profile, device, get_profile, set_seed
 
 #: What the set-up cell says where the course is missing and no published copy can be fetched.
 GET_THE_COURSE = (
@@ -65,8 +65,6 @@ def setup(seed: bool = True) -> Profile:
     import torch
     import transformers
 
-    from utils.config import device
-
     profile = get_profile()
     if seed:
         set_seed(profile.seed)
@@ -87,8 +85,6 @@ def _style_plots() -> None:
 
 def sync_colab_cells(folder: Path | None = None) -> list[Path]:
     """Rewrite the first code cell of every notebook to :data:`COLAB_CELL`; return the notebooks changed."""
-    from utils.course import NOTEBOOK_DIR
-
     changed = []
     for path in sorted((folder or NOTEBOOK_DIR).glob("*.ipynb")):
         notebook = json.loads(path.read_text())

@@ -19,34 +19,32 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from utils import data, evaluation, experiments, modeling, templates, training
+from utils import data, evaluation, mixture, modeling, runs, scoring, tasks, templates, training
 from utils.config import Profile, get_profile
 
 
 def course_models(profile: Profile | None = None) -> dict[str, object]:
     """The course's four models, from their cached runs (trained first if missing): the base model and
     the single-task full, single-task LoRA and multi-task fine-tunes."""
-    from utils import mixture
-
     profile = profile or get_profile()
     return {"base": modeling.load_model(profile),
-            "full": experiments.single_task_run("full", profile).model,
-            "lora": experiments.single_task_run("lora", profile).model,
+            "full": runs.single_task_run("full", profile).model,
+            "lora": runs.single_task_run("lora", profile).model,
             "multi-task": mixture.multitask_run(profile).model}
 
 
 def summary_templates() -> list[str]:
     """Names of the target task's summarization templates (the held-out one included; no inverted ones)."""
-    return [t.name for t in templates.load_templates(experiments.TARGET_TASK) if t.original_task]
+    return [t.name for t in templates.load_templates(tasks.TARGET_TASK) if t.original_task]
 
 
-def summary_prompt(dialogue: str, template_name: str = experiments.EVAL_TEMPLATE) -> str:
+def summary_prompt(dialogue: str, template_name: str = scoring.EVAL_TEMPLATE) -> str:
     """The prompt a summarization template makes of one dialogue."""
-    template = templates.get_template(experiments.TARGET_TASK, template_name)
+    template = templates.get_template(tasks.TARGET_TASK, template_name)
     return template.render_source({"id": "", "dialogue": dialogue, "summary": "", "topic": ""})
 
 
-def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str = experiments.EVAL_TEMPLATE,
+def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str = scoring.EVAL_TEMPLATE,
                    tokenizer=None, profile: Profile | None = None) -> pd.DataFrame:
     """Summaries of one ``dialogue`` by each of ``models`` (name -> model), all with the same template and
     the course's generation config: a table with columns ``model`` and ``summary``."""
@@ -67,13 +65,13 @@ def summarize_with(models: Mapping[str, object], dialogue: str, template_name: s
 
 
 def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile) -> str:
-    """The prompt for one dialogue, fitted to the model by the course's rule (:func:`utils.experiments.fit_prompts`:
+    """The prompt for one dialogue, fitted to the model by the course's rule (:func:`utils.evaluation.fit_prompts`:
     the dialogue's end is cut, so the instruction and the cue "Summary:" stay); says so when it cuts."""
-    template = templates.get_template(experiments.TARGET_TASK, template_name)
+    template = templates.get_template(tasks.TARGET_TASK, template_name)
     row = {"id": "", "dialogue": dialogue, "summary": "", "topic": ""}
     with warnings.catch_warnings():  # said below, in the playground's own words
         warnings.simplefilter("ignore")
-        prompts, shortened = experiments.fit_prompts(template, [row], "dialogue",
+        prompts, shortened = evaluation.fit_prompts(template, [row], "dialogue",
                                                      tokenizer, profile.max_source_length)
     if shortened:
         print(f"Note: this dialogue is longer than the model reads ({profile.max_source_length} tokens with the "
@@ -93,7 +91,7 @@ def playground(models: Mapping[str, object], tokenizer=None, profile: Profile | 
     text = widgets.Textarea(value=dialogue, placeholder="#Person1#: ...\n#Person2#: ...",
                             description="Dialogue", layout=widgets.Layout(width="95%", height="160px"))
     chosen = widgets.SelectMultiple(options=list(models), value=tuple(models), description="Models")
-    template = widgets.Dropdown(options=summary_templates(), value=experiments.EVAL_TEMPLATE,
+    template = widgets.Dropdown(options=summary_templates(), value=scoring.EVAL_TEMPLATE,
                                 description="Template")
     button = widgets.Button(description="Summarize", button_style="primary")
     output = widgets.Output()
@@ -117,7 +115,7 @@ def merge_lora(run: training.TrainedRun, out_dir: str | Path, tokenizer=None) ->
     tokenizer included) to ``out_dir``. The run's own model is left untouched."""
     if run.settings.method != "lora":
         raise ValueError(f"Run {run.path.name} was trained with method {run.settings.method!r}; merging needs a "
-                         "LoRA run (experiments.single_task_run('lora')).")
+                         "LoRA run (runs.single_task_run('lora')).")
     out_dir = Path(out_dir)
     fresh = training.load_checkpoint(run.path / "final", "lora", run.settings.model)
     merged = fresh.merge_and_unload()  # W + (alpha / r) * B @ A, folded into each adapted layer
@@ -143,8 +141,8 @@ def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Seque
     same scores? ``method='lora'`` reloads an adapter folder onto ``base_model``."""
     profile = profile or get_profile()
     reloaded = training.load_checkpoint(folder, method, base_model or profile.model)
-    before = experiments.summarize(model, tokenizer, list(dialogues), profile, desc=f"{name} (in memory)")
-    after = experiments.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
+    before = scoring.summarize(model, tokenizer, list(dialogues), profile, desc=f"{name} (in memory)")
+    after = scoring.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
     prompts = [summary_prompt(d) for d in dialogues[:4]]
     return {"model": name, "folder": str(folder), "same_summaries": before == after,
             "same_logits": same_logits(model, reloaded, tokenizer, prompts),
@@ -186,11 +184,11 @@ def write_dialogues(dialogues, path: str | Path) -> Path:
 
 
 def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, profile: Profile | None = None,
-                   template_name: str = experiments.EVAL_TEMPLATE) -> pd.DataFrame:
-    """Summarize every dialogue of ``path`` in batches (:func:`utils.experiments.summarize`) and write
+                   template_name: str = scoring.EVAL_TEMPLATE) -> pd.DataFrame:
+    """Summarize every dialogue of ``path`` in batches (:func:`utils.scoring.summarize`) and write
     ``out_path`` as JSONL (``id``, ``dialogue``, ``summary``). Returns the same rows as a table."""
     rows = read_dialogues(path)
-    summaries = experiments.summarize(model, tokenizer, [r["dialogue"] for r in rows], profile, template_name,
+    summaries = scoring.summarize(model, tokenizer, [r["dialogue"] for r in rows], profile, template_name,
                                       desc=f"Summarizing {Path(path).name}")
     table = pd.DataFrame(rows).assign(summary=summaries)
     out_path = Path(out_path)

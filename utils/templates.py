@@ -619,6 +619,15 @@ def held_out_template(task: str, directory: str | Path | None = None) -> Templat
     return held[0]
 
 
+def fingerprint(template: Template) -> str:
+    """A short hash of a template's text (its Jinja and answer choices): a cache key that an edit of the
+    template's wording changes, where its name would not."""
+    import hashlib
+
+    text = f"{template.jinja}\x00{template.answer_choices or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 # --- applying templates to data sets ----------------------------------------------------------------
 def assign_templates(n_rows: int, n_templates: int, seed: int = 42) -> np.ndarray:
     """Which template each row gets: balanced (each used n_rows/n_templates times, +-1), shuffled by seed."""

@@ -454,9 +454,9 @@ def instruction_tune(model, tokenizer, mixture, cfg: BuildConfig, profile) -> li
 
 def _probe_scores(model, tokenizer, probe: str, template, profile) -> dict:
     """A probe task's test scores with one template (the course's greedy decoding)."""
-    from utils import evaluation, experiments
+    from utils import data, evaluation
 
-    test = experiments.probe_test(probe, profile)
+    test = data.probe_test(probe, profile)
     prompts = [template.render_source(row) for row in test]
     predictions = evaluation.generate(model, tokenizer, prompts, profile, progress=False)
     scores = evaluation.score_probe(probe, predictions, list(test))
@@ -467,17 +467,17 @@ def _probe_scores(model, tokenizer, probe: str, template, profile) -> dict:
 def evaluate_model(model, tokenizer, profile) -> dict:
     """Each probe task's main score (the course's probe template, and the never-trained held-out one),
     and zero-shot summarization ROUGE on the target test split with the course's evaluation prompt."""
-    from utils import experiments, templates
+    from utils import scoring, templates
 
     probes = {}
     for probe in PROBES:
-        probes[probe] = _probe_scores(model, tokenizer, probe, experiments.probe_template(probe), profile)
+        probes[probe] = _probe_scores(model, tokenizer, probe, scoring.probe_template(probe), profile)
         held_out = _probe_scores(model, tokenizer, probe, templates.held_out_template(probe), profile)
         probes[probe]["held_out"] = {"template": held_out["template"], "main": held_out["main"]}
-    scores, table = experiments.evaluate_summarization(model, tokenizer, profile, desc="Zero-shot summaries")
+    scores, table = scoring.evaluate_summarization(model, tokenizer, profile, desc="Zero-shot summaries")
     predictions = table["prediction"].tolist()
     zero_shot = {
-        "template": experiments.EVAL_TEMPLATE, **scores,
+        "template": scoring.EVAL_TEMPLATE, **scores,
         "n_dialogues": len(predictions),
         "empty_share": float(np.mean([not p.strip() for p in predictions])),
         "examples": [{"dialogue": d, "prediction": p, "reference": r[0]} for d, p, r in
@@ -685,7 +685,7 @@ instruction tuning {seconds['instruction_tuning']:.0f} s, evaluation {seconds['e
 
 ## Scores
 
-Measured by the build with the course's evaluation code (`utils.experiments`, `utils.evaluation`; greedy decoding,
+Measured by the build with the course's evaluation code (`utils.scoring`, `utils.evaluation`; greedy decoding,
 profile `{scores['profile']}`), on the test splits. Every score is a fraction in [0, 1].
 
 Held-in probe tasks (what multi-task tuning taught it), with the course's probe template and with the one

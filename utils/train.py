@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from utils import experiments, modeling, training
+from utils import mixture, modeling, runs, scoring, training
 from utils.config import ProfileError, get_profile
 from utils.results import atomic_write_json
 
@@ -46,10 +46,8 @@ def training_data(task: str, profile, steps: int | None = None):
     """The prompt/target pairs of a task, exactly as the notebooks build them; a mixture holds only what
     ``steps`` (default: the profile's budget) will see."""
     if task == "dialogsum":
-        return experiments.summarization_training_data(profile)
+        return runs.summarization_training_data(profile)
     if task == "multitask":
-        from utils import mixture
-
         return mixture.build_mixture(profile, n_examples=mixture.budget_examples(profile, steps))
     raise ValueError(f"Unknown task {task!r}; use one of {TASKS}.")
 
@@ -92,7 +90,7 @@ def score(run_path: Path, task: str, profile) -> dict:
     """Load the saved run from disk and score it on the target task's test dialogues (ROUGE)."""
     run = training.load_run(run_path, profile)
     tokenizer = modeling.load_tokenizer(str(run.path / "final"))
-    scores, _ = experiments.evaluate_summarization(run.model, tokenizer, profile)
+    scores, _ = scoring.evaluate_summarization(run.model, tokenizer, profile)
     return scores
 
 
@@ -159,7 +157,7 @@ def _main(args) -> int:
     if output is not None and rank == 0:
         training.check_output(output, args.force)  # before any data is loaded, let alone anything deleted
     train_data = training_data(args.task, profile, args.steps)
-    eval_data = None if args.no_validation else experiments.validation_pairs(profile)
+    eval_data = None if args.no_validation else runs.validation_pairs(profile)
     output = output or training.run_dir(settings, train_data, profile, eval_data=eval_data)
     if args.force and world_size > 1:
         _clear_for_all(output)

@@ -43,7 +43,7 @@ from transformers import (
     TrainerCallback,
 )
 
-from utils import modeling
+from utils import evaluation, modeling
 from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, get_profile
 from utils.results import atomic_write_json, locked
 
@@ -135,39 +135,13 @@ def data_fingerprint(dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-#: The files of a local model folder that decide what a run trains: weights, config, tokenizer, generation
-#: defaults (a model card or build notes are left out: editing them changes nothing a run does).
-MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "added_tokens.json", "spiece.model", "*.model", "vocab.*", "merges.txt")
-
-
-def model_fingerprint(model: str) -> str:
-    """A short hash of a local model folder's content (a Hub id stands for itself).
-
-    It covers weights, config and tokenizer files (:data:`MODEL_FILES`), by name relative to the folder and
-    content, never by the folder's location: a rebuilt base model or an edited ``tokenizer.json`` does not
-    reuse runs of the previous one, and a moved checkout still finds its runs.
-    """
-    folder = Path(model).expanduser()
-    if not folder.is_dir():
-        return model
-    digest = hashlib.sha256()
-    paths = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
-    for path in paths:
-        digest.update(path.name.encode() + b"\x00")
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):  # noqa: B023
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
 def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile | None = None,
             n_checkpoints: int | None = None) -> str:
     """The cache key of a run: a hash of everything that changes the trained weights or what is saved.
 
     In the key: every :class:`RunSettings` field (method, steps, learning rate, batch size, seed, both
     maximum lengths, LoRA rank, alpha, dropout and targets), with the base model by content
-    (:func:`model_fingerprint`, tokenizer included) instead of its path; the training data; the validation
+    (:func:`utils.modeling.model_fingerprint`, tokenizer included) instead of its path; the training data; the validation
     data (``None`` when a run is trained without it: its log then has no ``eval_loss``) and, with it, the
     validation decoding (``max_new_tokens``), since both decide the saved validation scores; the number of
     checkpoints; :data:`RECIPE_VERSION`.
@@ -183,7 +157,7 @@ def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile 
     if eval_data is not None:
         validation = {"data": data_fingerprint(eval_data), "max_new_tokens": profile.max_new_tokens}
     key_material = json.dumps({
-        "settings": {**asdict(settings), "model": model_fingerprint(settings.model)},
+        "settings": {**asdict(settings), "model": modeling.model_fingerprint(settings.model)},
         "data": data_fingerprint(train_data),
         "validation": validation,
         "n_checkpoints": n_checkpoints or profile.n_checkpoints,
@@ -385,9 +359,7 @@ def recipe_arguments(settings: RunSettings, output_dir: Path, profile: Profile, 
 
 def course_generation_config(model, profile: Profile) -> GenerationConfig:
     """The course's decoding (:func:`utils.evaluation.generation_config`) with the model's special tokens."""
-    from utils.evaluation import generation_config
-
-    merged = generation_config(profile)
+    merged = evaluation.generation_config(profile)
     for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
         if getattr(merged, name, None) is None:
             setattr(merged, name, getattr(model.generation_config, name, None))
@@ -396,8 +368,6 @@ def course_generation_config(model, profile: Profile) -> GenerationConfig:
 
 def _rouge_metric(tokenizer):
     """``compute_metrics`` for the trainer: mean ROUGE-1/L of generated validation summaries."""
-    from utils.evaluation import rouge_per_example
-
     def compute(prediction):
         predictions = prediction.predictions.copy()
         labels = prediction.label_ids.copy()
@@ -405,7 +375,7 @@ def _rouge_metric(tokenizer):
         predictions[predictions == -100] = tokenizer.pad_token_id
         decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
         references = tokenizer.batch_decode(labels, skip_special_tokens=True)
-        scores = rouge_per_example(decoded, references)
+        scores = evaluation.rouge_per_example(decoded, references)
         return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
 
     return compute
@@ -527,7 +497,7 @@ def load_run(path: str | Path, profile: Profile | None = None) -> TrainedRun:
     if not (final / SUMMARY_FILE).exists():
         raise FileNotFoundError(
             f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with training.train(...) "
-            "(e.g. experiments.single_task_run('full')); an interrupted run resumes where it stopped."
+            "(e.g. runs.single_task_run('full')); an interrupted run resumes where it stopped."
         )
     summary = json.loads((final / SUMMARY_FILE).read_text())
     settings = RunSettings(**summary["settings"])
