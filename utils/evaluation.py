@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
 from utils import facts as fact_rules
-from utils import tasks, templates
+from utils import tasks
 from utils.config import Profile, get_profile
 
 ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
@@ -86,37 +86,54 @@ def check_prompt_lengths(tokenizer, prompts: Sequence[str], limit: int) -> list[
     return _over_limit(prompt_lengths(tokenizer, prompts), limit)
 
 
+#: What marks the place where a long prompt lost its middle.
 ELLIPSIS = " ..."
+#: Tokens a long prompt keeps from its end (at most a quarter of the limit): room for the instruction's end,
+#: such as "Summary:", and the last words of the text before it.
+TAIL_TOKENS = 24
 
 
-def fit_prompts(template: templates.Template, rows: Sequence[Mapping], field: str, tokenizer,
-                limit: int) -> tuple[list[str], list[int]]:
-    """Render each row's prompt; where one has more than ``limit`` tokens, cut the end of the row's ``field``
-    (marked with "...") until it fits, so the instruction and the cue at the end ("Summary:") stay whole.
+def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, tail: int = TAIL_TOKENS,
+                warn: bool = True) -> tuple[list[str], list[int]]:
+    """The course's one rule for a prompt longer than the model reads: keep its start and its last ``tail``
+    tokens, and mark the cut middle with "...". Training (:func:`utils.training.tokenize`), scoring
+    (:mod:`utils.scoring`) and the playground all fit prompts with it.
 
-    Returns the prompts and the indices of the rows that were shortened (a warning says how many). A few
-    DialogSum test dialogues are longer than FLAN-T5's 512 tokens; the reference lab lets the tokenizer cut
-    the *prompt's* end, which drops the instruction with it.
+    ``limit`` counts tokens with the special ones (T5's ``</s>``), as :func:`prompt_lengths` does. Prompts that fit
+    are returned untouched. Returns the prompts and the indices of those shortened (a warning says how many,
+    unless ``warn=False``). A tokenizer's own truncation drops the prompt's *end* -- in "Summarize ...
+    {dialogue} Summary:" the cue to answer -- and the reference lab lets it; a few DialogSum test dialogues
+    are longer than FLAN-T5's 512 tokens.
     """
-    prompts = [template.render_source(row) for row in rows]
+    prompts = _as_texts(prompts, "prompts")
     lengths = prompt_lengths(tokenizer, prompts)
     shortened = [i for i, n in enumerate(lengths) if n > limit]
+    fitted = list(prompts)
     for i in shortened:
-        row = dict(rows[i])
-        ids = tokenizer(str(row[field]), add_special_tokens=False)["input_ids"]
-        keep, length = len(ids), lengths[i]
-        while length > limit:
-            keep -= length - limit + 2  # room for the ellipsis
-            if keep < 1:
-                raise PromptTooLongError([(i, lengths[i])], limit, len(prompts))
-            row[field] = tokenizer.decode(ids[:keep], skip_special_tokens=True).rstrip() + ELLIPSIS
-            prompts[i] = template.render_source(row)
-            length = prompt_lengths(tokenizer, [prompts[i]])[0]
-    if shortened:
+        fitted[i] = _cut_middle(prompts[i], tokenizer, limit, min(tail, limit // 4), lengths[i])
+        if fitted[i] is None:
+            raise PromptTooLongError([(i, lengths[i])], limit, len(prompts))
+    if shortened and warn:
         warnings.warn(f"{len(shortened)} of {len(prompts)} prompts were longer than max_source_length={limit} "
-                      f"tokens; the end of their {field} was cut (marked '...') so the instruction stays whole.",
-                      stacklevel=3)
-    return prompts, shortened
+                      "tokens; their middle was cut (marked '...') so that their start and their end (such as "
+                      "'Summary:') stay whole.", stacklevel=2)
+    return fitted, shortened
+
+
+def _cut_middle(prompt: str, tokenizer, limit: int, tail: int, length: int) -> str | None:
+    """``prompt`` with tokens before its last ``tail`` ones replaced by :data:`ELLIPSIS` until it has at most
+    ``limit`` tokens; the kept parts are the prompt's own text (cut at token boundaries). None if no start fits."""
+    encoded = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    spans = encoded["offset_mapping"]
+    end = prompt[spans[len(spans) - tail][0]:] if tail else ""
+    keep = len(spans) - tail
+    while length > limit:
+        keep -= length - limit
+        if keep < 1:
+            return None
+        cut = prompt[: spans[keep - 1][1]].rstrip() + ELLIPSIS + (" " + end.lstrip() if end else "")
+        length = prompt_lengths(tokenizer, [cut])[0]
+    return cut
 
 
 def generate(
@@ -142,7 +159,7 @@ def generate(
       ``batch_size`` and ``max_source_length`` default to the profile's; None means the active profile).
 
     A prompt longer than ``max_source_length`` tokens raises :class:`PromptTooLongError`; pass
-    ``truncate=True`` to cut such prompts instead.
+    ``truncate=True`` to fit such prompts by the course's rule instead (:func:`fit_prompts`).
     """
     prompts = _as_texts(prompts, "prompts")
     if gen_config is None or isinstance(gen_config, Profile):
@@ -157,12 +174,13 @@ def generate(
     if not prompts:
         return []
 
+    if truncate:
+        prompts = fit_prompts(prompts, tokenizer, max_source_length, warn=False)[0]
     lengths = prompt_lengths(tokenizer, prompts)
     too_long = _over_limit(lengths, max_source_length)
-    if too_long and not truncate:
+    if too_long:
         raise PromptTooLongError(too_long, max_source_length, len(prompts))
 
-    truncate_to = max_source_length if truncate else None
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
     outputs: list[str] = [""] * len(prompts)
     was_training = model.training
@@ -174,9 +192,7 @@ def generate(
         ):
             for start in range(0, len(order), batch_size):
                 indices = order[start : start + batch_size]
-                texts = _generate_batch(
-                    model, tokenizer, [prompts[i] for i in indices], gen_config, truncate_to
-                )
+                texts = _generate_batch(model, tokenizer, [prompts[i] for i in indices], gen_config)
                 for i, text in zip(indices, texts, strict=True):
                     outputs[i] = text
                 bar.update(len(indices))
@@ -185,11 +201,9 @@ def generate(
     return outputs
 
 
-def _generate_batch(model, tokenizer, prompts: list[str], gen_config, truncate_to: int | None) -> list[str]:
+def _generate_batch(model, tokenizer, prompts: list[str], gen_config) -> list[str]:
     """One batch: pad to its longest prompt, move it to the model's device, generate, decode."""
-    batch = tokenizer(
-        prompts, padding=True, truncation=truncate_to is not None, max_length=truncate_to, return_tensors="pt"
-    ).to(model.device)
+    batch = tokenizer(prompts, padding=True, return_tensors="pt").to(model.device)
     generated = model.generate(**batch, generation_config=gen_config)
     return [text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -66,16 +65,12 @@ def summarize_with(models: Mapping[str, object], dialogue: str, template_name: s
 
 def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile) -> str:
     """The prompt for one dialogue, fitted to the model by the course's rule (:func:`utils.evaluation.fit_prompts`:
-    the dialogue's end is cut, so the instruction and the cue "Summary:" stay); says so when it cuts."""
-    template = templates.get_template(tasks.TARGET_TASK, template_name)
-    row = {"id": "", "dialogue": dialogue, "summary": "", "topic": ""}
-    with warnings.catch_warnings():  # said below, in the playground's own words
-        warnings.simplefilter("ignore")
-        prompts, shortened = evaluation.fit_prompts(template, [row], "dialogue",
-                                                     tokenizer, profile.max_source_length)
+    the middle is cut, so the instruction and the cue "Summary:" stay); says so when it cuts."""
+    prompts, shortened = evaluation.fit_prompts([summary_prompt(dialogue, template_name)], tokenizer,
+                                                profile.max_source_length, warn=False)  # said below, in plain words
     if shortened:
         print(f"Note: this dialogue is longer than the model reads ({profile.max_source_length} tokens with the "
-              "instruction); its end was cut (marked '...') so that the instruction and the cue stay whole.")
+              "instruction); its middle was cut (marked '...') so that the instruction and the cue stay whole.")
     return prompts[0]
 
 
@@ -124,9 +119,12 @@ def merge_lora(run: training.TrainedRun, out_dir: str | Path, tokenizer=None) ->
     return out_dir
 
 
-def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float = 1e-4) -> bool:
-    """Whether two models give the same next-token scores on ``prompts`` (teacher-forced, first 8 steps)."""
-    batch = tokenizer(list(prompts), return_tensors="pt", padding=True, truncation=True)
+def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float = 1e-4,
+                max_source_length: int = evaluation.DEFAULT_MAX_SOURCE_LENGTH) -> bool:
+    """Whether two models give the same next-token scores on ``prompts`` (fitted to ``max_source_length`` by
+    :func:`utils.evaluation.fit_prompts`; teacher-forced, first 8 steps)."""
+    prompts = evaluation.fit_prompts(prompts, tokenizer, max_source_length, warn=False)[0]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True)
     start = model_a.config.decoder_start_token_id
     decoder = torch.full((len(prompts), 8), start, dtype=torch.long)
     with torch.inference_mode():
@@ -145,7 +143,8 @@ def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Seque
     after = scoring.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
     prompts = [summary_prompt(d) for d in dialogues[:4]]
     return {"model": name, "folder": str(folder), "same_summaries": before == after,
-            "same_logits": same_logits(model, reloaded, tokenizer, prompts),
+            "same_logits": same_logits(model, reloaded, tokenizer, prompts,
+                                       max_source_length=profile.max_source_length),
             "size_mb": round(modeling.folder_size_mb(folder), 2)}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from utils import data, evaluation, modeling, results, tasks, templates
+from utils import data, evaluation, modeling, results, templates
 from utils import facts as fact_rules
 from utils.config import Profile, get_profile
 from utils.tasks import TARGET_TASK
@@ -30,9 +30,8 @@ SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low"
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
                desc: str) -> tuple[list[str], list[int]]:
     template = templates.get_template(TARGET_TASK, template_name)
-    rows = [{"dialogue": d, "summary": "", "id": "", "topic": ""} for d in dialogues]
-    prompts, shortened = evaluation.fit_prompts(template, rows, tasks.get(TARGET_TASK).long_field, tokenizer,
-                                     profile.max_source_length)
+    prompts = [template.render_source({"dialogue": d, "summary": "", "id": "", "topic": ""}) for d in dialogues]
+    prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length)
     outputs = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                   batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
                                   desc=desc)
@@ -41,8 +40,8 @@ def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, tem
 
 def summarize(model, tokenizer, dialogues: list[str], profile: Profile | None = None,
               template_name: str = EVAL_TEMPLATE, desc: str = "Summarizing") -> list[str]:
-    """Summaries of ``dialogues`` with one template and the course's generation config (a dialogue too long
-    for the model loses its end, with a warning: see :func:`fit_prompts`)."""
+    """Summaries of ``dialogues`` with one template and the course's generation config (a prompt too long
+    for the model loses its middle, with a warning: see :func:`utils.evaluation.fit_prompts`)."""
     return _summarize(model, tokenizer, dialogues, profile or get_profile(), template_name, desc)[0]
 
 
@@ -54,7 +53,7 @@ def evaluate_summarization(model, tokenizer, profile: Profile | None = None, tem
     Beside ROUGE, ``grounding`` (always) and ``fact_recall`` (where the data records facts), see
     :func:`score_outputs`. The table has one row per dialogue (``dialogue``, ``prediction``, ``references``)
     plus per-example ROUGE and fact columns, ready for paired comparisons between models.
-    ``scores["n_shortened"]`` counts the dialogues cut to fit the model (see :func:`fit_prompts`).
+    ``scores["n_shortened"]`` counts the dialogues cut to fit the model (see :func:`utils.evaluation.fit_prompts`).
     """
     profile = profile or get_profile()
     test = data.target_test(profile)
@@ -115,8 +114,9 @@ def probe_template(probe: str) -> templates.Template:
 def probe_predictions(model, tokenizer, probe: str, test, profile: Profile) -> tuple[list[str], int]:
     """The model's answers to a probe's ``test`` rows with the course's probe prompt (fitted to the model's
     input limit) and generation config, and how many prompts had to be shortened."""
-    prompts, shortened = evaluation.fit_prompts(probe_template(probe), test, tasks.get(probe).long_field, tokenizer,
-                                     profile.max_source_length)
+    template = probe_template(probe)
+    prompts, shortened = evaluation.fit_prompts([template.render_source(row) for row in test], tokenizer,
+                                                profile.max_source_length)
     predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                       batch_size=profile.eval_batch_size,
                                       max_source_length=profile.max_source_length, desc=f"Probe {probe}")

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from utils import mixture, modeling, runs, scoring, training
+from utils import evaluation, mixture, modeling, runs, scoring, training
 from utils.config import ProfileError, get_profile
 from utils.results import atomic_write_json
 
@@ -65,11 +65,10 @@ class FirstBatchLog(TrainerCallback):
     """
 
     def __init__(self, train_data, tokenizer, profile):
-        sources = list(train_data["source"])
-        encoded = tokenizer(sources, verbose=False)["input_ids"]
+        sources = evaluation.fit_prompts(list(train_data["source"]), tokenizer, profile.max_source_length, warn=False)[0]
         self.rows: dict[tuple, list[int]] = {}
-        for row, ids in enumerate(encoded):  # the ids as training.tokenize makes them
-            self.rows.setdefault(tuple(training.cut_middle(ids, profile.max_source_length)), []).append(row)
+        for row, ids in enumerate(tokenizer(sources, verbose=False)["input_ids"]):  # as training.tokenize makes them
+            self.rows.setdefault(tuple(ids), []).append(row)
         self.pad_id = tokenizer.pad_token_id
         self.handle = None
 

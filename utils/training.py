@@ -52,8 +52,6 @@ SUMMARY_FILE = "training_summary.json"
 ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
 #: Part of every run's cache key: bump it when the recipe changes so older runs are not reused.
 RECIPE_VERSION = 5
-#: Tokens kept from the end of a prompt that is too long (the instruction's last words and ``</s>``).
-TAIL_TOKENS = 24
 #: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
 RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
 #: The mark of a run folder made by the course (see :func:`claim_folder`).
@@ -250,34 +248,21 @@ def clear_run(folder: str | Path) -> None:
 def tokenize(dataset, tokenizer, profile: Profile | None = None):
     """Turn ``source``/``target`` columns into ``input_ids``, ``attention_mask`` and ``labels``.
 
-    A prompt over ``max_source_length`` tokens loses tokens from its *middle* (see :func:`cut_middle`), so
-    the instruction's end ("Summary:") survives; targets (tokenized with ``text_target``) are cut at
+    A prompt over ``max_source_length`` tokens is fitted by the course's one rule (its middle is cut, see
+    :func:`utils.evaluation.fit_prompts`), so the instruction's end ("Summary:") survives; targets (tokenized with ``text_target``) are cut at
     ``max_target_length``. Nothing is padded here: padding happens per batch in the collator. ``length``
     (prompt tokens) lets the trainer group examples of similar length into a batch.
     """
     profile = profile or get_profile()
 
     def encode(batch):
-        sources = [cut_middle(ids, profile.max_source_length)
-                   for ids in tokenizer(batch["source"], verbose=False)["input_ids"]]
+        prompts = evaluation.fit_prompts(batch["source"], tokenizer, profile.max_source_length)[0]
+        sources = tokenizer(prompts, verbose=False)["input_ids"]
         targets = tokenizer(text_target=batch["target"], max_length=profile.max_target_length, truncation=True)
         return {"input_ids": sources, "attention_mask": [[1] * len(ids) for ids in sources],
                 "labels": targets["input_ids"], "length": [len(ids) for ids in sources]}
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
-
-
-def cut_middle(ids: list[int], limit: int, tail: int = TAIL_TOKENS) -> list[int]:
-    """``ids`` cut to ``limit`` tokens by dropping tokens before the last ``tail`` ones.
-
-    The tokenizer's own truncation drops the end, which in a prompt like "Summarize ... {dialogue}
-    Summary:" is the cue to answer (the reference labs train on such prompts). Cutting just before the
-    tail keeps the start and the end of the prompt, and loses part of the long text in between.
-    """
-    if len(ids) <= limit:
-        return list(ids)
-    tail = min(tail, limit // 4)
-    return list(ids[: limit - tail]) + list(ids[len(ids) - tail:])
 
 
 def preview_batch(pairs, tokenizer, model, profile: Profile | None = None, n: int = 4) -> dict:
