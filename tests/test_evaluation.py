@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import micro_tokenizer
+from conftest import micro_t5, micro_tokenizer
 from datasets import Dataset
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-from transformers import GenerationConfig, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+from transformers import GenerationConfig, PreTrainedTokenizerFast
 
 from utils import evaluation, modeling, scoring, tasks, templates
 from utils.config import TINY_MODEL_DIR, get_profile
@@ -43,10 +43,8 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def model(tokenizer):
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
-                      num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
-    t5 = T5ForConditionalGeneration(config)
+    t5 = micro_t5(len(tokenizer), seed=0, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
+                  num_heads=2, feed_forward_proj="relu")
     with torch.no_grad():  # large random weights: outputs differ from prompt to prompt
         for parameter in t5.parameters():
             parameter.normal_(0, 0.5)

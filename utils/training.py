@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import os
@@ -351,19 +352,15 @@ def course_generation_config(model, profile: Profile) -> GenerationConfig:
     return merged
 
 
-def _rouge_metric(tokenizer):
-    """``compute_metrics`` for the trainer: mean ROUGE-1/L of generated validation summaries."""
-    def compute(prediction):
-        predictions = prediction.predictions.copy()
-        labels = prediction.label_ids.copy()
-        labels[labels == -100] = tokenizer.pad_token_id
-        predictions[predictions == -100] = tokenizer.pad_token_id
-        decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
-        references = tokenizer.batch_decode(labels, skip_special_tokens=True)
-        scores = evaluation.rouge_per_example(decoded, references)
-        return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
-
-    return compute
+def validation_rouge(prediction, tokenizer) -> dict[str, float]:
+    """The trainer's ``compute_metrics`` (lesson 03 shows it): mean ROUGE-1 and ROUGE-L of the summaries generated
+    for the validation dialogues. -100 (no token) becomes padding on both sides before decoding."""
+    predictions = np.where(prediction.predictions == -100, tokenizer.pad_token_id, prediction.predictions)
+    labels = np.where(prediction.label_ids == -100, tokenizer.pad_token_id, prediction.label_ids)
+    decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
+    references = tokenizer.batch_decode(labels, skip_special_tokens=True)
+    scores = evaluation.rouge_per_example(decoded, references)
+    return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
 
 
 class _Seq2SeqTrainer(Seq2SeqTrainer):
@@ -795,7 +792,7 @@ def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Pro
         eval_dataset=eval_tokens,
         data_collator=collator(tokenizer, model),
         processing_class=tokenizer,
-        compute_metrics=_rouge_metric(tokenizer) if eval_tokens is not None else None,
+        compute_metrics=functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None,
         callbacks=[clock, _OptimizerStateInLastOnly(), *callbacks],
     )
     return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)
