@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from utils import tiny_flan
+from utils import modeling, tiny_flan
 from utils.config import TINY_MODEL_DIR, get_profile
 from utils.tasks import PROBES
 
@@ -91,7 +91,7 @@ def test_weights_are_safetensors_only():
 
 
 def test_size_limits(model):
-    assert tiny_flan.count_parameters(model) <= MAX_PARAMETERS
+    assert modeling.parameter_counts(model)["total"] <= MAX_PARAMETERS
     assert (TINY_MODEL_DIR / "model.safetensors").stat().st_size <= MAX_WEIGHTS_MB * 2**20
 
 
@@ -143,7 +143,7 @@ def live_scores(model, tokenizer):
 
 
 def test_size_recomputed_from_the_committed_model(model, build_info):
-    assert tiny_flan.count_parameters(model) == build_info["n_parameters"] <= MAX_PARAMETERS
+    assert modeling.parameter_counts(model)["total"] == build_info["n_parameters"] <= MAX_PARAMETERS
     weights_mb = (TINY_MODEL_DIR / "model.safetensors").stat().st_size / 2**20
     assert weights_mb == pytest.approx(build_info["weights_mb"], abs=0.01) and weights_mb <= MAX_WEIGHTS_MB
 

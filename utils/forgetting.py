@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from utils import data, evaluation, modeling, scoring, tasks, templates, training
+from utils import data, evaluation, fingerprints, modeling, scoring, tasks, templates, training
 from utils.config import Profile, get_profile
 from utils.results import atomic_write_json
 from utils.tasks import PROBES
@@ -37,7 +36,7 @@ def weights_key(model, adapter_off: bool = False) -> str:
 
 
 def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+    return fingerprints.of_json(obj, length=12)
 
 
 def tokenizer_key(tokenizer) -> str:

@@ -6,13 +6,12 @@ never code.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from utils import config, hub
+from utils import config, fingerprints, hub
 from utils.config import Profile, get_profile
 
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
@@ -184,23 +183,21 @@ def model_fingerprint(model: str) -> str:
     folder = Path(model).expanduser()
     if not folder.is_dir():
         return model
-    digest = hashlib.sha256()
     paths = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
-    for path in paths:
-        digest.update(path.name.encode() + b"\x00")
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):  # noqa: B023
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
+    return fingerprints.digest(chunk for path in paths for chunk in _named_file_chunks(path))
+
+
+def _named_file_chunks(path: Path):
+    """A file's name (then a zero byte) and its content in 1 MiB chunks."""
+    yield path.name.encode() + b"\x00"
+    with open(path, "rb") as handle:
+        yield from iter(lambda: handle.read(1 << 20), b"")
 
 
 def weights_fingerprint(model) -> str:
     """A SHA-256 over every parameter and buffer: equal fingerprints mean identical weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return fingerprints.digest((chunk for name, tensor in sorted(model.state_dict().items()) for chunk in (
+        name, tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())), length=None)
 
 
 def folder_size_mb(folder: str | Path, pattern: str = "*.safetensors") -> float:

@@ -42,7 +42,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 
-from utils import tasks
+from utils import fingerprints, tasks
 from utils.config import TEMPLATES_DIR
 
 #: Separates a template's input from its target, as in promptsource.
@@ -622,10 +622,7 @@ def held_out_template(task: str, directory: str | Path | None = None) -> Templat
 def fingerprint(template: Template) -> str:
     """A short hash of a template's text (its Jinja and answer choices): a cache key that an edit of the
     template's wording changes, where its name would not."""
-    import hashlib
-
-    text = f"{template.jinja}\x00{template.answer_choices or ''}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return fingerprints.digest([f"{template.jinja}\x00{template.answer_choices or ''}"])
 
 
 # --- applying templates to data sets ----------------------------------------------------------------

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from utils import modeling
 from utils.config import DATA_DIR, TINY_MODEL_DIR, get_profile, set_seed
 from utils.tasks import PROBES
 
@@ -271,11 +272,6 @@ def _untie_output_layer(model) -> None:
     model.lm_head.weight = torch.nn.Parameter(head)
     model.config.tie_word_embeddings = False
     getattr(model, "all_tied_weights_keys", {}).pop("lm_head.weight", None)
-
-
-def count_parameters(model) -> int:
-    """Number of distinct parameters (a shared matrix counts once)."""
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -525,7 +521,7 @@ def build(out: Path = TINY_MODEL_DIR, cfg: BuildConfig | None = None) -> dict:
     lap("evaluation")
 
     info = {
-        "seed": cfg.seed, "config": dataclasses.asdict(cfg), "n_parameters": count_parameters(model),
+        "seed": cfg.seed, "config": dataclasses.asdict(cfg), "n_parameters": modeling.parameter_counts(model)["total"],
         "vocab_size": len(tokenizer), "build_seconds": {k: round(v, 1) for k, v in times.items()},
         "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
         "torch_threads": torch.get_num_threads(), "data": _data_stats(texts, tokenizer, mixture),

@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import enum
 import functools
-import hashlib
 import json
 import os
 import random
@@ -44,7 +43,7 @@ from transformers import (
     TrainerCallback,
 )
 
-from utils import evaluation, modeling
+from utils import evaluation, fingerprints, modeling
 from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, get_profile
 from utils.results import atomic_write_json, locked
 
@@ -110,12 +109,17 @@ class RunSettings:
                    lora=lora)
 
 
+def world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: ``(0, 1)`` unless started by torchrun/accelerate launch."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def is_main_process() -> bool:
     """False in the secondary processes of a multi-process run (``torchrun``, ``accelerate launch``).
 
     Every process trains on its own shard of the data; only the main process (rank 0) writes files.
     """
-    return int(os.environ.get("RANK", "0")) == 0
+    return world()[0] == 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -125,13 +129,8 @@ def is_main_process() -> bool:
 
 def data_fingerprint(dataset) -> str:
     """A short hash of a prompt/target data set's content (order included)."""
-    digest = hashlib.sha256()
-    for source, target in zip(dataset["source"], dataset["target"], strict=True):
-        digest.update(source.encode())
-        digest.update(b"\x00")
-        digest.update(target.encode())
-        digest.update(b"\x01")
-    return digest.hexdigest()[:16]
+    pairs = zip(dataset["source"], dataset["target"], strict=True)
+    return fingerprints.digest(chunk for source, target in pairs for chunk in (source, b"\x00", target, b"\x01"))
 
 
 def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile | None = None,
@@ -155,14 +154,13 @@ def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile 
     validation = None
     if eval_data is not None:
         validation = {"data": data_fingerprint(eval_data), "max_new_tokens": profile.max_new_tokens}
-    key_material = json.dumps({
+    return fingerprints.of_json({
         "settings": {**asdict(settings), "model": modeling.model_fingerprint(settings.model)},
         "data": data_fingerprint(train_data),
         "validation": validation,
         "n_checkpoints": n_checkpoints or profile.n_checkpoints,
         "recipe": RECIPE_VERSION,
-    }, sort_keys=True)
-    return hashlib.sha256(key_material.encode()).hexdigest()[:10]
+    }, length=10)
 
 
 def run_dir(settings: RunSettings, train_data, profile: Profile | None = None,
