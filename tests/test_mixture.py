@@ -160,10 +160,10 @@ def test_pick_shots_never_returns_the_query():
     rng = np.random.default_rng(0)
     for query in range(5):
         for _ in range(50):
-            shots = mixture.pick_shots(5, query, 3, rng)
+            shots = mixture.shot_indices(5, query, 3, rng)
             assert query not in shots and len(set(shots)) == 3 and all(0 <= s < 5 for s in shots)
     with pytest.raises(MixtureError):
-        mixture.pick_shots(3, 0, 3, rng)
+        mixture.shot_indices(3, 0, 3, rng)
 
 
 def test_sample_rows_repeats_only_after_a_full_pass():

@@ -129,7 +129,7 @@ def sample_rows(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 # --- rendering ----------------------------------------------------------------------------------------
-def pick_shots(n_rows: int, query: int, k: int, rng: np.random.Generator) -> list[int]:
+def shot_indices(n_rows: int, query: int, k: int, rng: np.random.Generator) -> list[int]:
     """``k`` distinct exemplar rows for the query row ``query``, never the query itself."""
     if k >= n_rows:
         raise MixtureError(f"Cannot pick {k} shots other than the query from {n_rows} rows; lower max_shots.")
@@ -155,7 +155,7 @@ def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec, 
         fmt, shot_ids = ZERO_SHOT, []
         if position in few:
             k = min(spec.max_shots, len(rows) - 1)
-            shots = pick_shots(len(rows), int(index), k, rng)
+            shots = shot_indices(len(rows), int(index), k, rng)
             delimiter = SHOT_DELIMITERS[int(rng.integers(len(SHOT_DELIMITERS)))]
             for n_shots in range(k, 0, -1):  # drop shots until the prompt fits the model
                 shot_rows = [rows[i] for i in shots[:n_shots]]

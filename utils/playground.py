@@ -3,8 +3,8 @@
 * :func:`summarize_with` -- one dialogue, several models, one template: a table of their summaries. It is
   the playground's callback, a plain function, so it runs (and is tested) without any widget.
 * :func:`playground` -- an ipywidgets panel around it: paste a dialogue, pick models and a template.
-* :func:`merge_lora` -- fold a LoRA adapter into its base weights (PEFT's ``merge_and_unload``) and save a
-  standalone model as safetensors: it loads like any model, with no PEFT needed.
+* :func:`same_logits` -- do two models (say a LoRA model and its merged copy, made with PEFT's
+  ``merge_and_unload`` in lesson 06's cell) compute the same?
 * :func:`summarize_file` -- summarize a JSONL or text file of dialogues in batches, write JSONL.
 * :func:`round_trip` -- reload a saved model from disk and check it gives the same outputs.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from utils import data, evaluation, mixture, modeling, runs, scoring, tasks, templates, training
+from utils import data, evaluation, mixture, modeling, prompting, runs, scoring, tasks, templates, training
 from utils.config import Profile, get_profile
 
 
@@ -30,11 +30,6 @@ def course_models(profile: Profile | None = None) -> dict[str, object]:
             "full": runs.single_task_run("full", profile).model,
             "lora": runs.single_task_run("lora", profile).model,
             "multi-task": mixture.multitask_run(profile).model}
-
-
-def summary_templates() -> list[str]:
-    """Names of the target task's summarization templates (the held-out one included; no inverted ones)."""
-    return [t.name for t in templates.load_templates(tasks.TARGET_TASK) if t.original_task]
 
 
 def summary_prompt(dialogue: str, template_name: str = scoring.EVAL_TEMPLATE) -> str:
@@ -54,8 +49,9 @@ def summarize_with(models: Mapping[str, object], dialogue: str, template_name: s
                          "(e.g. '#Person1#: Hi!' then '#Person2#: Hello.').")
     if not models:
         raise ValueError("No model chosen: pick at least one (e.g. base and full).")
-    if template_name not in summary_templates():
-        raise ValueError(f"Unknown template {template_name!r}; choose one of {summary_templates()}.")
+    names = [t.name for t in prompting.summary_templates()]
+    if template_name not in names:
+        raise ValueError(f"Unknown template {template_name!r}; choose one of {names}.")
     tokenizer = tokenizer or modeling.load_tokenizer(profile)
     prompt = fitted_prompt(dialogue, template_name, tokenizer, profile)
     rows = [{"model": name, "summary": evaluation.generate(model, tokenizer, [prompt], profile, progress=False)[0]}
@@ -86,7 +82,7 @@ def playground(models: Mapping[str, object], tokenizer=None, profile: Profile | 
     text = widgets.Textarea(value=dialogue, placeholder="#Person1#: ...\n#Person2#: ...",
                             description="Dialogue", layout=widgets.Layout(width="95%", height="160px"))
     chosen = widgets.SelectMultiple(options=list(models), value=tuple(models), description="Models")
-    template = widgets.Dropdown(options=summary_templates(), value=scoring.EVAL_TEMPLATE,
+    template = widgets.Dropdown(options=[t.name for t in prompting.summary_templates()], value=scoring.EVAL_TEMPLATE,
                                 description="Template")
     button = widgets.Button(description="Summarize", button_style="primary")
     output = widgets.Output()
@@ -105,20 +101,6 @@ def playground(models: Mapping[str, object], tokenizer=None, profile: Profile | 
 
 
 # --- shipping a model ---------------------------------------------------------------------------------
-def merge_lora(run: training.TrainedRun, out_dir: str | Path, tokenizer=None) -> Path:
-    """Merge a LoRA run's adapter into a fresh copy of its base model and save the result (safetensors,
-    tokenizer included) to ``out_dir``. The run's own model is left untouched."""
-    if run.settings.method != "lora":
-        raise ValueError(f"Run {run.path.name} was trained with method {run.settings.method!r}; merging needs a "
-                         "LoRA run (runs.single_task_run('lora')).")
-    out_dir = Path(out_dir)
-    fresh = training.load_checkpoint(run.path / "final", "lora", run.settings.model)
-    merged = fresh.merge_and_unload()  # W + (alpha / r) * B @ A, folded into each adapted layer
-    merged.save_pretrained(out_dir, safe_serialization=True)
-    (tokenizer or modeling.load_tokenizer(run.settings.model)).save_pretrained(out_dir)
-    return out_dir
-
-
 def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float = 1e-4,
                 max_source_length: int = evaluation.DEFAULT_MAX_SOURCE_LENGTH) -> bool:
     """Whether two models give the same next-token scores on ``prompts`` (fitted to ``max_source_length`` by
