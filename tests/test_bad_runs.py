@@ -17,10 +17,10 @@ from utils import (
     config,
     course,
     evaluation,
+    finetuning,
     forgetting,
     modeling,
     results,
-    runs,
     scoring,
     tasks,
     templates,
@@ -116,8 +116,8 @@ def test_the_command_line_keys_a_run_by_its_validation(monkeypatch, tmp_results)
             train.main(["--profile", "smoke", "--no-score", *extra])
     profile = get_profile("smoke")
     lesson = training.run_dir(training.RunSettings.from_profile("single_task_full", "full", profile),
-                              runs.summarization_training_data(profile), profile,
-                              eval_data=runs.validation_pairs(profile))
+                              finetuning.summarization_training_data(profile), profile,
+                              eval_data=finetuning.validation_pairs(profile))
     assert seen[False] == lesson
     assert seen[True] != lesson
 

@@ -213,7 +213,7 @@ def test_composition_counts_each_task_and_format(mix):
 def test_multitask_and_replay_runs_use_the_single_task_base_and_budget(micro_profile, monkeypatch):
     calls = []
     monkeypatch.setattr(mixture.training, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
-    mixture.runs.single_task_run("full", micro_profile)
+    mixture.finetuning.single_task_run("full", micro_profile)
     mixture.multitask_run(micro_profile)
     mixture.replay_run(0.2, micro_profile)
     (single, single_kw), (multi, multi_kw), (replay, replay_kw) = calls

@@ -3,16 +3,17 @@
 Notebooks import from here; every module does one job. Imports run one way, down this list's layers:
 
 * base -- ``config`` (profiles, paths, seeds), ``tasks`` (the task registry: one record per task),
-  ``hub`` (Hub access that never hangs), ``results`` (metrics.json and atomic writes), ``facts`` (fact
-  recall and grounding rules), ``targets`` (the course's targets on metrics.json), ``expectations`` (the
-  ranges a learner should see), ``plots`` (one function per kind of picture);
+  ``hub`` (Hub access that never hangs), ``results`` (metrics.json and atomic writes), ``fingerprints``
+  (the hash behind every cache key), ``facts`` (fact recall and grounding rules), ``targets`` (the course's
+  targets on metrics.json), ``expectations`` (the ranges a learner should see), ``plots`` (one function per
+  kind of picture);
 * data -- ``data`` (load every task in any profile, test splits, reference groups), ``templates`` (prompt
   templates and rendering);
-* models -- ``modeling`` (models, tokenizers, LoRA, fingerprints);
+* models -- ``modeling`` (models, tokenizers, LoRA, weight and folder fingerprints);
 * scoring -- ``evaluation`` (prompt fitting, generation, ROUGE, bootstrap, probe metrics, forgetting measures),
   ``scoring`` (the course's models scored on its test sets), ``prompting`` (zero- and few-shot prompts);
-* training -- ``training`` (fine-tuning and checkpoint caching), ``runs`` (the course's training data and
-  single-task runs), ``comparison`` (lesson 03's tables);
+* training -- ``training`` (fine-tuning and checkpoint caching), ``finetuning`` (the target task's training
+  data and the single-task runs), ``comparison`` (lesson 03's tables);
 * lessons -- ``mixture`` (FLAN-style mixtures, lesson 05), ``forgetting`` (probing models for forgetting,
   lesson 04), ``playground`` (lesson 06: try, ship and use a model);
 * tools -- ``notebook`` (each notebook's set-up), ``course`` (runs the notebooks headlessly), ``train`` (the

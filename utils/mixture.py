@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, Features, List, Value
 
-from utils import data, modeling, runs, tasks, templates, training
+from utils import data, finetuning, modeling, tasks, templates, training
 from utils.config import Profile, get_profile
 from utils.tasks import PROBES
 
@@ -228,7 +228,7 @@ def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequenc
         raise MixtureError(f"ratio={ratio} must be a share in [0, 1), e.g. 0.05 for 5% replayed probe data.")
     profile = profile or get_profile()
     seed = profile.seed if seed is None else seed
-    target = splits[TARGET_TASK] if splits else runs.summarization_training_data(profile)
+    target = splits[TARGET_TASK] if splits else finetuning.summarization_training_data(profile)
     target_examples = [{"task": TARGET_TASK, "template": row["template"], "format": ZERO_SHOT, "n_shots": 0,
                         "row_id": row["id"], "shot_ids": [], "source": row["source"], "target": row["target"]}
                        for row in target]
@@ -270,7 +270,7 @@ def multitask_run(profile: Profile | None = None, spec: MixtureSpec | None = Non
     the single-task runs; or the cached run."""
     profile = profile or get_profile()
     mixture = build_mixture(profile, spec)
-    return training.train("multitask_full", "full", mixture, runs.validation_pairs(profile), profile,
+    return training.train("multitask_full", "full", mixture, finetuning.validation_pairs(profile), profile,
                           force=force)
 
 

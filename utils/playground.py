@@ -18,7 +18,18 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from utils import data, evaluation, mixture, modeling, prompting, runs, scoring, tasks, templates, training
+from utils import (
+    data,
+    evaluation,
+    finetuning,
+    mixture,
+    modeling,
+    prompting,
+    scoring,
+    tasks,
+    templates,
+    training,
+)
 from utils.config import Profile, get_profile
 
 
@@ -27,8 +38,8 @@ def course_models(profile: Profile | None = None) -> dict[str, object]:
     the single-task full, single-task LoRA and multi-task fine-tunes."""
     profile = profile or get_profile()
     return {"base": modeling.load_model(profile),
-            "full": runs.single_task_run("full", profile).model,
-            "lora": runs.single_task_run("lora", profile).model,
+            "full": finetuning.single_task_run("full", profile).model,
+            "lora": finetuning.single_task_run("lora", profile).model,
             "multi-task": mixture.multitask_run(profile).model}
 
 

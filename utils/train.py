@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from utils import evaluation, mixture, modeling, runs, scoring, training
+from utils import evaluation, finetuning, mixture, modeling, scoring, training
 from utils.config import ProfileError, get_profile
 from utils.results import atomic_write_json
 
@@ -40,7 +40,7 @@ def training_data(task: str, profile, steps: int | None = None):
     """The prompt/target pairs of a task, exactly as the notebooks build them; a mixture holds only what
     ``steps`` (default: the profile's budget) will see."""
     if task == "dialogsum":
-        return runs.summarization_training_data(profile)
+        return finetuning.summarization_training_data(profile)
     if task == "multitask":
         return mixture.build_mixture(profile, n_examples=mixture.budget_examples(profile, steps))
     raise ValueError(f"Unknown task {task!r}; use one of {TASKS}.")
@@ -150,7 +150,7 @@ def _main(args) -> int:
     if output is not None and rank == 0:
         training.check_output(output, args.force)  # before any data is loaded, let alone anything deleted
     train_data = training_data(args.task, profile, args.steps)
-    eval_data = None if args.no_validation else runs.validation_pairs(profile)
+    eval_data = None if args.no_validation else finetuning.validation_pairs(profile)
     output = output or training.run_dir(settings, train_data, profile, eval_data=eval_data)
     if args.force and world_size > 1:
         _clear_for_all(output)

@@ -477,7 +477,7 @@ def load_run(path: str | Path, profile: Profile | None = None) -> TrainedRun:
     if not (final / SUMMARY_FILE).exists():
         raise FileNotFoundError(
             f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with training.train(...) "
-            "(e.g. runs.single_task_run('full')); an interrupted run resumes where it stopped."
+            "(e.g. finetuning.single_task_run('full')); an interrupted run resumes where it stopped."
         )
     summary = json.loads((final / SUMMARY_FILE).read_text())
     settings = RunSettings(**summary["settings"])

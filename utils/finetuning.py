@@ -1,4 +1,4 @@
-"""The course's training runs: the data each run trains and validates on, and the cached single-task runs.
+"""Fine-tuning on the target task: the pairs runs train and validate on, and the cached single-task runs.
 
 Runs are cached under ``results/<profile>/runs/`` (:mod:`utils.training`), so a notebook that needs an
 earlier notebook's model loads it, or trains it itself under the active profile.
