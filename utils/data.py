@@ -308,18 +308,16 @@ def _hub_probe(name: str, source: str, seed: int, load: Callable, load_head: Cal
     return normalize_probe(name, source, raw, seed)
 
 
-def target_test(profile: Profile | None = None):
+def target_test(profile: Profile):
     """The target test split, one row per dialogue with its list of ``references``, cut to the profile."""
-    profile = profile or get_profile()
     grouped = group_references(load_target(profile)["test"])
     if profile.n_eval_dialogues:
         grouped = grouped.select(range(min(profile.n_eval_dialogues, len(grouped))))
     return grouped
 
 
-def probe_test(probe: str, profile: Profile | None = None):
+def probe_test(probe: str, profile: Profile):
     """A probe task's test split, cut to the profile's ``n_probe_eval``."""
-    profile = profile or get_profile()
     test = load_probe(probe, profile)["test"]
     if profile.n_probe_eval:
         test = test.select(range(min(profile.n_probe_eval, len(test))))

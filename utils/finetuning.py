@@ -7,30 +7,27 @@ earlier notebook's model loads it, or trains it itself under the active profile.
 from __future__ import annotations
 
 from utils import data, templates, training
-from utils.config import Profile, get_profile
+from utils.config import Profile
 from utils.scoring import EVAL_TEMPLATE
 from utils.tasks import TARGET_TASK
 
 
-def summarization_training_data(profile: Profile | None = None, split: str = "train"):
+def summarization_training_data(profile: Profile, split: str = "train"):
     """The target task as prompt/target pairs: each dialogue rendered with one of the training
     summarization templates (the held-out template and inverted templates excluded)."""
-    profile = profile or get_profile()
     rows = data.load_target(profile)[split]
     chosen = templates.training_templates(TARGET_TASK, include_inverted=False)
     return templates.apply_template(rows, chosen, seed=profile.seed)
 
 
-def validation_pairs(profile: Profile | None = None):
+def validation_pairs(profile: Profile):
     """A few validation dialogues with the evaluation prompt, for the validation loss/ROUGE curve."""
-    profile = profile or get_profile()
     rows = data.load_target(profile)["validation"]
     rows = rows.select(range(min(profile.n_validation, len(rows))))
     return templates.apply_template(rows, templates.get_template(TARGET_TASK, EVAL_TEMPLATE), seed=profile.seed)
 
 
-def single_task_run(method: str, profile: Profile | None = None, force: bool = False) -> training.TrainedRun:
+def single_task_run(method: str, profile: Profile, force: bool = False) -> training.TrainedRun:
     """Fine-tune on dialogue summarization alone (``full`` or ``lora``), or load the cached run."""
-    profile = profile or get_profile()
     return training.train(f"single_task_{method}", method, summarization_training_data(profile),
                           validation_pairs(profile), profile, force=force)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from utils import data, evaluation, fingerprints, modeling, scoring, tasks, templates, training
-from utils.config import Profile, get_profile
+from utils.config import Profile
 from utils.results import atomic_write_json
 from utils.tasks import PROBES
 
@@ -102,11 +102,11 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: b
                          profile, adapter_off, force)
 
 
-def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Sequence[str] = PROBES,
+def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PROBES,
                  adapter_off: bool = False, n: int | None = None, force: bool = False) -> dict[str, dict]:
     """Every probe's scores for one model (``main`` is the main score), cached; ``n`` test rows per probe
     (default: the profile's ``n_probe_eval``). The answers are generated once (:func:`probe_outputs`)."""
-    profile = _with_n(profile or get_profile(), n_probe_eval=n)
+    profile = _with_n(profile, n_probe_eval=n)
     results = {}
     for probe in probes:
         test = data.probe_test(probe, profile)
@@ -122,12 +122,12 @@ def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Seque
     return results
 
 
-def probe_example_scores(model, tokenizer, probe: str, profile: Profile | None = None, adapter_off: bool = False,
+def probe_example_scores(model, tokenizer, probe: str, profile: Profile, adapter_off: bool = False,
                          n: int | None = None, force: bool = False) -> np.ndarray:
     """One probe's main score of each test row (token F1, 1/0 for a right/wrong label, ROUGE-1), cached; their
     mean is :func:`probe_scores`'s ``main``. Paired over the same rows, two models' scores give a drop with an
     interval (:func:`paired_differences`)."""
-    profile = _with_n(profile or get_profile(), n_probe_eval=n)
+    profile = _with_n(profile, n_probe_eval=n)
     return np.asarray(probe_outputs(model, tokenizer, probe, profile, adapter_off, force)["scores"], dtype=float)
 
 
@@ -156,11 +156,11 @@ def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequenc
     return table
 
 
-def target_scores(model, tokenizer, profile: Profile | None = None, template_name: str = scoring.EVAL_TEMPLATE,
+def target_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
                   n: int | None = None, adapter_off: bool = False, force: bool = False) -> dict:
     """ROUGE, grounding and (where the data records facts) fact recall on the target test dialogues (first
     ``n``; default the profile's), with one prompt, cached."""
-    profile = _with_n(profile or get_profile(), n_eval_dialogues=n)
+    profile = _with_n(profile, n_eval_dialogues=n)
     test = data.target_test(profile)
     template = templates.fingerprint(templates.get_template(tasks.TARGET_TASK, template_name))
     settings = {"tokenizer": tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
@@ -177,13 +177,13 @@ def target_scores(model, tokenizer, profile: Profile | None = None, template_nam
     return cached_scores(f"target-{template_name}", model, settings, compute, profile, adapter_off, force)
 
 
-def probe_models(models: Mapping[str, object], tokenizer, profile: Profile | None = None,
+def probe_models(models: Mapping[str, object], tokenizer, profile: Profile,
                  probes: Sequence[str] = PROBES, n: int | None = None) -> dict[str, dict[str, dict]]:
     """:func:`probe_scores` for every named model: ``{model name: {probe: scores}}``."""
     return {name: probe_scores(model, tokenizer, profile, probes, n=n) for name, model in models.items()}
 
 
-def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile | None = None,
+def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile,
                probes: Sequence[str] = PROBES, held_out: bool = True) -> pd.DataFrame:
     """Every model on every task, one row per model: target ROUGE-1 with the evaluation prompt
     (``target``) and beside it ``target_fact_recall`` (where the data records facts) and ``target_grounding``,
@@ -230,10 +230,9 @@ def retention_table(board: pd.DataFrame, base: str = "base", reference: str = "f
     return table.drop(index=[base])
 
 
-def example_outputs(models: Mapping[str, object], tokenizer, probe: str, n: int = 3,
-                    profile: Profile | None = None) -> pd.DataFrame:
+def example_outputs(models: Mapping[str, object], tokenizer, probe: str, profile: Profile,
+                    n: int = 3) -> pd.DataFrame:
     """What each model answers to the first ``n`` test prompts of a probe, next to the expected answer."""
-    profile = profile or get_profile()
     rows = list(data.probe_test(probe, profile).select(range(n)))
     template = scoring.probe_template(probe)
     prompts, expected = zip(*(template.render(row) for row in rows), strict=True)
@@ -281,7 +280,7 @@ def average_probe_score(results: Mapping[str, dict]) -> float:
 
 
 # --- learning vs forgetting along a run ---------------------------------------------------------------
-def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile | None = None,
+def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile,
                    probes: Sequence[str] = PROBES, n_target: int = 48, n_probe: int = 64) -> pd.DataFrame:
     """Target ROUGE-1 and every probe's main score at step 0 (the base) and at each saved checkpoint.
 
@@ -289,7 +288,6 @@ def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile | None 
     quick; the final point uses the finished model. One row per step (the index), ``target_rouge1``, then
     one column per probe.
     """
-    profile = profile or get_profile()
     n_target = min(n_target, profile.n_eval_dialogues or n_target)
     n_probe = min(n_probe, profile.n_probe_eval or n_probe)
     points = [(0, lambda: modeling.load_model(run.settings.model))]

@@ -28,7 +28,7 @@ import pandas as pd
 from datasets import Dataset, Features, List, Value
 
 from utils import data, finetuning, modeling, tasks, templates, training
-from utils.config import Profile, get_profile
+from utils.config import Profile
 from utils.tasks import PROBES
 
 TARGET_TASK = tasks.TARGET_TASK
@@ -195,7 +195,7 @@ def budget_examples(profile: Profile, steps: int | None = None) -> int:
     return (profile.train_steps if steps is None else steps) * profile.batch_size
 
 
-def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = None, n_examples: int | None = None,
+def build_mixture(profile: Profile, spec: MixtureSpec | None = None, n_examples: int | None = None,
                   count_tokens: Callable[[str], int] | None = None, splits: Mapping | None = None) -> Dataset:
     """The FLAN-style multi-task mixture: ``n_examples`` (default: the step budget's worth) prompt/target pairs.
 
@@ -203,7 +203,6 @@ def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = Non
     rendered by :func:`render_examples`. ``splits`` (task -> rows) replaces the data on disk (for tests), and
     ``count_tokens`` the profile's tokenizer.
     """
-    profile = profile or get_profile()
     spec = spec or MixtureSpec(seed=profile.seed)
     splits = splits or {task: task_train_split(task, profile) for task in spec.tasks}
     count_tokens = count_tokens or _token_counter(profile)
@@ -217,7 +216,7 @@ def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = Non
     return _as_dataset(examples, spec.seed)
 
 
-def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequence[str] = PROBES,
+def replay_mixture(ratio: float, profile: Profile, probes: Sequence[str] = PROBES,
                    splits: Mapping | None = None, seed: int | None = None) -> Dataset:
     """The single-task training data plus probe-task data making up a ``ratio`` share of the result.
 
@@ -226,7 +225,6 @@ def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequenc
     """
     if not 0 <= ratio < 1:
         raise MixtureError(f"ratio={ratio} must be a share in [0, 1), e.g. 0.05 for 5% replayed probe data.")
-    profile = profile or get_profile()
     seed = profile.seed if seed is None else seed
     target = splits[TARGET_TASK] if splits else finetuning.summarization_training_data(profile)
     target_examples = [{"task": TARGET_TASK, "template": row["template"], "format": ZERO_SHOT, "n_shots": 0,
@@ -264,19 +262,17 @@ def composition(mixture) -> pd.DataFrame:
 
 
 # --- training runs ------------------------------------------------------------------------------------
-def multitask_run(profile: Profile | None = None, spec: MixtureSpec | None = None,
+def multitask_run(profile: Profile, spec: MixtureSpec | None = None,
                   force: bool = False) -> training.TrainedRun:
     """Full fine-tuning on the FLAN-style mixture, from the same base and with the same step budget as
     the single-task runs; or the cached run."""
-    profile = profile or get_profile()
     mixture = build_mixture(profile, spec)
     return training.train("multitask_full", "full", mixture, finetuning.validation_pairs(profile), profile,
                           force=force)
 
 
-def replay_run(ratio: float, profile: Profile | None = None, force: bool = False) -> training.TrainedRun:
+def replay_run(ratio: float, profile: Profile, force: bool = False) -> training.TrainedRun:
     """Single-task full fine-tuning with ``ratio`` of replayed probe data (same base, same budget); or the
     cached run. No validation along training, to keep it cheap."""
-    profile = profile or get_profile()
     return training.train(f"replay_{ratio * 100:g}pct_full", "full", replay_mixture(ratio, profile), None,
                           profile, force=force)

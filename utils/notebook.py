@@ -61,7 +61,11 @@ COLAB_CELL = colab_cell()
 
 
 def setup(seed: bool = True) -> Profile:
-    """Print where this notebook runs (profile, model, data, device, versions) and seed everything."""
+    """Print where this notebook runs (profile, model, data, device, versions) and seed everything.
+
+    Returns the profile, resolved once here: the lesson layers (``scoring``, ``finetuning``, ``forgetting``,
+    ``mixture``, ``playground``, ``prompting`` and the test splits of ``data``) take it as an argument and never
+    read the environment themselves."""
     import torch
     import transformers
 

@@ -30,13 +30,12 @@ from utils import (
     templates,
     training,
 )
-from utils.config import Profile, get_profile
+from utils.config import Profile
 
 
-def course_models(profile: Profile | None = None) -> dict[str, object]:
+def course_models(profile: Profile) -> dict[str, object]:
     """The course's four models, from their cached runs (trained first if missing): the base model and
     the single-task full, single-task LoRA and multi-task fine-tunes."""
-    profile = profile or get_profile()
     return {"base": modeling.load_model(profile),
             "full": finetuning.single_task_run("full", profile).model,
             "lora": finetuning.single_task_run("lora", profile).model,
@@ -49,11 +48,10 @@ def summary_prompt(dialogue: str, template_name: str = scoring.EVAL_TEMPLATE) ->
     return template.render_source({"id": "", "dialogue": dialogue, "summary": "", "topic": ""})
 
 
-def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str = scoring.EVAL_TEMPLATE,
-                   tokenizer=None, profile: Profile | None = None) -> pd.DataFrame:
+def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str, tokenizer,
+                   profile: Profile) -> pd.DataFrame:
     """Summaries of one ``dialogue`` by each of ``models`` (name -> model), all with the same template and
     the course's generation config: a table with columns ``model`` and ``summary``."""
-    profile = profile or get_profile()
     dialogue = (dialogue or "").strip()
     if not dialogue:
         raise ValueError("The dialogue is empty: paste a conversation, one turn per line "
@@ -63,7 +61,6 @@ def summarize_with(models: Mapping[str, object], dialogue: str, template_name: s
     names = [t.name for t in prompting.summary_templates()]
     if template_name not in names:
         raise ValueError(f"Unknown template {template_name!r}; choose one of {names}.")
-    tokenizer = tokenizer or modeling.load_tokenizer(profile)
     prompt = fitted_prompt(dialogue, template_name, tokenizer, profile)
     rows = [{"model": name, "summary": evaluation.generate(model, tokenizer, [prompt], profile, progress=False)[0]}
             for name, model in models.items()]
@@ -81,15 +78,13 @@ def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile
     return prompts[0]
 
 
-def playground(models: Mapping[str, object], tokenizer=None, profile: Profile | None = None,
+def playground(models: Mapping[str, object], tokenizer, profile: Profile,
                dialogue: str = ""):
     """An ipywidgets panel: a dialogue box, model and template pickers, and a button that shows
     :func:`summarize_with`'s table. Returns the panel (display it by leaving it last in a cell)."""
     import ipywidgets as widgets
     from IPython.display import display
 
-    profile = profile or get_profile()
-    tokenizer = tokenizer or modeling.load_tokenizer(profile)
     text = widgets.Textarea(value=dialogue, placeholder="#Person1#: ...\n#Person2#: ...",
                             description="Dialogue", layout=widgets.Layout(width="95%", height="160px"))
     chosen = widgets.SelectMultiple(options=list(models), value=tuple(models), description="Models")
@@ -127,10 +122,9 @@ def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float
 
 
 def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Sequence[str],
-               profile: Profile | None = None, method: str = "full", base_model: str | None = None) -> dict:
+               profile: Profile, method: str = "full", base_model: str | None = None) -> dict:
     """Reload ``folder`` from disk and compare it with ``model`` in memory: same summaries of ``dialogues``,
     same scores? ``method='lora'`` reloads an adapter folder onto ``base_model``."""
-    profile = profile or get_profile()
     reloaded = training.load_checkpoint(folder, method, base_model or profile.model)
     before = scoring.summarize(model, tokenizer, list(dialogues), profile, desc=f"{name} (in memory)")
     after = scoring.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
@@ -175,7 +169,7 @@ def write_dialogues(dialogues, path: str | Path) -> Path:
     return path
 
 
-def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, profile: Profile | None = None,
+def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, profile: Profile,
                    template_name: str = scoring.EVAL_TEMPLATE) -> pd.DataFrame:
     """Summarize every dialogue of ``path`` in batches (:func:`utils.scoring.summarize`) and write
     ``out_path`` as JSONL (``id``, ``dialogue``, ``summary``). Returns the same rows as a table."""

@@ -15,7 +15,7 @@ import pandas as pd
 
 from utils import data, evaluation, modeling, results, templates
 from utils import facts as fact_rules
-from utils.config import Profile, get_profile
+from utils.config import Profile
 from utils.tasks import TARGET_TASK
 
 #: The prompt every model is scored with on the target task: the reference lab's, word for word.
@@ -38,14 +38,14 @@ def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, tem
     return outputs, shortened
 
 
-def summarize(model, tokenizer, dialogues: list[str], profile: Profile | None = None,
+def summarize(model, tokenizer, dialogues: list[str], profile: Profile,
               template_name: str = EVAL_TEMPLATE, desc: str = "Summarizing") -> list[str]:
     """Summaries of ``dialogues`` with one template and the course's generation config (a prompt too long
     for the model loses its middle, with a warning: see :func:`utils.evaluation.fit_prompts`)."""
-    return _summarize(model, tokenizer, dialogues, profile or get_profile(), template_name, desc)[0]
+    return _summarize(model, tokenizer, dialogues, profile, template_name, desc)[0]
 
 
-def evaluate_summarization(model, tokenizer, profile: Profile | None = None, template_name: str = EVAL_TEMPLATE,
+def evaluate_summarization(model, tokenizer, profile: Profile, template_name: str = EVAL_TEMPLATE,
                            desc: str = "Summarizing") -> tuple[dict, pd.DataFrame]:
     """Score ``model`` on the target test split: ROUGE and the fact measures with bootstrap CIs, and a table
     of its outputs.
@@ -55,7 +55,6 @@ def evaluate_summarization(model, tokenizer, profile: Profile | None = None, tem
     plus per-example ROUGE and fact columns, ready for paired comparisons between models.
     ``scores["n_shortened"]`` counts the dialogues cut to fit the model (see :func:`utils.evaluation.fit_prompts`).
     """
-    profile = profile or get_profile()
     test = data.target_test(profile)
     predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
     scores, table = score_outputs(predictions, test, profile)
@@ -63,14 +62,13 @@ def evaluate_summarization(model, tokenizer, profile: Profile | None = None, tem
     return scores, table
 
 
-def score_outputs(predictions: Sequence[str], test, profile: Profile | None = None) -> tuple[dict, pd.DataFrame]:
+def score_outputs(predictions: Sequence[str], test, profile: Profile) -> tuple[dict, pd.DataFrame]:
     """Score summaries of the grouped ``test`` dialogues (a model's, or a baseline's such as
     :func:`utils.evaluation.lead_summaries`): ROUGE against all references (:func:`evaluation.score_summaries`)
     and, beside it, :func:`evaluation.score_facts` (fact recall only when ``test`` has ``facts``).
 
     Returns the scores and a table: ``id``, ``dialogue``, ``prediction``, ``references``, per-example ROUGE,
     ``grounding`` and ``fact_recall`` (where known)."""
-    profile = profile or get_profile()
     references = test["references"]
     facts = test["facts"] if "facts" in test.column_names else None
     rouge = evaluation.rouge_per_example(predictions, references)
@@ -128,21 +126,19 @@ def saved_scores(scores: dict) -> dict:
     return {key: scores[key] for key in [*SCORE_KEYS, *evaluation.FACT_RECALL_KEYS] if key in scores}
 
 
-def zero_shot_setup(profile: Profile | None = None) -> dict:
+def zero_shot_setup(profile: Profile) -> dict:
     """What makes zero-shot scores comparable with the fine-tuned models' (saved beside them by lesson 01):
     the prompt's name and text, ``max_new_tokens`` and the base model's fingerprint (weights and tokenizer)."""
-    profile = profile or get_profile()
     return {"template": EVAL_TEMPLATE,
             "template_fingerprint": templates.fingerprint(templates.get_template(TARGET_TASK, EVAL_TEMPLATE)),
             "max_new_tokens": profile.max_new_tokens,
             "model_fingerprint": modeling.model_fingerprint(profile.model)}
 
 
-def saved_zero_shot(profile: Profile | None = None) -> dict | None:
+def saved_zero_shot(profile: Profile) -> dict | None:
     """Lesson 01's zero-shot scores from ``metrics.json`` if they were measured as the fine-tuned models are
     (:func:`zero_shot_setup`: the same base model, prompt text and ``max_new_tokens``) on the same test
     dialogues; otherwise None (then measure them again)."""
-    profile = profile or get_profile()
     saved = results.load_metrics(profile).get("zero_shot", {})
     test = data.target_test(profile)
     comparable = (all(saved.get(key) == value for key, value in zero_shot_setup(profile).items())
