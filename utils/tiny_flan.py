@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from utils import modeling
+from utils import modeling, tasks
 from utils.config import DATA_DIR, TINY_MODEL_DIR, get_profile, set_seed
 from utils.tasks import PROBES
 
@@ -141,8 +141,6 @@ def pretraining_texts(splits: dict) -> list[str]:
 
     Only inputs: no summaries, no answers, no labels. Duplicates are dropped (order kept).
     """
-    from utils import tasks
-
     texts = []
     for task in ("dialogsum", *PROBES, CHATS):
         texts += splits[task][tasks.get(task).long_field]
