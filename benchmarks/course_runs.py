@@ -9,7 +9,6 @@ the notebook kernel) is sampled; the peak is what the machine must have.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,9 +21,10 @@ from pathlib import Path
 
 import psutil
 
+from utils import fingerprints
 from utils.config import ROOT, get_profile
 from utils.course import course_notebooks
-from utils.training import model_fingerprint
+from utils.modeling import model_fingerprint
 
 #: Budgets from DESIGN.md: the whole course on a 2-core CPU.
 TIME_TARGET_S = {"smoke": 5 * 60, "tiny": 20 * 60}
@@ -34,11 +34,9 @@ SKIP_WHEN_COPYING = {".git", ".venv", "results", "__pycache__", ".pytest_cache",
 
 def code_fingerprint(root: Path = ROOT) -> str:
     """A hash of what decides the course's run time: the notebooks, ``utils`` and the model."""
-    digest = hashlib.sha256(model_fingerprint(get_profile().model).encode())
-    for path in [*sorted((root / "notebooks").glob("*.ipynb")), *sorted((root / "utils").rglob("*.py"))]:
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    paths = [*sorted((root / "notebooks").glob("*.ipynb")), *sorted((root / "utils").rglob("*.py"))]
+    return fingerprints.digest([model_fingerprint(get_profile().model),
+                                *(chunk for path in paths for chunk in (str(path.relative_to(root)), path.read_bytes()))])
 
 
 def read_timings(profile_name: str, root: Path = ROOT) -> dict[str, float] | None:

@@ -10,7 +10,7 @@ import os
 import time
 
 from benchmarks.lab_way import lab_generate
-from utils import evaluation, experiments, templates
+from utils import data, evaluation, scoring, tasks, templates
 from utils.config import Profile
 
 
@@ -20,13 +20,13 @@ class OutputsDiffer(AssertionError):
 
 def evaluation_prompts(profile: Profile, n: int | None = None) -> list[str]:
     """The course's evaluation prompts for the first ``n`` test dialogues (all with ``None``)."""
-    test = experiments.target_test(profile)
+    test = data.target_test(profile)
     if n is not None:
         if n > len(test):
             raise ValueError(f"Asked for {n} test dialogues but the {profile.name} profile has {len(test)}; "
                              "ask for fewer.")
         test = test.select(range(n))
-    template = templates.get_template(experiments.TARGET_TASK, experiments.EVAL_TEMPLATE)
+    template = templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE)
     return [template.render_source(row) for row in test]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks import course_runs, generation, report, train_speed
 from benchmarks.models import flan_t5_small_random
-from utils import evaluation, experiments, mixture, modeling
+from utils import evaluation, finetuning, mixture, modeling
 from utils.config import get_profile
 
 PARTS = ("generation", "training", "small", "dropout", "course")
@@ -58,7 +58,7 @@ def bench_generation(profile, n: int | None, small_n: int | None) -> dict:
 def bench_training(profile, steps: int | None, small_steps: int | None, small_batch: int) -> dict:
     """Training with the tiny model and, if ``small_steps``, the FLAN-T5-small shape."""
     tokenizer = modeling.load_tokenizer(profile)
-    pairs = experiments.summarization_training_data(profile)
+    pairs = finetuning.summarization_training_data(profile)
     figures = {}
     if steps:
         print(f"Training, tiny model: {steps} steps of {profile.batch_size} ...", flush=True)
@@ -78,7 +78,7 @@ def bench_dropout(profile, steps: int) -> dict:
     """The course's training with FLAN-T5's dropout against the tiny model's, on lesson 03's single-task data
     and on lesson 05's multi-task mixture (longer prompts: few-shot exemplars, long contexts)."""
     tokenizer = modeling.load_tokenizer(profile)
-    data = {"summarization": experiments.summarization_training_data(profile),
+    data = {"summarization": finetuning.summarization_training_data(profile),
             "mixture": mixture.build_mixture(profile)}
     make = functools.partial(modeling.load_model, profile)
     label = _model_label(make(), profile.model)

@@ -32,20 +32,25 @@ def micro_tokenizer():
     return T5Tokenizer(vocab=list(dict(vocab).items()), extra_ids=0)
 
 
-def build_micro_model(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path:
-    """Save a randomly initialised micro T5 and its tokenizer to ``folder`` (safetensors only)."""
+def micro_t5(vocab_size: int, seed: int = 0, **sizes):
+    """A randomly initialised micro ``T5ForConditionalGeneration`` (pad 0, eos 1, decoder start 0); ``sizes``
+    override the config's defaults (d_model 32, two layers each side, gated-GELU)."""
     import torch
     from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
 
-    tokenizer = micro_tokenizer()
-    config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
-        num_heads=4, dropout_rate=dropout, feed_forward_proj="gated-gelu",
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    )
+    sizes = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4,
+             "feed_forward_proj": "gated-gelu", **sizes}
     torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(config)
+    model = T5ForConditionalGeneration(T5Config(vocab_size=vocab_size, pad_token_id=0, eos_token_id=1,
+                                                decoder_start_token_id=0, **sizes))
     model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    return model
+
+
+def build_micro_model(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path:
+    """Save a :func:`micro_t5` and its tokenizer (:func:`micro_tokenizer`) to ``folder`` (safetensors only)."""
+    tokenizer = micro_tokenizer()
+    model = micro_t5(len(tokenizer), seed, dropout_rate=dropout)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder

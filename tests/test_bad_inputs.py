@@ -142,7 +142,7 @@ def list_dialogue(tmp_path):
 
 def null_probe_text(tmp_path):
     folder = tmp_path / "topic"
-    shutil.copytree(get_profile("smoke").probes["topic"], folder)
+    shutil.copytree(data.probe_source("topic", get_profile("smoke")), folder)
     rows = [json.loads(text) for text in (folder / "test.jsonl").read_text().splitlines()]
     rows[0]["text"] = None
     (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -17,10 +17,12 @@ from utils import (
     config,
     course,
     evaluation,
-    experiments,
+    finetuning,
     forgetting,
     modeling,
     results,
+    scoring,
+    tasks,
     templates,
     train,
     training,
@@ -114,8 +116,8 @@ def test_the_command_line_keys_a_run_by_its_validation(monkeypatch, tmp_results)
             train.main(["--profile", "smoke", "--no-score", *extra])
     profile = get_profile("smoke")
     lesson = training.run_dir(training.RunSettings.from_profile("single_task_full", "full", profile),
-                              experiments.summarization_training_data(profile), profile,
-                              eval_data=experiments.validation_pairs(profile))
+                              finetuning.summarization_training_data(profile), profile,
+                              eval_data=finetuning.validation_pairs(profile))
     assert seen[False] == lesson
     assert seen[True] != lesson
 
@@ -131,28 +133,28 @@ def _edited_template_dir(tmp_path: Path, monkeypatch) -> Path:
 
 def _edit_eval_template(folder: Path) -> None:
     """Reword the evaluation template's instruction (its name stays)."""
-    path = folder / f"{experiments.TARGET_TASK}.yaml"
-    start = f"name: {experiments.EVAL_TEMPLATE}\n    jinja: |-\n      Summarize the following conversation."
+    path = folder / f"{tasks.TARGET_TASK}.yaml"
+    start = f"name: {scoring.EVAL_TEMPLATE}\n    jinja: |-\n      Summarize the following conversation."
     assert start in path.read_text(), "the test needs the evaluation template's wording"
     path.write_text(path.read_text().replace(start, start.replace("conversation.", "dialogue, briefly.")))
 
 
 def test_target_scores_are_keyed_by_the_template_text(micro_profile, micro_model_dir, tmp_path, monkeypatch):
     folder = _edited_template_dir(tmp_path, monkeypatch)
-    before = templates.get_template(experiments.TARGET_TASK, experiments.EVAL_TEMPLATE).jinja
+    before = templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja
     calls = []
 
     def fake_scores(model, tokenizer, profile, template_name):
-        calls.append(templates.get_template(experiments.TARGET_TASK, template_name).jinja)
+        calls.append(templates.get_template(tasks.TARGET_TASK, template_name).jinja)
         return {"rouge1": 0.1 * len(calls)}, None
 
-    monkeypatch.setattr(experiments, "evaluate_summarization", fake_scores)
+    monkeypatch.setattr(scoring, "evaluate_summarization", fake_scores)
     model, tokenizer = modeling.load_model(str(micro_model_dir)), modeling.load_tokenizer(str(micro_model_dir))
     profile = dataclasses.replace(micro_profile, n_eval_dialogues=2)
     first = forgetting.target_scores(model, tokenizer, profile)
     assert forgetting.target_scores(model, tokenizer, profile) == first and len(calls) == 1  # cached
     _edit_eval_template(folder)
-    assert templates.get_template(experiments.TARGET_TASK, experiments.EVAL_TEMPLATE).jinja != before
+    assert templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja != before
     again = forgetting.target_scores(model, tokenizer, profile)
     assert len(calls) == 2 and again != first, "an edited template must be scored again"
 
@@ -160,22 +162,22 @@ def test_target_scores_are_keyed_by_the_template_text(micro_profile, micro_model
 def test_saved_zero_shot_is_not_reused_after_the_template_text_changes(micro_profile, tmp_path, monkeypatch):
     folder = _edited_template_dir(tmp_path, monkeypatch)
     profile = dataclasses.replace(micro_profile, n_eval_dialogues=2)
-    scores = {key: 0.2 for key in [*experiments.SCORE_KEYS, *evaluation.FACT_RECALL_KEYS]}  # as lesson 01 saves
-    results.save_metrics("zero_shot", {**scores, "n_dialogues": 2, **experiments.zero_shot_setup(profile)}, profile)
-    assert experiments.saved_zero_shot(profile) is not None
+    scores = {key: 0.2 for key in [*scoring.SCORE_KEYS, *evaluation.FACT_RECALL_KEYS]}  # as lesson 01 saves
+    results.save_metrics("zero_shot", {**scores, "n_dialogues": 2, **scoring.zero_shot_setup(profile)}, profile)
+    assert scoring.saved_zero_shot(profile) is not None
     _edit_eval_template(folder)
-    assert experiments.saved_zero_shot(profile) is None
+    assert scoring.saved_zero_shot(profile) is None
 
 
 def test_model_fingerprint_covers_the_tokenizer_and_not_the_path(micro_model_dir, tmp_path):
     moved = shutil.copytree(micro_model_dir, tmp_path / "moved" / "model")
-    assert training.model_fingerprint(str(moved)) == training.model_fingerprint(str(micro_model_dir))
+    assert modeling.model_fingerprint(str(moved)) == modeling.model_fingerprint(str(micro_model_dir))
     (moved / "README.md").write_text("a model card edit changes nothing a run does\n")
-    assert training.model_fingerprint(str(moved)) == training.model_fingerprint(str(micro_model_dir))
+    assert modeling.model_fingerprint(str(moved)) == modeling.model_fingerprint(str(micro_model_dir))
     tokenizer = json.loads((moved / "tokenizer.json").read_text())
     tokenizer["model"]["vocab"][-1][1] -= 1.0  # one token's score: the same weights, another tokenization
     (moved / "tokenizer.json").write_text(json.dumps(tokenizer))
-    assert training.model_fingerprint(str(moved)) != training.model_fingerprint(str(micro_model_dir))
+    assert modeling.model_fingerprint(str(moved)) != modeling.model_fingerprint(str(micro_model_dir))
 
 
 def test_a_moved_checkout_finds_its_runs(micro_profile, micro_model_dir, tmp_path):

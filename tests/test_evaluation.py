@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import micro_tokenizer
+from conftest import micro_t5, micro_tokenizer
 from datasets import Dataset
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-from transformers import GenerationConfig, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+from transformers import GenerationConfig, PreTrainedTokenizerFast
 
-from utils import evaluation
+from utils import evaluation, modeling, scoring, tasks, templates
 from utils.config import TINY_MODEL_DIR, get_profile
 
 # --------------------------------------------------------------------------------------------------
@@ -43,10 +43,8 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def model(tokenizer):
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
-                      num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
-    t5 = T5ForConditionalGeneration(config)
+    t5 = micro_t5(len(tokenizer), seed=0, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
+                  num_heads=2, feed_forward_proj="relu")
     with torch.no_grad():  # large random weights: outputs differ from prompt to prompt
         for parameter in t5.parameters():
             parameter.normal_(0, 0.5)
@@ -131,9 +129,8 @@ def test_too_long_prompt_is_an_error_unless_truncation_is_asked(model, tokenizer
     assert info.value.too_long == [(2, 9), (4, 7)]
     outputs = evaluation.generate(model, tokenizer, PROMPTS, GREEDY, max_source_length=6, truncate=True,
                                   progress=False)
-    cut = evaluation.generate(model, tokenizer, ["summarize the following conversation person1"], GREEDY,
-                              progress=False)
-    assert len(outputs) == len(PROMPTS) and outputs[2] == cut[0]  # kept 5 words + </s>
+    cut = evaluation.generate(model, tokenizer, ["summarize the following ... bye"], GREEDY, progress=False)
+    assert len(outputs) == len(PROMPTS) and outputs[2] == cut[0]  # the course's rule: start, "...", end
 
 
 SAVED_MODEL_PROMPTS = [
@@ -275,19 +272,19 @@ def test_score_probe_each_task_type():
 
     rows = Dataset.from_list([{"id": str(i), "text": "t", "label": y, "options": ["travel", "food"]}
                               for i, y in enumerate(["travel", "food", "food"])])
-    result = evaluation.score_probe("classification", ["Travel", "travel", "a summary of the chat"], rows)
+    result = evaluation.score_probe("topic", ["Travel", "travel", "a summary of the chat"], rows)
     assert result["main_metric"] == "accuracy" and result["score"] == pytest.approx(1 / 3)
     assert result["valid_label_share"] == pytest.approx(2 / 3)
 
     titles = [{"id": "1", "text": "...", "title": "Battery dies fast"}, {"id": "2", "text": "...", "title": "Love it"}]
-    result = evaluation.score_probe("generation", ["battery dies fast", "hate it"], titles)
+    result = evaluation.score_probe("title", ["battery dies fast", "hate it"], titles)
     assert result["main_metric"] == "rouge1" and result["score"] == pytest.approx((1 + 0.5) / 2)
     for value in (v for k, v in result.items() if k not in ("main_metric", "n")):
         assert 0 <= value <= 1
 
 
 def test_score_probe_bad_input():
-    with pytest.raises(ValueError, match="qa, classification, generation"):
+    with pytest.raises(ValueError, match="Unknown probe task 'translation'. Probe tasks: qa, topic, sentiment, title"):
         evaluation.score_probe("translation", ["x"], [{"answer": "x"}])
     with pytest.raises(ValueError, match="columns"):
         evaluation.score_probe("qa", ["x"], [{"question": "q"}])
@@ -332,32 +329,50 @@ def test_forgetting_table():
 
 
 # --- prompts that do not fit the model ---------------------------------------------------------------
-def test_long_dialogues_are_cut_so_the_instruction_stays_whole():
-    from utils import experiments, templates
-
+def test_long_prompts_lose_their_middle_so_the_instruction_stays_whole():
     tokenizer = micro_tokenizer()
-    template = templates.get_template(experiments.TARGET_TASK, experiments.EVAL_TEMPLATE)
-    short = {"dialogue": "#Person1#: a book.\n#Person2#: a pen."}
-    long = {"dialogue": "\n".join(f"#Person1#: a book and a pen, {i}." for i in range(200))}
+    template = templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE)
+    short = template.render_source({"dialogue": "#Person1#: a book.\n#Person2#: a pen."})
+    long = template.render_source({"dialogue": "\n".join(f"#Person1#: a book and a pen, {i}." for i in range(200))})
     limit = 120
     with pytest.warns(UserWarning, match="1 of 2 prompts"):
-        prompts, shortened = experiments.fit_prompts(template, [short, long], "dialogue", tokenizer, limit)
+        prompts, shortened = evaluation.fit_prompts([short, long], tokenizer, limit)
     assert shortened == [1]
-    assert prompts[0] == template.render_source(short)  # prompts that fit are untouched
+    assert prompts[0] == short  # prompts that fit are untouched
     lengths = evaluation.prompt_lengths(tokenizer, prompts)
-    assert lengths[1] <= limit and lengths[1] >= limit - 10  # cut just enough
-    full = template.render_source(long)
-    tail = full[full.index(long["dialogue"]) + len(long["dialogue"]):]  # the instruction's end ("Summary:")
-    assert prompts[1].endswith(tail) and experiments.ELLIPSIS + tail in prompts[1]
-    assert prompts[1].startswith(full[: full.index(long["dialogue"])])  # and its start
+    assert limit - 10 <= lengths[1] <= limit  # cut just enough
+    end = long[-40:]  # the dialogue's last turn and the instruction's end ("Summary:"), in the prompt's own text
+    assert end.endswith("Summary:") and prompts[1].endswith(end) and evaluation.ELLIPSIS in prompts[1]
+    assert prompts[1].startswith(long[:100])  # and its start
 
 
-def test_a_template_longer_than_the_limit_is_still_an_error():
-    from utils import experiments, templates
-
-    template = templates.get_template(experiments.TARGET_TASK, experiments.EVAL_TEMPLATE)
+def test_a_limit_too_small_for_any_start_is_still_an_error():
     with pytest.raises(evaluation.PromptTooLongError):
-        experiments.fit_prompts(template, [{"dialogue": "a book " * 50}], "dialogue", micro_tokenizer(), 5)
+        evaluation.fit_prompts(["Summarize: " + "a book " * 50], micro_tokenizer(), 3)
+
+
+def test_one_rule_fits_prompts_for_training_scoring_and_the_playground(micro_model_dir, micro_profile, monkeypatch):
+    """A dialogue longer than the model reads keeps "Summary:" whether it is trained on, scored or tried."""
+    from datasets import Dataset
+
+    from utils import playground, training
+
+    tokenizer = modeling.load_tokenizer(str(micro_model_dir))
+    dialogue = "\n".join(f"#Person{1 + i % 2}#: I want to buy a lamp and a pen, {i}." for i in range(60))
+    prompt = playground.summary_prompt(dialogue)
+    fitted = evaluation.fit_prompts([prompt], tokenizer, micro_profile.max_source_length, warn=False)[0][0]
+    assert fitted != prompt and fitted.endswith("Summary:") and fitted.startswith("Summarize the following")
+
+    trained = training.tokenize(Dataset.from_dict({"source": [prompt], "target": ["x"]}), tokenizer, micro_profile)
+    assert trained["input_ids"][0] == tokenizer(fitted)["input_ids"]
+
+    seen = []
+    monkeypatch.setattr(evaluation, "generate", lambda model, tok, prompts, *a, **k: seen.extend(prompts) or [""])
+    with pytest.warns(UserWarning, match="middle was cut"):
+        scoring.summarize(None, tokenizer, [dialogue], micro_profile)
+    assert seen == [fitted]
+    assert playground.fitted_prompt(dialogue, scoring.EVAL_TEMPLATE, tokenizer, micro_profile) == fitted
+
 
 
 def test_rouge_summary_gives_score_summaries_from_rouge_computed_once():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from datasets import Dataset
 
-from utils import course, data, evaluation, experiments, facts, forgetting, synth
+from utils import course, data, evaluation, facts, forgetting, scoring, synth
 from utils.config import DATA_DIR, get_profile
 
 DIALOGUE = ("#Person1#: Good afternoon. Can I help you?\n#Person2#: I'm looking for a kettle.\n"
@@ -143,7 +143,7 @@ def test_explain_output_names_the_missed_facts_and_ungrounded_specifics():
     row = {"dialogue": DIALOGUE, "prediction": "#Person2# buys a white backpack for $40.",
            "references": ["#Person2# buys a grey kettle for $30."], "rouge1": 0.6, "fact_recall": 0.0,
            "grounding": 0.5, "facts": ["kettle", "grey", "$30"]}
-    text = experiments.explain_output(row)
+    text = scoring.explain_output(row)
     assert "misses ['kettle', 'grey', '$30']" in text and "not in the dialogue: ['$40']" in text
 
 
@@ -154,11 +154,11 @@ def test_evaluate_summarization_stores_the_fact_measures_beside_rouge(micro_mode
     model, tokenizer = modeling.load_model(str(micro_model_dir)), modeling.load_tokenizer(str(micro_model_dir))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the micro model's 64-token limit shortens the dialogues
-        scores, table = experiments.evaluate_summarization(model, tokenizer, profile)
-    for key in [*experiments.SCORE_KEYS, *evaluation.FACT_RECALL_KEYS]:
+        scores, table = scoring.evaluate_summarization(model, tokenizer, profile)
+    for key in [*scoring.SCORE_KEYS, *evaluation.FACT_RECALL_KEYS]:
         assert 0 <= scores[key] <= 1 or key == "gen_len_words", key
     assert {"grounding", "fact_recall", "facts"} <= set(table.columns)
-    assert set(experiments.saved_scores(scores)) == {*experiments.SCORE_KEYS, *evaluation.FACT_RECALL_KEYS}
+    assert set(scoring.saved_scores(scores)) == {*scoring.SCORE_KEYS, *evaluation.FACT_RECALL_KEYS}
 
 
 def test_scoreboard_and_metrics_carry_the_fact_measures(monkeypatch):

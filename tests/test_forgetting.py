@@ -54,7 +54,7 @@ def test_drops_are_models_by_probes():
 
 def test_valid_label_shares_cover_only_label_probes():
     shares = forgetting.valid_label_shares(RESULTS)
-    assert set(shares.index) == set(forgetting.LABEL_PROBES) == {"topic", "sentiment"}
+    assert set(shares.index) == {"topic", "sentiment"}
     assert shares.loc["topic", "full"] == pytest.approx(0.05)
 
 
@@ -151,7 +151,7 @@ def test_learning_curve_visits_base_checkpoints_and_final_in_order(micro_profile
 
 def _answers(probe, profile):
     """Stand-in probe outputs: one (wrong) answer per test row."""
-    n = len(forgetting.experiments.probe_test(probe, profile))
+    n = len(forgetting.data.probe_test(probe, profile))
     return {"predictions": ["no idea"] * n, "n_shortened": 0, "scores": [0.0] * n}
 
 
@@ -167,7 +167,7 @@ def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, 
         calls.append((probe, profile.n_probe_eval))
         return _answers(probe, profile)
 
-    monkeypatch.setattr(forgetting.experiments, "evaluate_summarization", fake_summarization)
+    monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
     monkeypatch.setattr(forgetting, "probe_outputs", fake_probe)
     assert forgetting.target_scores(model, None, micro_profile, n=2)["rouge1"] == pytest.approx(0.2)
     assert forgetting.target_scores(model, None, micro_profile, n=3)["rouge1"] == pytest.approx(0.3)
@@ -204,8 +204,8 @@ BOARD_SCORES = {  # model -> (target ROUGE-1 with the evaluation prompt, with th
 @pytest.fixture
 def board(monkeypatch):
     """The scoreboard of three stand-in models, with the scorers replaced by the table above."""
-    def target(model, tokenizer, profile, template_name=forgetting.experiments.EVAL_TEMPLATE):
-        return {"rouge1": BOARD_SCORES[model][0 if template_name == forgetting.experiments.EVAL_TEMPLATE else 1]}
+    def target(model, tokenizer, profile, template_name=forgetting.scoring.EVAL_TEMPLATE):
+        return {"rouge1": BOARD_SCORES[model][0 if template_name == forgetting.scoring.EVAL_TEMPLATE else 1]}
 
     def probes(model, tokenizer, profile, probes):
         return {probe: {"main": BOARD_SCORES[model][2][probe]} for probe in probes}

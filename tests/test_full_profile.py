@@ -22,13 +22,14 @@ import hub_standin
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from utils import config, data, hub, training
+from utils import config, data, hub, tasks, training
 from utils.config import ROOT
 
 LOAD_EVERYTHING = """
 import json, sys
 from utils import data, hub, modeling
-from utils.config import PROBES, get_profile
+from utils.config import get_profile
+from utils.tasks import PROBES
 profile = get_profile("full")
 tokenizer = modeling.load_tokenizer(profile)
 model = modeling.load_model(profile)
@@ -74,8 +75,8 @@ def classlabel_split(names: list[str], column: str = "text", n: int = 12) -> Dat
 
 
 @pytest.mark.parametrize("probe, hub_id, names, column", [
-    ("topic", "fancyzhx/ag_news", data.AG_NEWS_LABELS, "text"),
-    ("sentiment", "fancyzhx/amazon_polarity", data.SENTIMENT_LABELS, "content"),
+    ("topic", "fancyzhx/ag_news", tasks.AG_NEWS_LABELS, "text"),
+    ("sentiment", "fancyzhx/amazon_polarity", tasks.SENTIMENT_LABELS, "content"),
 ])
 def test_classlabel_columns_become_label_names_not_digits(probe, hub_id, names, column):
     split = classlabel_split(names, column)
@@ -117,7 +118,7 @@ def test_full_profile_loads_everything_offline_from_the_standin(standin):
         for rows in probes[probe].values():
             assert rows["n"] > 0
             assert all(label in rows["options"][0] and not label.isdigit() for label in rows["label"]), (probe, rows)
-    assert set(probes["topic"]["test"]["options"][0]) == set(data.AG_NEWS_LABELS)
+    assert set(probes["topic"]["test"]["options"][0]) == set(tasks.AG_NEWS_LABELS)
     qa = probes["qa"]["test"]
     assert all(isinstance(a, str) and a and a in c for a, c in zip(qa["answer"], qa["context"], strict=True))
     assert all(t and isinstance(t, str) for t in probes["title"]["test"]["title"])
@@ -316,7 +317,7 @@ def test_a_hub_probe_is_normalized_once_per_process(monkeypatch):
 
     def fake_hub(hub_id):
         calls.append(hub_id)
-        split = classlabel_split(data.AG_NEWS_LABELS)
+        split = classlabel_split(tasks.AG_NEWS_LABELS)
         return DatasetDict(train=split, test=split)
 
     monkeypatch.setattr(data, "load_hub", fake_hub)

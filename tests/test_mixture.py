@@ -10,8 +10,9 @@ import pytest
 from datasets import Dataset
 
 from utils import mixture, templates
-from utils.config import PROBES, PROFILES
+from utils.config import PROFILES
 from utils.mixture import MixtureError, MixtureSpec
+from utils.tasks import PROBES
 
 TASKS = ("dialogsum", *PROBES)
 
@@ -159,10 +160,10 @@ def test_pick_shots_never_returns_the_query():
     rng = np.random.default_rng(0)
     for query in range(5):
         for _ in range(50):
-            shots = mixture.pick_shots(5, query, 3, rng)
+            shots = mixture.shot_indices(5, query, 3, rng)
             assert query not in shots and len(set(shots)) == 3 and all(0 <= s < 5 for s in shots)
     with pytest.raises(MixtureError):
-        mixture.pick_shots(3, 0, 3, rng)
+        mixture.shot_indices(3, 0, 3, rng)
 
 
 def test_sample_rows_repeats_only_after_a_full_pass():
@@ -212,7 +213,7 @@ def test_composition_counts_each_task_and_format(mix):
 def test_multitask_and_replay_runs_use_the_single_task_base_and_budget(micro_profile, monkeypatch):
     calls = []
     monkeypatch.setattr(mixture.training, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
-    mixture.experiments.single_task_run("full", micro_profile)
+    mixture.finetuning.single_task_run("full", micro_profile)
     mixture.multitask_run(micro_profile)
     mixture.replay_run(0.2, micro_profile)
     (single, single_kw), (multi, multi_kw), (replay, replay_kw) = calls

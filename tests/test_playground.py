@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import micro_pairs
 
-from utils import evaluation, modeling, playground, training
+from utils import evaluation, modeling, playground, prompting, training
 
 DIALOGUE = "#Person1#: I want to buy a lamp, please.\n#Person2#: Here is the lamp."
 
@@ -47,7 +47,7 @@ def test_summarize_with_explains_bad_input(models, tokenizer, micro_profile, dia
 
 def test_long_dialogue_keeps_instruction_and_cue_and_says_it_was_cut(models, tokenizer, micro_profile, monkeypatch,
                                                                      capsys):
-    """The playground fits prompts by the course's rule (experiments.fit_prompts), never the tokenizer's end cut."""
+    """The playground fits prompts by the course's rule (evaluation.fit_prompts), never the tokenizer's end cut."""
     seen = []
     generate = evaluation.generate
     monkeypatch.setattr(evaluation, "generate", lambda model, tok, prompts, *a, **k: seen.extend(prompts)
@@ -65,7 +65,7 @@ def test_long_dialogue_keeps_instruction_and_cue_and_says_it_was_cut(models, tok
 
 
 def test_summary_templates_include_held_out_but_not_inverted():
-    names = playground.summary_templates()
+    names = [t.name for t in prompting.summary_templates()]
     assert "what_was_going_on" in names and "summarize_following_conversation" in names
     assert "write_dialogue_from_summary" not in names
 
@@ -83,19 +83,15 @@ def test_playground_panel_runs_its_callback(models, tokenizer, micro_profile, mo
 
 
 def test_merged_lora_is_a_standalone_model_with_the_same_outputs(lora_run, tokenizer, micro_profile, tmp_path):
-    folder = playground.merge_lora(lora_run, tmp_path / "merged", tokenizer)
+    folder = tmp_path / "merged"  # lesson 06's recipe: a fresh base plus the saved adapter, merged and saved
+    training.load_checkpoint(lora_run.path / "final", "lora", micro_profile.model).merge_and_unload().save_pretrained(
+        folder)
     assert list(folder.glob("*.safetensors")) and not (folder / "adapter_config.json").exists()
     merged = modeling.load_model(str(folder))  # plain transformers: no PEFT needed
     prompts = [playground.summary_prompt(DIALOGUE)]
     assert playground.same_logits(lora_run.model, merged, tokenizer, prompts)
     base = modeling.load_model(micro_profile.model)
     assert not playground.same_logits(base, merged, tokenizer, prompts)  # the adapter's change is in it
-
-
-def test_merge_refuses_a_full_run(micro_profile):
-    run = training.train("full_merge", "full", micro_pairs(8), None, micro_profile, steps=2)
-    with pytest.raises(ValueError, match="LoRA run"):
-        playground.merge_lora(run, "unused")
 
 
 def test_round_trip_reloads_the_same_model(lora_run, tokenizer, micro_profile):

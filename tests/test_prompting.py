@@ -7,6 +7,7 @@ import pytest
 from datasets import Dataset
 
 from utils import prompting
+from utils.config import get_profile
 from utils.prompting import ShotLeakError
 
 
@@ -63,7 +64,7 @@ def test_check_shots_accepts_train_shots_and_only_them(train, test):
 def test_compare_styles_refuses_test_shots_before_generating(test):
     grouped = [{"id": r["id"], "dialogue": r["dialogue"], "references": [r["summary"]]} for r in test]
     with pytest.raises(ShotLeakError):
-        prompting.compare_styles(None, None, grouped, shots=[test[0], test[1]])
+        prompting.compare_styles(None, None, grouped, shots=[test[0], test[1]], profile=get_profile("smoke"))
 
 
 def test_pick_shots_checks_k(train):

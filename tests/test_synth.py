@@ -7,7 +7,8 @@ import re
 import pytest
 
 from utils import synth
-from utils.config import DATA_DIR, PROBES
+from utils.config import DATA_DIR
+from utils.tasks import PROBES
 
 SPEAKER = re.compile(r"^(#Person[12]#): \S")
 

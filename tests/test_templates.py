@@ -11,7 +11,8 @@ import pytest
 from datasets import Dataset, DatasetDict
 from jinja2.sandbox import SecurityError
 
-from utils.config import DATA_DIR, PROBES
+from utils.config import DATA_DIR
+from utils.tasks import PROBES
 from utils.templates import (
     Template,
     TemplateError,

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from utils import tiny_flan
-from utils.config import PROBES, TINY_MODEL_DIR, get_profile
+from utils import modeling, tiny_flan
+from utils.config import TINY_MODEL_DIR, get_profile
+from utils.tasks import PROBES
 
 MAX_PARAMETERS = 10_000_000
 MAX_WEIGHTS_MB = 20
@@ -107,7 +108,7 @@ def test_pretrained_only_checkpoint_is_shipped_beside_the_model(model, tokenizer
 
 
 def test_size_limits(model):
-    assert tiny_flan.count_parameters(model) <= MAX_PARAMETERS
+    assert modeling.parameter_counts(model)["total"] <= MAX_PARAMETERS
     assert (TINY_MODEL_DIR / "model.safetensors").stat().st_size <= MAX_WEIGHTS_MB * 2**20
 
 
@@ -159,7 +160,7 @@ def live_scores(model, tokenizer):
 
 
 def test_size_recomputed_from_the_committed_model(model, build_info):
-    assert tiny_flan.count_parameters(model) == build_info["n_parameters"] <= MAX_PARAMETERS
+    assert modeling.parameter_counts(model)["total"] == build_info["n_parameters"] <= MAX_PARAMETERS
     weights_mb = (TINY_MODEL_DIR / "model.safetensors").stat().st_size / 2**20
     assert weights_mb == pytest.approx(build_info["weights_mb"], abs=0.01) and weights_mb <= MAX_WEIGHTS_MB
 

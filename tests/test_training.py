@@ -41,20 +41,16 @@ def test_a_long_prompt_keeps_its_start_and_its_end(tokenizer, micro_profile):
     from datasets import Dataset
 
     source = "summarize : " + " ".join(["book pen lamp"] * 60) + " summary :"
-    full = tokenizer(source)["input_ids"]
     profile = dataclasses.replace(micro_profile, max_source_length=40)
-    assert len(full) > 40, "the test needs a prompt longer than the limit"
-    ids = training.tokenize(Dataset.from_dict({"source": [source, "a book"], "target": ["x", "y"]}),
-                            tokenizer, profile)["input_ids"]
-    tail = min(training.TAIL_TOKENS, 40 // 4)
-    assert len(ids[0]) == 40
-    assert ids[0][:40 - tail] == full[:40 - tail] and ids[0][-tail:] == full[-tail:]  # "summary :" and </s>
+    assert len(tokenizer(source)["input_ids"]) > 40, "the test needs a prompt longer than the limit"
+    with pytest.warns(UserWarning, match="1 of 2 prompts"):
+        ids = training.tokenize(Dataset.from_dict({"source": [source, "a book"], "target": ["x", "y"]}),
+                                tokenizer, profile)["input_ids"]
+    assert len(ids[0]) <= 40
+    text = tokenizer.decode(ids[0], skip_special_tokens=True)
+    assert text.startswith("summarize : book pen lamp") and text.endswith("lamp summary :")
+    assert ids[0][-1] == tokenizer.eos_token_id and " ... " in text
     assert ids[1] == tokenizer("a book")["input_ids"]  # short prompts untouched
-
-
-def test_cut_middle_leaves_short_sequences_alone():
-    assert training.cut_middle([5, 6, 1], 3) == [5, 6, 1]
-    assert training.cut_middle(list(range(20)), 8, tail=2) == [0, 1, 2, 3, 4, 5, 18, 19]
 
 
 def _batch(tokenizer, profile, sources, targets, model):

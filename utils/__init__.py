@@ -1,10 +1,23 @@
 """The instruction fine-tuning course's shared library.
 
-Notebooks import from here; every module does one job:
-``config`` (profiles, paths, seeds), ``data`` (target and probe tasks), ``synth`` (the synthetic corpus),
-``templates`` (prompt templates), ``modeling`` (models, tokenizers, LoRA), ``training`` (fine-tuning and
-checkpoint caching), ``evaluation`` (generation, ROUGE, bootstrap, forgetting), ``results`` (metrics.json),
-``plots``, ``tiny_flan`` (builds the offline model) and ``course`` (runs the notebooks headlessly).
+Notebooks import from here; every module does one job. Imports run one way, down this list's layers:
+
+* base -- ``config`` (profiles, paths, seeds), ``tasks`` (the task registry: one record per task),
+  ``hub`` (Hub access that never hangs), ``results`` (metrics.json and atomic writes), ``fingerprints``
+  (the hash behind every cache key), ``facts`` (fact recall and grounding rules), ``targets`` (the course's
+  targets on metrics.json), ``expectations`` (the ranges a learner should see), ``plots`` (one function per
+  kind of picture);
+* data -- ``data`` (load every task in any profile, test splits, reference groups), ``templates`` (prompt
+  templates and rendering);
+* models -- ``modeling`` (models, tokenizers, LoRA, weight and folder fingerprints);
+* scoring -- ``evaluation`` (prompt fitting, generation, ROUGE, bootstrap, probe metrics, forgetting measures),
+  ``scoring`` (the course's models scored on its test sets), ``prompting`` (zero- and few-shot prompts);
+* training -- ``training`` (fine-tuning and checkpoint caching), ``finetuning`` (the target task's training
+  data and the single-task runs), ``comparison`` (lesson 03's tables);
+* lessons -- ``mixture`` (FLAN-style mixtures, lesson 05), ``forgetting`` (probing models for forgetting,
+  lesson 04), ``playground`` (lesson 06: try, ship and use a model);
+* tools -- ``notebook`` (each notebook's set-up), ``course`` (runs the notebooks headlessly), ``train`` (the
+  command-line trainer), ``synth`` (builds the synthetic corpus), ``tiny_flan`` (builds the offline model).
 """
 
 import os

@@ -21,13 +21,12 @@ DATA_DIR = ROOT / "data"
 RESULTS_DIR = ROOT / "results"
 TINY_MODEL_DIR = DATA_DIR / "models" / "tiny-flan-t5"
 TEMPLATES_DIR = DATA_DIR / "templates"
+NOTEBOOK_DIR = ROOT / "notebooks"
 #: Where the course is published, for the notebooks' set-up cell on Colab: a git address the publisher controls,
 #: and the tag or commit to install (pinned: a learner runs exactly the code that was reviewed). None until a
 #: publisher fills both in and runs `python -m utils.notebook sync`; until then the cell says how to get the course.
 PUBLISHED_REPO: str | None = None
 PUBLISHED_REF: str | None = None
-
-PROBES = ("qa", "topic", "sentiment", "title")
 
 
 class ProfileError(ValueError):
@@ -45,7 +44,7 @@ class Profile:
     name: str
     model: str  # Hub id or local folder
     target: str  # Hub id or local folder of JSONL files in the DialogSum schema
-    probes: dict[str, str]  # probe name -> Hub id or local folder
+    probes: dict[str, str]  # overrides, probe name -> Hub id or local folder (default: utils/tasks.py's entry)
     offline: bool  # True when everything is on disk
     n_train: int | None  # training examples of the target task (None = all)
     n_eval_dialogues: int | None  # test dialogues scored (None = whole test split)
@@ -82,12 +81,10 @@ class Profile:
         )
 
 
-_LOCAL_PROBES = {name: str(DATA_DIR / "probes" / name) for name in PROBES}
-
 _TINY = dict(
     model=str(TINY_MODEL_DIR),
     target=str(DATA_DIR / "dialogsum"),
-    probes=_LOCAL_PROBES,
+    probes={},  # each probe's own folder (utils/tasks.py)
     offline=True,
     lora_r=16,
     lora_alpha=32,
@@ -115,12 +112,7 @@ PROFILES: dict[str, Profile] = {
         name="full",
         model="google/flan-t5-base",
         target="knkarthick/dialogsum",
-        probes={
-            "qa": "rajpurkar/squad",
-            "topic": "fancyzhx/ag_news",
-            "sentiment": "fancyzhx/amazon_polarity",
-            "title": "fancyzhx/amazon_polarity",
-        },
+        probes={},  # each probe's Hub data set (utils/tasks.py)
         offline=False,
         n_train=None,
         # Sized for a free Colab T4 (fp32: a T4 has no native bf16): the whole course in about an hour, estimated

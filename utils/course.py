@@ -26,10 +26,8 @@ from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
 from utils import targets
-from utils.config import ROOT, ProfileError, get_profile, resolve_path_variables
+from utils.config import NOTEBOOK_DIR, ProfileError, get_profile, resolve_path_variables
 from utils.results import atomic_write_json, atomic_write_text, load_metrics
-
-NOTEBOOK_DIR = ROOT / "notebooks"
 
 
 class NotebookFailed(RuntimeError):

@@ -1,4 +1,4 @@
-"""Load the target task and the probe tasks in any profile, and group multi-reference test rows.
+"""Load every task's data in any profile, cut test splits to the profile, and group multi-reference test rows.
 
 Offline profiles (``tiny``, ``smoke``) read the JSONL files in ``data/`` (made by ``make data``);
 each file is checked first so that a broken file gives an error naming the file and the line.
@@ -24,31 +24,17 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict, Features, List, Value
 
-from utils import hub
-from utils.config import PROBES, Profile, get_profile
+from utils import hub, tasks
+from utils.config import Profile, get_profile
+from utils.tasks import TARGET_COLUMNS
 
 SPLITS = ("train", "validation", "test")
-TARGET_COLUMNS = ("id", "dialogue", "summary", "topic")
 #: Carried where present, never required: ``facts``, the phrases a correct summary contains (the synthetic
 #: corpus records them, see data/README.md; DialogSum on the Hub has none).
 OPTIONAL_TARGET_COLUMNS = ("facts",)
-PROBE_COLUMNS = {
-    "qa": ("id", "context", "question", "answer"),
-    "topic": ("id", "text", "label", "options"),
-    "sentiment": ("id", "text", "label", "options"),
-    "title": ("id", "text", "title"),
-}
-#: The normalized probe schemas as explicit features: plain strings, so that a Hub ``ClassLabel`` column of the
-#: same name (AG News' and Amazon polarity's ``label``) can never encode a label name back into its number.
-PROBE_FEATURES = {
-    name: Features({c: List(Value("string")) if c == "options" else Value("string") for c in columns})
-    for name, columns in PROBE_COLUMNS.items()
-}
 REGENERATE = "Regenerate the course data with `make data` (or `python -m utils.synth`)."
 
-#: Full profile: Hub label names, and how many rows of a large Hub set are kept per split.
-AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
-SENTIMENT_LABELS = ["negative", "positive"]
+#: Full profile: how many rows of a large Hub set are kept per split.
 FULL_CAPS = {"train": 30_000, "validation": 1_000, "test": 20_000}
 #: Hub sets far larger than the caps (Amazon polarity: 3.6M rows) are streamed: only the first rows of each split
 #: are read (train: enough to carve validation and sample the cap from), and kept in the HF cache for offline use.
@@ -225,41 +211,10 @@ def cap_rows(ds: Dataset, n: int, seed: int) -> Dataset:
     return ds if len(ds) <= n else ds.shuffle(seed=seed).select(range(n))
 
 
-def dialogsum_row(row: dict) -> dict:
-    """knkarthick/dialogsum (already the target schema; extra columns dropped)."""
-    return {c: str(row[c]) for c in TARGET_COLUMNS}
-
-
-def squad_row(row: dict, idx: int = 0, split: str = "") -> dict:
-    """rajpurkar/squad -> qa: the first gold answer is the answer (SQuAD's own id is kept)."""
-    return {"id": str(row["id"]), "context": row["context"], "question": row["question"],
-            "answer": row["answers"]["text"][0]}
-
-
-def ag_news_row(row: dict, idx: int, split: str) -> dict:
-    """fancyzhx/ag_news -> topic: the label number becomes its name; all names are the options."""
-    return {"id": f"ag_news_{split}_{idx}", "text": row["text"], "label": AG_NEWS_LABELS[row["label"]],
-            "options": AG_NEWS_LABELS}
-
-
-def amazon_sentiment_row(row: dict, idx: int, split: str) -> dict:
-    """fancyzhx/amazon_polarity -> sentiment: the review's content and negative/positive."""
-    return {"id": f"amazon_{split}_{idx}", "text": row["content"], "label": SENTIMENT_LABELS[row["label"]],
-            "options": SENTIMENT_LABELS}
-
-
-def amazon_title_row(row: dict, idx: int, split: str) -> dict:
-    """fancyzhx/amazon_polarity -> title: the review's content and its title."""
-    return {"id": f"amazon_{split}_{idx}", "text": row["content"], "title": row["title"]}
-
-
-#: (probe, Hub id) -> (row mapper, column that groups rows when carving validation or None).
-HUB_PROBES: dict[tuple[str, str], tuple[Callable, str | None]] = {
-    ("qa", "rajpurkar/squad"): (squad_row, "title"),
-    ("topic", "fancyzhx/ag_news"): (ag_news_row, None),
-    ("sentiment", "fancyzhx/amazon_polarity"): (amazon_sentiment_row, None),
-    ("title", "fancyzhx/amazon_polarity"): (amazon_title_row, None),
-}
+def probe_features(task: tasks.Task) -> Features:
+    """A probe's normalized schema as explicit features: plain strings, so that a Hub ``ClassLabel`` column of
+    the same name (AG News' and Amazon polarity's ``label``) can never encode a label name back into its number."""
+    return Features({c: List(Value("string")) if c == "options" else Value("string") for c in task.columns})
 
 
 def normalize_target(raw: DatasetDict) -> DatasetDict:
@@ -267,7 +222,7 @@ def normalize_target(raw: DatasetDict) -> DatasetDict:
     missing = [s for s in SPLITS if s not in raw]
     if missing:
         raise DataError(f"The target data set lacks split(s) {', '.join(missing)}; it needs {', '.join(SPLITS)}.")
-    return DatasetDict({s: raw[s].map(dialogsum_row, remove_columns=raw[s].column_names)
+    return DatasetDict({s: raw[s].map(tasks.get(tasks.TARGET_TASK).hub_row, remove_columns=raw[s].column_names)
                         .select_columns(list(TARGET_COLUMNS)) for s in SPLITS})
 
 
@@ -277,19 +232,19 @@ def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) ->
     Validation is carved from train (SQuAD's own validation split serves as its test split, as usual).
     Large splits are capped at :data:`FULL_CAPS` rows.
     """
-    if (name, hub_id) not in HUB_PROBES:
-        known = ", ".join(f"{p}={h}" for p, h in HUB_PROBES)
+    task = probe_task(name)
+    if hub_id != task.hub_id:
+        known = ", ".join(f"{t.name}={t.hub_id}" for t in map(tasks.get, tasks.probe_names()) if t.hub_id)
         raise DataError(f"No mapping for probe {name!r} from {hub_id!r}. Supported: {known}.")
-    mapper, group = HUB_PROBES[name, hub_id]
     test = raw["test"] if "test" in raw else raw["validation"]
-    train, validation = split_off_validation(raw["train"], FULL_CAPS["validation"], seed, group)
+    train, validation = split_off_validation(raw["train"], FULL_CAPS["validation"], seed, task.hub_group)
     splits = {"train": train, "validation": validation, "test": test}
     out = {}
     for split, ds in splits.items():
         ds = cap_rows(ds, FULL_CAPS[split], seed)
-        ds = ds.map(mapper, with_indices=True, fn_kwargs={"split": split}, remove_columns=ds.column_names,
-                    features=PROBE_FEATURES[name])
-        out[split] = ds.select_columns(list(PROBE_COLUMNS[name]))
+        ds = ds.map(task.hub_row, with_indices=True, fn_kwargs={"split": split}, remove_columns=ds.column_names,
+                    features=probe_features(task))
+        out[split] = ds.select_columns(list(task.columns))
     return DatasetDict(out)
 
 
@@ -319,14 +274,29 @@ def load_target(profile: Profile | None = None) -> DatasetDict:
     return ds
 
 
+def probe_task(name: str) -> tasks.Task:
+    """The registry's record of probe task ``name`` (a :class:`DataError` naming the probes if there is none)."""
+    try:
+        return tasks.get_probe(name)
+    except tasks.TaskError as error:
+        raise DataError(str(error)) from None
+
+
+def probe_source(name: str, profile: Profile) -> str:
+    """Where a probe's data comes from: the profile's override if it names one, else the task's local folder
+    (offline profiles, or a task with no Hub data set) or its Hub id."""
+    task = probe_task(name)
+    if name in profile.probes:
+        return profile.probes[name]
+    return str(task.data_dir) if profile.offline or task.hub_id is None else task.hub_id
+
+
 def load_probe(name: str, profile: Profile | None = None) -> DatasetDict:
-    """A probe task (``qa``, ``topic``, ``sentiment`` or ``title``) as train/validation/test."""
-    if name not in PROBES:
-        raise DataError(f"Unknown probe task {name!r}. Probe tasks: {', '.join(PROBES)}.")
+    """A registered probe task (``qa``, ``topic``, ``sentiment``, ``title``...) as train/validation/test."""
     profile = profile or get_profile()
-    source = profile.probes[name]
+    source = probe_source(name, profile)
     if reads_local_files(source, profile):
-        return load_local(source, PROBE_COLUMNS[name])
+        return load_local(source, probe_task(name).columns)
     # the loaders are part of the key, so that a test replacing them never gets another loader's rows
     return DatasetDict(_hub_probe(name, source, profile.seed, load_hub, load_hub_head))  # a copy: callers may edit
 
@@ -336,6 +306,22 @@ def _hub_probe(name: str, source: str, seed: int, load: Callable, load_head: Cal
     """A Hub probe, loaded and normalized once per process (every ``probe_test`` reuses it)."""
     raw = load_head(source, STREAMED[source]) if source in STREAMED else load(source)
     return normalize_probe(name, source, raw, seed)
+
+
+def target_test(profile: Profile):
+    """The target test split, one row per dialogue with its list of ``references``, cut to the profile."""
+    grouped = group_references(load_target(profile)["test"])
+    if profile.n_eval_dialogues:
+        grouped = grouped.select(range(min(profile.n_eval_dialogues, len(grouped))))
+    return grouped
+
+
+def probe_test(probe: str, profile: Profile):
+    """A probe task's test split, cut to the profile's ``n_probe_eval``."""
+    test = load_probe(probe, profile)["test"]
+    if profile.n_probe_eval:
+        test = test.select(range(min(profile.n_probe_eval, len(test))))
+    return test
 
 
 def group_references(test: Dataset) -> Dataset:

@@ -1,4 +1,4 @@
-"""Evaluation: how the course generates, scores and compares models.
+"""Evaluation: how the course generates, scores and compares models (generic measures, no course data).
 
 Four parts, each used by several notebooks:
 
@@ -20,6 +20,7 @@ import functools
 import os
 import re
 import string
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
+from utils import facts as fact_rules
+from utils import tasks
 from utils.config import Profile, get_profile
 
 ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
@@ -83,6 +86,56 @@ def check_prompt_lengths(tokenizer, prompts: Sequence[str], limit: int) -> list[
     return _over_limit(prompt_lengths(tokenizer, prompts), limit)
 
 
+#: What marks the place where a long prompt lost its middle.
+ELLIPSIS = " ..."
+#: Tokens a long prompt keeps from its end (at most a quarter of the limit): room for the instruction's end,
+#: such as "Summary:", and the last words of the text before it.
+TAIL_TOKENS = 24
+
+
+def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, tail: int = TAIL_TOKENS,
+                warn: bool = True) -> tuple[list[str], list[int]]:
+    """The course's one rule for a prompt longer than the model reads: keep its start and its last ``tail``
+    tokens, and mark the cut middle with "...". Training (:func:`utils.training.tokenize`), scoring
+    (:mod:`utils.scoring`) and the playground all fit prompts with it.
+
+    ``limit`` counts tokens with the special ones (T5's ``</s>``), as :func:`prompt_lengths` does. Prompts that fit
+    are returned untouched. Returns the prompts and the indices of those shortened (a warning says how many,
+    unless ``warn=False``). A tokenizer's own truncation drops the prompt's *end* -- in "Summarize ...
+    {dialogue} Summary:" the cue to answer -- and the reference lab lets it; a few DialogSum test dialogues
+    are longer than FLAN-T5's 512 tokens.
+    """
+    prompts = _as_texts(prompts, "prompts")
+    lengths = prompt_lengths(tokenizer, prompts)
+    shortened = [i for i, n in enumerate(lengths) if n > limit]
+    fitted = list(prompts)
+    for i in shortened:
+        fitted[i] = _cut_middle(prompts[i], tokenizer, limit, min(tail, limit // 4), lengths[i])
+        if fitted[i] is None:
+            raise PromptTooLongError([(i, lengths[i])], limit, len(prompts))
+    if shortened and warn:
+        warnings.warn(f"{len(shortened)} of {len(prompts)} prompts were longer than max_source_length={limit} "
+                      "tokens; their middle was cut (marked '...') so that their start and their end (such as "
+                      "'Summary:') stay whole.", stacklevel=2)
+    return fitted, shortened
+
+
+def _cut_middle(prompt: str, tokenizer, limit: int, tail: int, length: int) -> str | None:
+    """``prompt`` with tokens before its last ``tail`` ones replaced by :data:`ELLIPSIS` until it has at most
+    ``limit`` tokens; the kept parts are the prompt's own text (cut at token boundaries). None if no start fits."""
+    encoded = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    spans = encoded["offset_mapping"]
+    end = prompt[spans[len(spans) - tail][0]:] if tail else ""
+    keep = len(spans) - tail
+    while length > limit:
+        keep -= length - limit
+        if keep < 1:
+            return None
+        cut = prompt[: spans[keep - 1][1]].rstrip() + ELLIPSIS + (" " + end.lstrip() if end else "")
+        length = prompt_lengths(tokenizer, [cut])[0]
+    return cut
+
+
 def generate(
     model,
     tokenizer,
@@ -106,7 +159,7 @@ def generate(
       ``batch_size`` and ``max_source_length`` default to the profile's; None means the active profile).
 
     A prompt longer than ``max_source_length`` tokens raises :class:`PromptTooLongError`; pass
-    ``truncate=True`` to cut such prompts instead.
+    ``truncate=True`` to fit such prompts by the course's rule instead (:func:`fit_prompts`).
     """
     prompts = _as_texts(prompts, "prompts")
     if gen_config is None or isinstance(gen_config, Profile):
@@ -121,12 +174,13 @@ def generate(
     if not prompts:
         return []
 
+    if truncate:
+        prompts = fit_prompts(prompts, tokenizer, max_source_length, warn=False)[0]
     lengths = prompt_lengths(tokenizer, prompts)
     too_long = _over_limit(lengths, max_source_length)
-    if too_long and not truncate:
+    if too_long:
         raise PromptTooLongError(too_long, max_source_length, len(prompts))
 
-    truncate_to = max_source_length if truncate else None
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
     outputs: list[str] = [""] * len(prompts)
     was_training = model.training
@@ -138,9 +192,7 @@ def generate(
         ):
             for start in range(0, len(order), batch_size):
                 indices = order[start : start + batch_size]
-                texts = _generate_batch(
-                    model, tokenizer, [prompts[i] for i in indices], gen_config, truncate_to
-                )
+                texts = _generate_batch(model, tokenizer, [prompts[i] for i in indices], gen_config)
                 for i, text in zip(indices, texts, strict=True):
                     outputs[i] = text
                 bar.update(len(indices))
@@ -149,11 +201,9 @@ def generate(
     return outputs
 
 
-def _generate_batch(model, tokenizer, prompts: list[str], gen_config, truncate_to: int | None) -> list[str]:
+def _generate_batch(model, tokenizer, prompts: list[str], gen_config) -> list[str]:
     """One batch: pad to its longest prompt, move it to the model's device, generate, decode."""
-    batch = tokenizer(
-        prompts, padding=True, truncation=truncate_to is not None, max_length=truncate_to, return_tensors="pt"
-    ).to(model.device)
+    batch = tokenizer(prompts, padding=True, return_tensors="pt").to(model.device)
     generated = model.generate(**batch, generation_config=gen_config)
     return [text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
 
@@ -331,13 +381,6 @@ def _percentile_interval(means: np.ndarray, confidence: float) -> tuple[float, f
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
-MAIN_METRIC = {"qa": "f1", "classification": "accuracy", "generation": "rouge1"}
-# The column holding the expected output, by task type (first one present wins).
-_REFERENCE_COLUMNS = {
-    "qa": ("answer", "answers", "target"),
-    "classification": ("label", "target"),
-    "generation": ("title", "target"),
-}
 
 
 def normalize_answer(text: str) -> str:
@@ -388,18 +431,22 @@ def valid_label_share(predictions: Sequence[str], options: Sequence) -> float:
     return float(np.mean([normalize_answer(p) in ok for p, ok in zip(predictions, allowed, strict=True)]))
 
 
-def score_probe(task_type: str, predictions: Sequence[str], examples) -> dict:
-    """Score a probe task's predictions; ``examples`` are its rows (a Dataset or a list of dicts).
+def score_probe(task: str | tasks.Task, predictions: Sequence[str], examples) -> dict:
+    """Score a probe task's predictions; ``task`` is a registered probe (:mod:`utils.tasks`), ``examples`` its
+    rows (a Dataset or a list of dicts), scored against the task's ``answer`` column by its task type.
 
     Returns ``main_metric``, ``score`` (the main metric's value), every metric by name, and ``n``:
-    * ``qa``: f1 (main) and exact_match, against the ``answer`` column;
-    * ``classification``: accuracy (main) and valid_label_share, against ``label`` and ``options``;
-    * ``generation``: rouge1 (main), rouge2 and rougeL, against ``title`` (or ``target``).
+    * ``qa``: f1 (main) and exact_match;
+    * ``classification``: accuracy (main) and valid_label_share (against the rows' ``options``);
+    * ``generation``: rouge1 (main), rouge2 and rougeL.
     """
-    if task_type not in MAIN_METRIC:
-        raise ValueError(f"unknown task_type {task_type!r}; use one of {', '.join(MAIN_METRIC)}")
+    try:
+        task = tasks.get_probe(task)
+    except tasks.TaskError as error:
+        raise ValueError(str(error)) from None
+    task_type = task.task_type
     predictions = _as_texts(predictions, "predictions")
-    references = _column(examples, _REFERENCE_COLUMNS[task_type])
+    references = _column(examples, (task.answer,))
     _same_length(predictions, references, "examples")
     if task_type == "qa":
         metrics = {
@@ -417,7 +464,7 @@ def score_probe(task_type: str, predictions: Sequence[str], examples) -> dict:
     else:
         rouge = rouge_per_example(predictions, references)
         metrics = {name: float(rouge[name].mean()) for name in ("rouge1", "rouge2", "rougeL")}
-    main = MAIN_METRIC[task_type]
+    main = task.main_metric
     return {"main_metric": main, "score": metrics[main], **metrics, "n": len(predictions)}
 
 
@@ -534,8 +581,6 @@ def facts_per_example(predictions: Sequence[str], dialogues: Sequence[str],
     """Per summary: ``grounding`` (:func:`utils.facts.grounding`), ``grounding_checked`` (1.0 when the summary
     has a specific to check, else 0.0) and, when ``facts`` (one list per dialogue) is given, ``fact_recall``
     (:func:`utils.facts.fact_recall`; NaN for a dialogue with no recorded facts)."""
-    from utils import facts as fact_rules
-
     predictions = _as_texts(predictions, "predictions")
     dialogues = _as_texts(dialogues, "dialogues")
     _same_length(predictions, dialogues, "dialogues")
@@ -583,7 +628,7 @@ def lead_summaries(dialogues: Sequence[str], k: int) -> list[str]:
 
 def rouge_high_facts_wrong(table: pd.DataFrame, below: float = 0.5) -> pd.Series | None:
     """The output ROUGE rates best among those with wrong facts: the highest ROUGE-1 among the rows of
-    ``table`` (with ``rouge1`` and per-example fact columns, as :func:`utils.experiments.score_outputs`
+    ``table`` (with ``rouge1`` and per-example fact columns, as :func:`utils.scoring.score_outputs`
     makes it) whose ``fact_recall`` is below ``below``, or, on data without recorded facts, whose
     ``grounding`` is. The row gains ``measure`` (which of the two) and ``rouge1_rank`` (the share of
     ``table``'s outputs with a lower ROUGE-1). None when no row is below ``below``."""

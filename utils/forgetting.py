@@ -2,9 +2,9 @@
 
 A *probe* is a task the base model could already do (question answering, topic and sentiment
 classification, writing titles). Scoring every model on every probe shows what fine-tuning on dialogue
-summarization cost. This module runs the probes (:func:`probe_outputs`, scored as
-:func:`utils.experiments.evaluate_probe` scores them) on many
-models and checkpoints, and arranges the results; the measures themselves (drop, max-minus-final) live in
+summarization cost. This module runs the probes (:func:`probe_outputs`: the answers of
+:func:`utils.scoring.probe_predictions`, scored by :func:`utils.evaluation.score_probe`) on many models and
+checkpoints, and arranges the results; the measures themselves (drop, max-minus-final) live in
 :mod:`utils.evaluation`.
 
 Scores are cached under ``results/<profile>/scores/``, keyed by a hash of the model's *weights* and of the
@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from utils import evaluation, experiments, modeling, templates, training
-from utils.config import PROBES, Profile, get_profile
+from utils import data, evaluation, fingerprints, modeling, scoring, tasks, templates, training
+from utils.config import Profile
 from utils.results import atomic_write_json
-
-#: The probe tasks answered with a label from a fixed list (their valid-label share is reported).
-LABEL_PROBES = tuple(p for p in PROBES if experiments.PROBE_TYPES[p] == "classification")
+from utils.tasks import PROBES
 
 
 # --- cached scoring -----------------------------------------------------------------------------------
@@ -39,7 +36,7 @@ def weights_key(model, adapter_off: bool = False) -> str:
 
 
 def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+    return fingerprints.of_json(obj, length=12)
 
 
 def tokenizer_key(tokenizer) -> str:
@@ -83,7 +80,7 @@ def _with_n(profile: Profile, **sizes) -> Profile:
 
 def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
     return {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
-            "template": experiments.template_fingerprint(experiments.probe_template(probe)),
+            "template": templates.fingerprint(scoring.probe_template(probe)),
             "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
 
 
@@ -92,32 +89,31 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: b
     """One probe's answers on its test rows (``predictions``), each row's main score (``scores``) and how many
     prompts were shortened to fit (``n_shortened``), generated once and cached: :func:`probe_scores` and
     :func:`probe_example_scores` both read them."""
-    test = experiments.probe_test(probe, profile)
+    test = data.probe_test(probe, profile)
 
     def compute():
         with adapter_disabled(model, adapter_off):
-            predictions, n_shortened = experiments.probe_predictions(model, tokenizer, probe, test, profile)
-        task_type = experiments.PROBE_TYPES[probe]
+            predictions, n_shortened = scoring.probe_predictions(model, tokenizer, probe, test, profile)
         return {"predictions": predictions, "n_shortened": n_shortened,
-                "scores": [evaluation.score_probe(task_type, [p], [row])["score"]
+                "scores": [evaluation.score_probe(probe, [p], [row])["score"]
                            for p, row in zip(predictions, test, strict=True)]}
 
     return cached_scores(f"probe-examples-{probe}", model, _probe_settings(tokenizer, probe, profile, test), compute,
                          profile, adapter_off, force)
 
 
-def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Sequence[str] = PROBES,
+def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PROBES,
                  adapter_off: bool = False, n: int | None = None, force: bool = False) -> dict[str, dict]:
     """Every probe's scores for one model (``main`` is the main score), cached; ``n`` test rows per probe
     (default: the profile's ``n_probe_eval``). The answers are generated once (:func:`probe_outputs`)."""
-    profile = _with_n(profile or get_profile(), n_probe_eval=n)
+    profile = _with_n(profile, n_probe_eval=n)
     results = {}
     for probe in probes:
-        test = experiments.probe_test(probe, profile)
+        test = data.probe_test(probe, profile)
 
         def compute(probe=probe, test=test):
             outputs = probe_outputs(model, tokenizer, probe, profile, adapter_off, force)
-            scores = evaluation.score_probe(experiments.PROBE_TYPES[probe], outputs["predictions"], list(test))
+            scores = evaluation.score_probe(probe, outputs["predictions"], list(test))
             scores["main"], scores["n_shortened"] = scores["score"], outputs["n_shortened"]
             return scores
 
@@ -126,12 +122,12 @@ def probe_scores(model, tokenizer, profile: Profile | None = None, probes: Seque
     return results
 
 
-def probe_example_scores(model, tokenizer, probe: str, profile: Profile | None = None, adapter_off: bool = False,
+def probe_example_scores(model, tokenizer, probe: str, profile: Profile, adapter_off: bool = False,
                          n: int | None = None, force: bool = False) -> np.ndarray:
     """One probe's main score of each test row (token F1, 1/0 for a right/wrong label, ROUGE-1), cached; their
     mean is :func:`probe_scores`'s ``main``. Paired over the same rows, two models' scores give a drop with an
     interval (:func:`paired_differences`)."""
-    profile = _with_n(profile or get_profile(), n_probe_eval=n)
+    profile = _with_n(profile, n_probe_eval=n)
     return np.asarray(probe_outputs(model, tokenizer, probe, profile, adapter_off, force)["scores"], dtype=float)
 
 
@@ -160,13 +156,13 @@ def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequenc
     return table
 
 
-def target_scores(model, tokenizer, profile: Profile | None = None, template_name: str = experiments.EVAL_TEMPLATE,
+def target_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
                   n: int | None = None, adapter_off: bool = False, force: bool = False) -> dict:
     """ROUGE, grounding and (where the data records facts) fact recall on the target test dialogues (first
     ``n``; default the profile's), with one prompt, cached."""
-    profile = _with_n(profile or get_profile(), n_eval_dialogues=n)
-    test = experiments.target_test(profile)
-    template = experiments.template_fingerprint(templates.get_template(experiments.TARGET_TASK, template_name))
+    profile = _with_n(profile, n_eval_dialogues=n)
+    test = data.target_test(profile)
+    template = templates.fingerprint(templates.get_template(tasks.TARGET_TASK, template_name))
     settings = {"tokenizer": tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
                 "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
@@ -175,25 +171,25 @@ def target_scores(model, tokenizer, profile: Profile | None = None, template_nam
 
     def compute():
         with adapter_disabled(model, adapter_off):
-            scores, _ = experiments.evaluate_summarization(model, tokenizer, profile, template_name)
+            scores, _ = scoring.evaluate_summarization(model, tokenizer, profile, template_name)
         return scores
 
     return cached_scores(f"target-{template_name}", model, settings, compute, profile, adapter_off, force)
 
 
-def probe_models(models: Mapping[str, object], tokenizer, profile: Profile | None = None,
+def probe_models(models: Mapping[str, object], tokenizer, profile: Profile,
                  probes: Sequence[str] = PROBES, n: int | None = None) -> dict[str, dict[str, dict]]:
     """:func:`probe_scores` for every named model: ``{model name: {probe: scores}}``."""
     return {name: probe_scores(model, tokenizer, profile, probes, n=n) for name, model in models.items()}
 
 
-def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile | None = None,
+def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile,
                probes: Sequence[str] = PROBES, held_out: bool = True) -> pd.DataFrame:
     """Every model on every task, one row per model: target ROUGE-1 with the evaluation prompt
     (``target``) and beside it ``target_fact_recall`` (where the data records facts) and ``target_grounding``,
     with the target's held-out template (``target_held_out``), each probe's main score and the
     ``probe_average``. All cached, so models scored before cost nothing."""
-    held_out_name = templates.held_out_template(experiments.TARGET_TASK).name
+    held_out_name = templates.held_out_template(tasks.TARGET_TASK).name
     rows = {}
     for name, model in models.items():
         target = target_scores(model, tokenizer, profile)
@@ -234,12 +230,11 @@ def retention_table(board: pd.DataFrame, base: str = "base", reference: str = "f
     return table.drop(index=[base])
 
 
-def example_outputs(models: Mapping[str, object], tokenizer, probe: str, n: int = 3,
-                    profile: Profile | None = None) -> pd.DataFrame:
+def example_outputs(models: Mapping[str, object], tokenizer, probe: str, profile: Profile,
+                    n: int = 3) -> pd.DataFrame:
     """What each model answers to the first ``n`` test prompts of a probe, next to the expected answer."""
-    profile = profile or get_profile()
-    rows = list(experiments.probe_test(probe, profile).select(range(n)))
-    template = experiments.probe_template(probe)
+    rows = list(data.probe_test(probe, profile).select(range(n)))
+    template = scoring.probe_template(probe)
     prompts, expected = zip(*(template.render(row) for row in rows), strict=True)
     table = pd.DataFrame({"prompt": prompts, "expected": expected})
     for name, model in models.items():
@@ -275,7 +270,7 @@ def valid_label_shares(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFram
     Accuracy can fall because the model picks the wrong label, or because it no longer answers with a
     label (e.g. it now summarizes everything): this table tells which.
     """
-    return main_scores({name: {p: s for p, s in by_probe.items() if p in LABEL_PROBES}
+    return main_scores({name: {p: s for p, s in by_probe.items() if tasks.get(p).has_labels}
                         for name, by_probe in results.items()}, metric="valid_label_share")
 
 
@@ -285,7 +280,7 @@ def average_probe_score(results: Mapping[str, dict]) -> float:
 
 
 # --- learning vs forgetting along a run ---------------------------------------------------------------
-def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile | None = None,
+def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile,
                    probes: Sequence[str] = PROBES, n_target: int = 48, n_probe: int = 64) -> pd.DataFrame:
     """Target ROUGE-1 and every probe's main score at step 0 (the base) and at each saved checkpoint.
 
@@ -293,7 +288,6 @@ def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile | None 
     quick; the final point uses the finished model. One row per step (the index), ``target_rouge1``, then
     one column per probe.
     """
-    profile = profile or get_profile()
     n_target = min(n_target, profile.n_eval_dialogues or n_target)
     n_probe = min(n_probe, profile.n_probe_eval or n_probe)
     points = [(0, lambda: modeling.load_model(run.settings.model))]
@@ -326,7 +320,7 @@ def forgetting_metrics(results: Mapping[str, Mapping[str, dict]], base: str = "b
     section: dict = {}
     for probe in results[base]:
         section[probe] = {name: by_probe[probe]["main"] for name, by_probe in results.items()}
-        if probe in LABEL_PROBES:
+        if tasks.get(probe).has_labels:
             section[probe]["valid_label_share"] = {name: by_probe[probe]["valid_label_share"]
                                                    for name, by_probe in results.items()}
     section["average"] = {name: average_probe_score(by_probe) for name, by_probe in results.items()}

@@ -11,6 +11,9 @@ import functools
 import os
 from pathlib import Path
 
+from utils.config import get_profile
+from utils.tasks import PROBES
+
 HUB_HOST = "huggingface.co"
 
 ADVICE = (
@@ -80,8 +83,7 @@ def unavailable(what: str, error: Exception) -> HubUnavailableError:
 def warm_cache(profile=None) -> list[str]:
     """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
     the model, its tokenizer files (checked against the model), the target task and every probe task."""
-    from utils import data, modeling
-    from utils.config import PROBES, get_profile
+    from utils import data, modeling  # they import this module: the cycle keeps them here
 
     profile = profile or get_profile()
     modeling.load_tokenizer(profile)
@@ -91,7 +93,7 @@ def warm_cache(profile=None) -> list[str]:
     loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
     for probe in PROBES:
         splits = data.load_probe(probe, profile)
-        loaded.append(f"probe {probe} from {profile.probes[probe]} "
+        loaded.append(f"probe {probe} from {data.probe_source(probe, profile)} "
                       f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")
     return loaded
 

@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, Features, List, Value
 
-from utils import data, experiments, templates, training
-from utils.config import PROBES, Profile, get_profile
+from utils import data, finetuning, modeling, tasks, templates, training
+from utils.config import Profile
+from utils.tasks import PROBES
 
-TARGET_TASK = experiments.TARGET_TASK
+TARGET_TASK = tasks.TARGET_TASK
 ZERO_SHOT, FEW_SHOT = "zero_shot", "few_shot"
 #: The columns of every mixture: what each example is, where it comes from, and the text the model sees.
 COLUMNS = ("task", "template", "format", "n_shots", "row_id", "shot_ids", "source", "target")
@@ -128,7 +129,7 @@ def sample_rows(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 # --- rendering ----------------------------------------------------------------------------------------
-def pick_shots(n_rows: int, query: int, k: int, rng: np.random.Generator) -> list[int]:
+def shot_indices(n_rows: int, query: int, k: int, rng: np.random.Generator) -> list[int]:
     """``k`` distinct exemplar rows for the query row ``query``, never the query itself."""
     if k >= n_rows:
         raise MixtureError(f"Cannot pick {k} shots other than the query from {n_rows} rows; lower max_shots.")
@@ -154,7 +155,7 @@ def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec, 
         fmt, shot_ids = ZERO_SHOT, []
         if position in few:
             k = min(spec.max_shots, len(rows) - 1)
-            shots = pick_shots(len(rows), int(index), k, rng)
+            shots = shot_indices(len(rows), int(index), k, rng)
             delimiter = SHOT_DELIMITERS[int(rng.integers(len(SHOT_DELIMITERS)))]
             for n_shots in range(k, 0, -1):  # drop shots until the prompt fits the model
                 shot_rows = [rows[i] for i in shots[:n_shots]]
@@ -168,8 +169,6 @@ def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec, 
 
 
 def _token_counter(profile: Profile) -> Callable[[str], int]:
-    from utils import modeling
-
     tokenizer = modeling.load_tokenizer(profile)
     return lambda text: len(tokenizer(text, verbose=False)["input_ids"])
 
@@ -178,7 +177,7 @@ def task_train_split(task: str, profile: Profile):
     """The train split of the target task or of a probe task."""
     if task == TARGET_TASK:
         return data.load_target(profile)["train"]
-    if task in PROBES:
+    if task in tasks.probe_names():
         return data.load_probe(task, profile)["train"]
     raise MixtureError(f"Unknown task {task!r}; mixtures use {TARGET_TASK!r} and the probe tasks {PROBES}.")
 
@@ -196,7 +195,7 @@ def budget_examples(profile: Profile, steps: int | None = None) -> int:
     return (profile.train_steps if steps is None else steps) * profile.batch_size
 
 
-def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = None, n_examples: int | None = None,
+def build_mixture(profile: Profile, spec: MixtureSpec | None = None, n_examples: int | None = None,
                   count_tokens: Callable[[str], int] | None = None, splits: Mapping | None = None) -> Dataset:
     """The FLAN-style multi-task mixture: ``n_examples`` (default: the step budget's worth) prompt/target pairs.
 
@@ -204,7 +203,6 @@ def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = Non
     rendered by :func:`render_examples`. ``splits`` (task -> rows) replaces the data on disk (for tests), and
     ``count_tokens`` the profile's tokenizer.
     """
-    profile = profile or get_profile()
     spec = spec or MixtureSpec(seed=profile.seed)
     splits = splits or {task: task_train_split(task, profile) for task in spec.tasks}
     count_tokens = count_tokens or _token_counter(profile)
@@ -218,7 +216,7 @@ def build_mixture(profile: Profile | None = None, spec: MixtureSpec | None = Non
     return _as_dataset(examples, spec.seed)
 
 
-def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequence[str] = PROBES,
+def replay_mixture(ratio: float, profile: Profile, probes: Sequence[str] = PROBES,
                    splits: Mapping | None = None, seed: int | None = None) -> Dataset:
     """The single-task training data plus probe-task data making up a ``ratio`` share of the result.
 
@@ -227,9 +225,8 @@ def replay_mixture(ratio: float, profile: Profile | None = None, probes: Sequenc
     """
     if not 0 <= ratio < 1:
         raise MixtureError(f"ratio={ratio} must be a share in [0, 1), e.g. 0.05 for 5% replayed probe data.")
-    profile = profile or get_profile()
     seed = profile.seed if seed is None else seed
-    target = splits[TARGET_TASK] if splits else experiments.summarization_training_data(profile)
+    target = splits[TARGET_TASK] if splits else finetuning.summarization_training_data(profile)
     target_examples = [{"task": TARGET_TASK, "template": row["template"], "format": ZERO_SHOT, "n_shots": 0,
                         "row_id": row["id"], "shot_ids": [], "source": row["source"], "target": row["target"]}
                        for row in target]
@@ -265,19 +262,17 @@ def composition(mixture) -> pd.DataFrame:
 
 
 # --- training runs ------------------------------------------------------------------------------------
-def multitask_run(profile: Profile | None = None, spec: MixtureSpec | None = None,
+def multitask_run(profile: Profile, spec: MixtureSpec | None = None,
                   force: bool = False) -> training.TrainedRun:
     """Full fine-tuning on the FLAN-style mixture, from the same base and with the same step budget as
     the single-task runs; or the cached run."""
-    profile = profile or get_profile()
     mixture = build_mixture(profile, spec)
-    return training.train("multitask_full", "full", mixture, experiments.validation_pairs(profile), profile,
+    return training.train("multitask_full", "full", mixture, finetuning.validation_pairs(profile), profile,
                           force=force)
 
 
-def replay_run(ratio: float, profile: Profile | None = None, force: bool = False) -> training.TrainedRun:
+def replay_run(ratio: float, profile: Profile, force: bool = False) -> training.TrainedRun:
     """Single-task full fine-tuning with ``ratio`` of replayed probe data (same base, same budget); or the
     cached run. No validation along training, to keep it cheap."""
-    profile = profile or get_profile()
     return training.train(f"replay_{ratio * 100:g}pct_full", "full", replay_mixture(ratio, profile), None,
                           profile, force=force)

@@ -6,13 +6,12 @@ never code.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from utils import hub
+from utils import config, fingerprints, hub
 from utils.config import Profile, get_profile
 
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
@@ -62,10 +61,8 @@ def check_weights_file(path: Path) -> None:
 
 def _restore_advice(folder: Path) -> str:
     """How to get a good copy of a model folder back: git or `make model` for the course's own."""
-    from utils.config import ROOT, TINY_MODEL_DIR
-
-    if folder.resolve() == TINY_MODEL_DIR.resolve():
-        return (f"Restore the course's copy with `git checkout -- {TINY_MODEL_DIR.relative_to(ROOT)}` (run in the "
+    if folder.resolve() == config.TINY_MODEL_DIR.resolve():
+        return (f"Restore the course's copy with `git checkout -- {config.TINY_MODEL_DIR.relative_to(config.ROOT)}` (run in the "
                 "course folder), or rebuild it with `make model`.")
     return "Copy the folder again, or save it again with `model.save_pretrained(folder)`."
 
@@ -170,13 +167,37 @@ def parameter_counts(model) -> dict:
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
 
 
+#: The files of a local model folder that decide what a run trains: weights, config, tokenizer, generation
+#: defaults (a model card or build notes are left out: editing them changes nothing a run does).
+MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "added_tokens.json", "spiece.model", "*.model", "vocab.*", "merges.txt")
+
+
+def model_fingerprint(model: str) -> str:
+    """A short hash of a local model folder's content (a Hub id stands for itself).
+
+    It covers weights, config and tokenizer files (:data:`MODEL_FILES`), by name relative to the folder and
+    content, never by the folder's location: a rebuilt base model or an edited ``tokenizer.json`` does not
+    reuse runs of the previous one, and a moved checkout still finds its runs.
+    """
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        return model
+    paths = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
+    return fingerprints.digest(chunk for path in paths for chunk in _named_file_chunks(path))
+
+
+def _named_file_chunks(path: Path):
+    """A file's name (then a zero byte) and its content in 1 MiB chunks."""
+    yield path.name.encode() + b"\x00"
+    with open(path, "rb") as handle:
+        yield from iter(lambda: handle.read(1 << 20), b"")
+
+
 def weights_fingerprint(model) -> str:
     """A SHA-256 over every parameter and buffer: equal fingerprints mean identical weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return fingerprints.digest((chunk for name, tensor in sorted(model.state_dict().items()) for chunk in (
+        name, tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())), length=None)
 
 
 def folder_size_mb(folder: str | Path, pattern: str = "*.safetensors") -> float:

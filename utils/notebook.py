@@ -14,7 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
-from utils.config import PUBLISHED_REF, PUBLISHED_REPO, Profile, get_profile, set_seed
+from utils.config import NOTEBOOK_DIR, PUBLISHED_REF, PUBLISHED_REPO, Profile, device, get_profile, set_seed
 
 #: What the set-up cell says where the course is missing and no published copy can be fetched.
 GET_THE_COURSE = (
@@ -61,11 +61,13 @@ COLAB_CELL = colab_cell()
 
 
 def setup(seed: bool = True) -> Profile:
-    """Print where this notebook runs (profile, model, data, device, versions) and seed everything."""
+    """Print where this notebook runs (profile, model, data, device, versions) and seed everything.
+
+    Returns the profile, resolved once here: the lesson layers (``scoring``, ``finetuning``, ``forgetting``,
+    ``mixture``, ``playground``, ``prompting`` and the test splits of ``data``) take it as an argument and never
+    read the environment themselves."""
     import torch
     import transformers
-
-    from utils.config import device
 
     profile = get_profile()
     if seed:
@@ -87,8 +89,6 @@ def _style_plots() -> None:
 
 def sync_colab_cells(folder: Path | None = None) -> list[Path]:
     """Rewrite the first code cell of every notebook to :data:`COLAB_CELL`; return the notebooks changed."""
-    from utils.course import NOTEBOOK_DIR
-
     changed = []
     for path in sorted((folder or NOTEBOOK_DIR).glob("*.ipynb")):
         notebook = json.loads(path.read_text())

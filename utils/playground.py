@@ -3,8 +3,8 @@
 * :func:`summarize_with` -- one dialogue, several models, one template: a table of their summaries. It is
   the playground's callback, a plain function, so it runs (and is tested) without any widget.
 * :func:`playground` -- an ipywidgets panel around it: paste a dialogue, pick models and a template.
-* :func:`merge_lora` -- fold a LoRA adapter into its base weights (PEFT's ``merge_and_unload``) and save a
-  standalone model as safetensors: it loads like any model, with no PEFT needed.
+* :func:`same_logits` -- do two models (say a LoRA model and its merged copy, made with PEFT's
+  ``merge_and_unload`` in lesson 06's cell) compute the same?
 * :func:`summarize_file` -- summarize a JSONL or text file of dialogues in batches, write JSONL.
 * :func:`round_trip` -- reload a saved model from disk and check it gives the same outputs.
 """
@@ -12,54 +12,55 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from utils import data, evaluation, experiments, modeling, templates, training
-from utils.config import Profile, get_profile
+from utils import (
+    data,
+    evaluation,
+    finetuning,
+    mixture,
+    modeling,
+    prompting,
+    scoring,
+    tasks,
+    templates,
+    training,
+)
+from utils.config import Profile
 
 
-def course_models(profile: Profile | None = None) -> dict[str, object]:
+def course_models(profile: Profile) -> dict[str, object]:
     """The course's four models, from their cached runs (trained first if missing): the base model and
     the single-task full, single-task LoRA and multi-task fine-tunes."""
-    from utils import mixture
-
-    profile = profile or get_profile()
     return {"base": modeling.load_model(profile),
-            "full": experiments.single_task_run("full", profile).model,
-            "lora": experiments.single_task_run("lora", profile).model,
+            "full": finetuning.single_task_run("full", profile).model,
+            "lora": finetuning.single_task_run("lora", profile).model,
             "multi-task": mixture.multitask_run(profile).model}
 
 
-def summary_templates() -> list[str]:
-    """Names of the target task's summarization templates (the held-out one included; no inverted ones)."""
-    return [t.name for t in templates.load_templates(experiments.TARGET_TASK) if t.original_task]
-
-
-def summary_prompt(dialogue: str, template_name: str = experiments.EVAL_TEMPLATE) -> str:
+def summary_prompt(dialogue: str, template_name: str = scoring.EVAL_TEMPLATE) -> str:
     """The prompt a summarization template makes of one dialogue."""
-    template = templates.get_template(experiments.TARGET_TASK, template_name)
+    template = templates.get_template(tasks.TARGET_TASK, template_name)
     return template.render_source({"id": "", "dialogue": dialogue, "summary": "", "topic": ""})
 
 
-def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str = experiments.EVAL_TEMPLATE,
-                   tokenizer=None, profile: Profile | None = None) -> pd.DataFrame:
+def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str, tokenizer,
+                   profile: Profile) -> pd.DataFrame:
     """Summaries of one ``dialogue`` by each of ``models`` (name -> model), all with the same template and
     the course's generation config: a table with columns ``model`` and ``summary``."""
-    profile = profile or get_profile()
     dialogue = (dialogue or "").strip()
     if not dialogue:
         raise ValueError("The dialogue is empty: paste a conversation, one turn per line "
                          "(e.g. '#Person1#: Hi!' then '#Person2#: Hello.').")
     if not models:
         raise ValueError("No model chosen: pick at least one (e.g. base and full).")
-    if template_name not in summary_templates():
-        raise ValueError(f"Unknown template {template_name!r}; choose one of {summary_templates()}.")
-    tokenizer = tokenizer or modeling.load_tokenizer(profile)
+    names = [t.name for t in prompting.summary_templates()]
+    if template_name not in names:
+        raise ValueError(f"Unknown template {template_name!r}; choose one of {names}.")
     prompt = fitted_prompt(dialogue, template_name, tokenizer, profile)
     rows = [{"model": name, "summary": evaluation.generate(model, tokenizer, [prompt], profile, progress=False)[0]}
             for name, model in models.items()]
@@ -67,33 +68,27 @@ def summarize_with(models: Mapping[str, object], dialogue: str, template_name: s
 
 
 def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile) -> str:
-    """The prompt for one dialogue, fitted to the model by the course's rule (:func:`utils.experiments.fit_prompts`:
-    the dialogue's end is cut, so the instruction and the cue "Summary:" stay); says so when it cuts."""
-    template = templates.get_template(experiments.TARGET_TASK, template_name)
-    row = {"id": "", "dialogue": dialogue, "summary": "", "topic": ""}
-    with warnings.catch_warnings():  # said below, in the playground's own words
-        warnings.simplefilter("ignore")
-        prompts, shortened = experiments.fit_prompts(template, [row], experiments.LONG_FIELD[experiments.TARGET_TASK],
-                                                     tokenizer, profile.max_source_length)
+    """The prompt for one dialogue, fitted to the model by the course's rule (:func:`utils.evaluation.fit_prompts`:
+    the middle is cut, so the instruction and the cue "Summary:" stay); says so when it cuts."""
+    prompts, shortened = evaluation.fit_prompts([summary_prompt(dialogue, template_name)], tokenizer,
+                                                profile.max_source_length, warn=False)  # said below, in plain words
     if shortened:
         print(f"Note: this dialogue is longer than the model reads ({profile.max_source_length} tokens with the "
-              "instruction); its end was cut (marked '...') so that the instruction and the cue stay whole.")
+              "instruction); its middle was cut (marked '...') so that the instruction and the cue stay whole.")
     return prompts[0]
 
 
-def playground(models: Mapping[str, object], tokenizer=None, profile: Profile | None = None,
+def playground(models: Mapping[str, object], tokenizer, profile: Profile,
                dialogue: str = ""):
     """An ipywidgets panel: a dialogue box, model and template pickers, and a button that shows
     :func:`summarize_with`'s table. Returns the panel (display it by leaving it last in a cell)."""
     import ipywidgets as widgets
     from IPython.display import display
 
-    profile = profile or get_profile()
-    tokenizer = tokenizer or modeling.load_tokenizer(profile)
     text = widgets.Textarea(value=dialogue, placeholder="#Person1#: ...\n#Person2#: ...",
                             description="Dialogue", layout=widgets.Layout(width="95%", height="160px"))
     chosen = widgets.SelectMultiple(options=list(models), value=tuple(models), description="Models")
-    template = widgets.Dropdown(options=summary_templates(), value=experiments.EVAL_TEMPLATE,
+    template = widgets.Dropdown(options=[t.name for t in prompting.summary_templates()], value=scoring.EVAL_TEMPLATE,
                                 description="Template")
     button = widgets.Button(description="Summarize", button_style="primary")
     output = widgets.Output()
@@ -112,23 +107,12 @@ def playground(models: Mapping[str, object], tokenizer=None, profile: Profile | 
 
 
 # --- shipping a model ---------------------------------------------------------------------------------
-def merge_lora(run: training.TrainedRun, out_dir: str | Path, tokenizer=None) -> Path:
-    """Merge a LoRA run's adapter into a fresh copy of its base model and save the result (safetensors,
-    tokenizer included) to ``out_dir``. The run's own model is left untouched."""
-    if run.settings.method != "lora":
-        raise ValueError(f"Run {run.path.name} was trained with method {run.settings.method!r}; merging needs a "
-                         "LoRA run (experiments.single_task_run('lora')).")
-    out_dir = Path(out_dir)
-    fresh = training.load_checkpoint(run.path / "final", "lora", run.settings.model)
-    merged = fresh.merge_and_unload()  # W + (alpha / r) * B @ A, folded into each adapted layer
-    merged.save_pretrained(out_dir, safe_serialization=True)
-    (tokenizer or modeling.load_tokenizer(run.settings.model)).save_pretrained(out_dir)
-    return out_dir
-
-
-def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float = 1e-4) -> bool:
-    """Whether two models give the same next-token scores on ``prompts`` (teacher-forced, first 8 steps)."""
-    batch = tokenizer(list(prompts), return_tensors="pt", padding=True, truncation=True)
+def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float = 1e-4,
+                max_source_length: int = evaluation.DEFAULT_MAX_SOURCE_LENGTH) -> bool:
+    """Whether two models give the same next-token scores on ``prompts`` (fitted to ``max_source_length`` by
+    :func:`utils.evaluation.fit_prompts`; teacher-forced, first 8 steps)."""
+    prompts = evaluation.fit_prompts(prompts, tokenizer, max_source_length, warn=False)[0]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True)
     start = model_a.config.decoder_start_token_id
     decoder = torch.full((len(prompts), 8), start, dtype=torch.long)
     with torch.inference_mode():
@@ -138,16 +122,16 @@ def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float
 
 
 def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Sequence[str],
-               profile: Profile | None = None, method: str = "full", base_model: str | None = None) -> dict:
+               profile: Profile, method: str = "full", base_model: str | None = None) -> dict:
     """Reload ``folder`` from disk and compare it with ``model`` in memory: same summaries of ``dialogues``,
     same scores? ``method='lora'`` reloads an adapter folder onto ``base_model``."""
-    profile = profile or get_profile()
     reloaded = training.load_checkpoint(folder, method, base_model or profile.model)
-    before = experiments.summarize(model, tokenizer, list(dialogues), profile, desc=f"{name} (in memory)")
-    after = experiments.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
+    before = scoring.summarize(model, tokenizer, list(dialogues), profile, desc=f"{name} (in memory)")
+    after = scoring.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
     prompts = [summary_prompt(d) for d in dialogues[:4]]
     return {"model": name, "folder": str(folder), "same_summaries": before == after,
-            "same_logits": same_logits(model, reloaded, tokenizer, prompts),
+            "same_logits": same_logits(model, reloaded, tokenizer, prompts,
+                                       max_source_length=profile.max_source_length),
             "size_mb": round(modeling.folder_size_mb(folder), 2)}
 
 
@@ -185,12 +169,12 @@ def write_dialogues(dialogues, path: str | Path) -> Path:
     return path
 
 
-def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, profile: Profile | None = None,
-                   template_name: str = experiments.EVAL_TEMPLATE) -> pd.DataFrame:
-    """Summarize every dialogue of ``path`` in batches (:func:`utils.experiments.summarize`) and write
+def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, profile: Profile,
+                   template_name: str = scoring.EVAL_TEMPLATE) -> pd.DataFrame:
+    """Summarize every dialogue of ``path`` in batches (:func:`utils.scoring.summarize`) and write
     ``out_path`` as JSONL (``id``, ``dialogue``, ``summary``). Returns the same rows as a table."""
     rows = read_dialogues(path)
-    summaries = experiments.summarize(model, tokenizer, [r["dialogue"] for r in rows], profile, template_name,
+    summaries = scoring.summarize(model, tokenizer, [r["dialogue"] for r in rows], profile, template_name,
                                       desc=f"Summarizing {Path(path).name}")
     table = pd.DataFrame(rows).assign(summary=summaries)
     out_path = Path(out_path)

@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from utils import evaluation, templates
-from utils.config import Profile, get_profile
-from utils.experiments import EVAL_TEMPLATE, TARGET_TASK
+from utils.config import Profile
+from utils.scoring import EVAL_TEMPLATE
+from utils.tasks import TARGET_TASK
 
 STYLES = ("no_instruction", "zero_shot", "one_shot", "few_shot")
 
@@ -192,7 +193,7 @@ def length_table(rows, tokenizer, template: templates.Template | None = None) ->
 
 
 # --- comparing prompts ----------------------------------------------------------------------------------
-def compare_styles(model, tokenizer, test, shots: Sequence[Mapping], profile: Profile | None = None,
+def compare_styles(model, tokenizer, test, shots: Sequence[Mapping], profile: Profile,
                    styles: Sequence[str] = STYLES) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score each prompt style (see :data:`STYLES`) on the same test dialogues; see :func:`score_prompts`."""
     rows = _rows(test)
@@ -206,7 +207,7 @@ def summary_templates(include_held_out: bool = True) -> list[templates.Template]
             if t.original_task and (include_held_out or not t.held_out)]
 
 
-def compare_templates(model, tokenizer, test, names: Sequence[str] | None = None, profile: Profile | None = None
+def compare_templates(model, tokenizer, test, profile: Profile, names: Sequence[str] | None = None
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score each summarization template zero-shot on the same test dialogues; see :func:`score_prompts`.
 
@@ -222,7 +223,7 @@ def compare_templates(model, tokenizer, test, names: Sequence[str] | None = None
     return score_prompts(model, tokenizer, prompts, rows, profile, by="template")
 
 
-def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profile | None = None,
+def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profile,
                   by: str = "style") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate and score several ways of prompting (column ``by`` of ``prompts``) on the same dialogues.
 
@@ -237,7 +238,6 @@ def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profil
     * an outputs table, one row per dialogue and way: ``prompt``, ``tokens``, ``prediction``, ``references``
       and per-dialogue ``rouge1`` (for paired comparisons).
     """
-    profile = profile or get_profile()
     rows = {row["id"]: row for row in _rows(test)}
     references = {i: row["references"] for i, row in rows.items()}
     prompts = prompts.reset_index(drop=True)

@@ -27,7 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utils.config import DATA_DIR, PROBES
+from utils import tasks
+from utils.config import DATA_DIR
+from utils.tasks import PROBES
 
 DEFAULT_SEED = 1234
 #: Dialogues per split of the target task (the test split has 3 reference rows per dialogue).
@@ -1248,20 +1250,6 @@ def target_rows(seed: int = DEFAULT_SEED) -> dict[str, list[dict]]:
     return rows
 
 
-PROBE_META = {
-    "qa": {"task_type": "qa", "main_metric": "f1",
-           "description": "Extractive question answering over synthetic dialogues: the answer is a span of the "
-                          "context (who/when/where/what/how much about a slot of the dialogue)."},
-    "topic": {"task_type": "classification", "main_metric": "accuracy",
-              "description": "Which everyday scenario is this dialogue about? One of the listed options."},
-    "sentiment": {"task_type": "classification", "main_metric": "accuracy",
-                  "description": "Is this app review negative or positive? Some reviews are mixed; "
-                                 "the final verdict decides."},
-    "title": {"task_type": "generation", "main_metric": "rouge1",
-              "description": "Write a short title (2-5 words, like an app-store review title) for an app review."},
-}
-
-
 def probe_rows(seed: int = DEFAULT_SEED, taken: set[str] | None = None) -> dict[str, dict[str, list[dict]]]:
     """Rows of every probe task per split. Dialogues never repeat the target task's (``taken``)."""
     taken = set() if taken is None else taken
@@ -1328,7 +1316,7 @@ def generate(out_dir: Path = DATA_DIR, seed: int = DEFAULT_SEED) -> list[Path]:
             written.append(out_dir / "probes" / probe / f"{split}.jsonl")
             write_jsonl(written[-1], rows)
         meta = out_dir / "probes" / probe / "meta.json"
-        meta.write_text(json.dumps(PROBE_META[probe], indent=2) + "\n", encoding="utf-8")
+        meta.write_text(json.dumps(tasks.get(probe).meta(), indent=2) + "\n", encoding="utf-8")
         written.append(meta)
     for split, rows in chat_rows(seed, taken).items():
         written.append(out_dir / "chats" / f"{split}.jsonl")
@@ -1369,7 +1357,7 @@ def tiny_tokenizer():
 
 def card_stats(data_dir: Path = DATA_DIR) -> str:
     """The data card's statistics as markdown, computed from the files under ``data_dir``."""
-    from utils.data import PROBE_COLUMNS, SPLITS, TARGET_COLUMNS, read_jsonl
+    from utils.data import SPLITS, TARGET_COLUMNS, read_jsonl
 
     tok = tiny_tokenizer()
     def tokens(texts: list[str]) -> list[int]:
@@ -1410,9 +1398,8 @@ def card_stats(data_dir: Path = DATA_DIR) -> str:
     lines += ["### Probe tasks: `data/probes/`", "", "| probe | train | validation | test | input words | target |",
               "|---|---|---|---|---|---|"]
     for probe in PROBES:
-        rows = {s: read_jsonl(data_dir / "probes" / probe / f"{s}.jsonl", PROBE_COLUMNS[probe]) for s in SPLITS}
-        text = "context" if probe == "qa" else "text"
-        target_col = {"qa": "answer", "title": "title"}.get(probe, "label")
+        rows = {s: read_jsonl(data_dir / "probes" / probe / f"{s}.jsonl", tasks.get(probe).columns) for s in SPLITS}
+        text, target_col = tasks.get(probe).long_field, tasks.get(probe).answer
         all_rows = [r for s in SPLITS for r in rows[s]]
         if target_col == "label":
             labels = sorted({r["label"] for r in all_rows})

@@ -42,6 +42,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 
+from utils import fingerprints, tasks
 from utils.config import TEMPLATES_DIR
 
 #: Separates a template's input from its target, as in promptsource.
@@ -439,18 +440,27 @@ def list_tasks(directory: str | Path = TEMPLATES_DIR) -> list[str]:
     return sorted(path.stem for path in Path(directory).glob("*.yaml"))
 
 
-def load_templates(task: str, directory: str | Path = TEMPLATES_DIR) -> list[Template]:
-    """Load and check every template of ``task`` from ``<directory>/<task>.yaml`` (in file order)."""
-    path = Path(directory) / f"{task}.yaml"
+def load_templates(task: str, directory: str | Path | None = None) -> list[Template]:
+    """Load and check every template of ``task`` from ``<directory>/<task>.yaml`` (in file order); by default
+    from the task's ``templates_dir`` in the registry (:mod:`utils.tasks`), or ``data/templates``."""
+    path = _template_file(task, directory)
     if not path.is_file():
         raise TemplateError(
             f"No templates for task {task!r} (looked for {path}). Available tasks: "
-            f"{', '.join(list_tasks(directory)) or '(none)'}."
+            f"{', '.join(list_tasks(path.parent)) or '(none)'}."
         )
     try:
         return _load_file(path)
     except TemplateError as exc:
         raise TemplateError(f"{path}: {exc}") from exc
+
+
+def _template_file(task: str, directory: str | Path | None) -> Path:
+    """``<directory>/<task>.yaml``; without a directory, the registered task's template file (:mod:`utils.tasks`),
+    or the one in ``data/templates``."""
+    if directory is None:
+        return tasks.TASKS[task].template_file if task in tasks.TASKS else TEMPLATES_DIR / f"{task}.yaml"
+    return Path(directory) / f"{task}.yaml"
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -577,7 +587,7 @@ def _validate(template: Template, dummy: dict) -> None:
         raise TemplateError(f"{exc} (found by rendering a dummy row built from the file's 'fields:')") from exc
 
 
-def get_template(task: str, name: str, directory: str | Path = TEMPLATES_DIR) -> Template:
+def get_template(task: str, name: str, directory: str | Path | None = None) -> Template:
     """The template called ``name`` of ``task``."""
     templates = load_templates(task, directory)
     for template in templates:
@@ -589,7 +599,7 @@ def get_template(task: str, name: str, directory: str | Path = TEMPLATES_DIR) ->
     raise TemplateError(f"Task {task!r} has no template {name!r}.{hint} Its templates: {', '.join(names)}.")
 
 
-def training_templates(task: str, include_inverted: bool = True, directory: str | Path = TEMPLATES_DIR
+def training_templates(task: str, include_inverted: bool = True, directory: str | Path | None = None
                        ) -> list[Template]:
     """Templates to train on: all but the held-out one (and, if asked, without inverted ones)."""
     return [
@@ -598,15 +608,21 @@ def training_templates(task: str, include_inverted: bool = True, directory: str 
     ]
 
 
-def held_out_template(task: str, directory: str | Path = TEMPLATES_DIR) -> Template:
+def held_out_template(task: str, directory: str | Path | None = None) -> Template:
     """The task's one held-out template: never trained on, used to test unseen phrasing."""
     held = [t for t in load_templates(task, directory) if t.held_out]
     if len(held) != 1:
         raise TemplateError(
             f"Task {task!r} must have exactly one template with 'held_out: true', found {len(held)} "
-            f"({', '.join(t.name for t in held) or 'none'}). Fix {Path(directory) / f'{task}.yaml'}."
+            f"({', '.join(t.name for t in held) or 'none'}). Fix {_template_file(task, directory)}."
         )
     return held[0]
+
+
+def fingerprint(template: Template) -> str:
+    """A short hash of a template's text (its Jinja and answer choices): a cache key that an edit of the
+    template's wording changes, where its name would not."""
+    return fingerprints.digest([f"{template.jinja}\x00{template.answer_choices or ''}"])
 
 
 # --- applying templates to data sets ----------------------------------------------------------------

@@ -41,7 +41,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from utils.config import DATA_DIR, PROBES, TINY_MODEL_DIR, get_profile, set_seed
+from utils import modeling, tasks
+from utils.config import DATA_DIR, TINY_MODEL_DIR, get_profile, set_seed
+from utils.tasks import PROBES
 
 N_SENTINELS = 100
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2, as in T5
@@ -150,11 +152,10 @@ def pretraining_texts(splits: dict, background_notes: int = 0, seed: int = 42) -
     Only inputs: no summaries, no answers, no labels. Duplicates are dropped (order kept).
     """
     from utils import synth
-    from utils.experiments import LONG_FIELD
 
     texts = []
     for task in ("dialogsum", *PROBES, CHATS):
-        texts += splits[task][LONG_FIELD.get(task, "dialogue")]
+        texts += splits[task][tasks.get(task).long_field]
     if background_notes:
         texts += synth.background_texts(background_notes, seed)
     return list(dict.fromkeys(texts))
@@ -284,11 +285,6 @@ def _untie_output_layer(model) -> None:
     model.lm_head.weight = torch.nn.Parameter(head)
     model.config.tie_word_embeddings = False
     getattr(model, "all_tied_weights_keys", {}).pop("lm_head.weight", None)
-
-
-def count_parameters(model) -> int:
-    """Number of distinct parameters (a shared matrix counts once)."""
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -473,12 +469,12 @@ def instruction_tune(model, tokenizer, mixture, cfg: BuildConfig, profile) -> li
 
 def _probe_scores(model, tokenizer, probe: str, template, profile) -> dict:
     """A probe task's test scores with one template (the course's greedy decoding)."""
-    from utils import evaluation, experiments
+    from utils import data, evaluation
 
-    test = experiments.probe_test(probe, profile)
+    test = data.probe_test(probe, profile)
     prompts = [template.render_source(row) for row in test]
     predictions = evaluation.generate(model, tokenizer, prompts, profile, progress=False)
-    scores = evaluation.score_probe(experiments.PROBE_TYPES[probe], predictions, list(test))
+    scores = evaluation.score_probe(probe, predictions, list(test))
     return {"template": template.name, "main_metric": scores["main_metric"], "main": scores["score"],
             **{k: v for k, v in scores.items() if k not in ("main_metric", "score")}}
 
@@ -486,17 +482,17 @@ def _probe_scores(model, tokenizer, probe: str, template, profile) -> dict:
 def evaluate_model(model, tokenizer, profile) -> dict:
     """Each probe task's main score (the course's probe template, and the never-trained held-out one),
     and zero-shot summarization ROUGE on the target test split with the course's evaluation prompt."""
-    from utils import experiments, templates
+    from utils import scoring, templates
 
     probes = {}
     for probe in PROBES:
-        probes[probe] = _probe_scores(model, tokenizer, probe, experiments.probe_template(probe), profile)
+        probes[probe] = _probe_scores(model, tokenizer, probe, scoring.probe_template(probe), profile)
         held_out = _probe_scores(model, tokenizer, probe, templates.held_out_template(probe), profile)
         probes[probe]["held_out"] = {"template": held_out["template"], "main": held_out["main"]}
-    scores, table = experiments.evaluate_summarization(model, tokenizer, profile, desc="Zero-shot summaries")
+    scores, table = scoring.evaluate_summarization(model, tokenizer, profile, desc="Zero-shot summaries")
     predictions = table["prediction"].tolist()
     zero_shot = {
-        "template": experiments.EVAL_TEMPLATE, **scores,
+        "template": scoring.EVAL_TEMPLATE, **scores,
         "n_dialogues": len(predictions),
         "empty_share": float(np.mean([not p.strip() for p in predictions])),
         "examples": [{"dialogue": d, "prediction": p, "reference": r[0]} for d, p, r in
@@ -547,7 +543,7 @@ def build(out: Path = TINY_MODEL_DIR, cfg: BuildConfig | None = None) -> dict:
     lap("evaluation")
 
     info = {
-        "seed": cfg.seed, "config": dataclasses.asdict(cfg), "n_parameters": count_parameters(model),
+        "seed": cfg.seed, "config": dataclasses.asdict(cfg), "n_parameters": modeling.parameter_counts(model)["total"],
         "vocab_size": len(tokenizer), "build_seconds": {k: round(v, 1) for k, v in times.items()},
         "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
         "torch_threads": torch.get_num_threads(), "data": _data_stats(texts, tokenizer, mixture),
@@ -713,7 +709,7 @@ instruction tuning {seconds['instruction_tuning']:.0f} s, evaluation {seconds['e
 
 ## Scores
 
-Measured by the build with the course's evaluation code (`utils.experiments`, `utils.evaluation`; greedy decoding,
+Measured by the build with the course's evaluation code (`utils.scoring`, `utils.evaluation`; greedy decoding,
 profile `{scores['profile']}`), on the test splits. Every score is a fraction in [0, 1].
 
 Held-in probe tasks (what multi-task tuning taught it), with the course's probe template and with the one

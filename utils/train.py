@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 
-from utils import experiments, modeling, training
+from utils import evaluation, finetuning, mixture, modeling, scoring, training
 from utils.config import ProfileError, get_profile
 from utils.results import atomic_write_json
 
@@ -37,19 +36,12 @@ TASKS = ("dialogsum", "multitask")
 SCORES_FILE = training.SCORES_FILE
 
 
-def world() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process: ``(0, 1)`` unless started by torchrun/accelerate launch."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def training_data(task: str, profile, steps: int | None = None):
     """The prompt/target pairs of a task, exactly as the notebooks build them; a mixture holds only what
     ``steps`` (default: the profile's budget) will see."""
     if task == "dialogsum":
-        return experiments.summarization_training_data(profile)
+        return finetuning.summarization_training_data(profile)
     if task == "multitask":
-        from utils import mixture
-
         return mixture.build_mixture(profile, n_examples=mixture.budget_examples(profile, steps))
     raise ValueError(f"Unknown task {task!r}; use one of {TASKS}.")
 
@@ -67,11 +59,10 @@ class FirstBatchLog(TrainerCallback):
     """
 
     def __init__(self, train_data, tokenizer, profile):
-        sources = list(train_data["source"])
-        encoded = tokenizer(sources, verbose=False)["input_ids"]
+        sources = evaluation.fit_prompts(list(train_data["source"]), tokenizer, profile.max_source_length, warn=False)[0]
         self.rows: dict[tuple, list[int]] = {}
-        for row, ids in enumerate(encoded):  # the ids as training.tokenize makes them
-            self.rows.setdefault(tuple(training.cut_middle(ids, profile.max_source_length)), []).append(row)
+        for row, ids in enumerate(tokenizer(sources, verbose=False)["input_ids"]):  # as training.tokenize makes them
+            self.rows.setdefault(tuple(ids), []).append(row)
         self.pad_id = tokenizer.pad_token_id
         self.handle = None
 
@@ -92,7 +83,7 @@ def score(run_path: Path, task: str, profile) -> dict:
     """Load the saved run from disk and score it on the target task's test dialogues (ROUGE)."""
     run = training.load_run(run_path, profile)
     tokenizer = modeling.load_tokenizer(str(run.path / "final"))
-    scores, _ = experiments.evaluate_summarization(run.model, tokenizer, profile)
+    scores, _ = scoring.evaluate_summarization(run.model, tokenizer, profile)
     return scores
 
 
@@ -137,7 +128,7 @@ def _clear_for_all(path: Path) -> None:
 
     if not dist.is_initialized():  # the trainer joins this same process group later
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    if world()[0] == 0:
+    if training.is_main_process():
         training.clear_run(path)  # only what the course wrote there; a folder it did not make is refused
     dist.barrier()
 
@@ -152,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args) -> int:
     profile = get_profile(args.profile)
-    rank, world_size = world()
+    rank, world_size = training.world()
     name = run_name(args.task, args.method, world_size)
     settings = training.RunSettings.from_profile(name, args.method, profile, args.steps, args.learning_rate)
     output = Path(args.output).resolve() if args.output else None
     if output is not None and rank == 0:
         training.check_output(output, args.force)  # before any data is loaded, let alone anything deleted
     train_data = training_data(args.task, profile, args.steps)
-    eval_data = None if args.no_validation else experiments.validation_pairs(profile)
+    eval_data = None if args.no_validation else finetuning.validation_pairs(profile)
     output = output or training.run_dir(settings, train_data, profile, eval_data=eval_data)
     if args.force and world_size > 1:
         _clear_for_all(output)

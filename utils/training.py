@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import hashlib
+import functools
 import json
 import os
 import random
@@ -43,7 +43,7 @@ from transformers import (
     TrainerCallback,
 )
 
-from utils import modeling
+from utils import evaluation, fingerprints, modeling
 from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, get_profile
 from utils.results import atomic_write_json, locked
 
@@ -52,8 +52,6 @@ SUMMARY_FILE = "training_summary.json"
 ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
 #: Part of every run's cache key: bump it when the recipe changes so older runs are not reused.
 RECIPE_VERSION = 5
-#: Tokens kept from the end of a prompt that is too long (the instruction's last words and ``</s>``).
-TAIL_TOKENS = 24
 #: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
 RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
 #: The mark of a run folder made by the course (see :func:`claim_folder`).
@@ -111,12 +109,17 @@ class RunSettings:
                    lora=lora)
 
 
+def world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: ``(0, 1)`` unless started by torchrun/accelerate launch."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def is_main_process() -> bool:
     """False in the secondary processes of a multi-process run (``torchrun``, ``accelerate launch``).
 
     Every process trains on its own shard of the data; only the main process (rank 0) writes files.
     """
-    return int(os.environ.get("RANK", "0")) == 0
+    return world()[0] == 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,39 +129,8 @@ def is_main_process() -> bool:
 
 def data_fingerprint(dataset) -> str:
     """A short hash of a prompt/target data set's content (order included)."""
-    digest = hashlib.sha256()
-    for source, target in zip(dataset["source"], dataset["target"], strict=True):
-        digest.update(source.encode())
-        digest.update(b"\x00")
-        digest.update(target.encode())
-        digest.update(b"\x01")
-    return digest.hexdigest()[:16]
-
-
-#: The files of a local model folder that decide what a run trains: weights, config, tokenizer, generation
-#: defaults (a model card or build notes are left out: editing them changes nothing a run does).
-MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "added_tokens.json", "spiece.model", "*.model", "vocab.*", "merges.txt")
-
-
-def model_fingerprint(model: str) -> str:
-    """A short hash of a local model folder's content (a Hub id stands for itself).
-
-    It covers weights, config and tokenizer files (:data:`MODEL_FILES`), by name relative to the folder and
-    content, never by the folder's location: a rebuilt base model or an edited ``tokenizer.json`` does not
-    reuse runs of the previous one, and a moved checkout still finds its runs.
-    """
-    folder = Path(model).expanduser()
-    if not folder.is_dir():
-        return model
-    digest = hashlib.sha256()
-    paths = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
-    for path in paths:
-        digest.update(path.name.encode() + b"\x00")
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):  # noqa: B023
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
+    pairs = zip(dataset["source"], dataset["target"], strict=True)
+    return fingerprints.digest(chunk for source, target in pairs for chunk in (source, b"\x00", target, b"\x01"))
 
 
 def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile | None = None,
@@ -167,7 +139,7 @@ def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile 
 
     In the key: every :class:`RunSettings` field (method, steps, learning rate, batch size, seed, both
     maximum lengths, LoRA rank, alpha, dropout and targets), with the base model by content
-    (:func:`model_fingerprint`, tokenizer included) instead of its path; the training data; the validation
+    (:func:`utils.modeling.model_fingerprint`, tokenizer included) instead of its path; the training data; the validation
     data (``None`` when a run is trained without it: its log then has no ``eval_loss``) and, with it, the
     validation decoding (``max_new_tokens``), since both decide the saved validation scores; the number of
     checkpoints; :data:`RECIPE_VERSION`.
@@ -182,14 +154,13 @@ def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile 
     validation = None
     if eval_data is not None:
         validation = {"data": data_fingerprint(eval_data), "max_new_tokens": profile.max_new_tokens}
-    key_material = json.dumps({
-        "settings": {**asdict(settings), "model": model_fingerprint(settings.model)},
+    return fingerprints.of_json({
+        "settings": {**asdict(settings), "model": modeling.model_fingerprint(settings.model)},
         "data": data_fingerprint(train_data),
         "validation": validation,
         "n_checkpoints": n_checkpoints or profile.n_checkpoints,
         "recipe": RECIPE_VERSION,
-    }, sort_keys=True)
-    return hashlib.sha256(key_material.encode()).hexdigest()[:10]
+    }, length=10)
 
 
 def run_dir(settings: RunSettings, train_data, profile: Profile | None = None,
@@ -276,34 +247,21 @@ def clear_run(folder: str | Path) -> None:
 def tokenize(dataset, tokenizer, profile: Profile | None = None):
     """Turn ``source``/``target`` columns into ``input_ids``, ``attention_mask`` and ``labels``.
 
-    A prompt over ``max_source_length`` tokens loses tokens from its *middle* (see :func:`cut_middle`), so
-    the instruction's end ("Summary:") survives; targets (tokenized with ``text_target``) are cut at
+    A prompt over ``max_source_length`` tokens is fitted by the course's one rule (its middle is cut, see
+    :func:`utils.evaluation.fit_prompts`), so the instruction's end ("Summary:") survives; targets (tokenized with ``text_target``) are cut at
     ``max_target_length``. Nothing is padded here: padding happens per batch in the collator. ``length``
     (prompt tokens) lets the trainer group examples of similar length into a batch.
     """
     profile = profile or get_profile()
 
     def encode(batch):
-        sources = [cut_middle(ids, profile.max_source_length)
-                   for ids in tokenizer(batch["source"], verbose=False)["input_ids"]]
+        prompts = evaluation.fit_prompts(batch["source"], tokenizer, profile.max_source_length)[0]
+        sources = tokenizer(prompts, verbose=False)["input_ids"]
         targets = tokenizer(text_target=batch["target"], max_length=profile.max_target_length, truncation=True)
         return {"input_ids": sources, "attention_mask": [[1] * len(ids) for ids in sources],
                 "labels": targets["input_ids"], "length": [len(ids) for ids in sources]}
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
-
-
-def cut_middle(ids: list[int], limit: int, tail: int = TAIL_TOKENS) -> list[int]:
-    """``ids`` cut to ``limit`` tokens by dropping tokens before the last ``tail`` ones.
-
-    The tokenizer's own truncation drops the end, which in a prompt like "Summarize ... {dialogue}
-    Summary:" is the cue to answer (the reference labs train on such prompts). Cutting just before the
-    tail keeps the start and the end of the prompt, and loses part of the long text in between.
-    """
-    if len(ids) <= limit:
-        return list(ids)
-    tail = min(tail, limit // 4)
-    return list(ids[: limit - tail]) + list(ids[len(ids) - tail:])
 
 
 def preview_batch(pairs, tokenizer, model, profile: Profile | None = None, n: int = 4) -> dict:
@@ -385,30 +343,22 @@ def recipe_arguments(settings: RunSettings, output_dir: Path, profile: Profile, 
 
 def course_generation_config(model, profile: Profile) -> GenerationConfig:
     """The course's decoding (:func:`utils.evaluation.generation_config`) with the model's special tokens."""
-    from utils.evaluation import generation_config
-
-    merged = generation_config(profile)
+    merged = evaluation.generation_config(profile)
     for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
         if getattr(merged, name, None) is None:
             setattr(merged, name, getattr(model.generation_config, name, None))
     return merged
 
 
-def _rouge_metric(tokenizer):
-    """``compute_metrics`` for the trainer: mean ROUGE-1/L of generated validation summaries."""
-    from utils.evaluation import rouge_per_example
-
-    def compute(prediction):
-        predictions = prediction.predictions.copy()
-        labels = prediction.label_ids.copy()
-        labels[labels == -100] = tokenizer.pad_token_id
-        predictions[predictions == -100] = tokenizer.pad_token_id
-        decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
-        references = tokenizer.batch_decode(labels, skip_special_tokens=True)
-        scores = rouge_per_example(decoded, references)
-        return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
-
-    return compute
+def validation_rouge(prediction, tokenizer) -> dict[str, float]:
+    """The trainer's ``compute_metrics`` (lesson 03 shows it): mean ROUGE-1 and ROUGE-L of the summaries generated
+    for the validation dialogues. -100 (no token) becomes padding on both sides before decoding."""
+    predictions = np.where(prediction.predictions == -100, tokenizer.pad_token_id, prediction.predictions)
+    labels = np.where(prediction.label_ids == -100, tokenizer.pad_token_id, prediction.label_ids)
+    decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
+    references = tokenizer.batch_decode(labels, skip_special_tokens=True)
+    scores = evaluation.rouge_per_example(decoded, references)
+    return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
 
 
 class _Seq2SeqTrainer(Seq2SeqTrainer):
@@ -527,7 +477,7 @@ def load_run(path: str | Path, profile: Profile | None = None) -> TrainedRun:
     if not (final / SUMMARY_FILE).exists():
         raise FileNotFoundError(
             f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with training.train(...) "
-            "(e.g. experiments.single_task_run('full')); an interrupted run resumes where it stopped."
+            "(e.g. finetuning.single_task_run('full')); an interrupted run resumes where it stopped."
         )
     summary = json.loads((final / SUMMARY_FILE).read_text())
     settings = RunSettings(**summary["settings"])
@@ -840,7 +790,7 @@ def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Pro
         eval_dataset=eval_tokens,
         data_collator=collator(tokenizer, model),
         processing_class=tokenizer,
-        compute_metrics=_rouge_metric(tokenizer) if eval_tokens is not None else None,
+        compute_metrics=functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None,
         callbacks=[clock, _OptimizerStateInLastOnly(), *callbacks],
     )
     return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)

@@ -1,0 +1,147 @@
+"""Scoring the course's models on its test sets, like with like: the course's prompts, decoding and test rows.
+
+Summaries of the target test split and answers to the probe tasks, and the zero-shot scores saved for comparison.
+
+Every model is scored on the same test dialogues, with the same prompt (:data:`EVAL_TEMPLATE`, the reference
+lab's) and the same generation config; the generic measures (ROUGE, bootstrap, probe metrics) are in
+:mod:`utils.evaluation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from utils import data, evaluation, modeling, results, templates
+from utils import facts as fact_rules
+from utils.config import Profile
+from utils.tasks import TARGET_TASK
+
+#: The prompt every model is scored with on the target task: the reference lab's, word for word.
+EVAL_TEMPLATE = "summarize_following_conversation"
+#: The scores saved per model: ROUGE-1/2/L/Lsum with their 95% intervals, the mean summary length and
+#: grounding (with its interval and the share of summaries it could check); fact recall is saved beside them
+#: where the data records facts (:func:`saved_scores`).
+SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
+              + list(evaluation.GROUNDING_KEYS))
+
+
+def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
+               desc: str) -> tuple[list[str], list[int]]:
+    template = templates.get_template(TARGET_TASK, template_name)
+    prompts = [template.render_source({"dialogue": d, "summary": "", "id": "", "topic": ""}) for d in dialogues]
+    prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length)
+    outputs = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
+                                  batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
+                                  desc=desc)
+    return outputs, shortened
+
+
+def summarize(model, tokenizer, dialogues: list[str], profile: Profile,
+              template_name: str = EVAL_TEMPLATE, desc: str = "Summarizing") -> list[str]:
+    """Summaries of ``dialogues`` with one template and the course's generation config (a prompt too long
+    for the model loses its middle, with a warning: see :func:`utils.evaluation.fit_prompts`)."""
+    return _summarize(model, tokenizer, dialogues, profile, template_name, desc)[0]
+
+
+def evaluate_summarization(model, tokenizer, profile: Profile, template_name: str = EVAL_TEMPLATE,
+                           desc: str = "Summarizing") -> tuple[dict, pd.DataFrame]:
+    """Score ``model`` on the target test split: ROUGE and the fact measures with bootstrap CIs, and a table
+    of its outputs.
+
+    Beside ROUGE, ``grounding`` (always) and ``fact_recall`` (where the data records facts), see
+    :func:`score_outputs`. The table has one row per dialogue (``dialogue``, ``prediction``, ``references``)
+    plus per-example ROUGE and fact columns, ready for paired comparisons between models.
+    ``scores["n_shortened"]`` counts the dialogues cut to fit the model (see :func:`utils.evaluation.fit_prompts`).
+    """
+    test = data.target_test(profile)
+    predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
+    scores, table = score_outputs(predictions, test, profile)
+    scores["n_shortened"] = len(shortened)
+    return scores, table
+
+
+def score_outputs(predictions: Sequence[str], test, profile: Profile) -> tuple[dict, pd.DataFrame]:
+    """Score summaries of the grouped ``test`` dialogues (a model's, or a baseline's such as
+    :func:`utils.evaluation.lead_summaries`): ROUGE against all references (:func:`evaluation.score_summaries`)
+    and, beside it, :func:`evaluation.score_facts` (fact recall only when ``test`` has ``facts``).
+
+    Returns the scores and a table: ``id``, ``dialogue``, ``prediction``, ``references``, per-example ROUGE,
+    ``grounding`` and ``fact_recall`` (where known)."""
+    references = test["references"]
+    facts = test["facts"] if "facts" in test.column_names else None
+    rouge = evaluation.rouge_per_example(predictions, references)
+    scores = evaluation.rouge_summary(rouge, predictions, seed=profile.seed)
+    scores.update(evaluation.score_facts(predictions, test["dialogue"], facts, seed=profile.seed))
+    table = pd.DataFrame({"id": test["id"], "dialogue": test["dialogue"], "prediction": predictions,
+                          "references": references})
+    for name, values in rouge.items():
+        table[name] = values
+    per_fact = evaluation.facts_per_example(predictions, test["dialogue"], facts)
+    table["grounding"] = per_fact["grounding"]
+    if facts is not None:
+        table["facts"], table["fact_recall"] = list(facts), per_fact["fact_recall"]
+    return scores, table
+
+
+def explain_output(row: Mapping) -> str:
+    """A scored output (a row of :func:`score_outputs`' table) as text to read: the dialogue, the output, the
+    references, its ROUGE-1, fact recall (where known) and grounding, the recorded facts it misses and the
+    specifics it names that the dialogue does not."""
+    lines = [row["dialogue"], "", f"{'output':>12}: {row['prediction']}"]
+    lines += [f"{f'reference {i}':>12}: {ref}" for i, ref in enumerate(row["references"], 1)]
+    measures = [f"ROUGE-1 {row['rouge1']:.3f}"]
+    if "fact_recall" in row and pd.notna(row.get("fact_recall")):
+        measures.append(f"fact recall {row['fact_recall']:.2f}")
+    measures.append(f"grounding {row['grounding']:.2f}")
+    lines += ["", "  ".join(measures)]
+    if isinstance(row.get("facts"), list | tuple):
+        lines.append(f"facts every reference states: {list(row['facts'])}; the output misses "
+                     f"{fact_rules.missed_facts(row['prediction'], row['facts'])}")
+    lines.append(f"specifics of the output not in the dialogue: "
+                 f"{fact_rules.ungrounded_items(row['prediction'], row['dialogue'])}")
+    return "\n".join(lines)
+
+
+def probe_template(probe: str) -> templates.Template:
+    """The template a probe task is scored with: its first original-task training template."""
+    return next(t for t in templates.training_templates(probe) if t.original_task)
+
+
+def probe_predictions(model, tokenizer, probe: str, test, profile: Profile) -> tuple[list[str], int]:
+    """The model's answers to a probe's ``test`` rows with the course's probe prompt (fitted to the model's
+    input limit) and generation config, and how many prompts had to be shortened."""
+    template = probe_template(probe)
+    prompts, shortened = evaluation.fit_prompts([template.render_source(row) for row in test], tokenizer,
+                                                profile.max_source_length)
+    predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
+                                      batch_size=profile.eval_batch_size,
+                                      max_source_length=profile.max_source_length, desc=f"Probe {probe}")
+    return predictions, len(shortened)
+
+
+def saved_scores(scores: dict) -> dict:
+    """The :data:`SCORE_KEYS` of ``scores``, plus fact recall with its interval where it was measured."""
+    return {key: scores[key] for key in [*SCORE_KEYS, *evaluation.FACT_RECALL_KEYS] if key in scores}
+
+
+def zero_shot_setup(profile: Profile) -> dict:
+    """What makes zero-shot scores comparable with the fine-tuned models' (saved beside them by lesson 01):
+    the prompt's name and text, ``max_new_tokens`` and the base model's fingerprint (weights and tokenizer)."""
+    return {"template": EVAL_TEMPLATE,
+            "template_fingerprint": templates.fingerprint(templates.get_template(TARGET_TASK, EVAL_TEMPLATE)),
+            "max_new_tokens": profile.max_new_tokens,
+            "model_fingerprint": modeling.model_fingerprint(profile.model)}
+
+
+def saved_zero_shot(profile: Profile) -> dict | None:
+    """Lesson 01's zero-shot scores from ``metrics.json`` if they were measured as the fine-tuned models are
+    (:func:`zero_shot_setup`: the same base model, prompt text and ``max_new_tokens``) on the same test
+    dialogues; otherwise None (then measure them again)."""
+    saved = results.load_metrics(profile).get("zero_shot", {})
+    test = data.target_test(profile)
+    comparable = (all(saved.get(key) == value for key, value in zero_shot_setup(profile).items())
+                  and saved.get("n_dialogues") == len(test))
+    keys = [*SCORE_KEYS, *(evaluation.FACT_RECALL_KEYS if "facts" in test.column_names else ())]
+    return saved if comparable and all(key in saved for key in keys) else None
