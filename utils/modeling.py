@@ -164,9 +164,15 @@ def add_lora(model, profile: Profile | None = None, r: int | None = None, alpha:
 
 
 def parameter_counts(model) -> dict:
-    """Trainable and total parameters, and the trainable fraction (in [0, 1])."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Trainable and total parameters (a shared matrix counts once), and the trainable fraction (in [0, 1]).
+
+    Counted by the libraries: peft's ``get_nb_trainable_parameters`` for a LoRA model, transformers'
+    ``num_parameters`` for any other.
+    """
+    if hasattr(model, "get_nb_trainable_parameters"):  # a PeftModel
+        trainable, total = model.get_nb_trainable_parameters()
+    else:
+        total, trainable = model.num_parameters(), model.num_parameters(only_trainable=True)
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
 
 

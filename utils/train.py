@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -35,11 +34,6 @@ from utils.results import atomic_write_json
 
 TASKS = ("dialogsum", "multitask")
 SCORES_FILE = training.SCORES_FILE
-
-
-def world() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process: ``(0, 1)`` unless started by torchrun/accelerate launch."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def training_data(task: str, profile, steps: int | None = None):
@@ -137,7 +131,7 @@ def _clear_for_all(path: Path) -> None:
 
     if not dist.is_initialized():  # the trainer joins this same process group later
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    if world()[0] == 0:
+    if training.is_main_process():
         training.clear_run(path)  # only what the course wrote there; a folder it did not make is refused
     dist.barrier()
 
@@ -152,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args) -> int:
     profile = get_profile(args.profile)
-    rank, world_size = world()
+    rank, world_size = training.world()
     name = run_name(args.task, args.method, world_size)
     settings = training.RunSettings.from_profile(name, args.method, profile, args.steps, args.learning_rate)
     output = Path(args.output).resolve() if args.output else None
