@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import huggingface_hub
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -75,7 +76,7 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
     kwargs.setdefault("trust_remote_code", False)
     if hub.is_local(name):
         return cls.from_pretrained(name, **kwargs)
-    online = hub.prepare_hub_access()
+    online = hub.use_hub(name, huggingface_hub.is_offline_mode())
     try:
         return cls.from_pretrained(name, local_files_only=not online, **kwargs)
     except OSError as error:
