@@ -19,7 +19,7 @@ ifneq ($(wildcard $(COURSE_MODEL)),)
 export COURSE_MODEL := $(abspath $(COURSE_MODEL))
 endif
 
-.PHONY: setup course test lint unit notebooks determinism lab slides data model bench report clean
+.PHONY: setup course test lint unit notebooks determinism kernel lab slides data model bench report clean
 
 setup: $(STAMP)
 
@@ -53,7 +53,12 @@ determinism: $(STAMP)
 	COURSE_RESULTS_DIR=$(CURDIR)/results/test-rerun $(PY) -m utils.course run --profile smoke
 	$(PY) -m utils.course compare results/test-run/smoke/metrics.json results/test-rerun/smoke/metrics.json
 
-lab: $(STAMP)
+# A named Jupyter kernel for .venv ("Python (flan-course)"), so VS Code and a JupyterLab started elsewhere find it.
+KERNEL_NAME ?= flan-course
+kernel: $(STAMP)
+	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "Python ($(KERNEL_NAME))"
+
+lab: kernel
 	COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab notebooks
 
 slides: $(STAMP)

@@ -49,3 +49,22 @@ def test_bad_budget_override(monkeypatch, value):
     monkeypatch.setenv("COURSE_TRAIN_STEPS", value)
     with pytest.raises(ProfileError, match="COURSE_TRAIN_STEPS"):
         get_profile("tiny")
+
+
+def test_set_seed_repeats_python_numpy_and_torch_draws():
+    import random
+
+    import numpy as np
+    import torch
+
+    from utils.config import set_seed
+
+    def draws():
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    set_seed(3)
+    first = draws()
+    set_seed(3)
+    assert draws() == first
+    set_seed(4)
+    assert all(a != b for a, b in zip(draws(), first, strict=True))

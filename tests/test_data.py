@@ -243,7 +243,7 @@ def test_full_profile_without_network_or_cache_fails_fast_with_advice(monkeypatc
     from utils import hub
 
     monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored afterwards: prepare_hub_access sets it
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # as if the libraries had started online (imported before utils)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")

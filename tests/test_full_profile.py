@@ -230,7 +230,7 @@ def fake_hub(monkeypatch):
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # restored afterwards: prepare_hub_access sets them
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # restored afterwards
         monkeypatch.setenv(variable, "0")
     hub.hub_reachable.cache_clear()
     yield Handler

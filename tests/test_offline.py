@@ -33,3 +33,95 @@ def test_the_committed_model_loads_from_its_folder_alone(offline):
     assert AutoTokenizer.from_pretrained(TINY_MODEL_DIR)("#Person1#: hello")["input_ids"][-1] == 1  # </s>
     with pytest.raises(OSError):
         AutoTokenizer.from_pretrained("google/flan-t5-base")  # a Hub id: offline, so not found
+
+
+# ---------------------------------------------------------------------------------------------
+# Online or offline is decided once, as utils is imported, before the Hugging Face libraries are
+# ---------------------------------------------------------------------------------------------
+
+_STATE = """
+import time
+import utils  # first, as in every notebook
+import datasets.config
+import huggingface_hub
+from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+from utils import hub
+state = [huggingface_hub.is_offline_mode(), datasets.config.HF_HUB_OFFLINE, hub.online()]
+if state[0]:
+    started = time.perf_counter()
+    try:
+        huggingface_hub.hf_hub_download("google/flan-t5-base", "config.json")
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
+        state.append(time.perf_counter() - started < 5)
+print("STATE", state)
+"""
+
+
+def _state(tmp_path, **env) -> list:
+    import os
+    import subprocess
+    import sys
+
+    from utils import config, hub
+
+    clean = {k: v for k, v in os.environ.items()
+             if k not in (*hub.OFFLINE_VARIABLES, "TRANSFORMERS_OFFLINE", hub.DECIDED_FOR, "HF_ENDPOINT")}
+    clean.update(PYTHONPATH=str(config.ROOT), HF_HOME=str(tmp_path / "hf-home"), COURSE_HUB_HOST="localhost", **env)
+    done = subprocess.run([sys.executable, "-c", _STATE], env=clean, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return eval(next(line for line in done.stdout.splitlines() if line.startswith("STATE"))[6:])
+
+
+@pytest.fixture
+def answering_hub():
+    """A local server that answers like the Hub (200): its address, for HF_ENDPOINT."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_an_offline_profile_starts_the_hub_libraries_offline(tmp_path):
+    """Nothing patched: the libraries read the variables utils set before they were imported."""
+    assert _state(tmp_path, COURSE_PROFILE="tiny") == [True, True, False, True]  # and a download is refused at once
+
+
+def test_the_full_profile_goes_offline_only_when_the_hub_does_not_answer(tmp_path, answering_hub):
+    assert _state(tmp_path, COURSE_PROFILE="full") == [True, True, False, True]  # localhost:443 is closed
+    assert _state(tmp_path, COURSE_PROFILE="full", HF_ENDPOINT=answering_hub) == [False, False, True]
+
+
+def test_a_decision_for_another_profile_is_taken_again_and_the_users_own_wins(tmp_path, answering_hub):
+    from utils import hub
+
+    inherited = {hub.DECIDED_FOR: "tiny", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}  # as from the runner
+    assert _state(tmp_path, COURSE_PROFILE="full", HF_ENDPOINT=answering_hub, **inherited) == [False, False, True]
+    assert _state(tmp_path, COURSE_PROFILE="full", HF_ENDPOINT=answering_hub, HF_HUB_OFFLINE="1")[:3] == [
+        True, True, False]  # set by the user: kept
+
+
+def test_the_trainer_restarts_when_its_profile_needs_another_hub_decision(monkeypatch):
+    from utils import config, hub, train
+
+    calls = []
+    monkeypatch.setattr(train.os, "execv", lambda path, args: calls.append(args))
+    monkeypatch.setattr(train.sys, "argv", ["utils/train.py", "--profile", "full"])
+    monkeypatch.setenv(hub.DECIDED_FOR, "tiny")
+    monkeypatch.setenv("COURSE_PROFILE", "tiny")
+    train.restart_for_profile(config.get_profile("smoke"))  # offline too: the decision stands
+    assert calls == []
+    train.restart_for_profile(config.get_profile("full"))
+    assert calls and calls[0][1:] == ["-m", "utils.train", "--profile", "full"]
+    assert train.os.environ["COURSE_PROFILE"] == "full"

@@ -121,3 +121,36 @@ def test_a_plot_shown_first_in_a_notebook_is_displayed_as_png(name, args):
                              env=env, capture_output=True, text=True, timeout=120)
     assert process.returncode == 0, process.stderr[-2000:]
     assert "image/png" in process.stdout, process.stdout
+
+
+def _bars(ax) -> list[tuple[float, float, float, float]]:
+    """Every bar of ``ax`` as (x, y, width, height), rounded: the figure's data, however it was drawn."""
+    return [tuple(round(v, 6) for v in (bar.get_x(), bar.get_y(), bar.get_width(), bar.get_height()))
+            for bar in ax.patches]
+
+
+def test_category_counts_draws_each_count_as_a_bar():
+    ax = plots.category_counts({"travel": 3, "shopping": 9, "health": 1}).axes[0]
+    assert [(x, w) for x, _, w, _ in _bars(ax)] == [(0, 1), (0, 3), (0, 9)]  # health, travel, shopping
+
+
+def test_stacked_bars_stack_each_rows_columns():
+    table = pd.DataFrame({"zero": [3, 1], "few": [2, 4]}, index=["qa", "topic"])
+    ax = plots.stacked_bars(table, ["zero", "few"]).axes[0]
+    bars = _bars(ax)
+    assert [(x, w) for x, _, w, _ in bars] == [(0, 3), (0, 1), (3, 2), (1, 4)]  # "few" starts where "zero" ends
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["qa", "topic"]
+    assert ax.yaxis_inverted()  # the first row at the top
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["zero", "few"]
+
+
+def test_grouped_bars_put_one_bar_per_column_in_each_rows_group():
+    table = pd.DataFrame({"full": [0.1, 0.2], "lora": [0.3, 0.4]}, index=["qa", "topic"])
+    ax = plots.grouped_bars(table).axes[0]
+    bars = _bars(ax)
+    assert [h for *_, h in bars] == [10.0, 20.0, 30.0, 40.0]  # fractions in percent, column by column
+    centres = [round(x + w / 2, 6) for x, _, w, _ in bars]
+    assert centres == [-0.2, 0.8, 0.2, 1.2]  # "full" left of "lora" within each row's group
+    assert [round(w, 6) for _, _, w, _ in bars] == [0.4] * 4
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["qa", "topic"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["full", "lora"]

@@ -335,3 +335,35 @@ def test_history_frame_has_one_row_per_step():
     assert frame.index.tolist() == [1, 2]
     assert frame.loc[2, "loss"] == 2.0 and frame.loc[2, "eval_loss"] == 2.5
     assert "train_runtime" not in frame.columns
+
+
+def test_rng_preserved_leaves_python_numpy_and_torch_generators_as_they_were():
+    import random
+
+    import numpy as np
+    import torch
+
+    def draws():
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    expected = draws()
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    with training._rng_preserved():
+        inside = draws()
+        draws()
+    assert inside == expected
+    assert draws() == expected  # as if the block had not drawn at all
+
+
+def test_checkpoints_are_ordered_by_step_and_only_complete_ones_resume(tmp_path):
+    for step in (10, 9, 2):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-11.partial").mkdir()  # not a checkpoint folder's name
+    (tmp_path / "checkpoint-12").write_text("")  # a file, not a folder
+    assert [step for step, _ in training.checkpoints(tmp_path)] == [2, 9, 10]  # by number, not by name
+    assert training.last_checkpoint(tmp_path).name == "checkpoint-10"
+    (tmp_path / "checkpoint-10" / "trainer_state.json").write_text('{"global_step": 1')  # cut short
+    assert training.last_checkpoint(tmp_path).name == "checkpoint-9"
+    assert training.checkpoints(tmp_path / "missing") == [] and training.last_checkpoint(tmp_path / "missing") is None

@@ -26,19 +26,26 @@ import os
 # processes on a small machine. Set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from utils import hub  # noqa: E402
 from utils.config import PROFILES, get_profile, set_seed  # noqa: E402
 
 
-def _keep_hf_caches_in_results() -> None:
-    """The offline profiles need nothing from the Hugging Face cache, yet ``datasets`` and ``evaluate`` write
-    theirs (Arrow copies of the JSON files, the ROUGE module): keep them in ``results/.hf-cache``, not in
-    ``~/.cache/huggingface``. Runs before any Hugging Face library is imported; an ``HF_HOME`` set by the user wins.
+def _prepare_hugging_face() -> None:
+    """What the Hugging Face libraries read once, when imported, so this runs before any of them is.
+
+    * The offline profiles need nothing from the Hugging Face cache, yet ``datasets`` and ``evaluate`` write
+      theirs (Arrow copies of the JSON files, the ROUGE module): keep them in ``results/.hf-cache``, not in
+      ``~/.cache/huggingface``; an ``HF_HOME`` set by the user wins.
+    * Online or offline, decided once for the profile (:func:`utils.hub.decide_access`).
     """
     profile = PROFILES.get((os.environ.get("COURSE_PROFILE") or "tiny").strip())
-    if profile is not None and profile.offline:
+    if profile is None:  # get_profile() explains the valid names when the notebook asks for the profile
+        return
+    if profile.offline:
         os.environ.setdefault("HF_HOME", str(profile.results_dir.parent / ".hf-cache"))
+    hub.decide_access(profile.name, profile.offline)
 
 
-_keep_hf_caches_in_results()
+_prepare_hugging_face()
 
 __all__ = ["get_profile", "set_seed"]

@@ -11,7 +11,6 @@ import difflib
 import math
 import numbers
 import os
-import random
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,14 +274,14 @@ def named_budget(profile: Profile, budget: str | None) -> dict:
 
 
 def set_seed(seed: int = 42) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and GPU) so a run can be repeated."""
-    import numpy as np
-    import torch
+    """Seed Python, NumPy and PyTorch (CPU and every GPU) so a run can be repeated: ``transformers.set_seed``.
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
+    Imported when called, so that importing the configuration does not load transformers and torch.
+    (String hashing cannot be seeded from inside a running Python: ``PYTHONHASHSEED`` only acts at start-up.)
+    """
+    import transformers
+
+    transformers.set_seed(seed)
 
 
 def device() -> str:

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,11 @@ from tqdm.auto import tqdm
 from utils import targets
 from utils.config import NOTEBOOK_DIR, ProfileError, get_profile, resolve_path_variables
 from utils.results import atomic_write_json, atomic_write_text, load_metrics
+
+try:  # POSIX only: on Windows the course runs without a peak-memory figure
+    import resource
+except ImportError:
+    resource = None
 
 
 class NotebookFailed(RuntimeError):
@@ -99,8 +103,7 @@ def run_course(profile_name: str | None = None, only: list[str] | None = None) -
         timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
         atomic_write_json(timings_path, timings)
     total = time.perf_counter() - started
-    print(f"Ran {len(notebooks)} notebooks in {total:.0f} s "
-          f"(peak memory of a kernel: {peak_child_memory_mb():.0f} MB).")
+    print(f"Ran {len(notebooks)} notebooks in {total:.0f} s (peak memory of a kernel: {peak_memory_text()}).")
     report = write_report(profile.name)
     print(f"Report: {report}")
     if not only:  # a partial run leaves other lessons' numbers as they were: nothing to judge
@@ -117,9 +120,19 @@ def check_targets(profile_name: str | None = None) -> list[dict]:
     return rows
 
 
-def peak_child_memory_mb() -> float:
-    """Peak resident memory of the largest finished child process (the notebook kernels), in MB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def peak_child_memory_mb() -> float | None:
+    """Peak resident memory of the largest finished child process (the notebook kernels), in MB; None where
+    the platform has no ``resource`` module (Windows)."""
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # macOS counts bytes, Linux KiB
+
+
+def peak_memory_text() -> str:
+    """:func:`peak_child_memory_mb` for people: ``"903 MB"``, or ``"not measured"`` where it cannot be."""
+    peak = peak_child_memory_mb()
+    return "not measured on this platform" if peak is None else f"{peak:.0f} MB"
 
 
 def _fmt(value) -> str:

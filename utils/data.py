@@ -17,8 +17,7 @@ import functools
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import datasets
@@ -129,23 +128,11 @@ def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:
 # ---------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def datasets_offline(enabled: bool) -> Iterator[None]:
-    """Within the block, ``datasets`` reads only the local HF cache (it reads ``HF_HUB_OFFLINE`` at import)."""
-    before = datasets.config.HF_HUB_OFFLINE
-    datasets.config.HF_HUB_OFFLINE = before or enabled
-    try:
-        yield
-    finally:
-        datasets.config.HF_HUB_OFFLINE = before
-
-
 def load_hub(hub_id: str) -> DatasetDict:
     """``datasets.load_dataset(hub_id)``; without a connection, from the HF cache or a quick, clear error."""
-    online = hub.prepare_hub_access()
+    online = hub.use_hub(hub_id, datasets.config.HF_HUB_OFFLINE)
     try:
-        with datasets_offline(not online):
-            return datasets.load_dataset(hub_id)
+        return datasets.load_dataset(hub_id)
     except (OSError, datasets.exceptions.DatasetNotFoundError) as e:
         if not online or datasets.config.HF_HUB_OFFLINE:
             raise hub.unavailable(hub_id, e) from e
@@ -170,11 +157,10 @@ def load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
         if (folder / "dataset_info.json").is_file():
             out[split] = datasets.load_from_disk(str(folder))
             continue
-        online = hub.prepare_hub_access()
+        online = hub.use_hub(hub_id, datasets.config.HF_HUB_OFFLINE)
         try:
-            with datasets_offline(not online):
-                stream = datasets.load_dataset(hub_id, split=split, streaming=True)
-                rows = list(stream.take(n))
+            stream = datasets.load_dataset(hub_id, split=split, streaming=True)
+            rows = list(stream.take(n))
         except (OSError, datasets.exceptions.DatasetNotFoundError, ValueError) as e:
             if not online or datasets.config.HF_HUB_OFFLINE:
                 raise hub.unavailable(hub_id, e) from e

@@ -1,8 +1,10 @@
 """Talking to the Hugging Face Hub without ever hanging on a dead network.
 
 The ``full`` profile loads models and data sets from the Hub. With no network, the libraries can wait on
-time-outs; here we check reachability once (a few seconds at most) and otherwise switch them to the
-local cache, so a missing download fails fast with advice instead of hanging.
+time-outs. So whether a process uses the Hub is decided once, when ``utils`` is imported and before any Hugging
+Face library is (:func:`decide_access`): an offline profile never does; the ``full`` one checks reachability
+(a few seconds at most) and otherwise starts the libraries in offline mode, on the local cache, so a missing
+download fails fast with advice instead of hanging.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ ADVICE = (
     "`COURSE_PROFILE=full python -m utils.hub` (model, tokenizer, target and every probe), then copy "
     "~/.cache/huggingface over."
 )
+
+
+#: What the Hugging Face libraries read, once, when imported, to know whether they may use the network.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+#: The profile whose decision those variables hold when the course set them (unset: they are the user's own).
+DECIDED_FOR = "FLAN_COURSE_HUB_DECIDED_FOR"
 
 
 class HubUnavailableError(RuntimeError):
@@ -49,7 +57,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     pass it, and every download would then retry for a minute before failing. Only an answer that is not an
     error (status < 400) counts as reachable.
     """
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
+    if offline_variable_set():
         return False
     import httpx
 
@@ -60,19 +68,50 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return response.status_code < 400
 
 
-def prepare_hub_access() -> bool:
-    """Set the Hub libraries to offline mode when the Hub is unreachable. Returns True if online."""
-    online = hub_reachable()
-    if not online:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
-        try:  # huggingface_hub reads the variable at import time; keep its constant in step
-            import huggingface_hub.constants as hub_constants
+def offline_variable_set() -> bool:
+    """True when ``HF_HUB_OFFLINE`` says offline (set by :func:`decide_access` or by the user)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
-            hub_constants.HF_HUB_OFFLINE = True
-        except Exception:  # pragma: no cover - older/newer layouts
-            pass
-    return online
+
+def decide_access(profile_name: str, offline_profile: bool) -> bool:
+    """Decide whether this process uses the Hub, before any Hugging Face library is imported; True when online.
+
+    The libraries read :data:`OFFLINE_VARIABLES` once, when imported, so the decision is written there:
+    ``utils/__init__`` calls this as ``utils`` is imported (every notebook's first import). An offline profile
+    never needs the Hub; the ``full`` one goes offline when the Hub does not answer (:func:`hub_reachable`).
+    Variables the user set win. A decision inherited from a process of another profile (the course runner
+    starts the kernels of the profile it was given) is taken again.
+    """
+    if os.environ.get(DECIDED_FOR, profile_name) != profile_name:
+        for variable in (*OFFLINE_VARIABLES, DECIDED_FOR):
+            os.environ.pop(variable, None)
+    if DECIDED_FOR not in os.environ and not any(os.environ.get(v) for v in OFFLINE_VARIABLES):
+        if offline_profile or not hub_reachable():
+            os.environ.update(dict.fromkeys(OFFLINE_VARIABLES, "1"))
+        os.environ[DECIDED_FOR] = profile_name
+    return online()
+
+
+def online() -> bool:
+    """Whether this process uses the Hub: not in offline mode, and the Hub answers (probed once per process)."""
+    return hub_reachable()
+
+
+def use_hub(what: str, library_offline: bool) -> bool:
+    """Whether loading ``what`` may use the Hub (:func:`online`).
+
+    Without the Hub, the loading library must have started in offline mode (``library_offline``: its own
+    switch, read when it was imported after :func:`decide_access`). A library imported before ``utils`` started
+    online and would retry the unreachable Hub for half a minute: refused at once, with what to do.
+    """
+    if online():
+        return True
+    if not library_offline:
+        raise HubUnavailableError(
+            f"Could not load {what!r}: the Hub cannot be reached, and the Hugging Face libraries were imported "
+            "before `utils`, so they started in online mode. Import utils first (as every notebook does), or set "
+            f"HF_HUB_OFFLINE=1, to read the cache. {ADVICE}")
+    return False
 
 
 def unavailable(what: str, error: Exception) -> HubUnavailableError:

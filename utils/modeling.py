@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import huggingface_hub
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -72,7 +73,7 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
     kwargs.setdefault("trust_remote_code", False)
     if hub.is_local(name):
         return cls.from_pretrained(name, **kwargs)
-    online = hub.prepare_hub_access()
+    online = hub.use_hub(name, huggingface_hub.is_offline_mode())
     try:
         return cls.from_pretrained(name, local_files_only=not online, **kwargs)
     except OSError as error:
@@ -161,9 +162,15 @@ def add_lora(model, profile: Profile | None = None, r: int | None = None, alpha:
 
 
 def parameter_counts(model) -> dict:
-    """Trainable and total parameters, and the trainable fraction (in [0, 1])."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Trainable and total parameters (a shared matrix counts once), and the trainable fraction (in [0, 1]).
+
+    Counted by the libraries: peft's ``get_nb_trainable_parameters`` for a LoRA model, transformers'
+    ``num_parameters`` for any other.
+    """
+    if hasattr(model, "get_nb_trainable_parameters"):  # a PeftModel
+        trainable, total = model.get_nb_trainable_parameters()
+    else:
+        total, trainable = model.num_parameters(), model.num_parameters(only_trainable=True)
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
 
 

@@ -4,17 +4,28 @@ The first code cell of every lesson is :data:`COLAB_CELL`, word for word (a test
 course can be imported, so it is plain code made by :func:`colab_cell` from the one published-address setting,
 :data:`utils.config.PUBLISHED_REPO` at :data:`utils.config.PUBLISHED_REF`, and copied into the notebooks by
 ``python -m utils.notebook sync``. Where the course is importable it does nothing; elsewhere (Colab) it fetches
-the course pinned to that tag or commit, or, while no address is set, says how to get the course.
+the course pinned to that tag or commit, or, while no address is set, says how to get the course. The same
+command writes the README's "Open in Colab" badges (:func:`readme_with_badges`) from that address.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 from pathlib import Path
 
-from utils.config import NOTEBOOK_DIR, PUBLISHED_REF, PUBLISHED_REPO, Profile, device, get_profile, set_seed
+from utils.config import (
+    NOTEBOOK_DIR,
+    PUBLISHED_REF,
+    PUBLISHED_REPO,
+    ROOT,
+    Profile,
+    device,
+    get_profile,
+    set_seed,
+)
 
 #: What the set-up cell says where the course is missing and no published copy can be fetched.
 GET_THE_COURSE = (
@@ -100,6 +111,58 @@ def sync_colab_cells(folder: Path | None = None) -> list[Path]:
     return changed
 
 
+# --- "Open in Colab" badges on the README's lesson table, from the same published address ------------------
+COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+#: The lesson table's last cell while no copy on GitHub is published (Colab opens notebooks from GitHub).
+NOT_PUBLISHED = "—"
+#: The header of the README's lesson table; its rows name a notebook in their second cell.
+LESSON_TABLE_HEADER = "| # | notebook | what it teaches |"
+_GITHUB = re.compile(r"(?:https://github\.com/|git@github\.com:)([\w.-]+)/([\w.-]+?)(?:\.git)?/?")
+
+
+def colab_url(notebook: str, repo: str | None = PUBLISHED_REPO, ref: str | None = PUBLISHED_REF) -> str | None:
+    """Where Colab opens ``notebooks/<notebook>.ipynb`` of the course published at ``repo`` (pinned to ``ref``);
+    None while nothing is published, or when ``repo`` is not on GitHub (Colab opens notebooks from GitHub)."""
+    match = _GITHUB.fullmatch(repo or "")
+    if match is None or not ref:
+        return None
+    owner, name = match.groups()
+    return f"https://colab.research.google.com/github/{owner}/{name}/blob/{ref}/notebooks/{notebook}.ipynb"
+
+
+def colab_badge(notebook: str, repo: str | None = PUBLISHED_REPO, ref: str | None = PUBLISHED_REF) -> str:
+    """The lesson table's "Open in Colab" badge for ``notebook`` (:data:`NOT_PUBLISHED` while there is none)."""
+    url = colab_url(notebook, repo, ref)
+    return f"[![Open in Colab]({COLAB_BADGE_IMAGE})]({url})" if url else NOT_PUBLISHED
+
+
+def readme_with_badges(text: str, repo: str | None = PUBLISHED_REPO, ref: str | None = PUBLISHED_REF) -> str:
+    """The README ``text`` with the last cell of each lesson-table row set to the lesson's :func:`colab_badge`."""
+    lines = text.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith(LESSON_TABLE_HEADER)), None)
+    if start is None:
+        raise ValueError(f"The README has no lesson table (a line starting {LESSON_TABLE_HEADER!r}).")
+    row = start + 2  # past the header and the |---| line
+    while row < len(lines) and lines[row].startswith("|"):
+        cells = lines[row].split(" | ")
+        notebook = cells[1].strip("`")
+        lines[row] = " | ".join([*cells[:-1], f"{colab_badge(notebook, repo, ref)} |"])
+        row += 1
+    return "\n".join(lines)
+
+
+def sync_readme(path: Path = ROOT / "README.md", repo: str | None = PUBLISHED_REPO,
+                ref: str | None = PUBLISHED_REF) -> bool:
+    """Rewrite the README's Colab badges from the published address; True when it changed."""
+    text = path.read_text(encoding="utf-8")
+    updated = readme_with_badges(text, repo, ref)
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+    return updated != text
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["sync"]:
     for path in sync_colab_cells():
         print(f"updated {path}")
+    if sync_readme():
+        print("updated the README's Colab badges")

@@ -18,6 +18,9 @@ from matplotlib.patches import Patch
 
 #: Colours used across the course: a neutral one, one for what is highlighted, one for limits.
 NEUTRAL, HIGHLIGHT, LIMIT = "#4C72B0", "#DD8452", "#C44E52"
+#: Bar plots are pandas' own (``Series.plot.barh``, ``DataFrame.plot.bar``), as wide as matplotlib's bars and
+#: with the grid kept (pandas switches it off unless told).
+BAR_WIDTH = 0.8
 
 
 def _figure(n_cols: int = 1, width: float = 8.0, height: float = 4.0) -> tuple[Figure, list]:
@@ -72,7 +75,7 @@ def category_counts(counts: pd.Series | Mapping[str, int], title: str = "", xlab
     if counts.empty:
         raise ValueError("counts is empty; give e.g. df['topic'].value_counts()")
     fig, (ax,) = _figure(height=max(2.5, 0.3 * len(counts) + 1))
-    ax.barh([str(i) for i in counts.index], counts.values, color=NEUTRAL)
+    counts.rename(index=str).plot.barh(ax=ax, color=NEUTRAL, width=BAR_WIDTH, grid=True)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return fig
@@ -101,7 +104,9 @@ def scores_with_ci(table: pd.DataFrame, label: str, score: str = "rouge1", highl
     names = data[label].astype(str).tolist()
     colours = [HIGHLIGHT if name in set(highlight) else NEUTRAL for name in names]
     fig, (ax,) = _figure(height=max(2.5, 0.4 * len(names) + 1.2))
-    ax.barh(names, values, xerr=errors, color=colours, alpha=0.85, capsize=3, error_kw={"elinewidth": 1})
+    pd.Series(values, index=names).plot.barh(ax=ax, xerr=errors, color=colours, alpha=0.85, width=BAR_WIDTH,
+                                             grid=True, capsize=3, error_kw={"elinewidth": 1})
+    ax.set_ylabel("")
     handles = []
     if highlight:
         handles.append(Patch(color=HIGHLIGHT, alpha=0.85, label=highlight_name))
@@ -197,14 +202,10 @@ def stacked_bars(table: pd.DataFrame, columns: Sequence[str], title: str = "", x
     if missing:
         raise ValueError(f"table lacks the column(s) {missing}; it has {list(table.columns)}")
     fig, (ax,) = _figure(height=max(2.5, 0.4 * len(table) + 1.2))
-    left = np.zeros(len(table))
-    names = [str(i) for i in table.index]
     colours = (NEUTRAL, HIGHLIGHT, *_OTHER_COLOURS[1:])
-    for i, column in enumerate(columns):
-        colour = colours[i % len(colours)]
-        values = table[column].to_numpy(dtype=float)
-        ax.barh(names, values, left=left, color=colour, label=str(column))
-        left += values
+    stacked = table[list(columns)].astype(float).rename(index=str, columns=str)
+    stacked.plot.barh(ax=ax, stacked=True, width=BAR_WIDTH, grid=True,
+                      color=[colours[i % len(colours)] for i in range(len(columns))])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.legend(loc="lower right")
@@ -218,13 +219,9 @@ def grouped_bars(table: pd.DataFrame, title: str = "", ylabel: str = "score", pe
         raise ValueError("table is empty; give e.g. tasks as rows and models as columns")
     scale = 100 if percent else 1
     n_rows, n_cols = table.shape
-    width = 0.8 / n_cols
     fig, (ax,) = _figure(width=max(8.0, 1.2 * n_rows * max(1, n_cols / 3)))
-    positions = np.arange(n_rows)
-    for i, column in enumerate(table.columns):
-        ax.bar(positions + (i - (n_cols - 1) / 2) * width, table[column].to_numpy(dtype=float) * scale, width,
-               label=str(column))
-    ax.set_xticks(positions, [str(i) for i in table.index])
+    (table.astype(float) * scale).rename(index=str, columns=str).plot.bar(ax=ax, width=BAR_WIDTH, rot=0, grid=True)
+    ax.set_xlabel("")
     ax.set_ylabel(f"{ylabel} ({'%' if percent else 'fraction'})")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     ax.set_title(title)

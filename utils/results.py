@@ -9,12 +9,13 @@ leaves a half-written file behind, and notebooks running in parallel never lose 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
+
+from filelock import FileLock
 
 from utils.config import Profile, get_profile
 
@@ -59,22 +60,24 @@ def atomic_write_json(path: str | Path, obj) -> Path:
 
 @contextlib.contextmanager
 def locked(lock_path: str | Path):
-    """Hold an exclusive lock on ``lock_path`` (across processes) for the duration of the block."""
+    """Hold an exclusive lock on ``lock_path`` (across processes) for the duration of the block.
+
+    ``filelock`` picks the platform's lock (``fcntl`` on Linux and macOS, ``msvcrt`` on Windows).
+    """
     lock_path = Path(lock_path)
+    lock = FileLock(lock_path)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(lock_path, "w")  # noqa: SIM115 (closed below)
+        lock.acquire()
     except OSError as error:
         raise PermissionError(
             f"Cannot write the lock file {lock_path} ({error.strerror or error}): the results folder is not "
             "writable. Make it writable, or set COURSE_RESULTS_DIR to a folder you can write to."
         ) from error
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def results_dir(profile: Profile | None = None) -> Path:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 
-from utils import evaluation, finetuning, mixture, modeling, scoring, training
+from utils import evaluation, finetuning, hub, mixture, modeling, scoring, training
 from utils.config import ProfileError, get_profile
 from utils.results import atomic_write_json
 
@@ -133,9 +134,23 @@ def _clear_for_all(path: Path) -> None:
     dist.barrier()
 
 
+def restart_for_profile(profile) -> None:
+    """Start this command again with ``COURSE_PROFILE`` set when ``--profile`` needs the Hub and ``utils`` decided
+    Hub access for another profile as it was imported (``$COURSE_PROFILE``, default tiny): the Hugging Face
+    libraries read that decision once, when imported (:func:`utils.hub.decide_access`). The process id stays,
+    so ``torchrun`` keeps track of it."""
+    if profile.offline or os.environ.get(hub.DECIDED_FOR, profile.name) == profile.name:
+        return
+    os.environ["COURSE_PROFILE"] = profile.name
+    os.execv(sys.executable, [sys.executable, "-m", "utils.train", *sys.argv[1:]])
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(parse(argv))
+        args = parse(argv)
+        if argv is None:  # the command line, not a call from Python
+            restart_for_profile(get_profile(args.profile))
+        return _main(args)
     except (ProfileError, training.RunFolderError) as error:  # bad settings or output folder: say what to do
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -42,6 +42,7 @@ from transformers import (
     Seq2SeqTrainingArguments,
     TrainerCallback,
 )
+from transformers.trainer_utils import get_last_checkpoint, sort_checkpoints
 
 from utils import evaluation, fingerprints, modeling
 from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, get_profile
@@ -110,12 +111,19 @@ class RunSettings:
 
 
 def world() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process: ``(0, 1)`` unless started by torchrun/accelerate launch."""
+    """``(rank, world_size)`` of this process: ``(0, 1)`` unless started by ``torchrun`` / ``accelerate launch``.
+
+    Where a trainer exists, ``trainer.is_world_process_zero()`` answers instead. Before it exists, the launchers'
+    ``RANK`` / ``WORLD_SIZE`` are read here rather than asking ``accelerate.PartialState()``: measured under
+    ``torchrun --nproc_per_node 2`` on a CPU machine, ``PartialState()`` reports ``num_processes`` 1 and
+    ``is_main_process`` True in *both* processes, because only the trainer's arguments (``use_cpu``) make it
+    distributed there.
+    """
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def is_main_process() -> bool:
-    """False in the secondary processes of a multi-process run (``torchrun``, ``accelerate launch``).
+    """False in the secondary processes of a multi-process run (see :func:`world`).
 
     Every process trains on its own shard of the data; only the main process (rank 0) writes files.
     """
@@ -393,17 +401,15 @@ CourseSeq2SeqTrainer = _Seq2SeqTrainer
 
 @contextlib.contextmanager
 def _rng_preserved():
-    """Run a block without changing the random generators (Python, NumPy, PyTorch CPU and GPU)."""
-    states = (random.getstate(), np.random.get_state(), torch.random.get_rng_state(),
-              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.random.set_rng_state(states[2])
-        if states[3] is not None:
-            torch.cuda.set_rng_state_all(states[3])
+    """Run a block without changing the random generators: PyTorch's (CPU and every GPU) through
+    ``torch.random.fork_rng``; Python's and NumPy's, which it leaves alone, are saved and restored here."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng():
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
 
 
 class _OptimizerStateInLastOnly(TrainerCallback):
@@ -513,18 +519,25 @@ def _quiet_peft():
 
 
 def checkpoints(path: str | Path) -> list[tuple[int, Path]]:
-    """The intermediate checkpoints of a run as (step, folder), in training order."""
-    found = [(int(p.name.split("-")[-1]), p) for p in Path(path).glob("checkpoint-*")
-             if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found)
+    """The intermediate checkpoints of a run as (step, folder), in training order (transformers'
+    ``sort_checkpoints``; only folders named exactly ``checkpoint-<step>``)."""
+    if not Path(path).is_dir():
+        return []
+    found = [Path(folder) for folder in sort_checkpoints(str(path))]
+    return [(int(folder.name.split("-")[-1]), folder) for folder in found if folder.name.split("-")[-1].isdigit()]
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
     """The latest *complete* checkpoint of a run, or None.
 
-    The trainer writes ``trainer_state.json`` last, so a checkpoint whose state is missing or unreadable
-    (cut short by a crash or a full disk) is incomplete, and an earlier one is used instead.
+    transformers' ``get_last_checkpoint`` names the newest ``checkpoint-<step>`` folder; it is used when it
+    is complete. The trainer writes ``trainer_state.json`` last, so a checkpoint whose state is missing or
+    unreadable (cut short by a crash or a full disk) is incomplete, and the newest complete one before it is
+    used instead.
     """
+    newest = get_last_checkpoint(str(path)) if Path(path).is_dir() else None
+    if newest is not None and _readable_json(Path(newest) / "trainer_state.json"):
+        return Path(newest)
     complete = [folder for _, folder in checkpoints(path) if _readable_json(folder / "trainer_state.json")]
     return complete[-1] if complete else None
 
@@ -821,7 +834,7 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
         "log_history": trainer.state.log_history,
     }
     summary = _save_final(trainer, tokenizer, out / "final", summary)
-    if not is_main_process():
+    if not trainer.is_world_process_zero():
         return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
     _prune_checkpoints(out)
     print(f"Trained in {wall:.0f} s ({validation:.0f} s of it scoring validation dialogues); saved to {out}.")
@@ -836,10 +849,10 @@ def _save_final(trainer, tokenizer, final: Path, summary: dict) -> dict:
     Returns the summary as saved (rounded as in the JSON file), so a fresh run and a cached one match.
     """
     staging = final.with_name("final.partial")
-    if staging.exists() and is_main_process():
+    if staging.exists() and trainer.is_world_process_zero():
         shutil.rmtree(staging)
     trainer.save_model(str(staging))  # every process calls it; only rank 0 writes (safetensors)
-    if not is_main_process():
+    if not trainer.is_world_process_zero():
         return summary
     (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the summary records the settings
     tokenizer.save_pretrained(staging)

@@ -83,7 +83,7 @@ class Rouge(evaluate.Metric):
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
-                datasets.Features({"predictions": string, "references": datasets.Sequence(string)}),
+                datasets.Features({"predictions": string, "references": datasets.List(string)}),
                 datasets.Features({"predictions": string, "references": string}),
             ],
             codebase_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
