@@ -94,13 +94,13 @@ class BuildConfig:
     #: Short notes that use every word of the world, held-out slot values included (``synth.background_texts``):
     #: the stand-in for the web text that taught T5 its vocabulary. They join the tokenizer's and the
     #: pre-training text, never the instruction mixture.
-    background_notes: int = 0
+    background_notes: int = 3000
     noise_density: float = 0.15
     mean_noise_span_length: float = 3.0
     #: Share of pre-training examples whose target is the whole original text (BART's text infilling: the
     #: same corrupted input, but the decoder rewrites every token). Span corruption alone never asks the
     #: decoder to copy from its input; summaries that keep a dialogue's facts need exactly that.
-    reconstruct_share: float = 0.0
+    reconstruct_share: float = 0.5
     #: Tie the output layer to the input embeddings (T5 v1.0) instead of FLAN-T5's separate output layer.
     tie_embeddings: bool = False
     # stage 2: FLAN-style instruction tuning
@@ -127,7 +127,7 @@ class BuildConfig:
         """A toy build for tests: every stage runs, for a few steps, on a small slice of the data."""
         return cls(seed=seed, vocab_size=600, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1,
                    pretrain_steps=4, pretrain_batch_size=4, tune_steps=4, tune_batch_size=4, mixing_cap=40,
-                   tokenizer_preview=200, profile="smoke", limit=60)
+                   tokenizer_preview=200, background_notes=30, profile="smoke", limit=60)
 
 
 # --------------------------------------------------------------------------------------------------
