@@ -69,10 +69,10 @@ report: $(STAMP)
 	$(PY) -m utils.course report --profile $(PROFILE)
 
 data: $(STAMP)
-	$(PY) -m utils.synth
+	$(PY) -m utils.world.synth
 
 model: $(STAMP)
-	$(PY) -m utils.tiny_flan build
+	$(PY) -m utils.world.tiny_flan build
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

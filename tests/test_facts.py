@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from datasets import Dataset
 
-from utils import course, data, evaluation, facts, forgetting, scoring, synth
+from utils import course, data, evaluation, facts, forgetting, scoring
 from utils.config import DATA_DIR, get_profile
+from utils.world import synth
 
 DIALOGUE = ("#Person1#: Good afternoon. Can I help you?\n#Person2#: I'm looking for a kettle.\n"
             "#Person1#: This grey kettle is $30.\n#Person2#: Great, I'll take it.")

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from utils import synth
 from utils.config import DATA_DIR
 from utils.tasks import PROBES
+from utils.world import synth
 
 SPEAKER = re.compile(r"^(#Person[12]#): \S")
 
@@ -131,7 +131,7 @@ def test_card_statistics_are_computed_from_the_files(regenerated, tmp_path):
     assert "old numbers" not in text and text.endswith(f"{synth.STATS_END}\nend\n")
     assert "| train | 4000 | 4000 |" in text and "| test | 250 | 750 |" in text
     committed = (DATA_DIR / "README.md").read_text()
-    assert synth.card_stats(DATA_DIR) in committed, "data/README.md is stale: run `python -m utils.synth --card`"
+    assert synth.card_stats(DATA_DIR) in committed, "data/README.md is stale: run `python -m utils.world.synth --card`"
     (tmp_path / "README.md").write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         synth.write_card(tmp_path / "README.md", out)

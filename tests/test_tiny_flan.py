@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from utils import modeling, tiny_flan
+from utils import modeling
 from utils.config import TINY_MODEL_DIR, get_profile
 from utils.tasks import PROBES
+from utils.world import tiny_flan
 
 MAX_PARAMETERS = 10_000_000
 MAX_WEIGHTS_MB = 20

@@ -31,7 +31,7 @@ SPLITS = ("train", "validation", "test")
 #: Carried where present, never required: ``facts``, the phrases a correct summary contains (the synthetic
 #: corpus records them, see data/README.md; DialogSum on the Hub has none).
 OPTIONAL_TARGET_COLUMNS = ("facts",)
-REGENERATE = "Regenerate the course data with `make data` (or `python -m utils.synth`)."
+REGENERATE = "Regenerate the course data with `make data` (or `python -m utils.world.synth`)."
 
 #: Full profile: how many rows of a large Hub set are kept per split.
 FULL_CAPS = {"train": 30_000, "validation": 1_000, "test": 20_000}

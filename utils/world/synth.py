@@ -1,6 +1,6 @@
 """The synthetic corpus of the offline world: DialogSum-style dialogues and the probe tasks.
 
-Run ``python -m utils.synth`` (or ``make data``) to write ``data/dialogsum/``, ``data/probes/`` and
+Run ``python -m utils.world.synth`` (or ``make data``) to write ``data/dialogsum/``, ``data/probes/`` and
 ``data/chats/`` (SAMSum-style chats, the tiny model's held-in summarization task) and refresh the
 statistics in the data card ``data/README.md`` (``--card`` does only the latter).
 Everything is drawn from seeded random generators, so the default seed reproduces the committed
@@ -1329,7 +1329,7 @@ def generate(out_dir: Path = DATA_DIR, seed: int = DEFAULT_SEED) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 
 CARD = DATA_DIR / "README.md"
-STATS_START = "<!-- stats:start: written by `python -m utils.synth --card`; do not edit by hand -->"
+STATS_START = "<!-- stats:start: written by `python -m utils.world.synth --card`; do not edit by hand -->"
 STATS_END = "<!-- stats:end -->"
 
 
@@ -1381,7 +1381,7 @@ def card_stats(data_dir: Path = DATA_DIR) -> str:
     lines += ["", "Counts are mean (min-max). "
               + ("Tokens: the tiny model's tokenizer (`data/models/tiny-flan-t5`), with the end-of-sequence token."
                  if tok else "Token counts appear once the tiny model exists (`make model`, then "
-                             "`python -m utils.synth --card`)."), ""]
+                             "`python -m utils.world.synth --card`)."), ""]
     lines += ["#### Topics (dialogues per split)", "", "| topic | " + " | ".join(SPLITS) + " |",
               "|---|" + "---|" * len(SPLITS)]
     for topic in TOPICS:

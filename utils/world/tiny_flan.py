@@ -1,6 +1,6 @@
 """Build the offline world's foundation model: a tiny FLAN-T5, made the way FLAN models are made.
 
-``python -m utils.tiny_flan build`` (or ``make model``) runs four stages, each a small function below:
+``python -m utils.world.tiny_flan build`` (or ``make model``) runs four stages, each a small function below:
 
 1. **Tokenizer** -- a SentencePiece-style *unigram* tokenizer trained with the ``tokenizers`` library,
    with T5's conventions: ``<pad>`` = 0, ``</s>`` = 1, ``<unk>`` = 2, and 100 sentinel tokens
@@ -48,7 +48,7 @@ from utils.tasks import PROBES
 N_SENTINELS = 100
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2, as in T5
 SPEAKER_TAGS = ("#Person1#", "#Person2#")  # DialogSum's speakers: one piece each
-#: The held-in summarization task (SAMSum's place in FLAN's mixture), in SAMSum's schema; made by utils.synth.
+#: The held-in summarization task (SAMSum's place in FLAN's mixture), in SAMSum's schema; made by utils.world.synth.
 CHATS = "chats"
 CHATS_DIR = DATA_DIR / "chats"
 CHAT_COLUMNS = ("id", "dialogue", "summary", "topic")
@@ -151,7 +151,7 @@ def pretraining_texts(splits: dict, background_notes: int = 0, seed: int = 42) -
 
     Only inputs: no summaries, no answers, no labels. Duplicates are dropped (order kept).
     """
-    from utils import synth
+    from utils.world import synth
 
     texts = []
     for task in ("dialogsum", *PROBES, CHATS):
@@ -638,7 +638,7 @@ SAMSum-style chats (`data/chats`). The DialogSum-style corpus is held out as a *
 held out of FLAN's mixture. {_zero_shot_behaviour(zs)}
 It is a teaching model, not a general-purpose one: it knows only the synthetic corpus's world.
 
-Made by `python -m utils.tiny_flan build` (`make model`); everything below was written by that command.
+Made by `python -m utils.world.tiny_flan build` (`make model`); everything below was written by that command.
 
 ## Use
 
@@ -705,7 +705,7 @@ padding -100) and {'averages the loss per example' if cfg['per_example_loss'] el
 Build: seed {info['seed']}, {seconds['total']:.0f} s ({seconds['total'] / 60:.1f} min) wall-clock in all with
 {info['torch_threads']} torch thread(s) (tokenizer {seconds['tokenizer']:.0f} s, pre-training {seconds['pretraining']:.0f} s,
 instruction tuning {seconds['instruction_tuning']:.0f} s, evaluation {seconds['evaluation']:.0f} s);
-{sum(info['cpu_seconds'].values()):.0f} CPU seconds. Rebuild with `python -m utils.tiny_flan build --seed {info['seed']}`.
+{sum(info['cpu_seconds'].values()):.0f} CPU seconds. Rebuild with `python -m utils.world.tiny_flan build --seed {info['seed']}`.
 
 ## Scores
 
@@ -782,7 +782,7 @@ def load_build_info(folder: Path = TINY_MODEL_DIR) -> dict:
     """What the build of a model folder recorded: settings, sizes, timings, loss curves and scores."""
     path = Path(folder) / BUILD_INFO
     if not path.is_file():
-        raise FileNotFoundError(f"No {BUILD_INFO} in {folder}; it is written by `python -m utils.tiny_flan build` "
+        raise FileNotFoundError(f"No {BUILD_INFO} in {folder}; it is written by `python -m utils.world.tiny_flan build` "
                                 "(`make model`). Rebuild the model, or pass the folder of a tiny-flan-t5 build.")
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -819,7 +819,7 @@ def parse_settings(settings: Sequence[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m utils.tiny_flan", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.world.tiny_flan", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("build", help="build the tiny FLAN-T5 and write it with its model card")
     run.add_argument("--out", type=Path, default=None,
