@@ -225,6 +225,7 @@ def test_multitask_and_replay_runs_use_the_single_task_base_and_budget(micro_pro
     assert len(multi[2]) == micro_profile.train_steps * micro_profile.batch_size
     assert set(multi[2]["task"]) == set(TASKS)
     assert replay[0] == "replay_20pct_full" and multi[0] == "multitask_full"
+    assert multi[3] is None and replay[3] is None  # no validation along training: lesson 05 scores the end
     single_sources = sorted(single[2]["source"])
     replay_target = replay[2].filter(lambda r: r["task"] == "dialogsum")
     assert sorted(replay_target["source"]) == single_sources  # replay = the single-task data + probe data
