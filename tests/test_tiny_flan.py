@@ -25,7 +25,8 @@ PROBE_TARGET = tiny_flan.PROBE_TARGET  # 0.7: every probe a real skill (issue 14
 #: Probes allowed below PROBE_TARGET, each with the sentence of the model card that names it. QA is still
 #: under-trained at this size and build budget (data/models/tiny-flan-t5-trials.md); title is no longer excepted.
 PROBE_EXCEPTIONS = {"qa": "Below the course's target of 0.7: qa"}
-MAX_ZERO_SHOT_ROUGE1 = 0.35
+#: Zero-shot ROUGE-1 on the held-out data set: weak, as FLAN-T5-base's, but text (issue 14's band).
+MIN_ZERO_SHOT_ROUGE1, MAX_ZERO_SHOT_ROUGE1 = 0.15, 0.35
 MAX_TOKENS_PER_WORD = 1.4
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".h5", ".msgpack")
 
@@ -132,8 +133,8 @@ def test_build_info_meets_the_targets(build_info):
         if probe not in PROBE_EXCEPTIONS:
             assert s["main"] >= PROBE_TARGET, (probe, s["main"])
     zero_shot = scores["zero_shot_summarization"]
-    assert 0 < zero_shot["rouge1"] <= MAX_ZERO_SHOT_ROUGE1
-    assert zero_shot["empty_share"] < 0.05 and zero_shot["gen_len_words"] >= 2
+    assert MIN_ZERO_SHOT_ROUGE1 <= zero_shot["rouge1"] <= MAX_ZERO_SHOT_ROUGE1
+    assert zero_shot["empty_share"] < 0.05 and zero_shot["gen_len_words"] >= 4  # sentences among the labels
 
 
 def test_committed_files_are_what_the_build_writes(build_info):
@@ -181,8 +182,8 @@ def test_zero_shot_summaries_recomputed_are_weak_but_text(live_scores, build_inf
     live = live_scores["zero_shot_summarization"]
     assert live["n_dialogues"] == build_info["scores"]["zero_shot_summarization"]["n_dialogues"]
     assert live["rouge1"] == pytest.approx(build_info["scores"]["zero_shot_summarization"]["rouge1"], abs=0.005)
-    assert 0 < live["rouge1"] <= MAX_ZERO_SHOT_ROUGE1
-    assert live["empty_share"] < 0.05 and live["gen_len_words"] >= 2
+    assert MIN_ZERO_SHOT_ROUGE1 <= live["rouge1"] <= MAX_ZERO_SHOT_ROUGE1
+    assert live["empty_share"] < 0.05 and live["gen_len_words"] >= 4
 
 
 # --- the build's pieces -------------------------------------------------------------------------------

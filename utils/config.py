@@ -85,13 +85,13 @@ _TINY = dict(
     target=str(DATA_DIR / "dialogsum"),
     probes={},  # each probe's own folder (utils/tasks.py)
     offline=True,
-    lora_r=16,
-    lora_alpha=32,
+    lora_r=8,
+    lora_alpha=16,
     lora_dropout=0.05,
-    # q, v, o and wo: on the previous 1.8M-parameter tiny model, the reference lab's q and v alone learned too
-    # little (trial ROUGE-1 at dropout 0.1: q, v 0.23; q, v, o, wo 0.33; full 0.40), and at dropout 0, lr 1e-2 and
-    # 2e-2 did worse than 5e-3. These were not re-run on the rebuilt model (issue 14), where this LoRA trains 5%
-    # of the weights and reaches 83% of full fine-tuning's ROUGE-1 (data/models/tiny-flan-t5-trials.md).
+    # q, v, o and wo at rank 8: 2.5% of the rebuilt model's weights (issue 14 asks for at most 3%). Measured on a
+    # trial of the rebuilt model (data/models/tiny-flan-t5-trials.md), ROUGE-1 after lesson 03's budget: r=8 on
+    # q, v, o, wo 0.503 at lr 5e-3, 0.530 at 1e-2, 0.321 at 2e-2 (unstable); r=16 on q, v (the reference lab's
+    # modules, 2.2%) 0.434 at 1e-2; r=16 on q, v, o, wo (5%) 0.561 at 5e-3; full fine-tuning 0.643.
     lora_targets=("q", "v", "o", "wo"),
     max_source_length=512,
     max_target_length=64,
@@ -101,11 +101,11 @@ _TINY = dict(
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
         name="tiny", n_train=None, n_eval_dialogues=None, n_probe_eval=200, train_steps=300,
-        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=5e-3, **_TINY,
+        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=1e-2, **_TINY,
     ),
     "smoke": Profile(
         name="smoke", n_train=256, n_eval_dialogues=16, n_probe_eval=16, train_steps=8,
-        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=5e-3, n_checkpoints=2, n_validation=16, **_TINY,
+        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=1e-2, n_checkpoints=2, n_validation=16, **_TINY,
     ),
     "full": Profile(
         name="full",
