@@ -837,7 +837,8 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
     if not trainer.is_world_process_zero():
         return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
     _prune_checkpoints(out)
-    print(f"Trained in {wall:.0f} s ({validation:.0f} s of it scoring validation dialogues); saved to {out}.")
+    scored = f" ({validation:.0f} s of it scoring validation dialogues)" if trainer.eval_dataset is not None else ""
+    print(f"Trained in {wall:.0f} s{scored}; saved to {out}.")
     return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
 
 
