@@ -760,12 +760,12 @@ def _zero_shot_behaviour(zero_shot: dict) -> str:
         return (f"Zero-shot on it, the model writes sentences ({words:.1f} words on average), weak for the reasons "
                 "FLAN-T5's are: another style, another length, other speaker tags.")
     grounding = zero_shot.get("grounding")
-    invented = (f"; {1 - grounding:.0%} of the names, numbers and times it writes are not in the dialogue "
-                f"(grounding {grounding:.2f})" if grounding is not None else "")
+    invented = (f", and names people and values the dialogue does not have (grounding {grounding:.2f}: the share of a "
+                "summary's names, numbers and times found in the dialogue, averaged)" if grounding is not None else "")
     return (f"Zero-shot on it, the model writes shorter answers than FLAN-T5 ({words:.1f} words on average, under "
             f"the {SENTENCE_WORDS} of a short sentence): it learned to summarize from chats between first-named "
-            f"friends, and on the plain, `#Person1#`-tagged dialogues it mixes sentences with short labels{invented} "
-            "(the examples below; `data/models/tiny-flan-t5-trials.md` shows how the trials moved it).")
+            f"friends, and on the plain, `#Person1#`-tagged dialogues it mixes sentences with short labels{invented}. "
+            "The examples below show it; `data/models/tiny-flan-t5-trials.md` shows how the trials moved it.")
 
 
 #: The score every probe task should reach for the forgetting lesson to measure a real skill.
