@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from utils import tasks
-from utils.config import DATA_DIR
+from utils.config import DATA_DIR, TINY_MODEL_DIR
+from utils.data import SPLITS, TARGET_COLUMNS, read_jsonl
+from utils.facts import contains, is_number, normalize
 from utils.tasks import PROBES
 
 DEFAULT_SEED = 1234
@@ -209,9 +211,14 @@ POOLS: dict[str, tuple[list, list]] = {
 }
 
 
+def spoken(value) -> str:
+    """A pool value as a dialogue says it: the first form of a tuple (dialogue, summary, ...), else the value."""
+    return value[0] if isinstance(value, tuple) else value
+
+
 def held_out_values() -> dict[str, list[str]]:
     """The held-out values of every pool as they appear in dialogues (for checks and the data card)."""
-    return {key: [v[0] if isinstance(v, tuple) else v for v in pool[1]] for key, pool in POOLS.items()}
+    return {key: [spoken(v) for v in pool[1]] for key, pool in POOLS.items()}
 
 
 class Slots:
@@ -933,8 +940,6 @@ def summary_facts(slots: dict, summaries: list[str], roles: dict) -> list[str]:
     fact's tokens are kept once (the shorter). Reads the drawn slots only, so the
     random draws (and the dialogues) are the same with or without it.
     """
-    from utils.facts import contains, normalize
-
     tokens = [normalize(summary) for summary in summaries]
     found: dict[str, str] = {}
     for value in slots.values():
@@ -951,8 +956,6 @@ def summary_facts(slots: dict, summaries: list[str], roles: dict) -> list[str]:
 
 def _shared_unit(value: list[str], summaries: list[list[str]]) -> str | None:
     """For a number (``five``): the word that follows it in every summary (``nights``), if they all agree."""
-    from utils.facts import is_number
-
     if len(value) != 1 or not is_number(value[0]):
         return None
     following = set()
@@ -1039,8 +1042,7 @@ def background_texts(n: int = 3000, seed: int = DEFAULT_SEED) -> list[str]:
         sentences = []
         for key in rng.sample(keys, rng.randint(3, 5)):
             seen, unseen = POOLS[key]
-            value = rng.choice(seen + unseen)
-            value = value[0] if isinstance(value, tuple) else value
+            value = spoken(rng.choice(seen + unseen))
             sentences.append(cap(BACKGROUND_FRAMES[key].format(v=value.replace("{X}", rng.choice(CHAT_NAMES)))))
         notes.append(" ".join(sentences))
     return notes
@@ -1202,9 +1204,10 @@ def make_chat(rng: random.Random) -> dict:
     turns = add_small_talk(rng, v, scene)
     a, b = rng.sample(CHAT_NAMES, 2)
     roles = {"A": a, "B": b}
-    informal = rng.random() < CHAT_INFORMAL_SHARE
-    dialogue = "\n".join(f"{roles[role]}: " + (chat_message(rng, message) if informal else message)
-                         for role, text in turns for message in [cap(fill(text, scene.slots, roles))])
+    messages = [cap(fill(text, scene.slots, roles)) for _, text in turns]
+    if rng.random() < CHAT_INFORMAL_SHARE:
+        messages = [chat_message(rng, message) for message in messages]
+    dialogue = "\n".join(f"{roles[role]}: {message}" for (role, _), message in zip(turns, messages, strict=True))
     summary = first_sentence(cap(fill(rng.choice(scene.summaries), scene.slots, roles)))
     return {"dialogue": dialogue, "summary": summary, "topic": topic}
 
@@ -1345,8 +1348,6 @@ def spread(values: list[int]) -> str:
 
 def tiny_tokenizer():
     """The tiny model's tokenizer (``data/models/tiny-flan-t5/tokenizer.json``) if it exists, else ``None``."""
-    from utils.config import TINY_MODEL_DIR
-
     path = TINY_MODEL_DIR / "tokenizer.json"
     if not path.is_file():
         return None
@@ -1357,8 +1358,6 @@ def tiny_tokenizer():
 
 def card_stats(data_dir: Path = DATA_DIR) -> str:
     """The data card's statistics as markdown, computed from the files under ``data_dir``."""
-    from utils.data import SPLITS, TARGET_COLUMNS, read_jsonl
-
     tok = tiny_tokenizer()
     def tokens(texts: list[str]) -> list[int]:
         return [len(encoding.ids) for encoding in tok.encode_batch(texts)]
@@ -1419,8 +1418,6 @@ def card_stats(data_dir: Path = DATA_DIR) -> str:
 
 def chat_stats(data_dir: Path = DATA_DIR) -> list[str]:
     """The data card's lines about the held-in chats (``data/chats/``)."""
-    from utils.data import SPLITS, read_jsonl
-
     lines = ["", "### Held-in chats: `data/chats/`", "", "| split | chats | turns | chat words | summary words |",
              "|---|---|---|---|---|"]
     for split in SPLITS:

@@ -41,9 +41,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from utils import modeling, tasks
+from utils import data, evaluation, modeling, scoring, tasks, templates, training
 from utils.config import DATA_DIR, TINY_MODEL_DIR, get_profile, set_seed
+from utils.mixture import SHOT_DELIMITERS, MixtureSpec, build_mixture
 from utils.tasks import PROBES
+from utils.world import synth
 
 N_SENTINELS = 100
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2, as in T5
@@ -137,8 +139,6 @@ class BuildConfig:
 def train_splits(profile, limit: int | None = None) -> dict:
     """The train split of the target task, of every probe task and of the held-in chats (first ``limit``
     rows if given)."""
-    from utils import data
-
     splits = {"dialogsum": data.load_target(profile)["train"]}
     splits.update({probe: data.load_probe(probe, profile)["train"] for probe in PROBES})
     splits[CHATS] = data.load_local(CHATS_DIR, CHAT_COLUMNS)["train"]
@@ -151,8 +151,6 @@ def pretraining_texts(splits: dict, background_notes: int = 0, seed: int = 42) -
 
     Only inputs: no summaries, no answers, no labels. Duplicates are dropped (order kept).
     """
-    from utils.world import synth
-
     texts = []
     for task in ("dialogsum", *PROBES, CHATS):
         texts += splits[task][tasks.get(task).long_field]
@@ -168,8 +166,6 @@ def instruction_mixture(n_examples: int, cfg: BuildConfig, profile, splits: dict
     included); a ``few_shot_share`` of them are few-shot; tasks are mixed examples-proportionally with a cap.
     ``count_tokens`` (default: words) decides how many exemplars fit ``max_source_length``.
     """
-    from utils.mixture import MixtureSpec, build_mixture
-
     spec = MixtureSpec(tasks=HELD_IN, cap=cfg.mixing_cap, few_shot_share=cfg.few_shot_share,
                        max_shots=cfg.max_shots, include_inverted=True, seed=cfg.seed)
     return build_mixture(profile, spec, n_examples, count_tokens or (lambda text: len(text.split())),
@@ -449,8 +445,6 @@ def pretrain(model, tokenizer, texts: Sequence[str], cfg: BuildConfig) -> list[d
 
 def instruction_tune(model, tokenizer, mixture, cfg: BuildConfig, profile) -> list[dict]:
     """Stage 4: FLAN-style instruction tuning on the mixture's ``source``/``target`` pairs."""
-    from utils import training
-
     dataset = training.tokenize(mixture, tokenizer, profile)
     pad = training.collator(tokenizer, model)
 
@@ -469,8 +463,6 @@ def instruction_tune(model, tokenizer, mixture, cfg: BuildConfig, profile) -> li
 
 def _probe_scores(model, tokenizer, probe: str, template, profile) -> dict:
     """A probe task's test scores with one template (the course's greedy decoding)."""
-    from utils import data, evaluation
-
     test = data.probe_test(probe, profile)
     prompts = [template.render_source(row) for row in test]
     predictions = evaluation.generate(model, tokenizer, prompts, profile, progress=False)
@@ -482,8 +474,6 @@ def _probe_scores(model, tokenizer, probe: str, template, profile) -> dict:
 def evaluate_model(model, tokenizer, profile) -> dict:
     """Each probe task's main score (the course's probe template, and the never-trained held-out one),
     and zero-shot summarization ROUGE on the target test split with the course's evaluation prompt."""
-    from utils import scoring, templates
-
     probes = {}
     for probe in PROBES:
         probes[probe] = _probe_scores(model, tokenizer, probe, scoring.probe_template(probe), profile)
@@ -603,8 +593,6 @@ def _write(out: Path, model, tokenizer, info: dict, clock: float, pretrained_onl
 
 def model_card(info: dict) -> str:
     """The model card (README.md), written from the build info: every number comes from the build."""
-    from utils import mixture
-
     cfg, scores, data = info["config"], info["scores"], info["data"]
     zs = scores["zero_shot_summarization"]
     probe_rows = "\n".join(
@@ -683,7 +671,7 @@ unties it when a checkpoint holds two different matrices, as FLAN-T5's checkpoin
    summarization): {data['instruction_examples']:,} examples,
    each with a random training template of its task (held-out templates excluded, inverted ones included),
    {cfg['few_shot_share']:.0%} of them few-shot (1-{cfg['max_shots']} exemplars from the train split, joined by one of
-   {len(mixture.SHOT_DELIMITERS)} delimiters, as FLAN varies them),
+   {len(SHOT_DELIMITERS)} delimiters, as FLAN varies them),
    mixed examples-proportionally with a cap of {cfg['mixing_cap']:,} examples per task.
    {cfg['tune_steps']} steps of batch {cfg['tune_batch_size']}, AdamW lr {cfg['tune_lr']:g};
    loss {info['loss']['instruction_tuning'].get('first')} -> {info['loss']['instruction_tuning'].get('last')}.
