@@ -150,10 +150,11 @@ def test_recording_facts_leaves_every_other_field_as_it_was(monkeypatch):
 
 def test_titles_follow_from_the_review():
     """Every title is the one its review's main sentence implies, so a model can learn it (no coin flips)."""
-    features = [f for _, (_, fs) in synth.APPS.items() for f in fs]
+    features = [f for app in synth.APPS.values() for f in app["features"]]
     paired = {}  # review sentence -> its title
-    for praise, praise_titles, complaints, complaint_titles in synth.POINTS.values():
-        for sentences, titles in ((praise, praise_titles), (complaints, complaint_titles)):
+    for table in synth.POINTS.values():
+        for sentences, titles in ((table["praise"], table["praise_titles"]),
+                                  (table["complaints"], table["complaint_titles"])):
             for i, sentence in enumerate(sentences):
                 for feature in features:
                     paired[sentence.format(feature=feature)] = synth.cap(titles[i % len(titles)].format(feature=feature))
