@@ -1,12 +1,13 @@
 """The synthetic corpus generator: determinism, DialogSum form, held-out values, probe tasks."""
 
+import copy
 import json
 import random
 import re
 
 import pytest
 
-from utils.config import DATA_DIR
+from utils.config import DATA_DIR, ROOT
 from utils.tasks import PROBES
 from utils.world import synth
 
@@ -150,10 +151,11 @@ def test_recording_facts_leaves_every_other_field_as_it_was(monkeypatch):
 
 def test_titles_follow_from_the_review():
     """Every title is the one its review's main sentence implies, so a model can learn it (no coin flips)."""
-    features = [f for _, (_, fs) in synth.APPS.items() for f in fs]
+    features = [f for app in synth.APPS.values() for f in app["features"]]
     paired = {}  # review sentence -> its title
-    for praise, praise_titles, complaints, complaint_titles in synth.POINTS.values():
-        for sentences, titles in ((praise, praise_titles), (complaints, complaint_titles)):
+    for table in synth.POINTS.values():
+        for sentences, titles in ((table["praise"], table["praise_titles"]),
+                                  (table["complaints"], table["complaint_titles"])):
             for i, sentence in enumerate(sentences):
                 for feature in features:
                     paired[sentence.format(feature=feature)] = synth.cap(titles[i % len(titles)].format(feature=feature))
@@ -195,3 +197,70 @@ def test_chats_are_samsum_style_and_new(regenerated):
     target_words = [synth.words(json.loads(line)["summary"]) for line in (out / "dialogsum" / "train.jsonl").open()]
     chat_words = [synth.words(row["summary"]) for row in chats["train"]]
     assert sum(chat_words) / len(chat_words) < sum(target_words) / len(target_words)
+
+
+# ---------------------------------------------------------------------------------------------
+# The phrasing tables: utils/world/phrasing.json
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_phrasing_file_fits_its_schema_and_documents_every_table():
+    tables = synth.load_phrasing()
+    assert list(tables) == list(synth.PHRASING_SCHEMA)
+    assert set(tables["_about"]) == {"file"} | set(synth.PHRASING_SCHEMA) - {"_about"}, "a table lacks its note"
+    assert synth.POOLS is synth.PHRASING["pools"] and synth.CHAT_NAMES is synth.PHRASING["chat_names"]
+    # a value with several forms is a tuple, as spoken() expects: the dialogue form, then the summary form
+    reasons = tables["pools"]["reason"]["seen"]
+    assert all(isinstance(r, tuple) and len(r) == 2 for r in reasons)
+    assert synth.spoken(reasons[0]) == reasons[0][0] and synth.spoken("Monday") == "Monday"
+
+
+def _broken(tables: dict, key: str, value=None, delete: bool = False) -> dict:
+    """A copy of the raw tables with the value at ``key`` (``pools.day.seen.1``) replaced or deleted."""
+    tables = copy.deepcopy(tables)
+    *parents, last = key.split(".")
+    node = tables
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    last = int(last) if isinstance(node, list) else last
+    if delete:
+        del node[last]
+    else:
+        node[last] = value
+    return tables
+
+
+@pytest.mark.parametrize("key, value, delete, message", [
+    ("chat_swaps", None, True, "key 'chat_swaps' is missing"),
+    ("pools.name.held_out", None, True, "key 'pools.name.held_out' is missing"),
+    ("small_talk.0.audiance", "all", False, "key 'small_talk[0].audiance' is unknown"),
+    ("chat_names", "Amanda", False, "chat_names should be a non-empty JSON list"),
+    ("pools.day.seen", [], False, "pools.day.seen should be a non-empty JSON list"),
+    ("pools.day.seen.1", 5, False, "pools.day.seen[1] should be a string or a list of strings"),
+    ("small_talk.2.where", "middle", False, "small_talk[2].where should be one of end, mid, start"),
+    ("asides.positive", ["My only complaint: "], False, "asides.positive should be a str"),
+    ("background_frames.moon", "The {v} rose.", False, "key 'background_frames.moon' names no pool"),
+    ("background_frames.city", None, True, "key 'background_frames.city' is missing (pools.city has held-out"),
+])
+def test_a_broken_phrasing_file_is_refused_naming_the_key_and_the_file(tmp_path, key, value, delete, message):
+    raw = json.loads(synth.PHRASING_FILE.read_text(encoding="utf-8"))
+    path = tmp_path / "phrasing.json"
+    path.write_text(json.dumps(_broken(raw, key, value, delete)), encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        synth.load_phrasing(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value), str(err.value)
+
+
+def test_a_missing_or_unreadable_phrasing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "phrasing.json")) + " is missing"):
+        synth.load_phrasing(tmp_path / "phrasing.json")
+    (tmp_path / "phrasing.json").write_text('{"pools": {,}}', encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "phrasing.json")) + r" is not valid JSON: .*line 1"):
+        synth.load_phrasing(tmp_path / "phrasing.json")
+
+
+def test_the_phrasing_file_ships_with_the_package():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = {path for pattern in package_data["utils"] for path in (ROOT / "utils").glob(pattern)}
+    assert synth.PHRASING_FILE.resolve() in {path.resolve() for path in shipped}, "pyproject.toml's package-data leaves out utils/world/phrasing.json"

@@ -13,6 +13,11 @@ names and places that do not matter) are mixed in, so a summary must pick out wh
 Every family also has several summary phrasings: the test split gets three different ones per
 dialogue, like DialogSum's three human references.
 
+Where the words live: the shared phrasing tables (slot pools, small talk, background frames, app-review
+and chat phrasings) are data, ``phrasing.json`` next to this file; its ``"_about"`` key says what each
+table holds, and :func:`load_phrasing` checks it against :data:`PHRASING_SCHEMA` once, at import. Each
+scenario family keeps its own turns and summaries in its function, where they read as the scene's script.
+
 Generalization, not recall: every slot pool has *held-out* values that only the target task's test
 split uses; every test dialogue contains at least one of them and no training dialogue contains any.
 """
@@ -41,174 +46,116 @@ PROBE_SIZES = {"train": 2500, "validation": 200, "test": 300}
 N_REFERENCES = 3
 
 # ---------------------------------------------------------------------------------------------
-# Slot pools: (values seen in training, values held out for the target test split)
+# The phrasing tables: data in phrasing.json, checked against their schema when synth is imported
 # ---------------------------------------------------------------------------------------------
 
-POOLS: dict[str, tuple[list, list]] = {
-    "name": (
-        ["Tom", "Lucy", "Mark", "Emma", "Jack", "Sarah", "David", "Anna", "Peter", "Kate", "Sam", "Linda",
-         "Mike", "Julia", "Ben", "Rachel", "Steve", "Helen", "Chris", "Laura", "Daniel", "Sophie", "Paul",
-         "Grace", "Alex", "Mary", "James", "Nina", "Oliver", "Amy"],
-        ["Victor", "Yuki", "Ingrid", "Rafael", "Priya", "Tobias"],
-    ),
-    "surname": (
-        ["Smith", "Brown", "Garcia", "Chen", "Miller", "Wilson", "Taylor", "Clark", "Lopez", "Walker",
-         "Young", "King", "Wright", "Green", "Baker", "Adams", "Nelson", "Hill"],
-        ["Okafor", "Lindqvist", "Moreau", "Novak"],
-    ),
-    "day": (["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"], ["Sunday"]),
-    "pm_time": (["6 pm", "6:30 pm", "7 pm", "7:30 pm", "8 pm", "5 pm", "4:30 pm", "3 pm"],
-                ["8:45 pm", "5:15 pm"]),
-    "am_time": (["9 am", "9:30 am", "10 am", "10:30 am", "11 am", "8 am", "11:30 am", "8:30 am"],
-                ["7:45 am", "10:15 am"]),
-    "event": (
-        ["dinner", "a jazz concert", "the cinema", "a football match", "a barbecue", "a picnic",
-         "the theatre", "a birthday party", "a wine tasting", "an art exhibition", "a karaoke night"],
-        ["a comedy show", "a pottery class", "a basketball game"],
-    ),
-    "venue": (
-        ["the Blue Note", "Central Park", "the Grand Theatre", "Luigi's", "the city stadium", "the Rose Garden",
-         "the Odeon", "the town hall", "Riverside Park", "the Corner Cafe", "the Royal Hall"],
-        ["the Lighthouse Bar", "Maple Square", "the Velvet Room"],
-    ),
-    "reason": (
-        [("I have to work late", "{X} has to work late"),
-         ("I've got an exam the next morning", "{X} has an exam the next morning"),
-         ("my parents are coming to visit", "{X}'s parents are coming to visit"),
-         ("I'm not feeling very well", "{X} isn't feeling well"),
-         ("I promised to babysit my niece", "{X} promised to babysit {X}'s niece"),
-         ("I have a dentist appointment", "{X} has a dentist appointment"),
-         ("I'm going to a wedding", "{X} is going to a wedding"),
-         ("I have to finish a report", "{X} has to finish a report"),
-         ("I'm helping my brother move house", "{X} is helping {X}'s brother move house")],
-        [("my car is in the garage", "{X}'s car is in the garage"),
-         ("I have a piano lesson", "{X} has a piano lesson")],
-    ),
-    "item": (
-        ["jacket", "pair of running shoes", "scarf", "backpack", "umbrella", "lamp", "watch", "sweater",
-         "wallet", "pair of jeans", "handbag", "coat", "belt", "hat"],
-        ["raincoat", "kettle", "pair of sandals"],
-    ),
-    "colour": (["black", "blue", "red", "grey", "green", "white", "brown"], ["purple", "yellow"]),
-    "price": (
-        ["$15", "$20", "$25", "$30", "$35", "$40", "$45", "$50", "$60", "$75", "$80", "$90", "$120", "$150"],
-        ["$55", "$65", "$110"],
-    ),
-    "payment": ([("By card", "by card"), ("In cash", "in cash"), ("With my phone", "by phone")], []),
-    "restaurant": (
-        ["Luigi's", "the Golden Dragon", "Cafe Marco", "the Olive Tree", "Sakura", "the Green Fork",
-         "Casa Pepe", "the Old Mill", "Bombay Palace", "the Harbour Grill"],
-        ["the Red Lantern", "Bistro Anna", "the Silver Spoon"],
-    ),
-    "party_size": (["two", "three", "four", "five", "six"], ["seven", "eight"]),
-    "table_request": (
-        [("a table by the window", "a table by the window"), ("a high chair for my baby", "a high chair"),
-         ("a quiet table", "a quiet table"), ("a table outside", "a table outside"),
-         ("a vegetarian menu", "a vegetarian menu")],
-        [("a birthday cake", "a birthday cake")],
-    ),
-    "symptom": (
-        [("a terrible headache", "a headache"), ("a sore throat", "a sore throat"),
-         ("a bad cough", "a cough"), ("a pain in my back", "back pain"), ("a rash on my arm", "a rash"),
-         ("an earache", "an earache"), ("a stomach ache", "a stomach ache"), ("a fever", "a fever")],
-        [("a swollen ankle", "a swollen ankle"), ("a pain in my knee", "knee pain")],
-    ),
-    "duration": (["two days", "three days", "a week", "four days", "five days"], ["ten days"]),
-    "city": (
-        ["London", "Paris", "Rome", "Berlin", "Madrid", "Chicago", "Boston", "Tokyo", "Sydney", "Toronto",
-         "Dublin", "Vienna", "Lisbon", "Seattle", "Prague"],
-        ["Oslo", "Lima", "Nairobi", "Osaka"],
-    ),
-    "fare": (["$180", "$210", "$240", "$280", "$320", "$350", "$400", "$450", "$95", "$130"],
-             ["$265", "$515"]),
-    "position": (
-        ["sales assistant", "accountant", "web designer", "nurse", "chef", "teacher", "receptionist",
-         "software engineer", "marketing manager", "waiter", "driver", "secretary"],
-        ["pilot", "librarian", "pharmacist"],
-    ),
-    "company": (
-        ["Greenfield Bank", "Star Hotel", "Apex Software", "City Hospital", "Sunrise Foods", "Metro Media",
-         "Bright Schools", "Northwind Travel"],
-        ["Harbor Logistics", "Pinecrest Labs"],
-    ),
-    "years": (["two", "three", "four", "five", "six"], ["seven", "nine"]),
-    "loan": (  # (thing, purpose in the dialogue, purpose in the summary)
-        [("car", "to move some boxes", "to move some boxes"), ("car", "to visit my aunt", "to visit an aunt"),
-         ("laptop", "to write my essay", "to write an essay"), ("camera", "for my sister's wedding", "for a wedding"),
-         ("tent", "for a camping trip", "for a camping trip"), ("ladder", "to clean my windows", "to clean windows"),
-         ("drill", "to fix my shelf", "to fix a shelf"), ("projector", "for a presentation", "for a presentation"),
-         ("bike", "to get to work this week", "to get to work"), ("vacuum cleaner", "because mine is broken",
-                                                                    "because {A}'s is broken")],
-        [("guitar", "for a school concert", "for a school concert"),
-         ("suitcase", "for my trip to Spain", "for a trip to Spain"),
-         ("sewing machine", "to fix my curtains", "to fix some curtains")],
-    ),
-    "device": (["laptop", "printer", "phone", "router", "smart TV", "tablet", "computer"],
-               ["smartwatch", "game console"]),
-    "problem": (
-        ["won't turn on", "keeps freezing", "can't connect to the internet", "makes a strange noise",
-         "keeps restarting", "is very slow", "shows an error message"],
-        ["won't charge"],
-    ),
-    "fix": (
-        [("restart it", "restart it"), ("update the software", "update the software"),
-         ("unplug it for thirty seconds", "unplug it for thirty seconds"),
-         ("reset the network settings", "reset the network settings"),
-         ("check the cable", "check the cable")],
-        [("clear the cache", "clear the cache")],
-    ),
-    "flat": (["one-bedroom flat", "two-bedroom flat", "studio flat", "three-bedroom flat"],
-             ["loft apartment"]),
-    "area": (["near the university", "in the city centre", "on Park Street", "near the station",
-              "on Hill Road", "by the river"], ["on Elm Avenue"]),
-    "rent": (["$700", "$750", "$800", "$850", "$900", "$950", "$1,000", "$1,200", "$650"],
-             ["$1,050", "$875"]),
-    "lost": (["wallet", "umbrella", "backpack", "phone", "scarf", "laptop bag", "jacket", "purse", "keys"],
-             ["camera bag", "glasses case"]),
-    "lost_place": (
-        ["on the bus", "at the train station", "in the library", "in the cafe", "in the gym",
-         "on the train", "in the waiting room"],
-        ["in the cinema"],
-    ),
-    "product": (
-        ["toaster", "pair of headphones", "coffee machine", "hair dryer", "shirt", "blender", "phone charger",
-         "desk lamp", "pair of boots", "microwave"],
-        ["electric fan", "rice cooker"],
-    ),
-    "defect": (
-        [("doesn't work", "doesn't work"), ("is broken", "is broken"), ("is too small", "is too small"),
-         ("stopped working after an hour", "stopped working after an hour"),
-         ("is the wrong colour", "is the wrong colour"), ("has a crack in it", "has a crack in it")],
-        [("smells of burning", "smells of burning")],
-    ),
-    "when_bought": (["last week", "on Saturday", "three days ago", "yesterday", "two weeks ago"],
-                    ["last month"]),
-    "destination": (
-        ["the post office", "the train station", "the museum", "City Hospital", "the library", "the bank",
-         "the shopping centre", "the town hall", "the police station", "the cinema"],
-        ["the football stadium", "the aquarium"],
-    ),
-    "directions": (
-        ["go straight ahead and turn left at the traffic lights", "turn right at the corner",
-         "cross the bridge and keep going", "take the second street on the left",
-         "go past the church and turn right"],
-        ["follow the river path"],
-    ),
-    "landmark": (["next to the bank", "opposite the park", "behind the supermarket", "across from the school",
-                  "next to a big pharmacy"], ["beside the fountain"]),
-    "minutes": (["five minutes", "ten minutes", "fifteen minutes", "twenty minutes"], ["twelve minutes"]),
-    "bus": (["7", "12", "21", "33", "42", "15"], ["58"]),
-    "nights": (["two", "three", "four", "five"], ["seven"]),
-    "room": (["204", "312", "415", "108", "517", "226", "330"], ["619", "702"]),
-    "gift": (
-        ["a book", "a scarf", "a cookbook", "a watch", "a plant", "concert tickets", "a board game",
-         "a photo album", "a perfume", "headphones"],
-        ["a telescope", "a tea set"],
-    ),
-    "shop": (["the mall", "the market", "the bookshop on Main Street", "the department store",
-              "the gift shop"], ["the craft fair"]),
-    "occasion": (["birthday", "wedding", "graduation", "leaving party"], ["retirement"]),
+PHRASING_FILE = Path(__file__).with_name("phrasing.json")
+
+
+@dataclass(frozen=True)
+class Many:
+    """Schema of a list: each element fits ``item``; non-empty unless ``empty_ok``."""
+
+    item: object
+    empty_ok: bool = False
+
+
+#: Schema of a pool value: a string, or the list of its forms (as a dialogue says it, as a summary says it).
+FORMS = "a string or a list of strings"
+TEXTS = Many(str)
+#: The shape of phrasing.json (its ``"_about"`` says what each table means). A schema is a dict of required
+#: keys, ``{"*": schema}`` (any keys, each value fitting the schema), :class:`Many`, ``str``, :data:`FORMS`
+#: or a set of the allowed strings.
+PHRASING_SCHEMA = {
+    "_about": {"*": TEXTS},
+    "pools": {"*": {"seen": Many(FORMS), "held_out": Many(FORMS, empty_ok=True)}},
+    "small_talk": Many({"where": {"start", "mid", "end"}, "audience": {"friends", "all"},
+                        "openers": TEXTS, "replies": TEXTS}),
+    "background_frames": {"*": str},
+    "apps": {"*": {"names": TEXTS, "features": TEXTS}},
+    "points": {"*": {"praise": TEXTS, "praise_titles": TEXTS, "complaints": TEXTS, "complaint_titles": TEXTS}},
+    "intros": TEXTS,
+    "verdicts": {"positive": TEXTS, "negative": TEXTS},
+    "turns": {"positive": TEXTS, "negative": TEXTS},
+    "asides": {"positive": str, "negative": str},
+    "chat_names": TEXTS,
+    "chat_swaps": Many({"pattern": str, "informal": str}),
+    "chat_endings": TEXTS,
 }
+
+
+def check_shape(value, schema, where: str = "") -> None:
+    """Raise ``ValueError`` naming the first key or item of ``value`` (``pools.day.seen[2]``) that does not
+    fit ``schema``."""
+    at = where or "the top level"
+    if isinstance(schema, dict):
+        if not isinstance(value, dict) or not value:
+            raise ValueError(f"{at} should be a non-empty JSON object")
+        if "*" in schema:
+            for key, item in value.items():
+                check_shape(item, schema["*"], f"{where}.{key}" if where else key)
+            return
+        for key in schema:
+            if key not in value:
+                raise ValueError(f"key {f'{where}.{key}' if where else key!r} is missing")
+        for key in value:
+            if key not in schema:
+                raise ValueError(f"key {f'{where}.{key}' if where else key!r} is unknown "
+                                 f"(expected: {', '.join(schema)})")
+            check_shape(value[key], schema[key], f"{where}.{key}" if where else key)
+    elif isinstance(schema, Many):
+        if not isinstance(value, list) or not (value or schema.empty_ok):
+            raise ValueError(f"{at} should be a{'' if schema.empty_ok else ' non-empty'} JSON list")
+        for i, item in enumerate(value):
+            check_shape(item, schema.item, f"{where}[{i}]")
+    elif schema is FORMS:
+        if not (isinstance(value, str) or isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise ValueError(f"{at} should be {FORMS}, not {value!r}")
+    elif isinstance(schema, set):
+        if value not in schema:
+            raise ValueError(f"{at} should be one of {', '.join(sorted(schema))}, not {value!r}")
+    elif not isinstance(value, schema):
+        raise ValueError(f"{at} should be a {schema.__name__}, not {value!r}")
+
+
+def load_phrasing(path: Path = PHRASING_FILE) -> dict:
+    """The phrasing tables of ``path`` (:data:`PHRASING_FILE`), checked against :data:`PHRASING_SCHEMA`.
+
+    A pool value with several forms becomes a tuple (``(dialogue form, summary form)``, see :func:`spoken`).
+    Every pool with held-out values needs a background frame, or :func:`background_texts` would never show
+    those values to the tiny model.
+    """
+    try:
+        tables = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: it holds synth's phrasing tables. Restore it from the "
+                                f"repository (git checkout -- {path.name}) or reinstall the package.") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    try:
+        check_shape(tables, PHRASING_SCHEMA)
+        pools, frames = tables["pools"], tables["background_frames"]
+        for key in frames:
+            if key not in pools:
+                raise ValueError(f"key 'background_frames.{key}' names no pool of 'pools'")
+        for key, pool in pools.items():
+            if pool["held_out"] and key not in frames:
+                raise ValueError(f"key 'background_frames.{key}' is missing (pools.{key} has held-out values)")
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}. Its \"_about\" says what each table holds.") from None
+    for pool in tables["pools"].values():
+        for part in ("seen", "held_out"):
+            pool[part] = [tuple(v) if isinstance(v, list) else v for v in pool[part]]
+    return tables
+
+
+PHRASING = load_phrasing()
+
+# ---------------------------------------------------------------------------------------------
+# Slot pools: {"seen": values of every split, "held_out": values only the target test split uses}
+# ---------------------------------------------------------------------------------------------
+
+POOLS: dict[str, dict[str, list]] = PHRASING["pools"]
 
 
 def spoken(value) -> str:
@@ -218,7 +165,7 @@ def spoken(value) -> str:
 
 def held_out_values() -> dict[str, list[str]]:
     """The held-out values of every pool as they appear in dialogues (for checks and the data card)."""
-    return {key: [spoken(v) for v in pool[1]] for key, pool in POOLS.items()}
+    return {key: [spoken(v) for v in pool["held_out"]] for key, pool in POOLS.items()}
 
 
 class Slots:
@@ -233,13 +180,13 @@ class Slots:
         self.rng, self.held_out = rng, held_out
 
     def __call__(self, key: str, exclude=()):
-        seen, unseen = POOLS[key]
-        if self.held_out and unseen and self.rng.random() < 0.5:
-            return self.rng.choice(unseen)
-        return self.rng.choice([v for v in seen if v not in exclude])
+        pool = POOLS[key]
+        if self.held_out and pool["held_out"] and self.rng.random() < 0.5:
+            return self.rng.choice(pool["held_out"])
+        return self.rng.choice([v for v in pool["seen"] if v not in exclude])
 
     def distractor(self, key: str, exclude=()):
-        return self.rng.choice([v for v in POOLS[key][0] if v not in exclude])
+        return self.rng.choice([v for v in POOLS[key]["seen"] if v not in exclude])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -855,45 +802,20 @@ TOPICS = list(FAMILIES)
 #: Friends chat before and after the point; strangers only ask to repeat or say goodbye.
 FRIENDS = {"invitation", "borrowing", "buying a gift"}
 
-#: (where, audience, openers, replies); where: start, mid (any boundary) or end; audience: friends or all.
-SMALL_TALK = [
-    ("start", "friends", ["Lovely weather today, isn't it?", "What a beautiful day!"],
-     ["Yes, it really is.", "It is. I might go for a walk later."]),
-    ("start", "friends", ["It's so cold today.", "What a rainy day!"],
-     ["I know. I hope it changes soon.", "Yes. A good day to stay inside."]),
-    ("start", "friends", ["How was your weekend?", "Did you have a good weekend?"],
-     ["Quiet. I mostly stayed in and read.", "Great, thanks. I went hiking.", "Busy, as always."]),
-    ("start", "friends", ["Sorry I'm late. The bus was full.", "Sorry, I'm a bit out of breath. I ran here."],
-     ["No worries.", "That's OK, I just got here too."]),
-    ("end", "friends", ["By the way, did you see {name} at {venue} yesterday?"],
-     ["No, I was at home all day.", "No. How is {name}?"]),
-    ("end", "friends", ["Oh, I ran into {name} at {venue} last week."],
-     ["Really? I haven't seen {name} for ages.", "Oh, how is {name}?"]),
-    ("end", "friends", ["Did I tell you {name} is moving to {city}?", "{name} just got a job in {city}."],
-     ["No! Since when?", "Wow, I had no idea."]),
-    ("end", "friends", ["Have you been to {restaurant}? I went there on {day}.", "I had lunch at {restaurant} on {day}."],
-     ["Not yet. Is it good?", "I love that place.", "Oh, how was the food?"]),
-    ("mid", "all", ["Sorry, one moment, please.", "Sorry, could you hold on a second?"],
-     ["Of course, take your time.", "Sure, no problem."]),
-    ("end", "all", ["Is there a cash machine near here?"],
-     ["I think there's one next to {venue}.", "I'm not sure, sorry."]),
-    ("end", "all", ["Do you know if {venue} is open today?"],
-     ["Yes, until {time}.", "I'm not sure, sorry."]),
-    ("end", "all", ["Have a nice weekend!", "Thanks again, and have a good day."],
-     ["You too!", "Thanks, you too. Bye."]),
-]
+#: Exchanges {where: start, mid (any boundary) or end; audience: friends or all; openers; replies}.
+SMALL_TALK: list[dict] = PHRASING["small_talk"]
 
 
 def insert_small_talk(rng: random.Random, v: Slots, turns: list[tuple[str, str]], friends: bool) -> None:
     """Insert one small-talk exchange that fits the speakers, keeping the turns alternating."""
-    where, _, openers, replies = rng.choice([c for c in SMALL_TALK if friends or c[1] == "all"])
-    pos = {"start": 0, "end": len(turns), "mid": rng.randrange(1, len(turns))}[where]
+    talk = rng.choice([c for c in SMALL_TALK if friends or c["audience"] == "all"])
+    pos = {"start": 0, "end": len(turns), "mid": rng.randrange(1, len(turns))}[talk["where"]]
     speaker = turns[pos][0] if pos < len(turns) else ("B" if turns[-1][0] == "A" else "A")
     listener = "B" if speaker == "A" else "A"
     values = dict(name=v.distractor("name"), venue=v.distractor("venue"), restaurant=v.distractor("restaurant"),
                   day=v.distractor("day"), city=v.distractor("city"), time=v.distractor("pm_time"))
-    turns[pos:pos] = [(speaker, rng.choice(openers).format(**values)),
-                      (listener, rng.choice(replies).format(**values))]
+    turns[pos:pos] = [(speaker, rng.choice(talk["openers"]).format(**values)),
+                      (listener, rng.choice(talk["replies"]).format(**values))]
 
 
 def fill(text: str, slots: dict, roles: dict) -> str:
@@ -1005,23 +927,7 @@ def unique_dialogues(rng: random.Random, n: int, held_out: bool, taken: set[str]
 # ---------------------------------------------------------------------------------------------
 
 #: One plain sentence per slot pool that uses a value as dialogues do. ``payment`` has no held-out value.
-BACKGROUND_FRAMES = {
-    "name": "{v} lives next door.", "surname": "The letter was for Mr {v}.", "day": "The shop is closed on {v}.",
-    "pm_time": "The film starts at {v}.", "am_time": "The train leaves at {v}.", "event": "They talked about {v}.",
-    "venue": "We met at {v}.", "reason": "She said that {v}.", "item": "The {v} was on sale.",
-    "colour": "The door was painted {v}.", "price": "It cost {v}.", "restaurant": "The food at {v} is good.",
-    "party_size": "There were {v} of us.", "table_request": "I asked for {v}.", "symptom": "I woke up with {v}.",
-    "duration": "The trip took {v}.", "city": "My cousin lives in {v}.", "fare": "The ticket was {v}.",
-    "position": "Her job title is {v}.", "company": "He works at {v}.", "years": "It lasted {v} years.",
-    "loan": "I lent him my {v}.", "device": "My {v} is new.", "problem": "My old one {v}.",
-    "fix": "The manual says to {v}.", "flat": "They rent a {v}.", "area": "The house is {v}.",
-    "rent": "The rent is {v} a month.", "lost": "Someone left a {v} here.", "lost_place": "I left it {v}.",
-    "product": "The {v} is in the box.", "defect": "The old one {v}.", "when_bought": "I bought it {v}.",
-    "destination": "The bus goes to {v}.", "directions": "To get there, {v}.", "landmark": "The house is {v}.",
-    "minutes": "It takes {v}.", "bus": "Take bus number {v}.", "nights": "We stayed {v} nights.",
-    "room": "She was in room {v}.", "gift": "For her birthday she got {v}.", "shop": "You can buy it at {v}.",
-    "occasion": "We had a party for his {v}.",
-}
+BACKGROUND_FRAMES: dict[str, str] = PHRASING["background_frames"]
 
 
 def background_texts(n: int = 3000, seed: int = DEFAULT_SEED) -> list[str]:
@@ -1041,8 +947,8 @@ def background_texts(n: int = 3000, seed: int = DEFAULT_SEED) -> list[str]:
     for _ in range(n):
         sentences = []
         for key in rng.sample(keys, rng.randint(3, 5)):
-            seen, unseen = POOLS[key]
-            value = spoken(rng.choice(seen + unseen))
+            pool = POOLS[key]
+            value = spoken(rng.choice(pool["seen"] + pool["held_out"]))
             sentences.append(cap(BACKGROUND_FRAMES[key].format(v=value.replace("{X}", rng.choice(CHAT_NAMES)))))
         notes.append(" ".join(sentences))
     return notes
@@ -1052,62 +958,14 @@ def background_texts(n: int = 3000, seed: int = DEFAULT_SEED) -> list[str]:
 # App reviews (sentiment and title probes)
 # ---------------------------------------------------------------------------------------------
 
-APPS = {
-    "photo editor": (["SnapStudio", "PixelPro", "Lumi"], ["filter tool", "cropping tool", "collage maker"]),
-    "fitness app": (["FitTrack", "RunMate", "StepUp"], ["step counter", "workout planner", "sleep tracker"]),
-    "budget app": (["BudgetBee", "CoinWise", "SpendLess"], ["expense chart", "bank sync", "bill reminder"]),
-    "weather app": (["SkyCast", "RainAlert", "Breeze"], ["hourly forecast", "radar map", "storm warning"]),
-    "music player": (["TuneBox", "Echo", "Beatline"], ["playlist editor", "equalizer", "offline mode"]),
-    "language app": (["LinguaGo", "WordWise", "Parlo"], ["daily lesson", "flashcard deck", "speaking coach"]),
-    "note-taking app": (["NoteNest", "Jotter", "Inkwell"], ["search bar", "cloud sync", "checklist feature"]),
-    "recipe app": (["CookEasy", "Yumly", "ChefPal"], ["shopping list", "meal planner", "timer"]),
-    "game": (["Block Quest", "Star Racer", "Puzzle Pop"], ["story mode", "multiplayer mode", "leaderboard"]),
-    "chat app": (["Chatty", "Linkup", "Pingo"], ["group chat", "video call feature", "sticker pack"]),
-}
-
-#: Review points: aspect -> (praise sentences, praise titles, complaint sentences, complaint titles).
+APPS: dict[str, dict[str, list[str]]] = PHRASING["apps"]
+#: Review points: aspect -> praise and complaint sentences and their titles.
 #: A mixed review never praises and criticises the same aspect.
-POINTS = {
-    "feature": (["The {feature} is fantastic.", "I love the {feature}.", "The {feature} works perfectly."],
-                ["Love the {feature}", "Great {feature}", "Amazing {feature}"],
-                ["The {feature} stopped working after the update.", "Since the last update the {feature} is broken.",
-                 "The {feature} is useless."],
-                ["Broken {feature}", "Update broke the {feature}", "Useless {feature}"]),
-    "ease": (["It's so easy to use.", "Very simple and clean design.", "Everything is easy to find."],
-             ["So easy to use", "Simple and clean", "Easy to use"],
-             ["The menus are so confusing.", "I can never find anything in it.", "The design is a mess."],
-             ["Confusing design", "Hard to use", "Too confusing"]),
-    "stability": (["It's fast and never crashes.", "Runs smoothly even on my old phone.", "Super fast and reliable."],
-                  ["Fast and reliable", "Runs smoothly", "Never crashes"],
-                  ["The app keeps crashing.", "It crashed three times today.", "It freezes every few minutes."],
-                  ["Keeps crashing", "Crashes all the time", "Constant crashes"]),
-    "ads": (["No annoying ads at all.", "The free version has no ads.", "I'm glad there are no ads."],
-            ["No ads", "Free and no ads", "Finally, no ads"],
-            ["There are ads after every tap.", "Way too many ads.", "Full-screen ads every minute."],
-            ["Too many ads", "Ads everywhere", "Ad overload"]),
-    "battery": (["It barely uses any battery.", "My battery lasts all day with it."],
-                ["Easy on the battery", "Great battery life"],
-                ["It drains my battery in a few hours.", "My battery dies so fast with this app."],
-                ["Drains the battery", "Battery killer"]),
-    "price": (["The subscription is cheap for what you get.", "Great value for the price."],
-              ["Great value", "Worth the price"],
-              ["It's far too expensive for what it does.", "The subscription costs way too much."],
-              ["Too expensive", "Not worth the money", "Overpriced"]),
-    "support": (["Customer support answered within an hour.", "The support team fixed my problem quickly."],
-                ["Great support", "Helpful support team"],
-                ["Support never answered my emails.", "Customer service is useless."],
-                ["No support", "Terrible customer service"]),
-}
-INTROS = ["I've used {app} for a month.", "I downloaded {app} last week.", "I use this {category} every day.",
-          "Tried {app} for a few days.", "I switched to {app} recently."]
-VERDICTS = {
-    "positive": ["Five stars!", "Highly recommend it.", "Best {category} I've tried.", "Worth every penny.",
-                 "I'd recommend it to anyone."],
-    "negative": ["Uninstalled.", "Avoid this app.", "One star.", "Very disappointed.", "Don't waste your time."],
-}
-TURNS = {"positive": ["But overall, I'm happy.", "Still, I really like it.", "Apart from that, it's great."],
-         "negative": ["But that doesn't make up for it.", "Still, I can't recommend it.", "Too bad."]}
-ASIDES = {"positive": "My only complaint: ", "negative": "The only good thing: "}
+POINTS: dict[str, dict[str, list[str]]] = PHRASING["points"]
+INTROS: list[str] = PHRASING["intros"]
+VERDICTS: dict[str, list[str]] = PHRASING["verdicts"]
+TURNS: dict[str, list[str]] = PHRASING["turns"]
+ASIDES: dict[str, str] = PHRASING["asides"]
 
 
 def point(rng: random.Random, aspect: str, positive: bool) -> tuple[str, str]:
@@ -1116,8 +974,9 @@ def point(rng: random.Random, aspect: str, positive: bool) -> tuple[str, str]:
     The title follows from the sentence (the i-th phrasing has the i-th title), so a model can learn it
     from the review. (The second draw is kept so that the reviews stay what they were.)
     """
-    praise, praise_titles, complaints, complaint_titles = POINTS[aspect]
-    sentences, titles = (praise, praise_titles) if positive else (complaints, complaint_titles)
+    table = POINTS[aspect]
+    sentences, titles = ((table["praise"], table["praise_titles"]) if positive
+                         else (table["complaints"], table["complaint_titles"]))
     sentence = rng.choice(sentences)
     rng.choice(titles)
     return sentence, titles[sentences.index(sentence) % len(titles)]
@@ -1131,8 +990,8 @@ def make_review(rng: random.Random) -> tuple[str, str, str]:
     side, and the verdict decides the label.
     """
     category = rng.choice(list(APPS))
-    names, features = APPS[category]
-    slots = dict(app=rng.choice(names), category=category, feature=rng.choice(features))
+    app = APPS[category]
+    slots = dict(app=rng.choice(app["names"]), category=category, feature=rng.choice(app["features"]))
     label = rng.choice(["negative", "positive"])
     positive = label == "positive"
     main, other = rng.sample(list(POINTS), 2)
@@ -1159,15 +1018,13 @@ def make_review(rng: random.Random) -> tuple[str, str, str]:
 #: Chats per split. Only the train split is used to build the tiny model; the others are for scoring.
 CHAT_SIZES = {"train": 3000, "validation": 100, "test": 200}
 #: The chatters' first names (never the slot pool's names, so a summary's people are the speakers).
-CHAT_NAMES = ["Amanda", "Jerry", "Hannah", "Greg", "Monica", "Ross", "Karen", "Leo", "Mia", "Noah", "Ella",
-              "Harry", "Ivy", "Zoe", "Fred", "Rita", "Luke", "Tina", "Adam", "Beth", "Carl", "Dora", "Ethan", "Fiona"]
+CHAT_NAMES: list[str] = PHRASING["chat_names"]
 #: Friends chat about plans, loans, gifts, shopping, a table for dinner and the way somewhere: six of the
 #: target's fourteen scenario families, as SAMSum's chats overlap DialogSum's everyday situations only in part.
 CHAT_TOPICS = ["invitation", "borrowing", "buying a gift", "shopping", "restaurant booking", "asking the way"]
 #: Informal spellings of a chat message (each applied to a message with probability 1/2).
-CHAT_SWAPS = [(r"\byou\b", "u"), (r"\bgoing to\b", "gonna"), (r"\bwant to\b", "wanna"),
-              (r"\bThank you\b", "thx"), (r"\bOK\b", "ok"), (r"\bI don't know\b", "dunno")]
-CHAT_ENDINGS = [" :)", " :D", " haha", " :(", "!!", " xx"]
+CHAT_SWAPS: list[dict[str, str]] = PHRASING["chat_swaps"]
+CHAT_ENDINGS: list[str] = PHRASING["chat_endings"]
 #: Share of chats written in informal messages; the others keep the scenes' plain sentences. SAMSum has
 #: both, and the tiny model needs both: with only informal chats in its mixture, it tied plain dialogues
 #: to the probe tasks and answered "Summarize ..." on a plain dialogue with a topic label (issue 14's trials).
@@ -1177,9 +1034,9 @@ CHAT_INFORMAL_SHARE = 0.5
 def chat_message(rng: random.Random, text: str) -> str:
     """A turn written as a chat message: informal spellings, often no capital or full stop, now and then
     an emoticon."""
-    for pattern, informal in CHAT_SWAPS:
+    for swap in CHAT_SWAPS:
         if rng.random() < 0.5:
-            text = re.sub(pattern, informal, text)
+            text = re.sub(swap["pattern"], swap["informal"], text)
     if rng.random() < 0.5 and not text.startswith(("I ", "I'")):
         text = text[:1].lower() + text[1:]
     if rng.random() < 0.6 and text.endswith("."):
