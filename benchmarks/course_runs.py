@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 
 from utils import fingerprints
-from utils.config import ROOT, get_profile
+from utils.config import ROOT, Profile
 from utils.course import course_notebooks
 from utils.modeling import model_fingerprint
 
@@ -32,10 +32,10 @@ MEMORY_TARGET_MB = 3000  # "at most 3 GB" for the tiny course
 SKIP_WHEN_COPYING = {".git", ".venv", "results", "__pycache__", ".pytest_cache", ".ruff_cache"}
 
 
-def code_fingerprint(root: Path = ROOT) -> str:
-    """A hash of what decides the course's run time: the notebooks, ``utils`` and the model."""
+def code_fingerprint(profile: Profile, root: Path = ROOT) -> str:
+    """A hash of what decides the course's run time: the notebooks, ``utils`` and the profile's model."""
     paths = [*sorted((root / "notebooks").glob("*.ipynb")), *sorted((root / "utils").rglob("*.py"))]
-    return fingerprints.digest([model_fingerprint(get_profile().model),
+    return fingerprints.digest([model_fingerprint(profile.model),
                                 *(chunk for path in paths for chunk in (str(path.relative_to(root)), path.read_bytes()))])
 
 
@@ -93,9 +93,8 @@ def project_copy(destination: Path, root: Path = ROOT) -> Path:
     return destination
 
 
-def run_course_measured(profile_name: str) -> dict:
+def run_course_measured(profile: Profile) -> dict:
     """Run the whole course in a scratch copy of the project; its timings, wall time and peak memory."""
-    profile = get_profile(profile_name)
     with tempfile.TemporaryDirectory(prefix=f"bench-course-{profile.name}-") as scratch:
         copy = project_copy(Path(scratch) / "project")
         env = {**os.environ, "COURSE_PROFILE": profile.name, "PYTHONPATH": str(copy)}
@@ -120,13 +119,13 @@ def run_course_measured(profile_name: str) -> dict:
         "peak_memory_mb": memory.peak_total_mb,
         "peak_process_memory_mb": memory.peak_process_mb,
         "memory_target_mb": MEMORY_TARGET_MB if profile.name == "tiny" else None,
-        "code_fingerprint": code_fingerprint(),
+        "code_fingerprint": code_fingerprint(profile),
         "measured_at": time.strftime("%Y-%m-%d %H:%M"),
     })
     return result
 
 
-def course_figures(profile_name: str, mode: str, previous: dict | None) -> dict | None:
+def course_figures(profile: Profile, mode: str, previous: dict | None) -> dict | None:
     """The course's figures for one profile, by ``mode``.
 
     * ``auto``: reuse the previous benchmark's measurement if the notebooks, ``utils`` and model are
@@ -138,14 +137,15 @@ def course_figures(profile_name: str, mode: str, previous: dict | None) -> dict 
     """
     if mode == "skip":
         return previous
-    if mode == "auto" and previous and previous.get("code_fingerprint") == code_fingerprint():
-        print(f"Course ({profile_name}): reusing the figures measured {previous.get('measured_at')} "
+    if mode == "auto" and previous and previous.get("code_fingerprint") == code_fingerprint(profile):
+        print(f"Course ({profile.name}): reusing the figures measured {previous.get('measured_at')} "
               "(nothing changed since; pass --course run to measure again).")
         return previous
     if mode == "reuse":
-        timings = read_timings(profile_name)
+        name = profile.name
+        timings = read_timings(name)
         if timings is None:
-            raise SystemExit(f"No results/{profile_name}/timings.json yet: run `make course PROFILE={profile_name}` "
+            raise SystemExit(f"No results/{name}/timings.json yet: run `make course PROFILE={name}` "
                              "first, or use --course run.")
-        return {**summarize_timings(profile_name, timings), "source": f"results/{profile_name}/timings.json"}
-    return run_course_measured(profile_name)
+        return {**summarize_timings(name, timings), "source": f"results/{name}/timings.json"}
+    return run_course_measured(profile)

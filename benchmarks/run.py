@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         course = figures.setdefault("course", {})
         for name in args.course_profiles:
             try:
-                measured = course_runs.course_figures(name, args.course, course.get(name))
+                measured = course_runs.course_figures(get_profile(name), args.course, course.get(name))
             except RuntimeError as error:  # keep the other figures; report the failure at the end
                 failures.append(str(error))
                 continue

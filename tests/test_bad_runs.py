@@ -49,7 +49,7 @@ def test_force_refuses_a_folder_the_course_did_not_make(micro_profile, tmp_path)
     folder = tmp_path / "mine"
     before = _user_folder(folder)
     with pytest.raises(training.RunFolderError, match="did not write"):
-        training.train("x", "full", micro_pairs(8), None, micro_profile, steps=2, force=True, output_dir=folder)
+        training.train("x", "full", micro_pairs(8), micro_profile, steps=2, force=True, output_dir=folder)
     assert _contents(folder) == before and sorted(p.name for p in folder.iterdir()) == ["notes.md", "thesis.txt"]
 
 
@@ -75,13 +75,13 @@ def test_output_dot_never_wipes_the_checkout(tmp_path, monkeypatch, capsys):
 def test_force_in_a_course_folder_deletes_only_what_the_course_wrote(micro_profile, tmp_path, capsys):
     folder = tmp_path / "run"
     pairs = micro_pairs(8)
-    training.train("x", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1, output_dir=folder)
+    training.train("x", "full", pairs, micro_profile, steps=2, n_checkpoints=1, output_dir=folder)
     assert (folder / training.RUN_MARKER).exists()
     (folder / "checkpoint-notes.txt").write_text("mine too\n")  # named like a checkpoint, but a file of theirs
     before = _user_folder(folder)  # the user keeps notes beside the run
     (folder / "checkpoint-99").mkdir()  # a stale checkpoint of the course's: it goes
     capsys.readouterr()
-    run = training.train("x", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1, output_dir=folder,
+    run = training.train("x", "full", pairs, micro_profile, steps=2, n_checkpoints=1, output_dir=folder,
                          force=True)
     assert "Trained in" in capsys.readouterr().out
     assert _contents(folder) == before and "checkpoint-notes.txt" in before
@@ -93,9 +93,9 @@ def test_force_in_a_course_folder_deletes_only_what_the_course_wrote(micro_profi
 
 def test_a_run_without_validation_is_not_reused_by_one_with_it(micro_profile, capsys):
     pairs, validation = micro_pairs(8), micro_pairs(4, seed=1)
-    plain = training.train("v", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1)
+    plain = training.train("v", "full", pairs, micro_profile, steps=2, n_checkpoints=1)
     capsys.readouterr()
-    scored = training.train("v", "full", pairs, validation, micro_profile, steps=2, n_checkpoints=1)
+    scored = training.train("v", "full", pairs, micro_profile, validation, steps=2, n_checkpoints=1)
     assert "Loaded the cached run" not in capsys.readouterr().out
     assert scored.path != plain.path
     assert "eval_loss" in training.history_frame(scored.log_history).columns  # what lesson 03 reads
@@ -105,7 +105,7 @@ def test_the_command_line_keys_a_run_by_its_validation(monkeypatch, tmp_results)
     """``python -m utils.train --no-validation`` must not land in the run lesson 03 loads."""
     seen = {}
 
-    def fake_train(name, method, train_data, eval_data, profile, **kwargs):
+    def fake_train(name, method, train_data, profile, eval_data, **kwargs):
         seen[eval_data is None] = kwargs["output_dir"]
         raise SystemExit(0)
 
@@ -192,7 +192,7 @@ def _crash_after(micro_profile, pairs, name: str) -> Path:
     from test_training import _Crash
 
     with pytest.raises(KeyboardInterrupt):
-        training.train(name, "full", pairs, None, micro_profile, steps=6, n_checkpoints=3, callbacks=[_Crash(at=5)])
+        training.train(name, "full", pairs, micro_profile, steps=6, n_checkpoints=3, callbacks=[_Crash(at=5)])
     return training.run_dir(training.RunSettings.from_profile(name, "full", micro_profile, 6), pairs,
                             micro_profile, 3)
 
@@ -203,19 +203,19 @@ def test_a_truncated_trainer_state_falls_back_to_the_previous_checkpoint(micro_p
     state = path / "checkpoint-4" / "trainer_state.json"
     state.write_text(state.read_text()[:40])  # cut short, as by a full disk
     assert training.last_checkpoint(path).name == "checkpoint-2"
-    run = training.train("truncated", "full", pairs, None, micro_profile, steps=6, n_checkpoints=3)
+    run = training.train("truncated", "full", pairs, micro_profile, steps=6, n_checkpoints=3)
     assert run.summary["resumed_from"] == "checkpoint-2"
     assert [step for step, _ in training.checkpoints(run.path)] == [2, 4, 6]
 
 
 def test_a_leftover_final_partial_is_never_loaded_as_a_finished_run(micro_profile, capsys):
     pairs = micro_pairs(8)
-    run = training.train("partial", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1)
+    run = training.train("partial", "full", pairs, micro_profile, steps=2, n_checkpoints=1)
     (run.path / "final").rename(run.path / "final.partial")  # killed just before the final rename
     with pytest.raises(FileNotFoundError, match="No finished run"):
         training.load_run(run.path)
     capsys.readouterr()
-    again = training.train("partial", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1)
+    again = training.train("partial", "full", pairs, micro_profile, steps=2, n_checkpoints=1)
     assert "Loaded the cached run" not in capsys.readouterr().out
     assert (again.path / "final" / training.SUMMARY_FILE).exists()
     assert not (again.path / "final.partial").exists()
@@ -237,7 +237,7 @@ BAD_SETTINGS = {
 def test_bad_budgets_are_refused_with_the_valid_range(case, micro_profile):
     arguments, words = BAD_SETTINGS[case]
     with pytest.raises(SettingError) as error:
-        training.train("b", "full", micro_pairs(8), None, micro_profile, **arguments)
+        training.train("b", "full", micro_pairs(8), micro_profile, **arguments)
     for word in words:
         assert word in str(error.value)
     assert not (micro_profile.results_dir / "runs").exists(), "nothing is written for a refused run"
@@ -245,17 +245,35 @@ def test_bad_budgets_are_refused_with_the_valid_range(case, micro_profile):
 
 def test_a_zero_batch_size_is_refused(micro_profile):
     with pytest.raises(SettingError, match="batch_size=0.*1 to 4,096"):
-        training.train("b", "full", micro_pairs(8), None, dataclasses.replace(micro_profile, batch_size=0), steps=2)
+        training.train("b", "full", micro_pairs(8), dataclasses.replace(micro_profile, batch_size=0), steps=2)
 
 
 def test_too_many_checkpoints_are_refused(micro_profile):
     with pytest.raises(SettingError, match="n_checkpoints=-1"):
-        training.train("b", "full", micro_pairs(8), None, micro_profile, steps=2, n_checkpoints=-1)
+        training.train("b", "full", micro_pairs(8), micro_profile, steps=2, n_checkpoints=-1)
 
 
 def test_an_empty_data_set_gets_the_courses_error(micro_profile):
     with pytest.raises(ValueError, match="train_data is empty"):
-        training.train("e", "full", micro_pairs(8).select([]), None, micro_profile, steps=2)
+        training.train("e", "full", micro_pairs(8).select([]), micro_profile, steps=2)
+
+
+#: Calls that pass the validation data (or None) where the profile goes: the run functions take
+#: ``train_data, profile, eval_data``.
+OTHER_ORDER = {
+    "train": lambda s, pairs, validation, profile: training.train("o", "full", pairs, validation, profile, steps=2),
+    "run_cached": lambda s, pairs, validation, profile: training.run_cached(None, s, pairs, validation, profile),
+    "run_key": lambda s, pairs, validation, profile: training.run_key(s, pairs, None, profile),
+}
+
+
+@pytest.mark.parametrize("call", OTHER_ORDER, ids=list(OTHER_ORDER))
+def test_a_call_in_another_argument_order_is_refused_clearly(call, micro_profile):
+    settings = training.RunSettings.from_profile("o", "full", micro_profile, 2)
+    with pytest.raises(TypeError, match=r"profile must be the course's Profile .* got (Dataset|NoneType)\. "
+                                        r"The run functions take \(\.\.\., train_data, profile"):
+        OTHER_ORDER[call](settings, micro_pairs(8), micro_pairs(4, seed=1), micro_profile)
+    assert not (micro_profile.results_dir / "runs").exists(), "nothing is written for a refused call"
 
 
 def test_command_line_steps_are_checked(capsys, tmp_results):
@@ -305,8 +323,8 @@ def test_the_course_kernels_see_relative_paths_from_where_the_course_ran(tmp_pat
     folder must still be found there."""
     lessons = tmp_path / "notebooks"
     lessons.mkdir()
-    cell = ("import os\nfrom pathlib import Path\nfrom utils import results\n"
-            "results.save_metrics('paths', {'model_found': Path(os.environ['COURSE_MODEL']).is_dir()})")
+    cell = ("import os\nfrom pathlib import Path\nfrom utils import get_profile, results\n"
+            "results.save_metrics('paths', {'model_found': Path(os.environ['COURSE_MODEL']).is_dir()}, get_profile())")
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
     nbformat.write(notebook, lessons / "00_paths.ipynb")
     monkeypatch.setattr(course, "course_notebooks", lambda: [lessons / "00_paths.ipynb"])
@@ -327,14 +345,14 @@ def test_the_course_kernels_see_relative_paths_from_where_the_course_ran(tmp_pat
 
 def test_a_cached_run_loads_from_a_read_only_results_folder(micro_profile, monkeypatch, capsys):
     pairs = micro_pairs(8)
-    first = training.train("ro", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1)
+    first = training.train("ro", "full", pairs, micro_profile, steps=2, n_checkpoints=1)
 
     def read_only(path):
         raise PermissionError(f"[Errno 13] Permission denied: '{path}'")
 
     monkeypatch.setattr(training, "locked", read_only)  # as in a read-only folder (tests run as root here)
     monkeypatch.setattr(training, "atomic_write_json", read_only)
-    again = training.train("ro", "full", pairs, None, micro_profile, steps=2, n_checkpoints=1)
+    again = training.train("ro", "full", pairs, micro_profile, steps=2, n_checkpoints=1)
     assert "Loaded the cached run" in capsys.readouterr().out
     assert again.path == first.path
 

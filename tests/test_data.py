@@ -158,7 +158,7 @@ def test_load_probe_gives_normalized_splits(probe):
 
 def test_unknown_probe_is_a_clear_error():
     with pytest.raises(data.DataError, match="Probe tasks: qa, topic, sentiment, title"):
-        data.load_probe("rating")
+        data.load_probe("rating", get_profile("tiny"))
 
 
 # --- group_references ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import math
 import pytest
 
 from utils import expectations
+from utils.config import PROFILES
 from utils.expectations import EXPECTED, Expectation
 
 
@@ -18,7 +19,7 @@ def test_every_range_is_ordered_and_names_a_lesson():
 
 def test_note_flags_a_value_out_of_range_with_what_to_check(capsys):
     low = EXPECTED["tiny"]["01.zero_shot.rouge1"]
-    table = expectations.note("01", {"zero_shot.rouge1": low.high + 0.1, "zero_shot.gen_len_words": 5.0}, "tiny")
+    table = expectations.note("01", {"zero_shot.rouge1": low.high + 0.1, "zero_shot.gen_len_words": 5.0}, PROFILES["tiny"])
     row = table.loc[low.label]
     assert row["status"] == "OUT OF RANGE" and row["if off, check"] == low.check
     assert table.loc[EXPECTED["tiny"]["01.zero_shot.gen_len_words"].label, "status"] == "in range"
@@ -30,13 +31,13 @@ def test_a_nan_is_out_of_range():
 
 
 def test_note_refuses_an_unknown_name_in_every_profile():
-    for profile in ("tiny", "smoke", "full"):
+    for profile in PROFILES.values():
         with pytest.raises(expectations.UnknownExpectation, match="zero_shot.rouge1"):
             expectations.note("01", {"zero_shot.rogue1": 0.1}, profile)
 
 
 def test_profiles_without_ranges_show_the_values_only(capsys):
-    table = expectations.note("01", {"zero_shot.rouge1": 0.9}, "full")
+    table = expectations.note("01", {"zero_shot.rouge1": 0.9}, PROFILES["full"])
     assert list(table.columns) == ["this run"] and table["this run"].iloc[0] == 0.9
     assert "reference lab" in capsys.readouterr().out
 

@@ -130,7 +130,7 @@ def test_adapter_off_gives_back_the_base_model(micro_model_dir, micro_profile):
 
 
 def test_learning_curve_visits_base_checkpoints_and_final_in_order(micro_profile, monkeypatch):
-    run = training.train("curve_test", "full", micro_pairs(16), None, micro_profile)
+    run = training.train("curve_test", "full", micro_pairs(16), micro_profile)
     seen = []
 
     def fake_target(model, tokenizer, profile, n=None, **_):

@@ -131,7 +131,7 @@ def test_full_profile_loads_everything_offline_from_the_standin(standin):
 
 def test_tokenizer_missing_from_the_cache_fails_clearly(tmp_path):
     env = hub_standin.build(tmp_path, rows={"train": 8, "validation": 4, "test": 6}, tokenizer=False)
-    process = run_python("from utils import modeling; modeling.load_tokenizer()", env)
+    process = run_python("from utils import get_profile, modeling; modeling.load_tokenizer(get_profile())", env)
     assert process.returncode != 0
     assert "ModelLoadError" in process.stderr and "python -m utils.hub" in process.stderr, process.stderr[-2000:]
 

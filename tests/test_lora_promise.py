@@ -24,7 +24,7 @@ def trained(micro_model_dir, tmp_path_factory):
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COURSE_RESULTS_DIR", str(tmp_path_factory.mktemp("results")))
-        run = training.train("promise", "lora", micro_pairs(24), None, profile)
+        run = training.train("promise", "lora", micro_pairs(24), profile)
         yield run, modeling.load_model(str(micro_model_dir))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections import Counter
 
 import numpy as np
@@ -212,20 +213,22 @@ def test_composition_counts_each_task_and_format(mix):
 
 def test_multitask_and_replay_runs_use_the_single_task_base_and_budget(micro_profile, monkeypatch):
     calls = []
-    monkeypatch.setattr(mixture.training, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
+    signature = inspect.signature(mixture.training.train)  # each call's arguments by name, however passed
+    monkeypatch.setattr(mixture.training, "train",
+                        lambda *args, **kwargs: calls.append(signature.bind(*args, **kwargs).arguments))
     mixture.finetuning.single_task_run("full", micro_profile)
     mixture.multitask_run(micro_profile)
     mixture.replay_run(0.2, micro_profile)
-    (single, single_kw), (multi, multi_kw), (replay, replay_kw) = calls
-    for args, kwargs in ((multi, multi_kw), (replay, replay_kw)):
-        name, method, train_data, _, profile = args
-        assert method == "full" and profile == micro_profile  # same base model
-        assert set(kwargs) <= set(single_kw) | {"force"}, kwargs  # same step budget: nothing overridden
-        assert not {"steps", "learning_rate", "batch_size"} & set(kwargs)
-    assert len(multi[2]) == micro_profile.train_steps * micro_profile.batch_size
-    assert set(multi[2]["task"]) == set(TASKS)
-    assert replay[0] == "replay_20pct_full" and multi[0] == "multitask_full"
-    assert multi[3] is None and replay[3] is None  # no validation along training: lesson 05 scores the end
-    single_sources = sorted(single[2]["source"])
-    replay_target = replay[2].filter(lambda r: r["task"] == "dialogsum")
+    single, multi, replay = calls
+    required = {"name", "method", "train_data", "profile"}
+    for run in (multi, replay):
+        assert run["method"] == "full" and run["profile"] == micro_profile  # same base model
+        assert set(run) - required <= set(single) - required | {"force"}, run  # same budget: nothing overridden
+        assert not {"steps", "learning_rate", "batch_size"} & set(run)
+    assert len(multi["train_data"]) == micro_profile.train_steps * micro_profile.batch_size
+    assert set(multi["train_data"]["task"]) == set(TASKS)
+    assert replay["name"] == "replay_20pct_full" and multi["name"] == "multitask_full"
+    assert multi.get("eval_data") is None and replay.get("eval_data") is None  # lesson 05 scores the end only
+    single_sources = sorted(single["train_data"]["source"])
+    replay_target = replay["train_data"].filter(lambda r: r["task"] == "dialogsum")
     assert sorted(replay_target["source"]) == single_sources  # replay = the single-task data + probe data

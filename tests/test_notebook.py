@@ -113,7 +113,7 @@ def _run_python(code: str, home: Path, **env: str) -> str:
 
 def test_offline_profiles_leave_the_home_hugging_face_cache_alone(tmp_path):
     results = tmp_path / "results"
-    _run_python("from utils import data, evaluation; data.load_target(); "
+    _run_python("from utils import data, evaluation, get_profile; data.load_target(get_profile()); "
                 "print(evaluation.score_summaries(['a b'], [['a b c']])['rouge1'])",
                 tmp_path / "home", COURSE_PROFILE="smoke", COURSE_RESULTS_DIR=str(results),
                 PYTHONPATH=str(config.ROOT))

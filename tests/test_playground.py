@@ -24,7 +24,7 @@ def tokenizer(micro_model_dir):
 
 @pytest.fixture
 def lora_run(micro_profile):
-    return training.train("lora_merge", "lora", micro_pairs(16), None, micro_profile, steps=6)
+    return training.train("lora_merge", "lora", micro_pairs(16), micro_profile, steps=6)
 
 
 def test_summarize_with_gives_one_row_per_model(models, tokenizer, micro_profile):

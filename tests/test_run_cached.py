@@ -50,7 +50,7 @@ def test_a_trainer_built_by_hand_trains_what_train_trains(micro_profile, method)
     assert by_hand.summary["settings"]["method"] == method and training.is_finished(by_hand.path)
     trained = _state(by_hand.model)
     # train() finds the same run folder, and training it anew gives the same weights
-    again = training.train("by_hand", method, pairs, None, profile, force=True)
+    again = training.train("by_hand", method, pairs, profile, force=True)
     assert again.path == by_hand.path
     for name, tensor in _state(again.model).items():
         assert torch.equal(tensor, trained[name]), f"{name} differs between run_cached and train"

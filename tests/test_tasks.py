@@ -7,7 +7,7 @@ import json
 import pytest
 
 from utils import data, evaluation, forgetting, mixture, modeling, scoring, tasks, templates
-from utils.config import DATA_DIR
+from utils.config import DATA_DIR, get_profile
 
 TOY_TEMPLATES = """\
 task: colour
@@ -78,15 +78,15 @@ def test_the_registry_is_the_one_record_of_each_probe():
         assert task.template_file.is_file()
         meta = json.loads((DATA_DIR / "probes" / name / "meta.json").read_text())
         assert meta == task.meta(), f"data/probes/{name}/meta.json differs from the registry: run `make data`"
-        assert list(data.load_probe(name)["test"].column_names) == list(task.columns)
+        assert list(data.load_probe(name, get_profile("tiny"))["test"].column_names) == list(task.columns)
     assert tasks.get("topic").has_labels and not tasks.get("title").has_labels
 
 
 def test_unknown_and_bad_tasks_are_refused_clearly():
     with pytest.raises(data.DataError, match="Unknown probe task 'colour'. Probe tasks: qa, topic, sentiment, title"):
-        data.load_probe("colour")
+        data.load_probe("colour", get_profile("tiny"))
     with pytest.raises(data.DataError, match="Unknown probe task 'dialogsum'"):
-        data.load_probe("dialogsum")  # the target is a task, not a probe
+        data.load_probe("dialogsum", get_profile("tiny"))  # the target is a task, not a probe
     with pytest.raises(tasks.TaskError, match="lack \\['answer'\\]"):
         tasks.Task("broken", ("id", "text"), "text", "answer", "qa", "", DATA_DIR)
     with pytest.raises(tasks.TaskError, match="unknown task_type 'ranking'"):

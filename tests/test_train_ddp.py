@@ -59,7 +59,7 @@ def test_only_rank_0_writes_and_the_run_loads_and_scores(ddp_run):
     assert not (out / "final.partial").exists()
     for checkpoint in (out / "final", *[folder for _, folder in training.checkpoints(out)]):
         assert len(list(checkpoint.glob("*.safetensors"))) == 1, f"one set of weights in {checkpoint.name}"
-    run = training.load_run(out, profile)
+    run = training.load_run(out)
     assert run.summary["settings"]["steps"] == 2
     base = modeling.load_model(profile.model)
     assert modeling.weights_fingerprint(run.model) != modeling.weights_fingerprint(base), "it must have trained"

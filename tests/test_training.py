@@ -107,7 +107,7 @@ def test_training_never_uses_fp16(micro_profile, tmp_path):
 
 
 def test_loss_goes_down(micro_profile):
-    run = training.train("loss", "full", micro_pairs(32), None, micro_profile, steps=30)
+    run = training.train("loss", "full", micro_pairs(32), micro_profile, steps=30)
     losses = training.history_frame(run.log_history)["loss"].dropna()
     assert len(losses) >= 5
     assert losses.iloc[-3:].mean() < 0.6 * losses.iloc[:2].mean()
@@ -117,7 +117,7 @@ def test_loss_goes_down(micro_profile):
 def test_training_leaves_the_base_model_unchanged(micro_profile, micro_model_dir, method):
     before_file = (micro_model_dir / "model.safetensors").read_bytes()
     before = modeling.weights_fingerprint(modeling.load_model(str(micro_model_dir)))
-    run = training.train("base", method, micro_pairs(16), None, micro_profile, steps=4)
+    run = training.train("base", method, micro_pairs(16), micro_profile, steps=4)
     assert modeling.weights_fingerprint(modeling.load_model(str(micro_model_dir))) == before
     assert (micro_model_dir / "model.safetensors").read_bytes() == before_file
     trained = run.model.merge_and_unload() if method == "lora" else run.model
@@ -125,7 +125,7 @@ def test_training_leaves_the_base_model_unchanged(micro_profile, micro_model_dir
 
 
 def test_lora_trains_a_small_fraction_and_saves_only_the_adapter(micro_profile):
-    run = training.train("lora", "lora", micro_pairs(16), None, micro_profile, steps=4)
+    run = training.train("lora", "lora", micro_pairs(16), micro_profile, steps=4)
     assert 0 < run.trainable_fraction < 0.2
     final = run.path / "final"
     assert (final / "adapter_model.safetensors").exists()
@@ -135,9 +135,9 @@ def test_lora_trains_a_small_fraction_and_saves_only_the_adapter(micro_profile):
 
 def test_second_call_loads_the_cached_run(micro_profile, monkeypatch, capsys):
     pairs = micro_pairs(16)
-    first = training.train("cache", "full", pairs, micro_pairs(4, seed=1), micro_profile, steps=4)
+    first = training.train("cache", "full", pairs, micro_profile, micro_pairs(4, seed=1), steps=4)
     monkeypatch.setattr(training, "_train", lambda *a, **k: pytest.fail("trained again instead of loading"))
-    second = training.train("cache", "full", pairs, micro_pairs(4, seed=1), micro_profile, steps=4)
+    second = training.train("cache", "full", pairs, micro_profile, micro_pairs(4, seed=1), steps=4)
     assert "Loaded the cached run" in capsys.readouterr().out
     assert second.path == first.path
     assert second.log_history == first.log_history
@@ -201,43 +201,43 @@ KEY_KEEPS = {
 @pytest.mark.parametrize("change", KEY_CHANGES, ids=list(KEY_CHANGES))
 def test_cache_key_changes_with_what_changes_the_run(change, micro_profile, micro_model_dir, tmp_path):
     settings, pairs, validation = _lora_key_inputs(micro_profile)
-    key = training.run_key(settings, pairs, validation, micro_profile)
+    key = training.run_key(settings, pairs, micro_profile, validation)
     settings2, validation2, profile2, extra = KEY_CHANGES[change](settings, validation, micro_profile,
                                                                   micro_model_dir, tmp_path)
-    assert training.run_key(settings2, pairs, validation2, profile2, extra.get("n_checkpoints")) != key
+    assert training.run_key(settings2, pairs, profile2, validation2, extra.get("n_checkpoints")) != key
 
 
 @pytest.mark.parametrize("change", KEY_KEEPS, ids=list(KEY_KEEPS))
 def test_cache_key_ignores_what_does_not_change_the_run(change, micro_profile, micro_model_dir, tmp_path):
     settings, pairs, validation = _lora_key_inputs(micro_profile)
-    before, after = KEY_KEEPS[change](settings, validation, micro_profile, micro_model_dir, tmp_path)
-    assert training.run_key(after[0], pairs, *after[1:]) == training.run_key(before[0], pairs, *before[1:])
+    (s0, v0, p0), (s1, v1, p1) = KEY_KEEPS[change](settings, validation, micro_profile, micro_model_dir, tmp_path)
+    assert training.run_key(s1, pairs, p1, v1) == training.run_key(s0, pairs, p0, v0)
 
 
 def test_every_run_setting_is_in_the_cache_key(micro_profile):
     """A field added to RunSettings later is in the key too (the whole settings are hashed)."""
     settings, pairs, _ = _lora_key_inputs(micro_profile)
-    key = training.run_key(settings, pairs, None, micro_profile)
+    key = training.run_key(settings, pairs, micro_profile)
     changed = {"name": "other", "method": "full", "model": "google/flan-t5-small", "steps": settings.steps + 1,
                "learning_rate": settings.learning_rate / 2, "batch_size": settings.batch_size + 1,
                "seed": settings.seed + 1, "max_source_length": 33, "max_target_length": 9,
                "lora": {**settings.lora, "dropout": 0.5}}
     assert set(changed) == {f.name for f in dataclasses.fields(training.RunSettings)}
     for name, value in changed.items():
-        assert training.run_key(dataclasses.replace(settings, **{name: value}), pairs, None, micro_profile) != key, name
+        assert training.run_key(dataclasses.replace(settings, **{name: value}), pairs, micro_profile) != key, name
 
 
 def test_force_retrains(micro_profile, capsys):
     pairs = micro_pairs(8)
-    training.train("force", "full", pairs, None, micro_profile, steps=2)
+    training.train("force", "full", pairs, micro_profile, steps=2)
     capsys.readouterr()
-    training.train("force", "full", pairs, None, micro_profile, steps=2, force=True)
+    training.train("force", "full", pairs, micro_profile, steps=2, force=True)
     out = capsys.readouterr().out
     assert "Loaded the cached run" not in out and "Trained in" in out
 
 
 def test_validation_is_scored_at_every_checkpoint(micro_profile):
-    run = training.train("val", "full", micro_pairs(16), micro_pairs(4, seed=1), micro_profile, steps=6,
+    run = training.train("val", "full", micro_pairs(16), micro_profile, micro_pairs(4, seed=1), steps=6,
                          n_checkpoints=3)
     history = training.history_frame(run.log_history)
     assert history["eval_loss"].dropna().index.tolist() == [0, 2, 4, 6]  # step 0: the base model
@@ -248,8 +248,8 @@ def test_validation_is_scored_at_every_checkpoint(micro_profile):
 
 def test_validation_along_the_way_does_not_change_training(micro_profile):
     pairs = micro_pairs(16)
-    plain = training.train("plain", "full", pairs, None, micro_profile, steps=6, n_checkpoints=3)
-    scored = training.train("scored", "full", pairs, micro_pairs(4, seed=1), micro_profile, steps=6, n_checkpoints=3)
+    plain = training.train("plain", "full", pairs, micro_profile, steps=6, n_checkpoints=3)
+    scored = training.train("scored", "full", pairs, micro_profile, micro_pairs(4, seed=1), steps=6, n_checkpoints=3)
     assert modeling.weights_fingerprint(scored.model) == modeling.weights_fingerprint(plain.model)
 
 
@@ -272,15 +272,15 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(micro_profile,
     pairs = micro_pairs(24)
     steps = dict(steps=9, n_checkpoints=3)  # checkpoints at steps 3, 6 and 9
     with pytest.raises(KeyboardInterrupt):
-        training.train("resume", method, pairs, None, micro_profile, callbacks=[_Crash(at=5)], **steps)
+        training.train("resume", method, pairs, micro_profile, callbacks=[_Crash(at=5)], **steps)
     run_path = training.run_dir(training.RunSettings.from_profile("resume", method, micro_profile, 9),
                                 pairs, micro_profile, 3)
     assert training.last_checkpoint(run_path).name == "checkpoint-3"
     assert not (run_path / "final").exists()
 
-    resumed = training.train("resume", method, pairs, None, micro_profile, **steps)
+    resumed = training.train("resume", method, pairs, micro_profile, **steps)
     assert resumed.summary["resumed_from"] == "checkpoint-3"
-    straight = training.train("straight", method, pairs, None, micro_profile, **steps)
+    straight = training.train("straight", method, pairs, micro_profile, **steps)
     assert straight.summary["resumed_from"] is None
 
     def losses(run):
@@ -296,13 +296,13 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(micro_profile,
 def test_incomplete_checkpoint_is_skipped_when_resuming(micro_profile):
     pairs = micro_pairs(16)
     with pytest.raises(KeyboardInterrupt):
-        training.train("partial", "full", pairs, None, micro_profile, steps=6, n_checkpoints=3,
+        training.train("partial", "full", pairs, micro_profile, steps=6, n_checkpoints=3,
                        callbacks=[_Crash(at=5)])
     path = training.run_dir(training.RunSettings.from_profile("partial", "full", micro_profile, 6), pairs,
                             micro_profile, 3)
     (path / "checkpoint-4" / "trainer_state.json").unlink()  # as if the crash hit while saving step 4
     assert training.last_checkpoint(path).name == "checkpoint-2"
-    run = training.train("partial", "full", pairs, None, micro_profile, steps=6, n_checkpoints=3)
+    run = training.train("partial", "full", pairs, micro_profile, steps=6, n_checkpoints=3)
     assert run.summary["resumed_from"] == "checkpoint-2"
 
 
@@ -310,7 +310,7 @@ def test_incomplete_checkpoint_is_skipped_when_resuming(micro_profile):
 
 
 def test_load_run_round_trips_a_lora_run(micro_profile):
-    run = training.train("reload", "lora", micro_pairs(16), None, micro_profile, steps=4)
+    run = training.train("reload", "lora", micro_pairs(16), micro_profile, steps=4)
     loaded = training.load_run(run.path)
     assert loaded.settings == run.settings
     assert modeling.weights_fingerprint(loaded.model) == modeling.weights_fingerprint(run.model)

@@ -24,7 +24,7 @@ import datasets
 from datasets import Dataset, DatasetDict, Features, List, Value
 
 from utils import hub, tasks
-from utils.config import Profile, get_profile
+from utils.config import Profile
 from utils.tasks import TARGET_COLUMNS
 
 SPLITS = ("train", "validation", "test")
@@ -244,13 +244,12 @@ def reads_local_files(source: str, profile: Profile) -> bool:
     return profile.offline or hub.is_local(source)
 
 
-def load_target(profile: Profile | None = None) -> DatasetDict:
+def load_target(profile: Profile) -> DatasetDict:
     """The target task (dialogue summarization) as train/validation/test in the DialogSum schema.
 
     The test split keeps DialogSum's flattening (several reference rows per dialogue); see
     :func:`group_references`. ``profile.n_train`` keeps only the first rows of train.
     """
-    profile = profile or get_profile()
     if reads_local_files(profile.target, profile):
         ds = load_local(profile.target, TARGET_COLUMNS)
     else:
@@ -277,9 +276,8 @@ def probe_source(name: str, profile: Profile) -> str:
     return str(task.data_dir) if profile.offline or task.hub_id is None else task.hub_id
 
 
-def load_probe(name: str, profile: Profile | None = None) -> DatasetDict:
+def load_probe(name: str, profile: Profile) -> DatasetDict:
     """A registered probe task (``qa``, ``topic``, ``sentiment``, ``title``...) as train/validation/test."""
-    profile = profile or get_profile()
     source = probe_source(name, profile)
     if reads_local_files(source, profile):
         return load_local(source, probe_task(name).columns)

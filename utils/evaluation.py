@@ -33,7 +33,7 @@ from transformers import GenerationConfig
 
 from utils import facts as fact_rules
 from utils import tasks
-from utils.config import Profile, get_profile
+from utils.config import Profile
 
 ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -63,13 +63,12 @@ class PromptTooLongError(ValueError):
         )
 
 
-def generation_config(profile: Profile | None = None) -> GenerationConfig:
+def generation_config(profile: Profile) -> GenerationConfig:
     """The course's decoding, stated once: greedy search and the profile's ``max_new_tokens``.
 
     Greedy (no sampling, one beam) is deterministic, so every model in a table is compared on the same
     footing and a rerun gives the same text.
     """
-    profile = profile or get_profile()
     return GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=profile.max_new_tokens)
 
 
@@ -140,7 +139,7 @@ def generate(
     model,
     tokenizer,
     prompts: Sequence[str],
-    gen_config: GenerationConfig | Profile | None = None,
+    gen_config: GenerationConfig | Profile,
     batch_size: int | None = None,
     max_source_length: int | None = None,
     *,
@@ -156,17 +155,16 @@ def generate(
       does not fit in memory fails at once and the progress bar's time estimate errs on the safe side;
     * ``torch.inference_mode`` and ``model.eval()`` (restored afterwards): no gradients, no dropout;
     * decoding comes from ``gen_config`` -- pass :func:`generation_config` or a profile (then
-      ``batch_size`` and ``max_source_length`` default to the profile's; None means the active profile).
+      ``batch_size`` and ``max_source_length`` default to the profile's).
 
     A prompt longer than ``max_source_length`` tokens raises :class:`PromptTooLongError`; pass
     ``truncate=True`` to fit such prompts by the course's rule instead (:func:`fit_prompts`).
     """
     prompts = _as_texts(prompts, "prompts")
-    if gen_config is None or isinstance(gen_config, Profile):
-        profile = gen_config or get_profile()
-        gen_config = generation_config(profile)
-        batch_size = batch_size or profile.eval_batch_size
-        max_source_length = max_source_length or profile.max_source_length
+    if isinstance(gen_config, Profile):
+        batch_size = batch_size or gen_config.eval_batch_size
+        max_source_length = max_source_length or gen_config.max_source_length
+        gen_config = generation_config(gen_config)
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     max_source_length = max_source_length or DEFAULT_MAX_SOURCE_LENGTH
     if batch_size < 1:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from utils.config import Profile, get_profile
+from utils.config import Profile
 
 
 @dataclass(frozen=True)
@@ -123,27 +123,26 @@ def known_keys() -> set[str]:
     return {key for ranges in EXPECTED.values() for key in ranges}
 
 
-def ranges(lesson: str, profile: Profile | str | None = None) -> dict[str, Expectation]:
+def ranges(lesson: str, profile: Profile) -> dict[str, Expectation]:
     """The expected ranges of one lesson (``"01"``) under a profile (empty where it has none)."""
-    name = profile if isinstance(profile, str) else (profile or get_profile()).name
-    return {key: e for key, e in EXPECTED.get(name, {}).items() if key.split(".", 1)[0] == lesson}
+    return {key: e for key, e in EXPECTED.get(profile.name, {}).items() if key.split(".", 1)[0] == lesson}
 
 
-def note(lesson: str, values: Mapping[str, float], profile: Profile | str | None = None) -> pd.DataFrame:
+def note(lesson: str, values: Mapping[str, float], profile: Profile) -> pd.DataFrame:
     """This run's values beside the expected ranges, one row each; an out-of-range value says what to check.
 
     ``values`` maps names without the lesson prefix (``"zero_shot.rouge1"``) to this run's numbers. Every
     name must have an entry in :data:`EXPECTED` (under any profile), so a typo fails here in every profile,
     CI's ``smoke`` included. Prints one line saying how many values are in range, or why there are no ranges.
     """
-    name = profile if isinstance(profile, str) else (profile or get_profile()).name
+    name = profile.name
     unknown = sorted(f"{lesson}.{key}" for key in values if f"{lesson}.{key}" not in known_keys())
     if unknown:
         listed = ", ".join(sorted(k.split(".", 1)[1] for k in known_keys() if k.startswith(f"{lesson}."))) or "none"
         raise UnknownExpectation(
             f"No expected range for {unknown} in utils/expectations.py. Lesson {lesson} has: {listed}. "
             "Fix the name, or add an Expectation to EXPECTED.")
-    expected = ranges(lesson, name)
+    expected = ranges(lesson, profile)
     rows = []
     for key, value in values.items():
         value = float(value)

@@ -29,5 +29,5 @@ def validation_pairs(profile: Profile):
 
 def single_task_run(method: str, profile: Profile, force: bool = False) -> training.TrainedRun:
     """Fine-tune on dialogue summarization alone (``full`` or ``lora``), or load the cached run."""
-    return training.train(f"single_task_{method}", method, summarization_training_data(profile),
-                          validation_pairs(profile), profile, force=force)
+    return training.train(f"single_task_{method}", method, summarization_training_data(profile), profile,
+                          validation_pairs(profile), force=force)

@@ -13,7 +13,7 @@ import functools
 import os
 from pathlib import Path
 
-from utils.config import get_profile
+from utils.config import Profile, get_profile
 from utils.tasks import PROBES
 
 HUB_HOST = "huggingface.co"
@@ -119,12 +119,11 @@ def unavailable(what: str, error: Exception) -> HubUnavailableError:
     return HubUnavailableError(f"Could not load {what!r}: {error.__class__.__name__}. {ADVICE}")
 
 
-def warm_cache(profile=None) -> list[str]:
+def warm_cache(profile: Profile) -> list[str]:
     """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
     the model, its tokenizer files (checked against the model), the target task and every probe task."""
     from utils import data, modeling  # they import this module: the cycle keeps them here
 
-    profile = profile or get_profile()
     modeling.load_tokenizer(profile)
     modeling.load_model(profile)
     loaded = [f"model and tokenizer {profile.model}"]
@@ -140,7 +139,7 @@ def warm_cache(profile=None) -> list[str]:
 if __name__ == "__main__":  # python -m utils.hub: cache everything the active profile needs
     from huggingface_hub import constants as _constants
 
-    for line in warm_cache():
+    for line in warm_cache(get_profile()):
         print("cached:", line)
     print(f"Hub cache: {_constants.HF_HUB_CACHE}; data sets cache: {__import__('datasets').config.HF_DATASETS_CACHE}. "
           f"To work offline elsewhere, copy {_constants.HF_HOME} to the same place there.")

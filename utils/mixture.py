@@ -268,11 +268,11 @@ def multitask_run(profile: Profile, spec: MixtureSpec | None = None,
     the single-task runs; or the cached run. No validation along training: lesson 05 scores the finished
     model on every task, so validation summaries generated at each checkpoint would only cost time."""
     mixture = build_mixture(profile, spec)
-    return training.train("multitask_full", "full", mixture, None, profile, force=force)
+    return training.train("multitask_full", "full", mixture, profile, force=force)
 
 
 def replay_run(ratio: float, profile: Profile, force: bool = False) -> training.TrainedRun:
     """Single-task full fine-tuning with ``ratio`` of replayed probe data (same base, same budget); or the
     cached run. No validation along training, to keep it cheap."""
-    return training.train(f"replay_{ratio * 100:g}pct_full", "full", replay_mixture(ratio, profile), None,
-                          profile, force=force)
+    return training.train(f"replay_{ratio * 100:g}pct_full", "full", replay_mixture(ratio, profile), profile,
+                          force=force)

@@ -13,7 +13,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from utils import config, fingerprints, hub
-from utils.config import Profile, get_profile
+from utils.config import Profile
 
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
@@ -22,10 +22,8 @@ class ModelLoadError(RuntimeError):
     """A model folder or name that cannot be loaded safely."""
 
 
-def _resolve(model: str | Profile | None) -> str:
-    if model is None or isinstance(model, Profile):
-        return (model or get_profile()).model
-    return str(model)
+def _resolve(model: str | Profile) -> str:
+    return model.model if isinstance(model, Profile) else str(model)
 
 
 def check_safetensors(folder: str | Path) -> None:
@@ -85,8 +83,8 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
         raise hub.unavailable(name, error) from error
 
 
-def load_tokenizer(model: str | Profile | None = None):
-    """The tokenizer of ``model`` (a Hub id, a folder, or the active profile's model), checked against the
+def load_tokenizer(model: str | Profile):
+    """The tokenizer of ``model`` (a Hub id, a folder, or a profile: its model), checked against the
     model's vocabulary (:func:`check_tokenizer`)."""
     name = _resolve(model)
     tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
@@ -114,7 +112,7 @@ def check_tokenizer(tokenizer, vocab_size: int, name: str) -> None:
         )
 
 
-def load_model(model: str | Profile | None = None, device: str | None = None, **config):
+def load_model(model: str | Profile, device: str | None = None, **config):
     """A fresh copy of the seq2seq model, from safetensors only, in eval mode on ``device``.
 
     ``config`` overrides settings of the model's config, e.g. ``dropout_rate=0.1``.
@@ -133,7 +131,7 @@ def linear_module_names(model) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)})
 
 
-def add_lora(model, profile: Profile | None = None, r: int | None = None, alpha: int | None = None,
+def add_lora(model, profile: Profile, r: int | None = None, alpha: int | None = None,
              targets: tuple[str, ...] | None = None, dropout: float | None = None):
     """Wrap ``model`` with fresh LoRA adapters (PEFT); only the adapters are trainable.
 
@@ -142,7 +140,6 @@ def add_lora(model, profile: Profile | None = None, r: int | None = None, alpha:
     """
     from peft import LoraConfig, TaskType, get_peft_model
 
-    profile = profile or get_profile()
     targets = tuple(targets or profile.lora_targets)
     available = linear_module_names(model)
     missing = [t for t in targets if t not in available]

@@ -74,9 +74,8 @@ COLAB_CELL = colab_cell()
 def setup(seed: bool = True) -> Profile:
     """Print where this notebook runs (profile, model, data, device, versions) and seed everything.
 
-    Returns the profile, resolved once here: the lesson layers (``scoring``, ``finetuning``, ``forgetting``,
-    ``mixture``, ``playground``, ``prompting`` and the test splits of ``data``) take it as an argument and never
-    read the environment themselves."""
+    Returns the profile, resolved once here: every function of ``utils`` that needs it takes it as a required
+    argument and never reads the environment itself (``tests/test_explicit_profile.py`` checks)."""
     import torch
     import transformers
 

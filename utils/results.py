@@ -1,6 +1,6 @@
 """Where a course run keeps what it measured: ``results/<profile>/metrics.json``.
 
-Each notebook saves its own section (``save_metrics("zero_shot", {...})``) into
+Each notebook saves its own section (``save_metrics("zero_shot", {...}, profile)``) into
 ``results/<profile>/sections/<section>.json``; ``metrics.json`` is then rebuilt from all sections under a
 file lock. Files are written atomically (write to a temporary file, then rename), so a killed run never
 leaves a half-written file behind, and notebooks running in parallel never lose each other's sections.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from utils.config import Profile, get_profile
+from utils.config import Profile
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -80,14 +80,14 @@ def locked(lock_path: str | Path):
         lock.release()
 
 
-def results_dir(profile: Profile | None = None) -> Path:
+def results_dir(profile: Profile) -> Path:
     """``results/<profile>/``, created if needed."""
-    folder = (profile or get_profile()).results_dir
+    folder = profile.results_dir
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def save_metrics(section: str, values: dict, profile: Profile | None = None) -> Path:
+def save_metrics(section: str, values: dict, profile: Profile) -> Path:
     """Save one notebook's ``section`` and rebuild ``metrics.json``; returns its path."""
     folder = results_dir(profile)
     with locked(folder / ".metrics.lock"):
@@ -96,7 +96,7 @@ def save_metrics(section: str, values: dict, profile: Profile | None = None) -> 
         return atomic_write_json(folder / "metrics.json", merged)
 
 
-def load_metrics(profile: Profile | None = None) -> dict:
+def load_metrics(profile: Profile) -> dict:
     """Everything saved so far under the profile (empty when nothing is)."""
     path = results_dir(profile) / "metrics.json"
     return json.loads(path.read_text()) if path.exists() else {}

@@ -82,7 +82,7 @@ class FirstBatchLog(TrainerCallback):
 
 def score(run_path: Path, task: str, profile) -> dict:
     """Load the saved run from disk and score it on the target task's test dialogues (ROUGE)."""
-    run = training.load_run(run_path, profile)
+    run = training.load_run(run_path)
     tokenizer = modeling.load_tokenizer(str(run.path / "final"))
     scores, _ = scoring.evaluate_summarization(run.model, tokenizer, profile)
     return scores
@@ -172,7 +172,7 @@ def _main(args) -> int:
     if rank == 0:
         print(f"{profile.describe()}\nTraining {name} on {world_size} process(es).", flush=True)
     tokenizer = modeling.load_tokenizer(profile)
-    run = training.train(name, args.method, train_data, eval_data, profile, steps=args.steps,
+    run = training.train(name, args.method, train_data, profile, eval_data, steps=args.steps,
                          learning_rate=args.learning_rate, force=args.force and world_size == 1,
                          output_dir=output, trainer_args=trainer_overrides(args, world_size),
                          callbacks=[FirstBatchLog(train_data, tokenizer, profile)])

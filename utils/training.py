@@ -45,7 +45,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint, sort_checkpoints
 
 from utils import evaluation, fingerprints, modeling
-from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, get_profile
+from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting
 from utils.results import atomic_write_json, locked
 
 METHODS = ("full", "lora")
@@ -141,7 +141,7 @@ def data_fingerprint(dataset) -> str:
     return fingerprints.digest(chunk for source, target in pairs for chunk in (source, b"\x00", target, b"\x01"))
 
 
-def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile | None = None,
+def run_key(settings: RunSettings, train_data, profile: Profile, eval_data=None,
             n_checkpoints: int | None = None) -> str:
     """The cache key of a run: a hash of everything that changes the trained weights or what is saved.
 
@@ -158,7 +158,7 @@ def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile 
     recipe: a run trained on a GPU machine is meant to be reused on a CPU one; distributed runs get their own
     name); the profile's name (each profile has its own ``results/<profile>/``).
     """
-    profile = profile or get_profile()
+    _check_profile(profile)
     validation = None
     if eval_data is not None:
         validation = {"data": data_fingerprint(eval_data), "max_new_tokens": profile.max_new_tokens}
@@ -171,14 +171,13 @@ def run_key(settings: RunSettings, train_data, eval_data=None, profile: Profile 
     }, length=10)
 
 
-def run_dir(settings: RunSettings, train_data, profile: Profile | None = None,
+def run_dir(settings: RunSettings, train_data, profile: Profile,
             n_checkpoints: int | None = None, eval_data=None) -> Path:
     """The folder of a run: named for people, keyed for the cache (:func:`run_key`).
 
     Pass the same ``eval_data`` as to :func:`train`: a run validated along the way is another run.
     """
-    profile = profile or get_profile()
-    key = run_key(settings, train_data, eval_data, profile, n_checkpoints)
+    key = run_key(settings, train_data, profile, eval_data, n_checkpoints)
     return profile.results_dir / "runs" / f"{settings.name}-{key}"
 
 
@@ -252,7 +251,7 @@ def clear_run(folder: str | Path) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def tokenize(dataset, tokenizer, profile: Profile | None = None):
+def tokenize(dataset, tokenizer, profile: Profile):
     """Turn ``source``/``target`` columns into ``input_ids``, ``attention_mask`` and ``labels``.
 
     A prompt over ``max_source_length`` tokens is fitted by the course's one rule (its middle is cut, see
@@ -260,7 +259,6 @@ def tokenize(dataset, tokenizer, profile: Profile | None = None):
     ``max_target_length``. Nothing is padded here: padding happens per batch in the collator. ``length``
     (prompt tokens) lets the trainer group examples of similar length into a batch.
     """
-    profile = profile or get_profile()
 
     def encode(batch):
         prompts = evaluation.fit_prompts(batch["source"], tokenizer, profile.max_source_length)[0]
@@ -272,7 +270,7 @@ def tokenize(dataset, tokenizer, profile: Profile | None = None):
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
 
 
-def preview_batch(pairs, tokenizer, model, profile: Profile | None = None, n: int = 4) -> dict:
+def preview_batch(pairs, tokenizer, model, profile: Profile, n: int = 4) -> dict:
     """The first ``n`` pairs tokenized and collated exactly as the trainer will see them (tensors)."""
     tokens = tokenize(pairs.select(range(min(n, len(pairs)))), tokenizer, profile).remove_columns("length")
     return collator(tokenizer, model)(list(tokens))
@@ -476,7 +474,7 @@ class TrainedRun:
         return self.summary["parameters"]["trainable_fraction"]
 
 
-def load_run(path: str | Path, profile: Profile | None = None) -> TrainedRun:
+def load_run(path: str | Path) -> TrainedRun:
     """Load a finished run from disk (a full model, or the base model plus its LoRA adapter)."""
     path = Path(path)
     final = path / "final"
@@ -564,7 +562,7 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 
 
-def train(name: str, method: str, train_data, eval_data=None, profile: Profile | None = None,
+def train(name: str, method: str, train_data, profile: Profile, eval_data=None,
           steps: int | None = None, learning_rate: float | None = None, force: bool = False,
           n_checkpoints: int | None = None, callbacks: list | None = None,
           output_dir: str | Path | None = None, trainer_args: dict | None = None) -> TrainedRun:
@@ -577,7 +575,7 @@ def train(name: str, method: str, train_data, eval_data=None, profile: Profile |
     override trainer arguments (see :func:`training_arguments`). Under ``torchrun`` or ``accelerate launch``
     every process trains its shard of the data and only rank 0 writes (see ``python -m utils.train``).
     """
-    profile = profile or get_profile()
+    _check_profile(profile)
     settings = RunSettings.from_profile(name, method, profile, steps, learning_rate)
     n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
                                   1, MAX_CHECKPOINTS)
@@ -586,11 +584,11 @@ def train(name: str, method: str, train_data, eval_data=None, profile: Profile |
         _check_data(eval_data, "eval_data")
     out = Path(output_dir).resolve() if output_dir else run_dir(settings, train_data, profile, n_checkpoints,
                                                                   eval_data)
-    return _cached(out, force, profile, lambda: _train(settings, out, train_data, eval_data, profile, n_checkpoints,
-                                                       callbacks or [], trainer_args or {}))
+    return _cached(out, force, lambda: _train(settings, out, train_data, eval_data, profile, n_checkpoints,
+                                              callbacks or [], trainer_args or {}))
 
 
-def run_cached(trainer, settings: RunSettings, train_data, eval_data=None, profile: Profile | None = None,
+def run_cached(trainer, settings: RunSettings, train_data, profile: Profile, eval_data=None,
                force: bool = False, n_checkpoints: int | None = None) -> TrainedRun:
     """Train a ``trainer`` built in a notebook, once: cached, resumable, saved like :func:`train`'s runs.
 
@@ -602,7 +600,7 @@ def run_cached(trainer, settings: RunSettings, train_data, eval_data=None, profi
     the same key is loaded instead (the trainer is then not used); ``force=True`` trains again. The same run
     trained by :func:`train` (lessons 04-06, ``python -m utils.train``) is found here, and the other way round.
     """
-    profile = profile or get_profile()
+    _check_profile(profile)
     n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
                                   1, MAX_CHECKPOINTS)
     _check_data(train_data, "train_data")
@@ -629,13 +627,13 @@ def run_cached(trainer, settings: RunSettings, train_data, eval_data=None, profi
         print(_describe(settings, counts))
         return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)
 
-    return _cached(out, force, profile, fit)
+    return _cached(out, force, fit)
 
 
-def _cached(out: Path, force: bool, profile: Profile, fit) -> TrainedRun:
+def _cached(out: Path, force: bool, fit) -> TrainedRun:
     """The finished run in ``out``, or ``fit()`` under the run's lock (``force``: clear ``out`` first)."""
     if not force and is_finished(out):  # a finished run loads without writing anything (no lock either)
-        return _load_cached(out, profile)
+        return _load_cached(out)
     if is_main_process():
         check_output(out, force)  # before anything is written or deleted
     # Notebooks running in parallel train a run once. The processes of one distributed run meet inside the
@@ -645,7 +643,7 @@ def _cached(out: Path, force: bool, profile: Profile, fit) -> TrainedRun:
         if force and is_main_process():
             clear_run(out)
         if is_finished(out):
-            return _load_cached(out, profile)
+            return _load_cached(out)
         if is_main_process():
             claim_folder(out)
         return fit()
@@ -728,9 +726,19 @@ def recipe_differences(trainer, settings: RunSettings, out: Path, train_data, ev
     return problems
 
 
-def _load_cached(out: Path, profile: Profile) -> TrainedRun:
+def _load_cached(out: Path) -> TrainedRun:
     print(f"Loaded the cached run from {out} (pass force=True to train again).")
-    return load_run(out, profile)
+    return load_run(out)
+
+
+def _check_profile(profile) -> None:
+    """Refuse anything but a :class:`Profile` as ``profile`` (the run functions take ``train_data, profile,
+    eval_data`` in that order, so a call written for another order fails here, clearly)."""
+    if not isinstance(profile, Profile):
+        raise TypeError(f"profile must be the course's Profile (what the notebook's set-up or "
+                        f"config.get_profile(name) returns), got {type(profile).__name__}. The run functions take "
+                        "(..., train_data, profile, eval_data=None, ...): pass the profile right after the "
+                        "training data.")
 
 
 def _check_data(dataset, name: str) -> None:
