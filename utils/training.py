@@ -52,7 +52,7 @@ METHODS = ("full", "lora")
 SUMMARY_FILE = "training_summary.json"
 ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
 #: Part of every run's cache key: bump it when the recipe changes so older runs are not reused.
-RECIPE_VERSION = 5
+RECIPE_VERSION = 6  # 6: prompts fitted by evaluation.fit_prompts (the cut middle marked "...")
 #: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
 RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
 #: The mark of a run folder made by the course (see :func:`claim_folder`).
