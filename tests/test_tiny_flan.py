@@ -18,9 +18,9 @@ from utils.world import tiny_flan
 MAX_PARAMETERS = 10_000_000
 MAX_WEIGHTS_MB = 20
 MAX_FOLDER_MB = 50  # the model, its pre-trained-only checkpoint and the tokenizers (issue 14)
-#: The build's budget on 2 CPU cores. Checked on CPU seconds (the build uses one thread), which do not grow
-#: when other jobs share the machine, as wall-clock seconds do.
-MAX_BUILD_SECONDS = 25 * 60
+#: The build's budget on 2 CPU cores: issue 14's 90 minutes with the developers' guide's 2x margin. Checked on CPU
+#: seconds (the build uses one thread), which do not grow when other jobs share the machine, as wall-clock seconds do.
+MAX_BUILD_SECONDS = 45 * 60
 PROBE_TARGET = tiny_flan.PROBE_TARGET  # 0.7: every probe a real skill (issue 14)
 #: Probes allowed below PROBE_TARGET, each with the sentence of the model card that names it. QA is still
 #: under-trained at this size and build budget (data/models/tiny-flan-t5-trials.md); title is no longer excepted.
@@ -134,7 +134,7 @@ def test_build_info_meets_the_targets(build_info):
             assert s["main"] >= PROBE_TARGET, (probe, s["main"])
     zero_shot = scores["zero_shot_summarization"]
     assert MIN_ZERO_SHOT_ROUGE1 <= zero_shot["rouge1"] <= MAX_ZERO_SHOT_ROUGE1
-    assert zero_shot["empty_share"] < 0.05 and zero_shot["gen_len_words"] >= 4  # sentences among the labels
+    assert zero_shot["empty_share"] < 0.05 and zero_shot["gen_len_words"] >= tiny_flan.SENTENCE_WORDS  # sentences
 
 
 def test_committed_files_are_what_the_build_writes(build_info):
@@ -153,6 +153,17 @@ def test_card_numbers_are_the_builds(build_info):
     assert f"{build_info['scores']['zero_shot_summarization']['rouge1']:.3f}" in card
     for phrase in PROBE_EXCEPTIONS.values():
         assert phrase in card  # each exception is explained in the card
+
+
+@pytest.mark.parametrize(("words", "grounding", "said", "unsaid"), [
+    (9.0, 0.5, ["writes sentences (9.0 words", "grounding 0.50"], ["shorter answers"]),
+    (9.0, 0.95, ["writes sentences (9.0 words"], ["grounding", "shorter answers"]),
+    (3.0, 0.5, ["shorter answers than FLAN-T5 (3.0 words", "grounding 0.50"], ["writes sentences"]),
+])
+def test_card_says_how_the_zero_shot_summaries_fall_short(words, grounding, said, unsaid):
+    """Length and grounding are told apart: sentences that invent names are still said to invent them."""
+    sentence = tiny_flan._zero_shot_behaviour({"gen_len_words": words, "grounding": grounding})
+    assert all(phrase in sentence for phrase in said) and not any(phrase in sentence for phrase in unsaid)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +194,7 @@ def test_zero_shot_summaries_recomputed_are_weak_but_text(live_scores, build_inf
     assert live["n_dialogues"] == build_info["scores"]["zero_shot_summarization"]["n_dialogues"]
     assert live["rouge1"] == pytest.approx(build_info["scores"]["zero_shot_summarization"]["rouge1"], abs=0.005)
     assert MIN_ZERO_SHOT_ROUGE1 <= live["rouge1"] <= MAX_ZERO_SHOT_ROUGE1
-    assert live["empty_share"] < 0.05 and live["gen_len_words"] >= 4
+    assert live["empty_share"] < 0.05 and live["gen_len_words"] >= tiny_flan.SENTENCE_WORDS
 
 
 # --- the build's pieces -------------------------------------------------------------------------------
