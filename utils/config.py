@@ -85,14 +85,14 @@ _TINY = dict(
     target=str(DATA_DIR / "dialogsum"),
     probes={},  # each probe's own folder (utils/tasks.py)
     offline=True,
-    lora_r=8,
-    lora_alpha=16,
+    lora_r=4,
+    lora_alpha=8,
     lora_dropout=0.05,
-    # q, v, o and wo at rank 8: 2.5% of the rebuilt model's weights (issue 14 asks for at most 3%). Measured on a
-    # trial of the rebuilt model (data/models/tiny-flan-t5-trials.md), ROUGE-1 after lesson 03's budget: r=8 on
-    # q, v, o, wo 0.503 at lr 5e-3, 0.530 at 1e-2, 0.321 at 2e-2 (unstable); r=16 on q, v (the reference lab's
-    # modules, 2.2%) 0.434 at 1e-2; r=16 on q, v, o, wo (5%) 0.561 at 5e-3; full fine-tuning 0.643.
-    lora_targets=("q", "v", "o", "wo"),
+    # Rank 4 on q, v, o and the feed-forward's wi_0, wi_1, wo: 2.2% of the model's weights (issue 14 asks for at most
+    # 3%). Measured on the committed model, ROUGE-1 after lesson 03's budget (data/models/tiny-flan-t5-trials.md,
+    # round 3): this 0.564 at lr 1.5e-2 (0.557 at 1e-2); r=8 on q, v, o, wo (2.5%) 0.538 at 1e-2, 0.553 at 1.5e-2;
+    # r=8 on q, k, v, o, wo (3.1%) 0.546; full fine-tuning 0.647.
+    lora_targets=("q", "v", "o", "wi_0", "wi_1", "wo"),
     max_source_length=512,
     max_target_length=64,
     max_new_tokens=48,
@@ -103,11 +103,11 @@ PROFILES: dict[str, Profile] = {
     # (2026-12-02), too close to the 5-minute budget for machines up to 2x slower.
     "tiny": Profile(
         name="tiny", n_train=None, n_eval_dialogues=None, n_probe_eval=200, train_steps=200,
-        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=1e-2, **_TINY,
+        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=1.5e-2, **_TINY,
     ),
     "smoke": Profile(
         name="smoke", n_train=256, n_eval_dialogues=16, n_probe_eval=16, train_steps=8,
-        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=1e-2, n_checkpoints=2, n_validation=16, **_TINY,
+        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=1.5e-2, n_checkpoints=2, n_validation=16, **_TINY,
     ),
     "full": Profile(
         name="full",
