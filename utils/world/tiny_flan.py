@@ -775,7 +775,7 @@ def _below_target(probes: dict) -> str:
         return f"Every probe task scores at least {PROBE_TARGET} with the course's template."
     listed = ", ".join(f"{probe} {score:.3f}" for probe, score in low.items())
     return (f"Below the course's target of {PROBE_TARGET}: {listed}. The forgetting lesson measures less of a skill "
-            "the model barely has; `data/models/tiny-flan-t5-trials.md` records what the trial builds reached.")
+            "the model has only in part; `data/models/tiny-flan-t5-trials.md` records what the trial builds reached.")
 
 
 def load_build_info(folder: Path = TINY_MODEL_DIR) -> dict:
