@@ -91,18 +91,21 @@ def check_shape(value, schema, where: str = "") -> None:
     if isinstance(schema, dict):
         if not isinstance(value, dict) or not value:
             raise ValueError(f"{at} should be a non-empty JSON object")
+
+        def child(key: str) -> str:
+            return f"{where}.{key}" if where else key
+
         if "*" in schema:
             for key, item in value.items():
-                check_shape(item, schema["*"], f"{where}.{key}" if where else key)
+                check_shape(item, schema["*"], child(key))
             return
         for key in schema:
             if key not in value:
-                raise ValueError(f"key {f'{where}.{key}' if where else key!r} is missing")
+                raise ValueError(f"key {child(key)!r} is missing")
         for key in value:
             if key not in schema:
-                raise ValueError(f"key {f'{where}.{key}' if where else key!r} is unknown "
-                                 f"(expected: {', '.join(schema)})")
-            check_shape(value[key], schema[key], f"{where}.{key}" if where else key)
+                raise ValueError(f"key {child(key)!r} is unknown (expected: {', '.join(schema)})")
+            check_shape(value[key], schema[key], child(key))
     elif isinstance(schema, Many):
         if not isinstance(value, list) or not (value or schema.empty_ok):
             raise ValueError(f"{at} should be a{'' if schema.empty_ok else ' non-empty'} JSON list")
