@@ -140,6 +140,18 @@ def test_rouge_high_facts_wrong_picks_the_best_rouge_among_wrong_facts():
     assert evaluation.rouge_high_facts_wrong(table[["rouge1"]]) is None
 
 
+def test_fact_recall_by_kind_counts_each_fact_once_per_model():
+    table = pd.DataFrame({"prediction": ["A grey kettle for $30.", "A white backpack for $40.", "Nothing."],
+                          "facts": [["kettle", "grey", "$30"], ["backpack", "Sunday"], None]})
+    kind = {"Sunday": "held-out", "grey": "held-out"}.get
+    by_kind = scoring.fact_recall_by(table, lambda fact: kind(fact, "seen"))
+    assert by_kind.loc["held-out"].tolist() == [2, 0.5] and by_kind.loc["seen"].tolist() == [3, 1.0]
+    two = scoring.fact_recall_by(pd.concat([table.assign(model="a"), table.assign(model="b", prediction="")]),
+                                 lambda fact: "any")
+    assert two.loc[("a", "any"), "fact_recall"] == 0.8 and two.loc[("b", "any"), "fact_recall"] == 0.0
+    assert scoring.fact_recall_by(table.drop(columns="facts"), str).empty
+
+
 def test_explain_output_names_the_missed_facts_and_ungrounded_specifics():
     row = {"dialogue": DIALOGUE, "prediction": "#Person2# buys a white backpack for $40.",
            "references": ["#Person2# buys a grey kettle for $30."], "rouge1": 0.6, "fact_recall": 0.0,

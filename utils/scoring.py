@@ -9,7 +9,7 @@ lab's) and the same generation config; the generic measures (ROUGE, bootstrap, p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -83,6 +83,22 @@ def score_outputs(predictions: Sequence[str], test, profile: Profile) -> tuple[d
     if facts is not None:
         table["facts"], table["fact_recall"] = list(facts), per_fact["fact_recall"]
     return scores, table
+
+
+def fact_recall_by(table: pd.DataFrame, kind: Callable[[str], str]) -> pd.DataFrame:
+    """Fact recall per kind of fact: each recorded fact of ``table`` (:func:`score_outputs`' table; several
+    models' tables concatenated with a ``model`` column) is labelled ``kind(fact)`` and counts as found when its
+    row's prediction states it. One row per kind (per model and kind): ``facts`` (how many) and
+    ``fact_recall`` (the share found). Empty when ``table`` records no facts."""
+    keys = ["model", "kind"] if "model" in table else ["kind"]
+    if "facts" not in table:
+        return pd.DataFrame(columns=["facts", "fact_recall"])
+    found = pd.DataFrame(
+        [{**{key: row[key] for key in keys[:-1]}, "kind": kind(fact),
+          "found": fact_rules.fact_found(fact, row["prediction"])}
+         for _, row in table.iterrows() if isinstance(row["facts"], list | tuple) for fact in row["facts"]],
+        columns=[*keys, "found"])
+    return found.groupby(keys)["found"].agg(facts="size", fact_recall="mean")
 
 
 def explain_output(row: Mapping) -> str:
