@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Notebooks executed in parallel by the tests (nbmake + pytest-xdist workers).
 NB_WORKERS ?= 2
+# A notebook whose kernel fails to start runs again, at most twice: kernels started at once can race for a TCP port
+# ("Address already in use", https://github.com/treebeardtech/nbmake/issues/129). Only these start-up errors are
+# retried; a failing cell fails the run at once (tests/test_hygiene.py checks both).
+NB_RERUN := --reruns 2 --only-rerun "Kernel didn't respond" --only-rerun "Kernel died before replying"
 # Idle OpenMP threads sleep instead of spinning: several processes share few cores (see utils/__init__.py).
 export OMP_WAIT_POLICY ?= PASSIVE
 # Relative COURSE_RESULTS_DIR / COURSE_MODEL (a folder that exists) mean relative to where make runs, not to
@@ -45,7 +49,7 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	rm -rf results/test-run
 	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/results/test-run \
-	  $(PY) -m pytest --nbmake notebooks -n $(NB_WORKERS) --nbmake-timeout=900 -p no:cacheprovider
+	  $(PY) -m pytest --nbmake notebooks -n $(NB_WORKERS) --nbmake-timeout=900 $(NB_RERUN) -p no:cacheprovider
 
 # A second smoke course from a clean state must give the same metrics.json (times aside).
 determinism: $(STAMP)

@@ -1,7 +1,11 @@
 """Notebooks are committed clean, and nothing unsafe creeps into the course."""
 
 import json
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +49,48 @@ def test_no_remote_code_and_no_secrets(path):
     assert not re.search(r"trust_remote_code\s*=\s*True", text), f"{path} enables trust_remote_code"
     assert not re.search(r"hf_[A-Za-z0-9]{30,}", text), f"{path} contains what looks like a Hugging Face token"
     assert "torch.load(" not in text or "weights_only=True" in text, f"{path} unpickles with torch.load"
+
+
+# ---------------------------------------------------------------------------------------------
+# `make notebooks` reruns a notebook whose kernel failed to start, and nothing else
+# ---------------------------------------------------------------------------------------------
+
+FLAKY_TESTS = '''
+import os
+from pathlib import Path
+
+
+def _call(name):
+    counter = Path(os.environ["CALLS_DIR"]) / name
+    counter.write_text(counter.read_text() + "x" if counter.exists() else "x")
+    return len(counter.read_text())
+
+
+def test_kernel_start_races():
+    if _call("start") == 1:
+        raise RuntimeError("Kernel didn't respond in 60 seconds")
+
+
+def test_a_cell_fails():
+    _call("cell")
+    raise AssertionError("a cell raised")
+'''
+
+
+def _makefile_rerun_args() -> list[str]:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    notebooks = re.search(r"^notebooks:.*?(?=^\S)", makefile, re.M | re.S).group(0)
+    assert "$(NB_RERUN)" in notebooks, "make notebooks should pass $(NB_RERUN) to pytest"
+    return shlex.split(re.search(r"^NB_RERUN := (.*)$", makefile, re.M).group(1))
+
+
+def test_make_notebooks_reruns_kernel_start_failures_only(tmp_path):
+    (tmp_path / "test_flaky.py").write_text(FLAKY_TESTS, encoding="utf-8")
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *_makefile_rerun_args(),
+                          str(tmp_path / "test_flaky.py")], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "CALLS_DIR": str(calls)})
+    assert (calls / "start").read_text() == "xx", run.stdout  # failed to start once, then ran
+    assert (calls / "cell").read_text() == "x", run.stdout  # a failing cell is not retried
+    assert "1 failed, 1 passed, 1 rerun" in run.stdout, run.stdout

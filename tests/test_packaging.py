@@ -14,7 +14,7 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Test tools: pinned in requirements.txt (make setup installs them), declared in the ``dev`` extra.
-DEV_TOOLS = {"pytest", "nbmake", "pytest-xdist", "ruff"}
+DEV_TOOLS = {"pytest", "nbmake", "pytest-xdist", "pytest-rerunfailures", "ruff"}
 #: Pinned exactly in pyproject too (the course's figures were measured with this build).
 EXACT = {"torch"}
 
