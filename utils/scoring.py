@@ -90,15 +90,16 @@ def fact_recall_by(table: pd.DataFrame, kind: Callable[[str], str]) -> pd.DataFr
     models' tables concatenated with a ``model`` column) is labelled ``kind(fact)`` and counts as found when its
     row's prediction states it. One row per kind (per model and kind): ``facts`` (how many) and
     ``fact_recall`` (the share found). Empty when ``table`` records no facts."""
-    keys = ["model", "kind"] if "model" in table else ["kind"]
     if "facts" not in table:
         return pd.DataFrame(columns=["facts", "fact_recall"])
-    found = pd.DataFrame(
-        [{**{key: row[key] for key in keys[:-1]}, "kind": kind(fact),
-          "found": fact_rules.fact_found(fact, row["prediction"])}
-         for _, row in table.iterrows() if isinstance(row["facts"], list | tuple) for fact in row["facts"]],
-        columns=[*keys, "found"])
-    return found.groupby(keys)["found"].agg(facts="size", fact_recall="mean")
+    recorded = table[table["facts"].map(lambda facts: isinstance(facts, list | tuple) and len(facts) > 0)]
+    per_fact = recorded.explode("facts")  # one row per fact, beside its row's prediction
+    per_fact = per_fact.assign(
+        kind=per_fact["facts"].map(kind),
+        found=[fact_rules.fact_found(fact, prediction)
+               for fact, prediction in zip(per_fact["facts"], per_fact["prediction"], strict=True)])
+    keys = ["model", "kind"] if "model" in table else ["kind"]
+    return per_fact.groupby(keys)["found"].agg(facts="size", fact_recall="mean")
 
 
 def explain_output(row: Mapping) -> str:
