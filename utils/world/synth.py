@@ -18,8 +18,12 @@ and chat phrasings) are data, ``phrasing.json`` next to this file; its ``"_about
 table holds, and :func:`load_phrasing` checks it against :data:`PHRASING_SCHEMA` once, at import. Each
 scenario family keeps its own turns and summaries in its function, where they read as the scene's script.
 
-Generalization, not recall: every slot pool has *held-out* values that only the target task's test
-split uses; every test dialogue contains at least one of them and no training dialogue contains any.
+Copying, not recall: names, places, prices and clock times are open classes, as in real dialogues. Half of
+their slots get a made-up value (:func:`made_up_form`: "Fezol", "$157", "7:40 pm") instead of a pool value,
+in every split and task, so a summary can only carry them by copying them from its dialogue.
+
+Generalization, not recall: :data:`HELD_OUT` keeps a dozen made-up values per open class for the target
+task's test split alone; about half of its dialogues contain one and no other file contains any.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ TEXTS = Many(str)
 #: or a set of the allowed strings.
 PHRASING_SCHEMA = {
     "_about": {"*": TEXTS},
-    "pools": {"*": {"seen": Many(FORMS), "held_out": Many(FORMS, empty_ok=True)}},
+    "pools": {"*": Many(FORMS)},
     "small_talk": Many({"where": {"start", "mid", "end"}, "audience": {"friends", "all"},
                         "openers": TEXTS, "replies": TEXTS}),
     "background_frames": {"*": str},
@@ -125,8 +129,6 @@ def load_phrasing(path: Path = PHRASING_FILE) -> dict:
     """The phrasing tables of ``path`` (:data:`PHRASING_FILE`), checked against :data:`PHRASING_SCHEMA`.
 
     A pool value with several forms becomes a tuple (``(dialogue form, summary form)``, see :func:`spoken`).
-    Every pool with held-out values needs a background frame, or :func:`background_texts` would never show
-    those values to the tiny model.
     """
     try:
         tables = json.loads(path.read_text(encoding="utf-8"))
@@ -141,24 +143,106 @@ def load_phrasing(path: Path = PHRASING_FILE) -> dict:
         for key in frames:
             if key not in pools:
                 raise ValueError(f"key 'background_frames.{key}' names no pool of 'pools'")
-        for key, pool in pools.items():
-            if pool["held_out"] and key not in frames:
-                raise ValueError(f"key 'background_frames.{key}' is missing (pools.{key} has held-out values)")
     except ValueError as err:
         raise ValueError(f"{path}: {err}. Its \"_about\" says what each table holds.") from None
-    for pool in tables["pools"].values():
-        for part in ("seen", "held_out"):
-            pool[part] = [tuple(v) if isinstance(v, list) else v for v in pool[part]]
+    for key, pool in tables["pools"].items():
+        tables["pools"][key] = [tuple(v) if isinstance(v, list) else v for v in pool]
     return tables
 
 
 PHRASING = load_phrasing()
 
 # ---------------------------------------------------------------------------------------------
-# Slot pools: {"seen": values of every split, "held_out": values only the target test split uses}
+# Slot pools, made-up values of the open classes, and the values held out for the target's test split
 # ---------------------------------------------------------------------------------------------
 
-POOLS: dict[str, dict[str, list]] = PHRASING["pools"]
+POOLS: dict[str, list] = PHRASING["pools"]
+#: The chatters' first names (never the slot pool's names, so a summary's people are the speakers).
+CHAT_NAMES: list[str] = PHRASING["chat_names"]
+#: Every word of the phrasing tables, lower-cased: a made-up value is never one of them.
+PHRASING_TEXT = PHRASING_FILE.read_text(encoding="utf-8")
+PHRASING_WORDS = frozenset(re.findall(r"[a-z]+", PHRASING_TEXT.lower()))
+
+#: The open classes: pool key -> the form of its made-up values (``word``: a new name or place; ``$lo-hi``:
+#: a price; ``am``/``pm``: a clock time; ``lo-hi``: a number).
+OPEN_FORMS: dict[str, str] = {
+    "name": "word", "surname": "word", "venue": "word", "restaurant": "word", "city": "word", "company": "word",
+    "price": "$12-199", "fare": "$120-690", "rent": "$520-1490", "pm_time": "pm", "am_time": "am",
+    "room": "101-989", "bus": "10-99",
+}
+#: Share of open-class slots that get a made-up value instead of a pool value.
+OPEN_SHARE = 0.5
+#: Made-up values per open class kept for the target task's test split (:data:`HELD_OUT`).
+HELD_OUT_PER_POOL = 12
+
+#: Syllables of made-up names: an onset, a vowel and a coda (the first syllable's onset may be a cluster).
+ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z"]
+CLUSTERS = ["br", "dr", "gr", "kr", "st", "tr"]
+VOWELS = ["a", "e", "i", "o", "u"]
+CODAS = ["", "", "l", "n", "r", "s"]
+
+
+def made_up_word(rng: random.Random) -> str:
+    """A pronounceable made-up name of two syllables ("Fezol", "Kastor"), never a word of the phrasing tables."""
+    while True:
+        first = rng.choice(ONSETS + CLUSTERS) + rng.choice(VOWELS) + rng.choice(CODAS)
+        word = first + rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS + ["k", "m", "t"])
+        if word not in PHRASING_WORDS and len(word) >= 4:
+            return word.capitalize()
+
+
+def made_up_form(key: str, rng: random.Random) -> str:
+    """A made-up value of the open class ``key`` (:data:`OPEN_FORMS`): a name, a price, a clock time or a number."""
+    form = OPEN_FORMS[key]
+    if form == "word":
+        return made_up_word(rng)
+    if form in ("am", "pm"):
+        hour = rng.randint(7, 11) if form == "am" else rng.randint(5, 10)
+        return f"{hour}:{rng.randrange(5, 60, 5):02d} {form}"
+    low, high = map(int, form.lstrip("$").split("-"))
+    number = rng.randint(low, high)
+    return f"${number:,}" if form.startswith("$") else str(number)
+
+
+def whole_words(value: str) -> re.Pattern:
+    """``value`` as whole words, case-insensitively: "$157" is not in "$1,157", "7:40 pm" not in "17:40 pm"."""
+    return re.compile(rf"(?<![\w$,:]){re.escape(value)}(?![\w:]|,\d)", re.IGNORECASE)
+
+
+def _reserved_values(key: str, taken: set[str]) -> list[str]:
+    """:data:`HELD_OUT_PER_POOL` made-up values of ``key`` (seeded by the key alone), none a word or number
+    of the phrasing tables and none in ``taken`` (which is updated)."""
+    rng = random.Random(f"held-out {key}")
+    values: list[str] = []
+    while len(values) < HELD_OUT_PER_POOL:
+        value = made_up_form(key, rng)
+        if value.lower() not in taken and not whole_words(value).search(PHRASING_TEXT):
+            taken.add(value.lower())
+            values.append(value)
+    return values
+
+
+def _held_out_values() -> dict[str, list[str]]:
+    taken: set[str] = set()
+    return {key: _reserved_values(key, taken) for key in OPEN_FORMS}
+
+
+#: Made-up values only the target task's test split uses, per open class: a fine-tuned model can only write
+#: them by copying them from the dialogue, as FLAN-T5 must copy DialogSum's new names and numbers.
+HELD_OUT: dict[str, list[str]] = _held_out_values()
+_HELD_OUT_LOWER = frozenset(v.lower() for values in HELD_OUT.values() for v in values)
+_HELD_OUT_PATTERNS = [(v.lower(), whole_words(v)) for values in HELD_OUT.values() for v in values]
+
+
+def held_out_values() -> dict[str, list[str]]:
+    """The held-out values per open class (a copy of :data:`HELD_OUT`, for checks and the data card)."""
+    return {key: list(values) for key, values in HELD_OUT.items()}
+
+
+def has_held_out_value(text: str) -> bool:
+    """Does ``text`` contain a held-out value (one reserved for the target test split) as whole words?"""
+    lower = text.lower()
+    return any(value in lower and pattern.search(text) for value, pattern in _HELD_OUT_PATTERNS)
 
 
 def spoken(value) -> str:
@@ -166,30 +250,30 @@ def spoken(value) -> str:
     return value[0] if isinstance(value, tuple) else value
 
 
-def held_out_values() -> dict[str, list[str]]:
-    """The held-out values of every pool as they appear in dialogues (for checks and the data card)."""
-    return {key: [spoken(v) for v in pool["held_out"]] for key, pool in POOLS.items()}
-
-
 class Slots:
-    """Draws slot values from :data:`POOLS`.
+    """Draws slot values: an open class's slot is a made-up value with probability :data:`OPEN_SHARE`, any
+    other slot a pool value.
 
-    ``held_out=False``: only training values. ``held_out=True`` (the target test split): each key
-    slot is a held-out value with probability 1/2. ``distractor`` values always come from the
-    training values.
+    ``held_out=True`` (the target test split): an open class's slot is first a held-out value
+    (:data:`HELD_OUT`) with probability 1/2. Made-up values are never held-out ones, and ``distractor``
+    values (small talk, the option not taken) never are either.
     """
 
     def __init__(self, rng: random.Random, held_out: bool):
         self.rng, self.held_out = rng, held_out
 
     def __call__(self, key: str, exclude=()):
-        pool = POOLS[key]
-        if self.held_out and pool["held_out"] and self.rng.random() < 0.5:
-            return self.rng.choice(pool["held_out"])
-        return self.rng.choice([v for v in pool["seen"] if v not in exclude])
+        if self.held_out and key in HELD_OUT and self.rng.random() < 0.5:
+            return self.rng.choice(HELD_OUT[key])
+        return self.distractor(key, exclude)
 
     def distractor(self, key: str, exclude=()):
-        return self.rng.choice([v for v in POOLS[key]["seen"] if v not in exclude])
+        if key in OPEN_FORMS and self.rng.random() < OPEN_SHARE:
+            while True:
+                value = made_up_form(key, self.rng)
+                if value.lower() not in _HELD_OUT_LOWER and value not in exclude:
+                    return value
+        return self.rng.choice([v for v in POOLS[key] if v not in exclude])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -836,14 +920,6 @@ def add_small_talk(rng: random.Random, v: Slots, scene: Scene) -> list[tuple[str
     return turns
 
 
-_HELD_OUT = [(v, re.compile(rf"(?<![\w$]){re.escape(v)}(?!\w)")) for vals in held_out_values().values() for v in vals]
-
-
-def has_held_out_value(text: str) -> bool:
-    """Does ``text`` contain a held-out slot value (one reserved for the target test split) as whole words?"""
-    return any(value in text and pattern.search(text) for value, pattern in _HELD_OUT)
-
-
 @dataclass
 class Dialogue:
     """A rendered dialogue with all its summaries and QA facts."""
@@ -852,7 +928,7 @@ class Dialogue:
     topic: str
     summaries: list[str]
     facts: list[tuple[str, str]]
-    held_out: bool
+    held_out: bool  # contains a held-out value
     summary_facts: list[str] = field(default_factory=list)
 
 
@@ -892,7 +968,8 @@ def _shared_unit(value: list[str], summaries: list[list[str]]) -> str | None:
 
 
 def make_dialogue(rng: random.Random, topic: str, held_out: bool, named: bool = False) -> Dialogue:
-    """Draw one dialogue of a family; it contains a held-out value if and only if ``held_out``.
+    """Draw one dialogue of a family. With ``held_out`` (the target test split) it may contain held-out values
+    (:class:`Slots`); without, it never does.
 
     Speakers are DialogSum's ``#Person1#``/``#Person2#`` tags, or with ``named`` two first names (the
     probe tasks': see :func:`probe_examples`).
@@ -904,12 +981,13 @@ def make_dialogue(rng: random.Random, topic: str, held_out: bool, named: bool = 
         first, second = rng.sample(CHAT_NAMES, 2) if named else ("#Person1#", "#Person2#")
         roles = {"A": first, "B": second} if turns[0][0] == "A" else {"A": second, "B": first}
         dialogue = "\n".join(f"{roles[role]}: {cap(text)}" for role, text in turns)
-        if has_held_out_value(dialogue) == held_out:
+        if held_out or not has_held_out_value(dialogue):
             break
     summaries = [cap(fill(t, scene.slots, roles)) for t in scene.summaries]
     facts = [(fill(q, scene.slots, roles), fill(a, scene.slots, roles)) for q, a in scene.facts]
     facts = [(q, a) for q, a in facts if a in dialogue]
-    return Dialogue(dialogue, scene.topic, summaries, facts, held_out, summary_facts(scene.slots, summaries, roles))
+    return Dialogue(dialogue, scene.topic, summaries, facts, has_held_out_value(dialogue),
+                    summary_facts(scene.slots, summaries, roles))
 
 
 def unique_dialogues(rng: random.Random, n: int, held_out: bool, taken: set[str], named: bool = False
@@ -929,29 +1007,25 @@ def unique_dialogues(rng: random.Random, n: int, held_out: bool, taken: set[str]
 # Background text: the words of the world, for the tiny model's pre-training (not a data set)
 # ---------------------------------------------------------------------------------------------
 
-#: One plain sentence per slot pool that uses a value as dialogues do. ``payment`` has no held-out value.
+#: One plain sentence per slot pool that uses a value as dialogues do.
 BACKGROUND_FRAMES: dict[str, str] = PHRASING["background_frames"]
 
 
 def background_texts(n: int = 3000, seed: int = DEFAULT_SEED) -> list[str]:
-    """``n`` short notes of 3-5 plain sentences that use every slot value, held-out ones included.
+    """``n`` short notes of 3-5 plain sentences that use the slot pools' values and made-up ones.
 
-    The tiny model's stand-in for the web text T5 was pre-trained on: C4 contains the words of DialogSum's
-    test set ("pottery", "Sunday", "Oslo"), so FLAN-T5 has pieces and embeddings for them, and a fine-tuned
-    model can copy them from a new dialogue into its summary. Without these notes, held-out values were
-    never seen before the test: the tokenizer spelled them letter by letter and the fine-tuned tiny model
-    wrote a training value in their place. The held-out *dialogues* and their summaries stay unseen, and
-    these notes are not written to ``data/`` (the held-out values appear in no data file but the target's
-    test split).
+    The tiny model's stand-in for the web text T5 was pre-trained on: it gives the tokenizer and the model
+    the words of the world outside any task. Values are drawn as training dialogues draw them
+    (:class:`Slots`), so the notes hold no held-out value, and they are not written to ``data/``.
     """
     rng = random.Random(f"{seed}-background")
+    v = Slots(rng, held_out=False)
     keys = sorted(BACKGROUND_FRAMES)
     notes = []
     for _ in range(n):
         sentences = []
         for key in rng.sample(keys, rng.randint(3, 5)):
-            pool = POOLS[key]
-            value = spoken(rng.choice(pool["seen"] + pool["held_out"]))
+            value = spoken(v(key))
             sentences.append(cap(BACKGROUND_FRAMES[key].format(v=value.replace("{X}", rng.choice(CHAT_NAMES)))))
         notes.append(" ".join(sentences))
     return notes
@@ -1020,8 +1094,6 @@ def make_review(rng: random.Random) -> tuple[str, str, str]:
 
 #: Chats per split. Only the train split is used to build the tiny model; the others are for scoring.
 CHAT_SIZES = {"train": 3000, "validation": 100, "test": 200}
-#: The chatters' first names (never the slot pool's names, so a summary's people are the speakers).
-CHAT_NAMES: list[str] = PHRASING["chat_names"]
 #: Friends chat about plans, loans, gifts, shopping, a table for dinner and the way somewhere: six of the
 #: target's fourteen scenario families, as SAMSum's chats overlap DialogSum's everyday situations only in part.
 CHAT_TOPICS = ["invitation", "borrowing", "buying a gift", "shopping", "restaurant booking", "asking the way"]
@@ -1251,9 +1323,10 @@ def card_stats(data_dir: Path = DATA_DIR) -> str:
     lines += ["", f"Summary phrasings per dialogue (all outcomes of all families): {min(phrasings)}-{max(phrasings)}; "
               f"each test dialogue has {N_REFERENCES} different ones as references."]
     held = held_out_values()
-    lines += ["", f"Held-out slot values (only in test dialogues): {sum(map(len, held.values()))} values in "
-              f"{sum(1 for v in held.values() if v)} slot pools, e.g. "
-              + ", ".join(f"{k}: {v[0]}" for k, v in list(held.items())[:8] if v) + ".", ""]
+    test = list(dict.fromkeys(r["dialogue"] for r in target["test"]))
+    lines += ["", f"Held-out values (made up, only in test dialogues): {sum(map(len, held.values()))} values of "
+              f"{len(held)} open classes, e.g. " + ", ".join(f"{k}: {v[0]}" for k, v in list(held.items())[:8])
+              + f"; {sum(map(has_held_out_value, test))} of the {len(test)} test dialogues contain one.", ""]
     lines += ["### Probe tasks: `data/probes/`", "", "| probe | train | validation | test | input words | target |",
               "|---|---|---|---|---|---|"]
     for probe in PROBES:
