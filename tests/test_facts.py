@@ -194,3 +194,12 @@ def test_report_headline_shows_the_fact_measures_and_the_lead_baselines():
     assert "| base (zero-shot) | 0.100 | 0.200 | 0.900 |" in lines
     assert "| lead-2 (first 2 utterances) | 0.300 | 0.400 | 1.000 |" in lines
     assert "| single-task full | 0.500 | - | 0.800 |" in lines
+
+
+def test_stated_in_finds_a_fact_in_any_text_as_whole_tokens_never_across_texts():
+    stated = facts.stated_in(["Tom buys a grey kettle for $30.", "Anna meets Kim at 7:30 pm on Sunday."])
+    assert stated("grey kettle") and stated("$30") and stated("7:30pm") and stated("Kim")
+    assert stated("gray | grey")  # any variant
+    assert not stated("$3")  # whole tokens only
+    assert not stated("$30 Anna")  # never across two texts
+    assert not stated("Fezol")

@@ -16,7 +16,7 @@ averages the per-summary values with bootstrap intervals.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 #: Separates the accepted variants of one fact: ``"grey | gray"`` is found when either form is.
 VARIANT_SEPARATOR = " | "
@@ -154,3 +154,15 @@ def ungrounded_items(summary: str, dialogue: str) -> list[str]:
     """The summary's :func:`checkable_items` that do not occur in the dialogue."""
     tokens = normalize(dialogue)
     return [item for item in checkable_items(summary) if not contains(tokens, item)]
+
+
+def stated_in(texts: Sequence[str]) -> Callable[[str], bool]:
+    """A test for a fact: is one of its variants in one of ``texts`` (normalized, whole tokens, never across
+    two texts)? Built once for many facts: ``new = [f for f in facts if not stated_in(train_summaries)(f)]``."""
+    joined = " " + " \n ".join(" ".join(normalize(text)) for text in texts) + " "
+
+    def stated(fact: str) -> bool:
+        return any(f" {' '.join(normalize(variant))} " in joined for variant in fact_variants(fact)
+                   if normalize(variant))
+
+    return stated
