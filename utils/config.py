@@ -85,13 +85,14 @@ _TINY = dict(
     target=str(DATA_DIR / "dialogsum"),
     probes={},  # each probe's own folder (utils/tasks.py)
     offline=True,
-    lora_r=4,
-    lora_alpha=8,
+    lora_r=6,
+    lora_alpha=12,
     lora_dropout=0.05,
-    # Rank 4 on q, v, o and the feed-forward's wi_0, wi_1, wo: 2.2% of the model's weights (issue 14 asks for at most
-    # 3%). Measured on the committed model, ROUGE-1 after lesson 03's budget (data/models/tiny-flan-t5-trials.md,
-    # round 3): this 0.564 at lr 1.5e-2 (0.557 at 1e-2); r=8 on q, v, o, wo (2.5%) 0.538 at 1e-2, 0.553 at 1.5e-2;
-    # r=8 on q, k, v, o, wo (3.1%) 0.546; full fine-tuning 0.647.
+    # Rank 6 on q, v, o and the feed-forward's wi_0, wi_1, wo: 2.9% of the model's weights (issue 14 asks for at most
+    # 3%). ROUGE-1 after lesson 03's budget (data/models/tiny-flan-t5-trials.md, round 5): on the committed model
+    # this 0.595, 85% of full fine-tuning's 0.699. The sweep, on round 5's seed-42 build (full 0.688): this 0.587 at
+    # lr 1e-2 (0.587 at 7e-3, 0.564 at 1.5e-2, 0.308 at 2.5e-2); rank 4 (1.9%) 0.566 at 1e-2, 0.571 at 1.5e-2,
+    # 0.491 at 2e-2; rank 4 with alpha 16 0.450; rank 4 adding k 0.537.
     lora_targets=("q", "v", "o", "wi_0", "wi_1", "wo"),
     max_source_length=512,
     max_target_length=64,
@@ -103,7 +104,7 @@ PROFILES: dict[str, Profile] = {
     # (2026-12-02), too close to the 5-minute budget for machines up to 2x slower.
     "tiny": Profile(
         name="tiny", n_train=None, n_eval_dialogues=None, n_probe_eval=200, train_steps=200,
-        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=1.5e-2, **_TINY,
+        batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=1e-2, **_TINY,
     ),
     "smoke": Profile(
         name="smoke", n_train=256, n_eval_dialogues=16, n_probe_eval=16, train_steps=8,

@@ -48,7 +48,7 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
     "tiny": {
         # 01: the zero-shot baseline
         "01.zero_shot.rouge1": Expectation(
-            "zero-shot ROUGE-1, all test dialogues", 0.02, 0.30,
+            "zero-shot ROUGE-1, all test dialogues", 0.02, 0.35,  # 0.35: issue 14's upper bound (FLAN-T5-base: 0.29)
             "the model folder (data/models/tiny-flan-t5) and the generation config printed in section 3; "
             "the DialogSum-style data set is held out of the tiny model's training, so a score near the "
             "fine-tuned models' (0.5 and more) means it was not"),
