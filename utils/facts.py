@@ -67,9 +67,12 @@ def contains(text: str | Sequence[str], phrase: str | Sequence[str]) -> bool:
     """Does ``phrase`` occur in ``text`` as a run of whole normalized tokens? (Either may be pre-normalized.)"""
     haystack = normalize(text) if isinstance(text, str) else list(text)
     needle = normalize(phrase) if isinstance(phrase, str) else list(phrase)
-    if not needle:
-        return False
-    return f" {' '.join(needle)} " in f" {' '.join(haystack)} "
+    return bool(needle) and _spaced(needle) in _spaced(haystack)
+
+
+def _spaced(tokens: Sequence[str]) -> str:
+    """Tokens as one string with a space at each end, so that ``in`` matches whole tokens only."""
+    return f" {' '.join(tokens)} "
 
 
 def fact_variants(fact: str) -> list[str]:
@@ -159,10 +162,9 @@ def ungrounded_items(summary: str, dialogue: str) -> list[str]:
 def stated_in(texts: Sequence[str]) -> Callable[[str], bool]:
     """A test for a fact: is one of its variants in one of ``texts`` (normalized, whole tokens, never across
     two texts)? Built once for many facts: ``new = [f for f in facts if not stated_in(train_summaries)(f)]``."""
-    joined = " " + " \n ".join(" ".join(normalize(text)) for text in texts) + " "
+    joined = "\n".join(_spaced(normalize(text)) for text in texts)
 
     def stated(fact: str) -> bool:
-        return any(f" {' '.join(normalize(variant))} " in joined for variant in fact_variants(fact)
-                   if normalize(variant))
+        return any(needle and _spaced(needle) in joined for needle in map(normalize, fact_variants(fact)))
 
     return stated

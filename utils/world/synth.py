@@ -187,7 +187,7 @@ def made_up_word(rng: random.Random) -> str:
     while True:
         first = rng.choice(ONSETS + CLUSTERS) + rng.choice(VOWELS) + rng.choice(CODAS)
         word = first + rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS + ["k", "m", "t"])
-        if word not in PHRASING_WORDS and len(word) >= 4:
+        if word not in PHRASING_WORDS:
             return word.capitalize()
 
 
@@ -928,7 +928,6 @@ class Dialogue:
     topic: str
     summaries: list[str]
     facts: list[tuple[str, str]]
-    held_out: bool  # contains a held-out value
     summary_facts: list[str] = field(default_factory=list)
 
 
@@ -986,8 +985,7 @@ def make_dialogue(rng: random.Random, topic: str, held_out: bool, named: bool = 
     summaries = [cap(fill(t, scene.slots, roles)) for t in scene.summaries]
     facts = [(fill(q, scene.slots, roles), fill(a, scene.slots, roles)) for q, a in scene.facts]
     facts = [(q, a) for q, a in facts if a in dialogue]
-    return Dialogue(dialogue, scene.topic, summaries, facts, has_held_out_value(dialogue),
-                    summary_facts(scene.slots, summaries, roles))
+    return Dialogue(dialogue, scene.topic, summaries, facts, summary_facts(scene.slots, summaries, roles))
 
 
 def unique_dialogues(rng: random.Random, n: int, held_out: bool, taken: set[str], named: bool = False
