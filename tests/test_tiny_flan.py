@@ -238,6 +238,30 @@ def test_build_settings_parse_with_their_types_and_refuse_unknown_knobs():
         tiny_flan.parse_settings(["width=3"])
 
 
+def test_fast_embeddings_optimizer_scales_only_the_embeddings_and_keeps_the_trainers_groups(tmp_path):
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    model = tiny_flan.make_model(tiny_flan.train_tokenizer(["a small text for a small tokenizer"] * 20, 200),
+                                 tiny_flan.BuildConfig.quick())
+    args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), learning_rate=2e-3, weight_decay=0.01, report_to="none")
+    trainer = Seq2SeqTrainer(model=model, args=args)
+    optimizer = tiny_flan.fast_embeddings_optimizer(trainer, 10)
+    default = trainer.create_optimizer()  # what the Trainer makes by itself
+    assert type(optimizer) is type(default)
+    lr_of = {id(p): (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
+    decay_of = {id(p): g["weight_decay"] for g in default.param_groups for p in g["params"]}
+    assert lr_of.keys() == decay_of.keys()  # every trained weight, once
+    fast = {id(model.shared.weight), id(model.lm_head.weight)}
+    for name, param in model.named_parameters():
+        assert lr_of[id(param)] == (2e-2 if id(param) in fast else 2e-3, decay_of[id(param)]), name
+
+
+def test_card_names_a_faster_embedding_rate_only_when_the_build_used_one(build_info):
+    assert "x the learning rate" not in tiny_flan.model_card(build_info | {"config": build_info["config"] | {"embedding_lr_scale": 1}})
+    faster = build_info | {"config": build_info["config"] | {"embedding_lr_scale": 30.0}}
+    assert "the output layer learn at 30x the learning rate" in tiny_flan.model_card(faster)
+
+
 def test_build_refuses_to_overwrite_a_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not a model folder"):
