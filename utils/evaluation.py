@@ -636,6 +636,6 @@ def rouge_high_facts_wrong(table: pd.DataFrame, below: float = 0.5) -> pd.Series
     wrong = table[table[measure] < below]
     if wrong.empty:
         return None
-    row = wrong.loc[wrong["rouge1"].idxmax()].copy()
+    row = wrong.loc[wrong["rouge1"].idxmax()].astype(object)  # a copy that can also hold the name of the measure
     row["measure"], row["rouge1_rank"] = measure, float((table["rouge1"] < row["rouge1"]).mean())
     return row
