@@ -124,8 +124,9 @@ class BuildConfig:
     #: Both stages: the embeddings and the output layer learn this many times faster than the other weights.
     #: Under AdamW a row moves about ``lr`` per step in which its token occurs, whatever the row's scale (T5's
     #: embeddings start at 1.0), so the rows of rare pieces (made-up names, numbers) barely move; T5's own
-    #: optimizer, Adafactor, scales each step by the weight's size instead. 1: one learning rate for all. Round 6
-    #: of the trial record: 10-100x lift fine-tuned fact recall and qa, but those builds missed lesson 04's target.
+    #: optimizer, Adafactor, scales each step by the weight's size instead. 1: one learning rate for all. Rounds 6-7
+    #: of the trial record: 10-100x lift fine-tuned fact recall and qa, but every such build missed another target
+    #: (the zero-shot range, LoRA's share of full or lesson 04's forgetting).
     embedding_lr_scale: float = 1.0
     tokenizer_preview: int = 2000  # instruction examples whose wording joins the tokenizer's training text
     # data and evaluation: the profile whose corpus the model is built from and scored on
