@@ -12,9 +12,10 @@ import pytest
 
 from utils.config import ROOT
 from utils.course import course_notebooks
-from utils.notebook import COLAB_CELL
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: Every lesson's first code cell: it prints where the notebook runs and returns the profile.
+SETUP_CELL = "from utils import notebook\n\nprofile = notebook.setup()"
 SOURCES = sorted((ROOT / "utils").rglob("*.py")) + NOTEBOOKS + sorted((ROOT / "benchmarks").rglob("*.py"))
 
 
@@ -39,8 +40,8 @@ def test_notebook_has_no_outputs(path):
 
 
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
-def test_first_code_cell_is_the_colab_cell(path):
-    assert _code(path)[0] == COLAB_CELL, f"run `python -m utils.notebook sync` to update {path.name}"
+def test_first_code_cell_is_the_two_line_set_up_cell(path):
+    assert _code(path)[0] == SETUP_CELL, f"{path.name}: the first code cell should be the set-up cell, {SETUP_CELL!r}"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))

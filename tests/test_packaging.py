@@ -53,12 +53,6 @@ def test_pyproject_declares_every_pin_of_requirements_txt_as_its_compatible_rang
             f"declare {requirement.name}{expected}")
 
 
-def test_colab_requirements_pin_the_same_versions():
-    pinned = pins(ROOT / "requirements.txt")
-    for name, version in pins(ROOT / "requirements-colab.txt").items():
-        assert pinned.get(name) == version, f"requirements-colab.txt pins {name}=={version}, requirements.txt {pinned.get(name)}"
-
-
 def test_the_console_scripts_name_the_runners_main_functions(project):
     assert set(project["scripts"]) == {"flan-course", "flan-course-train"}
     for target in project["scripts"].values():

@@ -21,11 +21,6 @@ RESULTS_DIR = ROOT / "results"
 TINY_MODEL_DIR = DATA_DIR / "models" / "tiny-flan-t5"
 TEMPLATES_DIR = DATA_DIR / "templates"
 NOTEBOOK_DIR = ROOT / "notebooks"
-#: Where the course is published, for the notebooks' set-up cell on Colab: a git address the publisher controls,
-#: and the tag or commit to install (pinned: a learner runs exactly the code that was reviewed). None until a
-#: publisher fills both in and runs `python -m utils.notebook sync`; until then the cell says how to get the course.
-PUBLISHED_REPO: str | None = None
-PUBLISHED_REF: str | None = None
 
 
 class ProfileError(ValueError):
