@@ -8,7 +8,7 @@ import sys
 import types
 from pathlib import Path
 
-from utils import config
+from utils import config, offline_hf_home
 
 
 def _run_python(code: str, home: Path, **env: str) -> str:
@@ -26,7 +26,8 @@ def test_offline_profiles_leave_the_home_hugging_face_cache_alone(tmp_path):
                 tmp_path / "home", COURSE_PROFILE="smoke", COURSE_RESULTS_DIR=str(results),
                 PYTHONPATH=str(config.ROOT))
     assert not (tmp_path / "home" / ".cache").exists(), "an offline run wrote to ~/.cache"
-    assert (results / ".hf-cache" / "datasets").is_dir()
+    assert not results.exists() or not any(results.glob("**/.hf-cache")), "the caches went into results/"
+    assert (offline_hf_home() / "datasets").is_dir()
     full = _run_python("import os, utils; print(os.environ.get('HF_HOME'))", tmp_path / "home",
                        COURSE_PROFILE="full", PYTHONPATH=str(config.ROOT))
     assert full.strip() == "None"  # the full profile uses the learner's own Hugging Face cache

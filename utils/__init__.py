@@ -22,7 +22,10 @@ Notebooks import from here; every module does one job. Imports run one way, down
   (writes the synthetic corpus, ``make data``) and ``world.tiny_flan`` (builds the tiny model, ``make model``).
 """
 
+import getpass
 import os
+import tempfile
+from pathlib import Path
 
 # OpenMP threads that spin while waiting for work steal the CPU from each other and from the notebook's other
 # processes on a small machine. Set before torch is imported.
@@ -32,19 +35,34 @@ from utils import hub  # noqa: E402
 from utils.config import PROFILES, get_profile, set_seed  # noqa: E402
 
 
+def offline_hf_home() -> Path:
+    """Where the offline profiles keep the Hugging Face libraries' caches: a folder of this user's in the system's
+    temporary folder, outside ``results/`` (which may be read-only, or relative to a notebook's folder) and
+    outside ``~/.cache/huggingface`` (an offline course downloads nothing worth keeping there)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's unnamed user)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"flan-course-hf-{user}"
+
+
 def _prepare_hugging_face() -> None:
     """What the Hugging Face libraries read once, when imported, so this runs before any of them is.
 
     * The offline profiles need nothing from the Hugging Face cache, yet ``datasets`` and ``evaluate`` write
-      theirs (Arrow copies of the JSON files, the ROUGE module): keep them in ``results/.hf-cache``, not in
-      ``~/.cache/huggingface``; an ``HF_HOME`` set by the user wins.
+      theirs (Arrow copies of the JSON files, the ROUGE module, and their lock files): they go to
+      :func:`offline_hf_home`, so that a read-only ``results/`` still loads finished runs. An ``HF_HOME`` set by
+      the user wins; the ``full`` profile uses the user's own cache (one inherited from an offline run is dropped).
     * Online or offline, decided once for the profile (:func:`utils.hub.decide_access`).
     """
     profile = PROFILES.get((os.environ.get("COURSE_PROFILE") or "tiny").strip())
     if profile is None:  # get_profile() explains the valid names when the notebook asks for the profile
         return
+    ours = str(offline_hf_home())
     if profile.offline:
-        os.environ.setdefault("HF_HOME", str(profile.results_dir.parent / ".hf-cache"))
+        os.environ.setdefault("HF_HOME", ours)
+    elif os.environ.get("HF_HOME") == ours:
+        del os.environ["HF_HOME"]
     hub.decide_access(profile.name, profile.offline)
 
 

@@ -1,0 +1,98 @@
+"""Reliability, round three (issue 32): each case run the way a user meets it -- a real read-only folder, a real
+relative path, a real corrupt file, a real full filesystem, a real notebook cell run again -- not by patching the
+course's own functions."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import micro_pairs
+
+from utils import config, training
+
+#: Environment variables a subprocess must not inherit from the test session (caches, offline switches, profile).
+_OWN_PREFIXES = ("HF_", "XDG_", "COURSE_", "TRANSFORMERS_", "HUGGINGFACE_")
+
+
+def _python(code: str, *, cwd: Path, env: dict[str, str], drop_write_override: bool = False,
+            check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh Python with the course importable and only ``env`` of the course's variables.
+
+    ``drop_write_override``: as root (how CI runs), drop the capability that lets root write where the permission
+    bits say no, so that a read-only folder is read-only for real (``setpriv``, util-linux)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
+    clean.update(PYTHONPATH=str(config.ROOT), **env)
+    command = [sys.executable, "-c", code]
+    if drop_write_override and os.geteuid() == 0:
+        command = ["setpriv", "--bounding-set=-dac_override", *command]
+    done = subprocess.run(command, cwd=cwd, env=clean, capture_output=True, text=True, timeout=600)
+    if check:
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+def _read_only(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+
+
+def _writable(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+
+
+# --- 1. a read-only results folder loads finished runs ---------------------------------------------------------
+
+
+@pytest.mark.skipif(os.name != "posix" or shutil.which("setpriv") is None and os.geteuid() == 0,
+                    reason="needs POSIX permissions (and setpriv when run as root)")
+def test_a_read_only_results_folder_loads_its_finished_runs(micro_profile, tmp_path):
+    """The data sets load (``datasets`` takes a lock in its cache) and the cached run loads, writing nothing."""
+    pairs = micro_pairs(8)
+    first = training.train("ro", "full", pairs, micro_profile, steps=2, n_checkpoints=1)
+    results = Path(os.environ["COURSE_RESULTS_DIR"])
+    fields = json.dumps(dataclasses.asdict(micro_profile))
+    code = f"""
+import json, os, dataclasses, sys
+sys.path.insert(0, {str(config.ROOT / "tests")!r})
+from conftest import micro_pairs
+from utils import data, training
+from utils.config import Profile
+profile = Profile(**json.loads({fields!r}))
+data.load_target(profile)
+run = training.train("ro", "full", micro_pairs(8), profile, steps=2, n_checkpoints=1)
+print("LOADED", run.path)
+"""
+    _read_only(results)
+    try:
+        done = _python(code, cwd=tmp_path, drop_write_override=True,
+                       env={"COURSE_PROFILE": "smoke", "COURSE_RESULTS_DIR": str(results), "HOME": str(tmp_path)})
+    finally:
+        _writable(results)
+    assert f"LOADED {first.path}" in done.stdout
+    assert "Loaded the cached run" in done.stdout
+
+
+# --- 2. a relative COURSE_RESULTS_DIR makes no second folder ------------------------------------------------
+
+
+def test_a_relative_results_folder_is_read_from_where_the_command_ran(tmp_path):
+    """``COURSE_RESULTS_DIR=rel-results python -m utils.course run --only 00``: the kernel runs in notebooks/, and
+    nothing may appear there (the Hugging Face caches once did, relative to the kernel's folder)."""
+    stray = config.NOTEBOOK_DIR / "rel-results"
+    assert not stray.exists(), f"{stray} is left from an earlier run: delete it"
+    try:
+        _python("import sys; from utils import course; sys.exit(course.main(['run', '--profile', 'smoke', '--only', '00']))",
+                cwd=tmp_path, env={"COURSE_RESULTS_DIR": "rel-results", "HOME": str(tmp_path)})
+        assert not stray.exists(), "a second results folder appeared inside notebooks/"
+    finally:
+        shutil.rmtree(stray, ignore_errors=True)
+    assert (tmp_path / "rel-results" / "smoke" / "metrics.json").exists()
+    assert not any((tmp_path / "rel-results").glob("**/.hf-cache")), "the Hugging Face caches went into results/"
