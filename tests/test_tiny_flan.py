@@ -3,6 +3,7 @@ the build's pieces (span corruption, tokenizer, quick build) work."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -214,6 +215,78 @@ def test_span_corruption_hides_spans_behind_sentinels():
     inputs, targets = tiny_flan.span_corrupt(ids, mask, sentinels=[99, 98], eos_id=1)
     assert inputs == [10, 99, 13, 14, 98, 16, 1]
     assert targets == [99, 11, 12, 98, 15, 1]
+
+
+def test_defaults_are_the_committed_builds_settings(build_info):
+    """The knobs added since the committed build default to what it did: rebuilding with the defaults remakes it."""
+    defaults = dataclasses.asdict(tiny_flan.BuildConfig())
+    committed = build_info["config"]
+    assert {name: defaults[name] for name in committed} == committed
+    off = {"embedding_lr_scale": 1.0, "pretrain_curriculum_steps": 0, "pretrain_recall_share": 0.0}
+    assert {name: defaults[name] for name in defaults.keys() - committed.keys()}.items() >= off.items()
+    for name in defaults.keys() - committed.keys() - off.keys():  # settings of a knob that is off
+        assert name in ("pretrain_short_tokens", "recall_cue_tokens", "recall_answer_tokens"), name
+
+
+def _pieces_tokenizer():
+    return tiny_flan.train_tokenizer([" ".join(f"w{i}" for i in range(60))] * 5, vocab_size=200, n_sentinels=100)
+
+
+def test_pretraining_collator_with_default_settings_makes_the_same_batches_as_before():
+    """Curriculum and recall off: the collator draws the same random numbers as the committed build's did."""
+    tokenizer = _pieces_tokenizer()
+    features = [{"ids": list(range(3, 3 + n))} for n in (40, 25, 60, 9)]
+    before = tiny_flan.SpanCorruptionCollator(tokenizer, 7, 0.15, 3.0, 0.5)  # the committed build's arguments
+    now = tiny_flan.pretraining_collator(tokenizer, tiny_flan.BuildConfig())
+    for _ in range(3):
+        a, b = before(features), now(features)
+        assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_curriculum_gives_short_pieces_first_then_whole_ones():
+    tokenizer = _pieces_tokenizer()
+    cfg = dataclasses.replace(tiny_flan.BuildConfig(), pretrain_curriculum_steps=2, pretrain_short_tokens=10,
+                              reconstruct_share=1.0)  # targets are the whole (windowed) texts
+    collator = tiny_flan.pretraining_collator(tokenizer, cfg)
+    features = [{"ids": list(range(3, 3 + n))} for n in (50, 8, 64)]
+    for step in (1, 2, 3, 4):
+        labels = collator(features)["labels"]
+        lengths = (labels != -100).sum(1).tolist()  # text + </s>
+        if step <= 2:
+            assert lengths == [11, 9, 11], step  # windows of at most 10 tokens (8 stays whole)
+            for row in labels:
+                text = row[row != -100][:-1].tolist()
+                assert text == list(range(text[0], text[0] + len(text)))  # a contiguous window of the piece
+        else:
+            assert lengths == [51, 9, 65], step
+
+
+def test_recall_examples_ask_for_the_tokens_after_a_unique_cue():
+    rng = np.random.default_rng(0)
+    ids = [10, 11, 12, 13, 14, 15, 16, 17]
+    for _ in range(20):
+        inputs, target = tiny_flan.recall_example(ids, rng, marker=99, eos_id=1)
+        assert inputs[:len(ids)] == ids and inputs[len(ids)] == 99 and inputs[-1] == 1
+        cue = inputs[len(ids) + 1:-1]
+        at = ids.index(cue[0]) + 2
+        assert len(cue) == 2 and ids[at - 2:at] == cue and target == [*ids[at:at + 2], 1]
+    assert tiny_flan.recall_example([5, 6, 5, 6, 5, 6], rng, 99, 1) is None  # no cue occurs once
+    assert tiny_flan.recall_example([5, 6, 7], rng, 99, 1) is None  # too short for a cue and an answer
+    tokenizer = _pieces_tokenizer()
+    cfg = dataclasses.replace(tiny_flan.BuildConfig(), pretrain_recall_share=1.0)
+    batch = tiny_flan.pretraining_collator(tokenizer, cfg)([{"ids": list(range(3, 43))}] * 4)
+    marker = tiny_flan.sentinel_ids(tokenizer)[-1]
+    assert (batch["input_ids"] == marker).sum(1).tolist() == [1] * 4
+    assert ((batch["labels"] != -100).sum(1) == 3).all()  # two tokens and </s>
+
+
+def test_card_describes_curriculum_and_recall_only_when_the_build_used_them(build_info):
+    card = tiny_flan.model_card(build_info)
+    assert "curriculum" not in card and "ask for recall" not in card
+    used = build_info | {"config": build_info["config"] | {"pretrain_curriculum_steps": 800, "pretrain_short_tokens": 16,
+                                                           "pretrain_recall_share": 0.25}}
+    card = tiny_flan.model_card(used)
+    assert "the first 800 steps see windows of at most 16 tokens" in card and "25% of the examples ask for recall" in card
 
 
 def test_tokenizer_training_follows_t5_layout():

@@ -105,6 +105,20 @@ class BuildConfig:
     #: same corrupted input, but the decoder rewrites every token). Span corruption alone never asks the
     #: decoder to copy from its input; summaries that keep a dialogue's facts need exactly that.
     reconstruct_share: float = 0.5
+    #: A curriculum from short contexts to long: the first this many pre-training steps see windows of at most
+    #: ``pretrain_short_tokens`` tokens cut at random from each piece, the rest whole pieces (up to
+    #: ``pretrain_max_tokens``). Direct probes (issue 29) found that a T5 of this shape learns to find a value by its
+    #: context and copy it from 12-token inputs within 1,000 steps and keeps the skill at 40 tokens, but never learns
+    #: it from 40-token inputs alone. 0: whole pieces from the first step (the committed build).
+    pretrain_curriculum_steps: int = 0
+    pretrain_short_tokens: int = 16
+    #: Share of pre-training examples that ask for recall instead of span corruption: the input is the whole
+    #: piece, then a marker and a cue (the ``recall_cue_tokens`` tokens just before a random position whose cue
+    #: occurs once in the piece); the target is the ``recall_answer_tokens`` tokens that follow the cue there:
+    #: finding a value by its context and copying it, what a summary or an answer needs. 0: none (committed build).
+    pretrain_recall_share: float = 0.0
+    recall_cue_tokens: int = 2
+    recall_answer_tokens: int = 2
     #: Tie the output layer to the input embeddings (T5 v1.0) instead of FLAN-T5's separate output layer.
     tie_embeddings: bool = False
     # stage 2: FLAN-style instruction tuning
@@ -352,21 +366,68 @@ def pretraining_pieces(texts: Sequence[str], tokenizer, max_tokens: int) -> list
     return pieces
 
 
+def recall_example(ids: Sequence[int], rng: np.random.Generator, marker: int, eos_id: int, cue_tokens: int = 2,
+                   answer_tokens: int = 2, tries: int = 8) -> tuple[list[int], list[int]] | None:
+    """A recall example from one piece: find a value by its context and copy it.
+
+    Picks a random position whose ``cue_tokens`` preceding tokens occur only once in ``ids``; the input is the
+    whole piece, then ``marker`` and the cue; the target is the ``answer_tokens`` tokens that follow the cue.
+    ``[5, 6, 7, 8, 9]`` with the cue ``6 7`` gives the input ``5 6 7 8 9 <marker> 6 7 </s>`` and the target
+    ``8 9 </s>``. None if the piece is too short or no unique cue was drawn in ``tries`` draws.
+    """
+    last = len(ids) - answer_tokens  # the answer starts at cue_tokens .. last
+    if last < cue_tokens:
+        return None
+    grams = [tuple(ids[i:i + cue_tokens]) for i in range(len(ids) - cue_tokens + 1)]
+    for _ in range(tries):
+        at = int(rng.integers(cue_tokens, last + 1))
+        cue = tuple(ids[at - cue_tokens:at])
+        if grams.count(cue) == 1:
+            return [*ids, marker, *cue, eos_id], [*ids[at:at + answer_tokens], eos_id]
+    return None
+
+
 class SpanCorruptionCollator:
-    """Makes a batch for span-corruption pre-training: fresh random noise every time a text is seen."""
+    """Makes a batch for span-corruption pre-training: fresh random noise every time a text is seen.
+
+    Optional, both off by default: a curriculum (the first ``curriculum_steps`` batches see random windows of at
+    most ``short_tokens`` tokens of each piece; batches are counted as the collator makes them, one per step with
+    the build's ``dataloader_num_workers=0`` and no gradient accumulation) and a ``recall_share`` of recall examples
+    (:func:`recall_example`; the marker is the last sentinel, ``<extra_id_99>``, which span corruption of pieces this
+    short never reaches).
+    """
 
     def __init__(self, tokenizer, seed: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                 reconstruct_share: float = 0.0):
+                 reconstruct_share: float = 0.0, curriculum_steps: int = 0, short_tokens: int = 16,
+                 recall_share: float = 0.0, cue_tokens: int = 2, answer_tokens: int = 2):
         self.rng = np.random.default_rng(seed)
         self.reconstruct_share = reconstruct_share
         self.sentinels = sentinel_ids(tokenizer)
         self.pad_id, self.eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
         self.noise_density, self.mean_span = noise_density, mean_noise_span_length
+        self.curriculum_steps, self.short_tokens = curriculum_steps, short_tokens
+        self.recall_share, self.cue_tokens, self.answer_tokens = recall_share, cue_tokens, answer_tokens
+        self.batches = 0  # batches made so far: the training step, for the curriculum
+
+    def _window(self, ids: list[int]) -> list[int]:
+        """A random window of at most ``short_tokens`` tokens (the curriculum's short contexts)."""
+        if len(ids) <= self.short_tokens:
+            return ids
+        start = int(self.rng.integers(0, len(ids) - self.short_tokens + 1))
+        return ids[start:start + self.short_tokens]
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        self.batches += 1
+        short = self.batches <= self.curriculum_steps
         pairs = []
         for feature in features:
-            ids = feature["ids"]
+            ids = self._window(feature["ids"]) if short else feature["ids"]
+            if self.recall_share and self.rng.random() < self.recall_share:
+                recall = recall_example(ids, self.rng, self.sentinels[-1], self.eos_id, self.cue_tokens,
+                                        self.answer_tokens)
+                if recall is not None:
+                    pairs.append(recall)
+                    continue
             mask = random_spans_noise_mask(len(ids), self.rng, self.noise_density, self.mean_span)
             inputs, targets = span_corrupt(ids, mask, self.sentinels, self.eos_id)
             if self.reconstruct_share and self.rng.random() < self.reconstruct_share:
@@ -458,14 +519,20 @@ def fast_embeddings_optimizer(trainer, scale: float):
                 for (is_fast, decays), params in groups.items()], **kwargs)
 
 
+def pretraining_collator(tokenizer, cfg: BuildConfig) -> SpanCorruptionCollator:
+    """The pre-training collator with the build's settings (noise, reconstruct share, curriculum, recall)."""
+    return SpanCorruptionCollator(tokenizer, cfg.seed, cfg.noise_density, cfg.mean_noise_span_length,
+                                  cfg.reconstruct_share, cfg.pretrain_curriculum_steps, cfg.pretrain_short_tokens,
+                                  cfg.pretrain_recall_share, cfg.recall_cue_tokens, cfg.recall_answer_tokens)
+
+
 def pretrain(model, tokenizer, texts: Sequence[str], cfg: BuildConfig) -> list[dict]:
     """Stage 3: span-corruption pre-training on raw ``texts``."""
     from datasets import Dataset
 
     pieces = pretraining_pieces(texts, tokenizer, cfg.pretrain_max_tokens)
     dataset = Dataset.from_dict({"ids": pieces})
-    collator = SpanCorruptionCollator(tokenizer, cfg.seed, cfg.noise_density, cfg.mean_noise_span_length,
-                                      cfg.reconstruct_share)
+    collator = pretraining_collator(tokenizer, cfg)
     return train_steps(model, dataset, collator, cfg.pretrain_steps, cfg.pretrain_batch_size, cfg.pretrain_lr,
                        cfg, "pre-training")
 
@@ -688,7 +755,7 @@ unties it when a checkpoint holds two different matrices, as FLAN-T5's checkpoin
    fine-tunes of this model last about one epoch, too short to over-fit, and on a CPU dropout costs time in
    every step: `python -m benchmarks.run --only dropout` measures it).
 3. **Pre-training**: T5 span corruption ({cfg['noise_density']:.0%} noise, mean span {cfg['mean_noise_span_length']:g},
-   sentinels{_reconstruct_note(cfg)}) on {data['pretraining_texts']:,} raw texts ({data['pretraining_tokens']:,} tokens): the target task's
+   sentinels{_reconstruct_note(cfg)}{_recall_note(cfg)}{_curriculum_note(cfg)}) on {data['pretraining_texts']:,} raw texts ({data['pretraining_tokens']:,} tokens): the target task's
    train dialogues, the probe tasks' train inputs (dialogues, app reviews), the chats{_background_note(cfg)}.
    No summaries, answers or labels. The checkpoint at the end of this stage is saved too, in
    `{PRETRAINED_ONLY}/`: the model before instruction tuning (T5 to this model's FLAN-T5).
@@ -761,6 +828,21 @@ def _reconstruct_note(cfg: dict) -> str:
     share = cfg.get("reconstruct_share", 0)
     return (f"; in {share:.0%} of the examples the target is the whole text instead of the masked spans, as in "
             "BART's text infilling, so that the decoder learns to copy from its input" if share else "")
+
+
+def _recall_note(cfg: dict) -> str:
+    share = cfg.get("pretrain_recall_share", 0)
+    return (f"; {share:.0%} of the examples ask for recall instead: the input is the whole text, a marker and "
+            f"{cfg.get('recall_cue_tokens', 2)} tokens of it, the target the {cfg.get('recall_answer_tokens', 2)} "
+            "tokens that follow them in the text (finding a value by its context and copying it)" if share else "")
+
+
+def _curriculum_note(cfg: dict) -> str:
+    steps = cfg.get("pretrain_curriculum_steps", 0)
+    return (f"; a curriculum from short contexts to long: the first {steps:,} steps see windows of at most "
+            f"{cfg.get('pretrain_short_tokens', 16)} tokens, the rest pieces of up to {cfg['pretrain_max_tokens']} "
+            "(a T5 of this size learns to copy from short inputs and keeps the skill on long ones, but does not "
+            "learn it from long inputs alone)" if steps else "")
 
 
 def _embedding_lr_note(cfg: dict) -> str:
