@@ -96,3 +96,39 @@ def test_a_relative_results_folder_is_read_from_where_the_command_ran(tmp_path):
         shutil.rmtree(stray, ignore_errors=True)
     assert (tmp_path / "rel-results" / "smoke" / "metrics.json").exists()
     assert not any((tmp_path / "rel-results").glob("**/.hf-cache")), "the Hugging Face caches went into results/"
+
+
+# --- 3. a lesson's cell run again after the whole lesson ran -------------------------------------------------
+
+
+def _run_then_rerun(notebook: Path, monkeypatch, results: Path) -> list[tuple[int, str]]:
+    """Execute ``notebook`` in the smoke profile, then run each code cell once more, last to first, in the same
+    kernel, as a learner scrolling back up does. Returns ``(cell index, error)`` for each cell that failed then."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(results))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(config.ROOT), os.environ.get("PYTHONPATH", "")]))
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook.parent)}})
+    failures = []
+    with client.setup_kernel():
+        code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+        for i in code:
+            client.execute_cell(nb.cells[i], i)
+        for i in reversed(code):
+            try:
+                client.execute_cell(nb.cells[i], i)
+            except CellExecutionError as error:
+                failures.append((i, str(error).strip().splitlines()[-1]))
+    return failures
+
+
+def test_every_cell_of_lesson_03_runs_again_after_the_whole_lesson(monkeypatch, tmp_path):
+    """Re-running the lab-protocol cell once raised ``KeyError: 'references'``: a later cell had rebound the
+    zero-shot outputs to a three-row frame."""
+    notebook = config.NOTEBOOK_DIR / "03_single_task_finetuning.ipynb"
+    assert _run_then_rerun(notebook, monkeypatch, tmp_path / "results") == []
