@@ -132,3 +132,44 @@ def test_every_cell_of_lesson_03_runs_again_after_the_whole_lesson(monkeypatch, 
     zero-shot outputs to a three-row frame."""
     notebook = config.NOTEBOOK_DIR / "03_single_task_finetuning.ipynb"
     assert _run_then_rerun(notebook, monkeypatch, tmp_path / "results") == []
+
+
+# --- 4. a corrupt metrics.json or section file -------------------------------------------------------------
+
+
+def _corrupt_run(results: Path) -> Path:
+    """A smoke results folder whose metrics.json and one section were cut short mid-write."""
+    folder = results / "smoke"
+    (folder / "sections").mkdir(parents=True)
+    (folder / "sections" / "zero_shot.json").write_text(json.dumps({"rouge1": 0.25, "n_dialogues": 16}))
+    (folder / "sections" / "templates.json").write_text('{"best": {"rouge1": 0.')
+    (folder / "metrics.json").write_text('{"zero_shot": {"rouge1": 0.2')
+    (folder / "timings.json").write_text("{")
+    return folder
+
+
+def test_a_corrupt_metrics_file_is_rebuilt_from_its_sections(tmp_path):
+    folder = _corrupt_run(tmp_path / "results")
+    env = {"COURSE_RESULTS_DIR": str(tmp_path / "results"), "HOME": str(tmp_path)}
+    report = _python("from utils import course; raise SystemExit(course.main(['report', '--profile', 'smoke']))",
+                     cwd=tmp_path, env=env)
+    assert "metrics.json was not valid JSON; rebuilt it" in report.stderr
+    assert "templates.json was not valid JSON" in report.stderr and "templates.json.corrupt" in report.stderr
+    assert json.loads((folder / "metrics.json").read_text()) == {"zero_shot": {"rouge1": 0.25, "n_dialogues": 16}}
+    assert (folder / "sections" / "templates.json.corrupt").read_text() == '{"best": {"rouge1": 0.', "not kept"
+    assert "zero_shot" in (folder / "report.md").read_text()
+    # a lesson that reads an earlier lesson's section (lesson 03 reuses lesson 01's zero-shot scores)
+    (folder / "metrics.json").write_text("\x00\x00")
+    check = _python("from utils import config, scoring; print(scoring.saved_zero_shot(config.get_profile('smoke')))",
+                    cwd=tmp_path, env=env)
+    assert "rebuilt it" in check.stderr and "Traceback" not in check.stderr
+
+
+def test_saving_a_section_beside_a_corrupt_one_keeps_both_files(tmp_path, monkeypatch):
+    from utils import results
+
+    folder = _corrupt_run(tmp_path / "results")
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(tmp_path / "results"))
+    results.save_metrics("forgetting", {"qa": {"base": 0.5}}, config.get_profile("smoke"))
+    assert set(json.loads((folder / "metrics.json").read_text())) == {"zero_shot", "forgetting"}
+    assert (folder / "sections" / "templates.json.corrupt").exists()

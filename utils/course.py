@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from utils import targets
 from utils.config import NOTEBOOK_DIR, ProfileError, get_profile, resolve_path_variables
-from utils.results import atomic_write_json, atomic_write_text, load_metrics
+from utils.results import atomic_write_json, atomic_write_text, load_metrics, read_json_object
 
 try:  # POSIX only: on Windows the course runs without a peak-memory figure
     import resource
@@ -96,7 +96,7 @@ def run_course(profile_name: str | None = None, only: list[str] | None = None) -
         raise SystemExit(f"No notebooks match {only}; available: {[p.name for p in course_notebooks()]}")
     print(profile.describe())
     timings_path = out / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    timings = _timings(timings_path)
     started = time.perf_counter()
     for i, path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {path.name}", flush=True)
@@ -109,6 +109,16 @@ def run_course(profile_name: str | None = None, only: list[str] | None = None) -
     if not only:  # a partial run leaves other lessons' numbers as they were: nothing to judge
         check_targets(profile.name)
     return report
+
+
+def _timings(path: Path) -> dict:
+    """Seconds per notebook of earlier runs (``timings.json``); a file that is not valid JSON starts afresh."""
+    if not path.exists():
+        return {}
+    timings = read_json_object(path)
+    if timings is None:
+        print(f"Note: {path} was not valid JSON; the run times start afresh.", file=sys.stderr)
+    return timings or {}
 
 
 def check_targets(profile_name: str | None = None) -> list[dict]:
@@ -154,8 +164,7 @@ def write_report(profile_name: str | None = None) -> Path:
     profile = get_profile(profile_name)
     out = profile.results_dir
     metrics = load_metrics(profile)
-    timings_path = out / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    timings = _timings(out / "timings.json")
     lines = [f"# Course report: profile `{profile.name}`", "", profile.describe(), ""]
     lines += _headline(metrics)
     lines += ["## Course targets", "", *targets.markdown(targets.check(metrics, profile.name), profile.name)]

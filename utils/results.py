@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -92,11 +93,51 @@ def save_metrics(section: str, values: dict, profile: Profile) -> Path:
     folder = results_dir(profile)
     with locked(folder / ".metrics.lock"):
         atomic_write_json(folder / "sections" / f"{section}.json", values)
-        merged = {p.stem: json.loads(p.read_text()) for p in sorted((folder / "sections").glob("*.json"))}
-        return atomic_write_json(folder / "metrics.json", merged)
+        return atomic_write_json(folder / "metrics.json", _merged_sections(folder))
 
 
 def load_metrics(profile: Profile) -> dict:
-    """Everything saved so far under the profile (empty when nothing is)."""
-    path = results_dir(profile) / "metrics.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """Everything saved so far under the profile (empty when nothing is).
+
+    ``metrics.json`` is derived from ``sections/``: when it is not valid JSON (a disk that filled up, an editor
+    that crashed) it is rebuilt from them, and a note says so."""
+    folder = profile.results_dir
+    path = folder / "metrics.json"
+    if not path.exists():
+        return {}
+    metrics = read_json_object(path)
+    if metrics is not None:
+        return metrics
+    print(f"Note: {path} was not valid JSON; rebuilt it from {folder / 'sections'}.", file=sys.stderr)
+    merged = _merged_sections(folder)
+    with contextlib.suppress(OSError):  # a read-only results folder: use the rebuilt metrics without saving them
+        with locked(folder / ".metrics.lock"):
+            atomic_write_json(path, merged)
+    return merged
+
+
+def read_json_object(path: Path) -> dict | None:
+    """The JSON object in ``path``; None when the file is not valid UTF-8 JSON holding an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _merged_sections(folder: Path) -> dict:
+    """Every section under ``folder/sections``. A section file that is not valid JSON is left out and renamed
+    ``<name>.json.corrupt`` (kept, not deleted), with a note naming the lesson to run again."""
+    merged = {}
+    for path in sorted((folder / "sections").glob("*.json")):
+        values = read_json_object(path)
+        if values is not None:
+            merged[path.stem] = values
+            continue
+        kept = path.with_name(path.name + ".corrupt")
+        with contextlib.suppress(OSError):
+            os.replace(path, kept)
+        print(f"Note: {path} was not valid JSON, so metrics.json leaves its section {path.stem!r} out "
+              f"(the file is kept as {kept.name if kept.exists() else path.name}). Run the lesson that saves "
+              f"'{path.stem}' again to measure it anew.", file=sys.stderr)
+    return merged
