@@ -1,0 +1,93 @@
+"""The evaluation sets written outside the generator: hand-written dialogues and the real DialogSum rows.
+
+Both are in DialogSum's schema with key facts; every fact must be found in its dialogue and in its summary by
+the course's own matcher, and the hand-written dialogues must stay out of every file a model is trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from utils import facts
+from utils.config import DATA_DIR
+
+SETS = {"handwritten": DATA_DIR / "handwritten" / "test.jsonl", "dialogsum_real": DATA_DIR / "dialogsum_real" / "test.jsonl"}
+COLUMNS = ("id", "dialogue", "summary", "topic", "facts")
+TURN = re.compile(r"#Person[12]#: \S")
+#: The files the tiny model and the course train on (the synthetic target task and the held-in chats).
+TRAINING_FILES = sorted((DATA_DIR / "dialogsum").glob("*.jsonl")) + sorted((DATA_DIR / "chats").glob("*.jsonl"))
+#: A turn this long is too specific to occur in another dialogue by chance.
+LONG_TURN = 30
+
+
+def _rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in SETS[name].read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_rows_have_the_schema(name):
+    rows = _rows(name)
+    assert len(rows) >= (30 if name == "handwritten" else 4)
+    for row in rows:
+        assert all(isinstance(row.get(c), str) and row[c].strip() for c in COLUMNS[:-1]), row.get("id")
+        assert isinstance(row["facts"], list) and row["facts"], row["id"]
+        assert all(isinstance(f, str) and facts.fact_variants(f) for f in row["facts"]), row["id"]
+        turns = row["dialogue"].split("\n")
+        assert turns[0].startswith("#Person1#: ") and all(TURN.match(t) for t in turns), row["id"]
+        assert {t[:10] for t in turns} == {"#Person1#:", "#Person2#:"}, row["id"]
+
+
+def test_ids_are_unique():
+    ids = [row["id"] for name in SETS for row in _rows(name)]
+    assert len(ids) == len(set(ids))
+
+
+def test_handwritten_dialogues_are_dialogsum_shaped():
+    for row in _rows("handwritten"):
+        assert 6 <= row["dialogue"].count("\n") + 1 <= 14, row["id"]
+        assert 2 <= len(row["facts"]) <= 5, row["id"]
+        assert "#Person" in row["summary"] or re.search(r"\b[A-Z][a-z]+", row["summary"]), row["id"]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_every_fact_is_in_its_dialogue_and_its_summary(name):
+    missing = [(row["id"], fact, where) for row in _rows(name) for fact in row["facts"]
+               for where in ("dialogue", "summary") if not facts.fact_found(fact, row[where])]
+    assert not missing
+
+
+def test_real_rows_keep_their_source_and_license():
+    for row in _rows("dialogsum_real"):
+        assert row["dialogsum_id"] and row["license"] == "CC BY-NC-SA 4.0", row["id"]
+        assert row["sources"] and all(url.startswith("https://") for url in row["sources"]), row["id"]
+        assert row["summary"] in row["summaries"] and len(row["summaries"]) == 3, row["id"]
+        assert row["hf_test_index"] in row["hf_test_rows"], row["id"]
+        for output in row.get("flan_t5_base_zero_shot", []):
+            assert output["output"] and output["source"].startswith("https://") and "{dialogue}" in output["prompt"]
+
+
+def _training_text() -> str:
+    """Every text field of every training file, decoded, one per line."""
+    assert TRAINING_FILES, "no training files found under data/"
+    return "\n".join(value for path in TRAINING_FILES
+                     for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+                     for value in json.loads(line).values() if isinstance(value, str))
+
+
+def test_handwritten_dialogues_are_in_no_training_file():
+    training = _training_text()
+    for row in _rows("handwritten"):
+        assert row["dialogue"] not in training, row["id"]
+        for turn in row["dialogue"].split("\n"):
+            said = turn.split(": ", 1)[1]
+            if len(said) >= LONG_TURN:
+                assert said not in training, (row["id"], said)
+
+
+def test_real_dialogues_are_in_no_training_file():
+    training = _training_text()
+    for row in _rows("dialogsum_real"):
+        assert row["dialogue"] not in training, row["id"]
