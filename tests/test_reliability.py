@@ -173,3 +173,44 @@ def test_saving_a_section_beside_a_corrupt_one_keeps_both_files(tmp_path, monkey
     results.save_metrics("forgetting", {"qa": {"base": 0.5}}, config.get_profile("smoke"))
     assert set(json.loads((folder / "metrics.json").read_text())) == {"zero_shot", "forgetting"}
     assert (folder / "sections" / "templates.json.corrupt").exists()
+
+
+# --- 5. a tokenizer that does not belong to its model ------------------------------------------------------
+
+
+def _tiny_copy(folder: Path) -> Path:
+    shutil.copytree(config.TINY_MODEL_DIR, folder, ignore=shutil.ignore_patterns("pretrained-only"))
+    return folder
+
+
+def test_a_tokenizer_with_its_pieces_shuffled_is_refused(tmp_path):
+    import random
+
+    from utils import modeling
+
+    folder = _tiny_copy(tmp_path / "model")
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    random.Random(0).shuffle(tokenizer["model"]["vocab"])  # the same 5,125 pieces, in another order
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    with pytest.raises(modeling.ModelLoadError, match=r"does not belong to this model: <pad> is id \d+"):
+        modeling.load_tokenizer(str(folder))
+
+
+def test_a_broken_or_foreign_tokenizer_file_is_named(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from utils import modeling
+
+    truncated = _tiny_copy(tmp_path / "truncated")
+    text = (truncated / "tokenizer.json").read_text()
+    (truncated / "tokenizer.json").write_text(text[: len(text) // 2])
+    with pytest.raises(modeling.ModelLoadError, match=r"cannot be read \(JSONDecodeError.*cut short, broken"):
+        modeling.load_tokenizer(str(truncated))
+    bpe = _tiny_copy(tmp_path / "bpe")
+    other = Tokenizer(models.BPE(unk_token="<unk>"))
+    other.pre_tokenizer = pre_tokenizers.Whitespace()
+    other.train_from_iterator(["a dialogue about a lost wallet"] * 10,
+                              trainers.BpeTrainer(vocab_size=100, special_tokens=["<pad>", "</s>", "<unk>"]))
+    other.save(str(bpe / "tokenizer.json"))
+    with pytest.raises(modeling.ModelLoadError, match="another kind of tokenizer"):
+        modeling.load_tokenizer(str(bpe))

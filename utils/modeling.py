@@ -85,23 +85,36 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
 
 def load_tokenizer(model: str | Profile):
     """The tokenizer of ``model`` (a Hub id, a folder, or a profile: its model), checked against the
-    model's vocabulary (:func:`check_tokenizer`)."""
+    model's config (:func:`check_tokenizer`)."""
     name = _resolve(model)
-    tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
+    try:
+        tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
+    except (ModelLoadError, hub.HubUnavailableError):
+        raise
+    except Exception as error:  # tokenizers' and transformers' own errors on a broken file name neither file nor fix
+        where = Path(name).expanduser() if hub.is_local(name) else name
+        raise ModelLoadError(
+            f"The tokenizer of {name!r} cannot be read ({type(error).__name__}: {str(error)[:200]}). Its files "
+            f"(tokenizer.json, tokenizer_config.json) are cut short, broken or of another kind of tokenizer than "
+            f"the model's. {_restore_advice(where) if isinstance(where, Path) else 'Check the name.'}"
+        ) from error
     if not hub.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
-        check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config").vocab_size, name)
+        check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
     return tokenizer
 
 
-def check_tokenizer(tokenizer, vocab_size: int, name: str) -> None:
-    """Refuse a tokenizer that does not fit the model's vocabulary of ``vocab_size`` embedding rows.
+def check_tokenizer(tokenizer, model_config, name: str) -> None:
+    """Refuse a tokenizer that does not belong to the model of ``model_config``.
 
-    A tokenizer must have no more tokens than the model has rows, and at least half as many (models round
-    their embedding matrix up a little, e.g. FLAN-T5: 32,100 tokens, 32,128 rows). Offline, with the model's
-    config cached but not its tokenizer files, transformers silently builds an *empty* T5 tokenizer (104
-    tokens) that turns every word into ``<unk>``; this catches it.
+    * Size: no more tokens than the model has embedding rows, and at least half as many (models round their
+      matrix up a little, e.g. FLAN-T5: 32,100 tokens, 32,128 rows). Offline, with the model's config cached but
+      not its tokenizer files, transformers silently builds an *empty* T5 tokenizer (104 tokens) that turns every
+      word into ``<unk>``; this catches it.
+    * Order: the special tokens the model was trained with (padding, end of sequence, the decoder's start) must
+      have the ids the model's config gives them. A tokenizer of the right size whose pieces are in another order
+      (another model's, or a file edited by hand) fails here instead of making the model write nonsense.
     """
-    n = len(tokenizer)
+    vocab_size, n = model_config.vocab_size, len(tokenizer)
     if not vocab_size // 2 <= n <= vocab_size:
         raise ModelLoadError(
             f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has {vocab_size:,}: "
@@ -109,6 +122,23 @@ def check_tokenizer(tokenizer, vocab_size: int, name: str) -> None:
             "builds an empty tokenizer when only config.json is cached, and every word becomes <unk>). "
             "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.hub` on a machine "
             "with network, or give a folder holding both the model and its tokenizer."
+        )
+    wrong = []
+    for role, token in (("pad", tokenizer.pad_token), ("eos", tokenizer.eos_token)):
+        wanted = getattr(model_config, f"{role}_token_id", None)
+        if token is not None and wanted is not None and tokenizer.convert_tokens_to_ids(token) != wanted:
+            wrong.append(f"{token} is id {tokenizer.convert_tokens_to_ids(token)} for the tokenizer, {wanted} for "
+                         "the model")
+        elif token is not None and wanted is not None and tokenizer.convert_ids_to_tokens(wanted) != token:
+            wrong.append(f"id {wanted} is {token} for the model, {tokenizer.convert_ids_to_tokens(wanted)!r} in the "
+                         "tokenizer's vocabulary")
+    if wrong:
+        where = Path(name).expanduser()
+        advice = _restore_advice(where) if hub.is_local(name) else "Load the model's own tokenizer."
+        raise ModelLoadError(
+            f"The tokenizer loaded for {name!r} does not belong to this model: {'; '.join(wrong)}. Its pieces are "
+            f"in another order than the ones the model was trained on, so every word would map to the wrong "
+            f"embedding. {advice}"
         )
 
 
