@@ -91,3 +91,15 @@ def test_real_dialogues_are_in_no_training_file():
     training = _training_text()
     for row in _rows("dialogsum_real"):
         assert row["dialogue"] not in training, row["id"]
+
+
+def test_the_benchmark_counts_invented_names_and_scores_lead_2():
+    from benchmarks.outside_dialogues import LEAD_LINES, invented_names, load_set, score
+
+    dialogue = "#Person1#: Is Gareth coming at two?\n#Person2#: Yes, to 14 Larch Close."
+    assert invented_names("#Person1# asks if Gareth comes to Larch Close on Friday at 3 pm.", dialogue) == ["Friday"]
+    assert invented_names("Harry says Gareth is coming.", dialogue) == []  # a sentence's first word is not checked
+    rows = load_set("handwritten")
+    lead = ["\n".join(row["dialogue"].split("\n")[:LEAD_LINES]) for row in rows]
+    scores = score(lead, rows, seed=0)
+    assert scores["invented_names_per_summary"] == 0 and 0 < scores["fact_recall"] < 1 and scores["n"] == len(rows)
