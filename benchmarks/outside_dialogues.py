@@ -48,7 +48,7 @@ def invented_names(summary: str, dialogue: str) -> list[str]:
     """The capitalized names of ``summary`` that ``dialogue`` does not contain: the ungrounded specifics of
     :func:`utils.facts.ungrounded_items` that are names (not speaker tags, numbers or times). As there, names
     of people, days, places and things all count, and a word that starts a sentence is not checked, so
-    "Tom buys ..." counts no name."""
+    "Tom buys ..." counts no name: the count is a lower bound (the tiny model often opens with a made-up name)."""
     return [item for item in fact_rules.ungrounded_items(summary, dialogue) if item[:1].isalpha() and item[:1].isupper()]
 
 
