@@ -214,3 +214,74 @@ def test_a_broken_or_foreign_tokenizer_file_is_named(tmp_path):
     other.save(str(bpe / "tokenizer.json"))
     with pytest.raises(modeling.ModelLoadError, match="another kind of tokenizer"):
         modeling.load_tokenizer(str(bpe))
+
+
+# --- 7. files the course reuses are trusted only as it wrote them ---------------------------------------------
+
+
+def test_an_edited_training_summary_is_refused_not_reported(micro_profile):
+    pairs = micro_pairs(8)
+    run = training.train("edited", "full", pairs, micro_profile, steps=2, n_checkpoints=1)
+    path = run.path / "final" / training.SUMMARY_FILE
+    summary = json.loads(path.read_text())
+    summary["settings"]["learning_rate"] = 0.5  # by hand, in an editor
+    path.write_text(json.dumps(summary, indent=2))
+    with pytest.raises(training.RunFolderError, match=r"training_summary.json is not the summary this run saved"):
+        training.train("edited", "full", pairs, micro_profile, steps=2, n_checkpoints=1)
+    assert json.loads(path.read_text())["settings"]["learning_rate"] == 0.5, "the user's file was changed"
+    again = training.train("edited", "full", pairs, micro_profile, steps=2, n_checkpoints=1, force=True)
+    assert again.settings.learning_rate == micro_profile.lr_full
+
+
+def _saved_zero_shot(profile, **changes):
+    from utils import evaluation, results, scoring
+
+    scores = {key: 0.2 for key in [*scoring.SCORE_KEYS, *evaluation.FACT_RECALL_KEYS]}  # as lesson 01 saves
+    results.save_metrics("zero_shot", {**scores, "n_dialogues": 2, **scoring.zero_shot_setup(profile), **changes},
+                         profile)
+    return profile.results_dir / "sections" / "zero_shot.json"
+
+
+def test_an_edited_zero_shot_score_is_measured_again_not_reused(micro_profile, capsys):
+    from utils import results, scoring
+
+    profile = dataclasses.replace(micro_profile, n_eval_dialogues=2)
+    section = _saved_zero_shot(profile)
+    assert scoring.saved_zero_shot(profile)["rouge1"] == 0.2
+    edited = json.loads(section.read_text())
+    edited["rouge1"] = 0.999
+    section.write_text(json.dumps(edited))
+    assert scoring.saved_zero_shot(profile) is None, "an edited score must not be reused"
+    results.save_metrics("templates", {"n": 1}, profile)  # metrics.json shows the file as it is, with a note
+    assert "changed after its lesson saved it" in capsys.readouterr().err
+    assert results.load_metrics(profile)["zero_shot"]["rouge1"] == 0.999
+
+
+def test_saved_scores_are_reused_only_by_the_scoring_code_that_made_them(micro_profile, micro_model_dir, monkeypatch):
+    from utils import forgetting, modeling, scoring
+
+    profile = dataclasses.replace(micro_profile, n_eval_dialogues=2)
+    _saved_zero_shot(profile)
+    assert scoring.saved_zero_shot(profile) is not None
+    monkeypatch.setattr(scoring, "SCORING_CODE", "another version of the scoring code")
+    assert scoring.saved_zero_shot(profile) is None
+    model, tokenizer = modeling.load_model(profile), modeling.load_tokenizer(profile)
+    calls = []
+    monkeypatch.setattr(scoring, "evaluate_summarization", lambda *a, **k: (calls.append(1) or {"rouge1": 0.1}, None))
+    forgetting.target_scores(model, tokenizer, profile)
+    forgetting.target_scores(model, tokenizer, profile)
+    assert len(calls) == 1
+    monkeypatch.setattr(scoring, "SCORING_CODE", "yet another version")
+    forgetting.target_scores(model, tokenizer, profile)
+    assert len(calls) == 2, "new scoring code must score again"
+    cached = next((profile.results_dir / "scores").glob("target-*.json"))
+    cached.write_text(cached.read_text().replace("0.1", "0.9"))  # an edited cache file
+    assert forgetting.target_scores(model, tokenizer, profile)["rouge1"] == 0.1 and len(calls) == 3
+
+
+def test_the_scoring_code_fingerprint_covers_the_measures():
+    from utils import evaluation, facts, scoring
+
+    assert scoring.SCORING_CODE == scoring.fingerprints.digest(
+        path.read_bytes() for path in (Path(evaluation.__file__), Path(facts.__file__), Path(scoring.__file__),
+                                       evaluation.ROUGE_DIR / "rouge.py"))

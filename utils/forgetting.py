@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -24,7 +23,7 @@ import pandas as pd
 
 from utils import data, evaluation, fingerprints, modeling, scoring, tasks, templates, training
 from utils.config import Profile
-from utils.results import atomic_write_json
+from utils.results import atomic_write_json, read_sealed
 from utils.tasks import PROBES
 
 
@@ -54,11 +53,14 @@ def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict],
     stored ones (numbers to 6 digits), so the two paths never differ.
     """
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model, adapter_off)}-{_digest(settings)}.json"
-    if not path.exists() or force:
-        atomic_write_json(path, compute())
+    if path.exists() and not force and read_sealed(path) is None:
+        print(f"Note: {path.name} in {path.parent} was changed after it was scored (or an older version of the "
+              "course wrote it): scoring again.")
+    if force or read_sealed(path) is None:
+        atomic_write_json(path, compute(), sealed=True)
     # Read back even when just computed: the file stores numbers to 6 digits, and a model scored now must
     # compare equal with the same model's scores read from the cache (e.g. lesson 04's adapter-off check).
-    return json.loads(path.read_text())
+    return read_sealed(path)
 
 
 @contextlib.contextmanager
@@ -81,7 +83,8 @@ def _with_n(profile: Profile, **sizes) -> Profile:
 def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
     return {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
             "template": templates.fingerprint(scoring.probe_template(probe)),
-            "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length}
+            "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
+            "scoring_code": scoring.SCORING_CODE}
 
 
 def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: bool = False,
@@ -167,7 +170,8 @@ def target_scores(model, tokenizer, profile: Profile, template_name: str = scori
                 "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
                 "facts": [list(f) for f in test["facts"]] if "facts" in test.column_names else None,
-                "measures": sorted(evaluation.GROUNDING_KEYS + evaluation.FACT_RECALL_KEYS)}
+                "measures": sorted(evaluation.GROUNDING_KEYS + evaluation.FACT_RECALL_KEYS),
+                "scoring_code": scoring.SCORING_CODE}
 
     def compute():
         with adapter_disabled(model, adapter_off):

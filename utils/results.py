@@ -18,6 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from utils import fingerprints
 from utils.config import Profile
 
 
@@ -54,9 +55,29 @@ def _clean(value):
     return value
 
 
-def atomic_write_json(path: str | Path, obj) -> Path:
-    """Atomically write ``obj`` as pretty, key-sorted JSON (so identical runs give identical files)."""
-    return atomic_write_text(path, json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n")
+#: The key under which a file the course reuses records the fingerprint of its own content (:func:`read_sealed`).
+SEAL = "_sealed"
+
+
+def atomic_write_json(path: str | Path, obj, sealed: bool = False) -> Path:
+    """Atomically write ``obj`` as pretty, key-sorted JSON (so identical runs give identical files).
+
+    ``sealed``: add :data:`SEAL`, the fingerprint of the content, so that a reader can tell a file edited by hand
+    (or damaged) from the one the course wrote (:func:`read_sealed`)."""
+    obj = _clean(obj)
+    if sealed:
+        obj = {**obj, SEAL: fingerprints.of_json(obj)}
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_sealed(path: str | Path) -> dict | None:
+    """The object a sealed file holds (without its seal); None when the file is missing, not JSON, has no seal
+    (an older version of the course wrote it) or was changed since the course wrote it."""
+    value = read_json_object(Path(path)) if Path(path).exists() else None
+    if value is None or SEAL not in value:
+        return None
+    seal = value.pop(SEAL)
+    return value if seal == fingerprints.of_json(value) else None
 
 
 @contextlib.contextmanager
@@ -92,8 +113,14 @@ def save_metrics(section: str, values: dict, profile: Profile) -> Path:
     """Save one notebook's ``section`` and rebuild ``metrics.json``; returns its path."""
     folder = results_dir(profile)
     with locked(folder / ".metrics.lock"):
-        atomic_write_json(folder / "sections" / f"{section}.json", values)
+        atomic_write_json(folder / "sections" / f"{section}.json", values, sealed=True)
         return atomic_write_json(folder / "metrics.json", _merged_sections(folder))
+
+
+def saved_section(section: str, profile: Profile) -> dict | None:
+    """A lesson's saved ``section`` for another lesson to reuse; None unless it is exactly what the lesson saved
+    (never a section edited by hand or written by an older version of the course: measure it again)."""
+    return read_sealed(profile.results_dir / "sections" / f"{section}.json")
 
 
 def load_metrics(profile: Profile) -> dict:
@@ -132,7 +159,10 @@ def _merged_sections(folder: Path) -> dict:
     for path in sorted((folder / "sections").glob("*.json")):
         values = read_json_object(path)
         if values is not None:
-            merged[path.stem] = values
+            if SEAL in values and read_sealed(path) is None:
+                print(f"Note: {path} was changed after its lesson saved it: metrics.json shows it as it is now, "
+                      "but no lesson reuses it (run its lesson again to measure it anew).", file=sys.stderr)
+            merged[path.stem] = {key: value for key, value in values.items() if key != SEAL}
             continue
         kept = path.with_name(path.name + ".corrupt")
         with contextlib.suppress(OSError):

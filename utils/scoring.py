@@ -10,10 +10,11 @@ lab's) and the same generation config; the generic measures (ROUGE, bootstrap, p
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
-from utils import data, evaluation, modeling, results, templates
+from utils import data, evaluation, fingerprints, modeling, results, templates
 from utils import facts as fact_rules
 from utils.config import Profile
 from utils.tasks import TARGET_TASK
@@ -25,6 +26,9 @@ EVAL_TEMPLATE = "summarize_following_conversation"
 #: where the data records facts (:func:`saved_scores`).
 SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
               + list(evaluation.GROUNDING_KEYS))
+#: The fingerprint of the code that turns outputs into scores: saved scores are reused only by the same code.
+SCORING_CODE = fingerprints.digest(path.read_bytes() for path in (
+    Path(evaluation.__file__), Path(fact_rules.__file__), Path(__file__), evaluation.ROUGE_DIR / "rouge.py"))
 
 
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
@@ -145,18 +149,20 @@ def saved_scores(scores: dict) -> dict:
 
 def zero_shot_setup(profile: Profile) -> dict:
     """What makes zero-shot scores comparable with the fine-tuned models' (saved beside them by lesson 01):
-    the prompt's name and text, ``max_new_tokens`` and the base model's fingerprint (weights and tokenizer)."""
+    the prompt's name and text, ``max_new_tokens``, the base model's fingerprint (weights and tokenizer) and
+    the scoring code's (:data:`SCORING_CODE`)."""
     return {"template": EVAL_TEMPLATE,
             "template_fingerprint": templates.fingerprint(templates.get_template(TARGET_TASK, EVAL_TEMPLATE)),
             "max_new_tokens": profile.max_new_tokens,
-            "model_fingerprint": modeling.model_fingerprint(profile.model)}
+            "model_fingerprint": modeling.model_fingerprint(profile.model),
+            "scoring_code": SCORING_CODE}
 
 
 def saved_zero_shot(profile: Profile) -> dict | None:
-    """Lesson 01's zero-shot scores from ``metrics.json`` if they were measured as the fine-tuned models are
-    (:func:`zero_shot_setup`: the same base model, prompt text and ``max_new_tokens``) on the same test
-    dialogues; otherwise None (then measure them again)."""
-    saved = results.load_metrics(profile).get("zero_shot", {})
+    """Lesson 01's zero-shot scores if they were measured as the fine-tuned models are (:func:`zero_shot_setup`:
+    the same base model, prompt text, ``max_new_tokens`` and scoring code) on the same test dialogues, and the
+    saved section is as lesson 01 wrote it; otherwise None (then measure them again)."""
+    saved = results.saved_section("zero_shot", profile) or {}
     test = data.target_test(profile)
     comparable = (all(saved.get(key) == value for key, value in zero_shot_setup(profile).items())
                   and saved.get("n_dialogues") == len(test))

@@ -46,13 +46,13 @@ from transformers.trainer_utils import get_last_checkpoint, sort_checkpoints
 
 from utils import evaluation, fingerprints, modeling
 from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting
-from utils.results import atomic_write_json, locked
+from utils.results import atomic_write_json, locked, read_sealed
 
 METHODS = ("full", "lora")
 SUMMARY_FILE = "training_summary.json"
 ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
 #: Part of every run's cache key: bump it when the recipe changes so older runs are not reused.
-RECIPE_VERSION = 6  # 6: prompts fitted by evaluation.fit_prompts (the cut middle marked "...")
+RECIPE_VERSION = 7  # 6: prompts fitted by evaluation.fit_prompts (the cut middle marked "..."); 7: sealed summaries
 #: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
 RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
 #: The mark of a run folder made by the course (see :func:`claim_folder`).
@@ -483,7 +483,12 @@ def load_run(path: str | Path) -> TrainedRun:
             f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with training.train(...) "
             "(e.g. finetuning.single_task_run('full')); an interrupted run resumes where it stopped."
         )
-    summary = json.loads((final / SUMMARY_FILE).read_text())
+    summary = read_sealed(final / SUMMARY_FILE)
+    if summary is None:
+        raise RunFolderError(
+            f"{final / SUMMARY_FILE} is not the summary this run saved: it was edited, damaged or written by an "
+            "older version of the course, so its settings and figures cannot be trusted. Restore it (e.g. from a "
+            "backup), or train the run again: force=True in training.train(...), --force for python -m utils.train.")
     settings = RunSettings(**summary["settings"])
     model = load_checkpoint(final, settings.method, settings.model)
     return TrainedRun(model=model, path=path, settings=settings, summary=summary)
@@ -866,9 +871,9 @@ def _save_final(trainer, tokenizer, final: Path, summary: dict) -> dict:
     (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the summary records the settings
     tokenizer.save_pretrained(staging)
     summary["checkpoint_mb"] = modeling.folder_size_mb(staging)
-    atomic_write_json(staging / SUMMARY_FILE, summary)
+    atomic_write_json(staging / SUMMARY_FILE, summary, sealed=True)
     staging.rename(final)
-    return json.loads((final / SUMMARY_FILE).read_text())
+    return read_sealed(final / SUMMARY_FILE)
 
 
 def _prune_checkpoints(out: Path) -> None:
