@@ -4,6 +4,7 @@ course's own functions."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -285,3 +286,97 @@ def test_the_scoring_code_fingerprint_covers_the_measures():
     assert scoring.SCORING_CODE == scoring.fingerprints.digest(
         path.read_bytes() for path in (Path(evaluation.__file__), Path(facts.__file__), Path(scoring.__file__),
                                        evaluation.ROUGE_DIR / "rouge.py"))
+
+
+# --- 6. a full disk -----------------------------------------------------------------------------------------
+
+
+class SmallDisk(type(Path())):
+    """A mounted filesystem's folder, with :meth:`resize`."""
+
+    def resize(self, mb: int) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={mb}m", str(self)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of 1 MiB (tmpfs), mounted for the test; ``resize(mb)`` grows it. Needs root, as CI runs."""
+    mount = SmallDisk(tmp_path / "disk")
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here ({done.stderr.decode().strip()}); CI runs as root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    """Fill the filesystem of ``folder`` to the last byte with one file; return it."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        with contextlib.suppress(OSError):
+            while True:
+                handle.write(b"\0" * 4096)
+    return filler
+
+
+def _weights(run) -> str:
+    from utils import modeling
+
+    return modeling.weights_fingerprint(run.model)
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_a_run_whose_final_save_hit_a_full_disk_resumes_without_training_more(method, micro_profile, small_disk,
+                                                                            monkeypatch, tmp_path):
+    from transformers import TrainerCallback
+
+    pairs = micro_pairs(16)
+    reference = training.train("disk", method, pairs, micro_profile, steps=8, n_checkpoints=2)
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(small_disk / "results"))
+    small_disk.resize(16)
+    filled = []
+
+    class FillTheDisk(TrainerCallback):  # the disk fills up as the last step ends, before the run is saved
+        def on_train_end(self, args, state, control, **kwargs):
+            filled.append(_fill(small_disk))
+
+    with pytest.raises(training.DiskFullError, match=r"The disk is full: saving the run in .* Free some space"):
+        training.train("disk", method, pairs, micro_profile, steps=8, n_checkpoints=2, callbacks=[FillTheDisk()])
+    filled[0].unlink()
+    again = training.train("disk", method, pairs, micro_profile, steps=8, n_checkpoints=2)
+    assert [step for step, _ in training.checkpoints(again.path)] == [4, 8], "no step after the last"
+    assert again.summary["log_history"][-1]["train_loss"] == reference.summary["log_history"][-1]["train_loss"]
+    assert _weights(again) == _weights(reference)
+
+
+def test_a_checkpoint_that_hits_a_full_disk_says_so_and_the_run_resumes(micro_profile, small_disk, monkeypatch):
+    pairs = micro_pairs(16)
+    reference = training.train("disk", "full", pairs, micro_profile, steps=8, n_checkpoints=2)
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(small_disk / "results"))
+    with pytest.raises(training.DiskFullError, match=r"The disk is full") as error:
+        training.train("disk", "full", pairs, micro_profile, steps=8, n_checkpoints=2)
+    assert "unexpected pos" not in str(error.value).split("the library said")[0]
+    small_disk.resize(16)
+    again = training.train("disk", "full", pairs, micro_profile, steps=8, n_checkpoints=2)
+    assert _weights(again) == _weights(reference)
+
+
+def test_the_runner_never_leaves_an_empty_notebook_on_a_full_disk(small_disk, capsys):
+    import nbformat
+
+    from utils import course
+
+    path = small_disk.parent / "00_fails.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('x' * 200_000); raise ValueError('boom')")]), path)
+    out = small_disk / "notebooks"
+    out.mkdir()
+    (out / path.name).write_text("the copy of an earlier run")
+    _fill(small_disk)
+    with pytest.raises(course.NotebookFailed, match="boom") as error:
+        course.execute_notebook(path, out)
+    assert (out / path.name).read_text() == "the copy of an earlier run"
+    assert "could not be saved" in capsys.readouterr().err
+    assert "The executed notebook with the error is" not in str(error.value)

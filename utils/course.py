@@ -61,28 +61,31 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
         on_cell_executed=lambda **_: bar.update(1),
     )
     started = time.perf_counter()
-    failed = True
     try:
         client.execute()
-        failed = False
-    except CellExecutionError as error:
-        raise NotebookFailed(f"{path.name} failed:\n{error}") from error
-    finally:
+    except BaseException as error:  # a failing cell, a dead kernel, Ctrl-C: keep what ran
         bar.close()
-        _save_executed(notebook, out_dir / path.name, failing=failed)
+        saved = _save_executed(notebook, out_dir / path.name, failing=True)
+        if not isinstance(error, CellExecutionError):
+            raise
+        where = f"The executed notebook with the error is {saved}." if saved else ""
+        raise NotebookFailed(f"{path.name} failed:\n{error}\n{where}") from error
+    bar.close()
+    _save_executed(notebook, out_dir / path.name, failing=False)
     return time.perf_counter() - started
 
 
-def _save_executed(notebook, target: Path, failing: bool) -> None:
-    """Write the executed notebook. When the notebook itself failed, a folder that cannot be written only
-    gets a note, so the notebook's own error is the one shown."""
+def _save_executed(notebook, target: Path, failing: bool) -> Path | None:
+    """Write the executed notebook atomically (a full disk leaves the earlier copy, never an empty file); return
+    where, or None. When the notebook itself failed, a folder that cannot be written only gets a note, so the
+    notebook's own error is the one shown."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, target)
+        return atomic_write_text(target, nbformat.writes(notebook))
     except OSError as error:
         if not failing:
             raise
         print(f"(The executed notebook could not be saved to {target}: {error})", file=sys.stderr)
+        return None
 
 
 def run_course(profile_name: str | None = None, only: list[str] | None = None) -> Path:
@@ -262,7 +265,6 @@ def main(argv: list[str] | None = None) -> int:
             print(write_report(args.profile))
     except NotebookFailed as error:
         print(f"\nThe course stopped: {error}", file=sys.stderr)
-        print("The executed notebook with the error is in results/<profile>/notebooks/.", file=sys.stderr)
         return 1
     except targets.TargetsMissed as error:
         print(f"\nThe course ran, but {error}", file=sys.stderr)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import errno
 import functools
 import json
 import os
@@ -41,6 +42,7 @@ from transformers import (
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
     TrainerCallback,
+    TrainerState,
 )
 from transformers.trainer_utils import get_last_checkpoint, sort_checkpoints
 
@@ -828,9 +830,15 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
     model = trainer.model
     generating = model.get_base_model() if settings.method == "lora" else model
     generating.generation_config = course_generation_config(generating, profile)
-    if resume:
-        print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with disk_space(out):
+        if resume and _step(resume) >= settings.steps:  # the run ended there; saving it as finished failed
+            print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as finished): "
+                  "saving it now, nothing more to train.")
+            _restore_finished(trainer, resume)
+        else:
+            if resume:
+                print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     wall = clock.seconds()
     validation = sum(entry.get("eval_runtime", 0.0) for entry in trainer.state.log_history)
     summary = {
@@ -846,13 +854,63 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "log_history": trainer.state.log_history,
     }
-    summary = _save_final(trainer, tokenizer, out / "final", summary)
+    with disk_space(out):
+        summary = _save_final(trainer, tokenizer, out / "final", summary)
     if not trainer.is_world_process_zero():
         return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
     _prune_checkpoints(out)
     scored = f" ({validation:.0f} s of it scoring validation dialogues)" if trainer.eval_dataset is not None else ""
     print(f"Trained in {wall:.0f} s{scored}; saved to {out}.")
     return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
+
+
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-")[-1])
+
+
+def _restore_finished(trainer, checkpoint: Path) -> None:
+    """Put ``trainer`` in the state it had when it ended at ``checkpoint`` (the run's last step): its weights
+    (adapters for LoRA), its state and log, closed by the entry ``trainer.train()`` ends with. Its ``train_loss``
+    is the mean of the logged losses over the steps each covers (every step's loss is logged in some window)."""
+    trainer._load_from_checkpoint(str(checkpoint))
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    logged, covered, total = [e for e in trainer.state.log_history if "loss" in e], 0, 0.0
+    for entry in logged:
+        total += entry["loss"] * (entry["step"] - covered)
+        covered = entry["step"]
+    trainer.state.log_history.append({"epoch": trainer.state.epoch, "step": trainer.state.global_step,
+                                      "train_loss": total / covered if covered else float("nan"),
+                                      "total_flos": trainer.state.total_flos})
+
+
+class DiskFullError(OSError):
+    """Saving a checkpoint or a finished run failed because the disk is full."""
+
+
+#: Below this much free space, a failed save is taken for a full disk (torch reports a short write as
+#: "unexpected pos ...", not as "no space left").
+DISK_FULL_MB = 64
+
+
+@contextlib.contextmanager
+def disk_space(folder: Path):
+    """Turn a save that failed for want of disk space into a :class:`DiskFullError` that says so and what to do."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        chain = [error, error.__cause__, error.__context__]
+        no_space = any(getattr(e, "errno", None) == errno.ENOSPC for e in chain)
+        with contextlib.suppress(OSError):
+            no_space = no_space or shutil.disk_usage(folder).free < DISK_FULL_MB * 2**20
+        if not no_space:
+            raise
+        free = shutil.disk_usage(folder).free / 2**20 if folder.exists() else float("nan")
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"The disk is full: saving the run in {folder} failed ({free:.0f} MB free; the library said: "
+            f"{str(error)[:120]}). Free some space (for instance delete runs you no longer need from "
+            f"{folder.parent}) and run the same cell or command again: training resumes from the last complete "
+            "checkpoint, and nothing already saved is lost.") from error
 
 
 def _save_final(trainer, tokenizer, final: Path, summary: dict) -> dict:
