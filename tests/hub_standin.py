@@ -85,8 +85,11 @@ SOURCES = {
 }
 
 
-def write_model(hub_cache: Path, repo_id: str, files=MODEL_FILES) -> Path:
-    """The tiny model's ``files`` as the Hub cache's snapshot of ``repo_id``; returns the snapshot folder."""
+def write_model(hub_cache: Path, repo_id: str, files=MODEL_FILES, untrained: bool = False) -> Path:
+    """The tiny model's ``files`` as the Hub cache's snapshot of ``repo_id``; returns the snapshot folder.
+
+    ``untrained``: the same config and tokenizer with random weights (seeded), a model that learned nothing and
+    scores (about) 0 on every probe, as a weak model a user picks with ``COURSE_MODEL`` can."""
     repo = hub_cache / f"models--{repo_id.replace('/', '--')}"
     snapshot = repo / "snapshots" / SHA
     snapshot.mkdir(parents=True, exist_ok=True)
@@ -94,6 +97,15 @@ def write_model(hub_cache: Path, repo_id: str, files=MODEL_FILES) -> Path:
     (repo / "refs" / "main").write_text(SHA)
     for name in files:
         shutil.copyfile(TINY_MODEL_DIR / name, snapshot / name)
+    if untrained:
+        import torch
+        from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+        torch.manual_seed(0)
+        model = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(TINY_MODEL_DIR))
+        model.save_pretrained(hub_cache / "untrained")
+        shutil.move(hub_cache / "untrained" / "model.safetensors", snapshot / "model.safetensors")
+        shutil.rmtree(hub_cache / "untrained")
     return snapshot
 
 
@@ -119,18 +131,20 @@ def write_dataset(datasets_cache: Path, repo_id: str, rows_per_split: dict[str, 
     return dest
 
 
-def build(root: Path, rows: dict[str, int] | None = None, tokenizer: bool = True) -> dict[str, str]:
+def build(root: Path, rows: dict[str, int] | None = None, tokenizer: bool = True,
+          untrained: bool = False) -> dict[str, str]:
     """Write a stand-in HF cache under ``root`` for every model and data set of the ``full`` profile.
 
     Returns the environment variables that point the libraries at it, offline. ``tokenizer=False`` leaves the
-    tokenizer files out (the incomplete cache that made transformers build an empty tokenizer).
+    tokenizer files out (the incomplete cache that made transformers build an empty tokenizer); ``untrained``
+    gives the model random weights (:func:`write_model`).
     """
     rows = rows or {"train": 240, "validation": 40, "test": 60}
     full = PROFILES["full"]
     hub_cache, datasets_cache, work = root / "hub", root / "datasets", root / "work"
     work.mkdir(parents=True, exist_ok=True)
     files = MODEL_FILES if tokenizer else tuple(f for f in MODEL_FILES if f not in TOKENIZER_FILES)
-    write_model(hub_cache, full.model, files)
+    write_model(hub_cache, full.model, files, untrained)
     for repo_id in dict.fromkeys([full.target, *(tasks.get(p).hub_id for p in tasks.PROBES)]):
         write_dataset(datasets_cache, repo_id, rows, work)
     shutil.rmtree(work)

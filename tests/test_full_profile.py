@@ -280,13 +280,16 @@ def test_the_lab_protocol_scores_each_reference_row_without_stemming():
 #: Budgets small enough for CI; everything else is the full profile's (model and data ids, lengths, LoRA).
 TINY_BUDGETS = {"COURSE_TRAIN_STEPS": "2", "COURSE_BATCH_SIZE": "2", "COURSE_EVAL_DIALOGUES": "4",
                 "COURSE_PROBE_EVAL": "7", "COURSE_N_TRAIN": "32"}
-LESSONS = ("00", "01", "02", "03", "04", "05")
+LESSONS = ("00", "01", "02", "03", "04", "05", "06")
 
 
 @pytest.mark.full_profile
-def test_lessons_run_in_the_full_code_path_against_the_standin(standin, tmp_path):
+def test_lessons_run_in_the_full_code_path_against_the_standin(tmp_path_factory, tmp_path):
+    """Every lesson, exercise solutions included, runs to the end in the full code path, on a model that learned
+    nothing (random weights: it scores 0 on the probes), as a weak model a user picks may."""
     import nbformat
 
+    standin = hub_standin.build(tmp_path_factory.mktemp("hf-standin-untrained"), untrained=True)
     out = tmp_path / "executed"
     notebooks = [str(next((ROOT / "notebooks").glob(f"{n}_*.ipynb"))) for n in LESSONS]
     env = {**standin, **TINY_BUDGETS, "COURSE_RESULTS_DIR": str(tmp_path / "results")}
@@ -305,6 +308,7 @@ def test_lessons_run_in_the_full_code_path_against_the_standin(standin, tmp_path
     for lesson in ("03", "04", "05"):
         assert "smoke's budgets" not in texts[lesson], lesson
     assert "Adapter off scores exactly as the base model on every probe: True" in texts["04"]
+    assert "No relative drop can be computed: the base model scores 0 on every probe" in texts["04"]
     assert "In the reference lab's protocol, its full fine-tuning gained" in texts["03"] and "NOT met" not in texts["03"]
     assert "No expected ranges for the 'full' profile (compare with the reference lab's" in texts["03"]
     metrics = json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())
