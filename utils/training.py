@@ -887,9 +887,8 @@ class DiskFullError(OSError):
     """Saving a checkpoint or a finished run failed because the disk is full."""
 
 
-#: Below this much free space, a failed save is taken for a full disk (torch reports a short write as
-#: "unexpected pos ...", not as "no space left").
-DISK_FULL_MB = 64
+#: How the libraries word a write that ran out of space when they do not pass ENOSPC on (torch: a short write).
+NO_SPACE_MESSAGES = ("No space left on device", "unexpected pos")
 
 
 @contextlib.contextmanager
@@ -898,11 +897,9 @@ def disk_space(folder: Path):
     try:
         yield
     except (OSError, RuntimeError) as error:
-        chain = [error, error.__cause__, error.__context__]
-        no_space = any(getattr(e, "errno", None) == errno.ENOSPC for e in chain)
-        with contextlib.suppress(OSError):
-            no_space = no_space or shutil.disk_usage(folder).free < DISK_FULL_MB * 2**20
-        if not no_space:
+        chain = [e for e in (error, error.__cause__, error.__context__) if e is not None]
+        if not any(getattr(e, "errno", None) == errno.ENOSPC or any(m in str(e) for m in NO_SPACE_MESSAGES)
+                   for e in chain):
             raise
         free = shutil.disk_usage(folder).free / 2**20 if folder.exists() else float("nan")
         raise DiskFullError(
