@@ -94,6 +94,14 @@ def template_huge_repetition(tmp_path):
     _template(tmp_path, "{{ 'x' * 10**9 }}{{ dialogue }} ||| {{ summary }}")
 
 
+def template_huge_replace(tmp_path):  # each operand within budget; the result 400 MB
+    _template(tmp_path, "{{ ('x' * 20000)|replace('x', 'y' * 20000) }}{{ dialogue }} ||| {{ summary }}")
+
+
+def template_huge_str_replace(tmp_path):
+    _template(tmp_path, "{{ ('x' * 20000).replace('x', 'y' * 20000) }}{{ dialogue }} ||| {{ summary }}")
+
+
 def template_huge_lipsum(tmp_path):
     _template(tmp_path, "{{ lipsum(10**5) }}{{ dialogue }} ||| {{ summary }}")
 
@@ -118,6 +126,22 @@ def not_utf8_data_line(tmp_path):
     lines[4] = lines[4].replace(b"#Person1#", b"#Person1\xe9#", 1)  # Latin-1, as saved by an old editor
     (folder / "train.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     data.load_target(_profile_with_target(folder))
+
+
+def _target_line(tmp_path, line: int, text: str) -> None:
+    folder = _copy_target(tmp_path)
+    lines = (folder / "train.jsonl").read_text().splitlines()
+    lines[line - 1] = text
+    (folder / "train.jsonl").write_text("\n".join(lines) + "\n")
+    data.load_target(_profile_with_target(folder))
+
+
+def huge_number_data_line(tmp_path):  # valid JSON that Python refuses to read: an integer of 5,000 digits
+    _target_line(tmp_path, 4, '{"id": "x", "dialogue": "a", "summary": "b", "topic": "c", "n": ' + "9" * 5000 + "}")
+
+
+def deeply_nested_data_line(tmp_path):
+    _target_line(tmp_path, 2, '{"id": "x", "dialogue": ' + "[" * 100_000 + "]" * 100_000 + "}")
 
 
 def _target_with(tmp_path, line: int, column: str, value):
@@ -236,6 +260,14 @@ CASES = {
                                              ["my_template", "rendering budget", "more than 2 s"]),
     "template: 'x' * 10**9": (template_huge_repetition, templates.TemplateError,
                               ["my_template", "rendering budget", "1,000,000,000"]),
+    "template: replace() to 400 MB": (template_huge_replace, templates.TemplateError,
+                                      ["my_template", "rendering budget", "do_replace", "400,000,000"]),
+    "template: str.replace() to 400 MB": (template_huge_str_replace, templates.TemplateError,
+                                          ["my_template", "rendering budget", "str.replace()", "400,000,000"]),
+    "data: a 5,000-digit number": (huge_number_data_line, data.DataError,
+                                   ["train.jsonl", "line 4", "4300 digits", "make data"]),
+    "data: lists nested 100,000 deep": (deeply_nested_data_line, data.DataError,
+                                        ["train.jsonl", "line 2", "nested too deeply", "make data"]),
     "template: lipsum(10**5)": (template_huge_lipsum, templates.TemplateError,
                                 ["my_template", "rendering budget", "lipsum(n=100000"]),
     "template file: YAML alias bomb": (template_yaml_alias_bomb, templates.TemplateError,

@@ -380,3 +380,29 @@ def test_the_runner_never_leaves_an_empty_notebook_on_a_full_disk(small_disk, ca
     assert (out / path.name).read_text() == "the copy of an earlier run"
     assert "could not be saved" in capsys.readouterr().err
     assert "The executed notebook with the error is" not in str(error.value)
+
+
+# --- also: a template whose one call would build hundreds of megabytes --------------------------------------
+
+
+@pytest.mark.parametrize("call", ["|replace('x', 'y' * 20000)", ".replace('x', 'y' * 20000)",
+                                  "|replace('x', 'y' * 20000, 10)|replace('y', 'z' * 20000)"])
+def test_a_template_is_refused_before_it_builds_a_huge_text(call, tmp_path):
+    """The budget checks the size a call will build before the call, not the string after it."""
+    import tracemalloc
+
+    from utils import templates
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    jinja = "{{ ('x' * 20000)" + call + " }}{{ dialogue }} ||| {{ summary }}"
+    (folder / "mytask.yaml").write_text("task: mytask\nfields: {dialogue: string, summary: string}\ntemplates:\n"
+                                        f"  - name: my_template\n    jinja: {json.dumps(jinja)}\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(templates.TemplateError, match="rendering budget"):
+            templates.load_templates("mytask", directory=folder)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20, f"{peak / 2**20:.0f} MB allocated before the refusal"

@@ -68,6 +68,9 @@ def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = RE
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}, line {number}: not valid JSON ({e.msg}). {advice}") from None
+        except (ValueError, RecursionError) as e:  # a number of thousands of digits; lists nested thousands deep
+            what = "nested too deeply" if isinstance(e, RecursionError) else str(e).split(";")[0]
+            raise DataError(f"{path}, line {number}: a value Python will not read ({what}). {advice}") from None
         if not isinstance(row, dict):
             raise DataError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}. "
                             f"{advice}")

@@ -148,6 +148,29 @@ def _check_parts(value, what: str) -> None:
         _check_size(sum(len(part) for part in value if isinstance(part, str)), what)
 
 
+def _check_growth(name: str, text, args: tuple, kwargs: dict, what: str) -> None:
+    """Refuse a call that would grow ``text`` past the budget, before it builds the result: ``replace`` (each
+    match becomes the new text), ``expandtabs`` (each tab its width) and ``indent`` (each line its width)."""
+    if not isinstance(text, str):
+        return
+    size = None
+    if name in ("replace", "do_replace") and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        count = args[2] if len(args) > 2 else kwargs.get("count")
+        matches = text.count(args[0]) if args[0] else len(text) + 1
+        if isinstance(count, int) and count >= 0:
+            matches = min(matches, count)
+        size = len(text) + matches * (len(args[1]) - len(args[0]))
+    elif name == "expandtabs":
+        width = args[0] if args else kwargs.get("tabsize", 8)
+        size = len(text) + text.count("\t") * width if isinstance(width, int) else None
+    elif name == "do_indent":
+        width = args[0] if args else kwargs.get("width", 4)
+        width = len(width) if isinstance(width, str) else width
+        size = len(text) + (text.count("\n") + 1) * width if isinstance(width, int) else None
+    if size is not None:
+        _check_size(size, what)
+
+
 def _budget_filter(function):
     """A Jinja filter that ticks the budget and refuses huge counts and results."""
     skip = 2 if hasattr(function, "jinja_pass_arg") else 1  # the context (if passed) and the filtered value
@@ -160,6 +183,8 @@ def _budget_filter(function):
             _check_parts(args[skip - 1], f"the filter {function.__name__}")
         if function.__name__ == "do_format" and len(args) >= skip:
             _check_format(args[skip - 1])
+        if len(args) >= skip:
+            _check_growth(function.__name__, args[skip - 1], args[skip:], kwargs, f"the filter {function.__name__}")
         return _checked(function(*args, **kwargs))
 
     return budgeted
@@ -197,6 +222,7 @@ class _BudgetedSandbox(ImmutableSandboxedEnvironment):
             for arg in args:
                 _check_parts(arg, f"str.{__obj.__name__}()")
             _check_format(owner)
+            _check_growth(__obj.__name__, owner, args, kwargs, f"str.{__obj.__name__}()")
         return _checked(super().call(__context, __obj, *args, **kwargs))
 
 
