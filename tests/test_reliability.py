@@ -406,3 +406,43 @@ def test_a_template_is_refused_before_it_builds_a_huge_text(call, tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 50 * 2**20, f"{peak / 2**20:.0f} MB allocated before the refusal"
+
+
+# --- also: a dialogue of more than 200,000 characters in the playground and in a file -------------------------
+
+
+def _huge_dialogue() -> str:
+    return "\n".join(f"#Person{1 + i % 2}#: Turn {i} of a very long call about the lamp." for i in range(6000))
+
+
+def test_the_playground_summarizes_a_huge_dialogue_and_says_it_was_cut(micro_model_dir, micro_profile, capsys):
+    from utils import modeling, playground
+
+    dialogue = _huge_dialogue()
+    assert len(dialogue) > 250_000
+    tokenizer = modeling.load_tokenizer(str(micro_model_dir))
+    table = playground.summarize_with({"base": modeling.load_model(str(micro_model_dir))}, dialogue,
+                                      "summarize_following_conversation", tokenizer, micro_profile)
+    assert len(table) == 1 and isinstance(table["summary"][0], str)
+    assert "its middle was cut" in capsys.readouterr().out
+
+
+def test_one_huge_dialogue_in_a_file_does_not_fail_the_others(micro_model_dir, micro_profile, tmp_path):
+    from utils import modeling, playground
+
+    rows = [{"id": "short", "dialogue": "#Person1#: A lamp, please.\n#Person2#: Here it is."},
+            {"id": "huge", "dialogue": _huge_dialogue()}]
+    source = playground.write_dialogues(rows, tmp_path / "in.jsonl")
+    table = playground.summarize_file(modeling.load_model(str(micro_model_dir)),
+                                      modeling.load_tokenizer(str(micro_model_dir)), source, tmp_path / "out.jsonl",
+                                      micro_profile)
+    assert list(table["id"]) == ["short", "huge"]
+    assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[1])["dialogue"] == rows[1]["dialogue"]
+
+
+def test_a_data_row_too_long_for_any_prompt_is_named_not_the_template():
+    from utils import templates
+
+    template = templates.get_template("dialogsum", "summarize_following_conversation")
+    with pytest.raises(templates.TemplateError, match=r"Row id='r7' has a 'dialogue' of 250,000 characters"):
+        template.render_source({"id": "r7", "dialogue": "x" * 250_000, "summary": "", "topic": ""})

@@ -42,10 +42,23 @@ def course_models(profile: Profile) -> dict[str, object]:
             "multi-task": mixture.multitask_run(profile).model}
 
 
+#: A longer dialogue loses its middle before a template renders it: a model reads a few thousand characters
+#: (``max_source_length`` tokens), and :func:`utils.evaluation.fit_prompts` then cuts the rest by the same rule.
+LONGEST_DIALOGUE = templates.MAX_RENDER_CHARS // 4
+
+
+def readable(dialogue: str) -> str:
+    """``dialogue``, its middle cut (marked ``...``) when it is longer than :data:`LONGEST_DIALOGUE` characters."""
+    if len(dialogue) <= LONGEST_DIALOGUE:
+        return dialogue
+    half = LONGEST_DIALOGUE // 2
+    return f"{dialogue[:half]}\n...\n{dialogue[-half:]}"
+
+
 def summary_prompt(dialogue: str, template_name: str = scoring.EVAL_TEMPLATE) -> str:
-    """The prompt a summarization template makes of one dialogue."""
+    """The prompt a summarization template makes of one dialogue (of any length: see :func:`readable`)."""
     template = templates.get_template(tasks.TARGET_TASK, template_name)
-    return template.render_source({"id": "", "dialogue": dialogue, "summary": "", "topic": ""})
+    return template.render_source({"id": "", "dialogue": readable(dialogue), "summary": "", "topic": ""})
 
 
 def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str, tokenizer,
@@ -174,8 +187,8 @@ def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, pro
     """Summarize every dialogue of ``path`` in batches (:func:`utils.scoring.summarize`) and write
     ``out_path`` as JSONL (``id``, ``dialogue``, ``summary``). Returns the same rows as a table."""
     rows = read_dialogues(path)
-    summaries = scoring.summarize(model, tokenizer, [r["dialogue"] for r in rows], profile, template_name,
-                                      desc=f"Summarizing {Path(path).name}")
+    summaries = scoring.summarize(model, tokenizer, [readable(r["dialogue"]) for r in rows], profile, template_name,
+                                  desc=f"Summarizing {Path(path).name}")
     table = pd.DataFrame(rows).assign(summary=summaries)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

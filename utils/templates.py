@@ -426,6 +426,14 @@ class Template:
         try:
             return _render_budgeted(source, context)
         except _OverBudget as exc:
+            long = [(key, len(value)) for key, value in example.items()
+                    if isinstance(value, str) and len(value) > MAX_RENDER_CHARS // 2]
+            if long:  # the data, not the template: say which field
+                key, size = max(long, key=lambda item: item[1])
+                raise TemplateError(
+                    f"{_row_label(example).capitalize()} has a {key!r} of {size:,} characters: more than a prompt "
+                    f"may hold ({MAX_RENDER_CHARS:,} characters, far more than a model reads). Shorten it."
+                ) from None
             raise TemplateError(
                 f"Template {self.id!r} went over its rendering budget on {_row_label(example)}: {exc}. A template "
                 "only arranges a row's fields into a prompt; remove the loop, repetition or padding that grows it."
@@ -451,7 +459,7 @@ class Template:
 
 
 def _row_label(example: Mapping) -> str:
-    return f"row id={_quote(example['id'])}" if "id" in example else "this row"
+    return f"row id={_quote(example['id'])}" if example.get("id") else "this row"
 
 
 def _short(text, limit: int = 300) -> str:
