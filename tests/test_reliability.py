@@ -446,3 +446,32 @@ def test_a_data_row_too_long_for_any_prompt_is_named_not_the_template():
     template = templates.get_template("dialogsum", "summarize_following_conversation")
     with pytest.raises(templates.TemplateError, match=r"Row id='r7' has a 'dialogue' of 250,000 characters"):
         template.render_source({"id": "r7", "dialogue": "x" * 250_000, "summary": "", "topic": ""})
+
+
+# --- also: Ctrl-C during a course run --------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT to a process group, as a terminal's Ctrl-C does")
+def test_ctrl_c_stops_the_course_with_one_line_and_the_next_run_goes_on(tmp_path):
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
+    env.update(PYTHONPATH=str(config.ROOT), COURSE_RESULTS_DIR=str(tmp_path / "results"), HOME=str(tmp_path))
+    command = [sys.executable, "-m", "utils.course", "run", "--profile", "smoke", "--only", "01"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    lines = []
+    while not any("[1/1]" in line for line in lines):
+        lines.append(process.stdout.readline())
+    time.sleep(8)  # the kernel is running the lesson's cells
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert "Interrupted (Ctrl-C) in 01_zero_shot_baseline.ipynb" in err
+    assert "Traceback" not in err and "Task exception" not in err, err[-3000:]
+    leftover = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert leftover == [], "a kernel outlived the run"
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((tmp_path / "results" / "smoke" / "metrics.json").read_text())["zero_shot"]["n_dialogues"]

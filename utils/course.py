@@ -12,10 +12,14 @@ section), ``timings.json`` and ``report.md``. A whole run ends by checking the p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +40,10 @@ except ImportError:
 
 class NotebookFailed(RuntimeError):
     """A notebook raised an error while the course ran it."""
+
+
+class Interrupted(RuntimeError):
+    """The course run was stopped with Ctrl-C."""
 
 
 #: Notebooks run after the numbered lessons, in this order (no lesson depends on them).
@@ -62,10 +70,15 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
     )
     started = time.perf_counter()
     try:
-        client.execute()
+        with _kernel_log(out_dir.parent / "logs" / f"{path.stem}.kernel.log") as kernel_output:
+            client.execute(stdout=kernel_output, stderr=kernel_output)
+        if _interrupted(client):  # nbclient can end a run it was interrupted in as if it had finished
+            raise KeyboardInterrupt
     except BaseException as error:  # a failing cell, a dead kernel, Ctrl-C: keep what ran
         bar.close()
         saved = _save_executed(notebook, out_dir / path.name, failing=True)
+        if _interrupted(client):  # Ctrl-C: the kernel was shut down for it, or nbclient's clean-up tripped on it
+            raise KeyboardInterrupt from None
         if not isinstance(error, CellExecutionError):
             raise
         where = f"The executed notebook with the error is {saved}." if saved else ""
@@ -73,6 +86,20 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
     bar.close()
     _save_executed(notebook, out_dir / path.name, failing=False)
     return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _kernel_log(path: Path):
+    """Where the kernel process writes its own messages (its start-up warnings, what it prints while being shut
+    down): a log beside the executed notebooks, off the screen; nowhere when that folder cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError:
+        yield subprocess.DEVNULL
+        return
+    with handle:
+        yield handle
 
 
 def _save_executed(notebook, target: Path, failing: bool) -> Path | None:
@@ -88,8 +115,45 @@ def _save_executed(notebook, target: Path, failing: bool) -> Path | None:
         return None
 
 
+#: Set when Ctrl-C (SIGINT) reaches the runner between notebooks (while one runs, nbclient's handler takes it).
+_INTERRUPTED = threading.Event()
+
+
+def _interrupted(client: NotebookClient) -> bool:
+    """Whether Ctrl-C (or SIGTERM) stopped ``client``: nbclient's own handler, which shuts the kernel down, leaves
+    its clean-up task behind (and then raises whatever that clean-up trips on), or it reached us."""
+    cleanup = getattr(client, "_async_cleanup_kernel_future", None)
+    if cleanup is not None and cleanup.done() and not cleanup.cancelled():
+        cleanup.exception()  # retrieved: its double clean-up's error is nbclient's, nothing a learner can act on
+    return _INTERRUPTED.is_set() or cleanup is not None
+
+
+def _on_interrupt(signum, frame) -> None:
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _noting_interrupts():
+    """Note Ctrl-C while the notebooks run (in the main thread, where signals arrive), then restore the handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _INTERRUPTED.clear()
+    previous = signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_course(profile_name: str | None = None, only: list[str] | None = None) -> Path:
     """Run the notebooks (all, or those whose names start with one of ``only``); return the report's path."""
+    with _noting_interrupts():
+        return _run_course(profile_name, only)
+
+
+def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
     resolve_path_variables()  # the kernels run in notebooks/: relative paths are made absolute here, once
     profile = get_profile(profile_name)
     os.environ["COURSE_PROFILE"] = profile.name  # the kernels inherit it
@@ -103,7 +167,12 @@ def run_course(profile_name: str | None = None, only: list[str] | None = None) -
     started = time.perf_counter()
     for i, path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {path.name}", flush=True)
-        timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
+        try:
+            timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
+        except KeyboardInterrupt:
+            raise Interrupted(f"Interrupted (Ctrl-C) in {path.name}. What the lessons saved is intact in {out}; run "
+                              "the same command again to go on: finished trainings load from the cache, and an "
+                              "interrupted one resumes from its last checkpoint.") from None
         atomic_write_json(timings_path, timings)
     total = time.perf_counter() - started
     print(f"Ran {len(notebooks)} notebooks in {total:.0f} s (peak memory of a kernel: {peak_memory_text()}).")
@@ -266,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     except NotebookFailed as error:
         print(f"\nThe course stopped: {error}", file=sys.stderr)
         return 1
+    except Interrupted as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 130
     except targets.TargetsMissed as error:
         print(f"\nThe course ran, but {error}", file=sys.stderr)
         print("Read the lessons' 'what you should see' notes in results/<profile>/notebooks/ and report.md.",
