@@ -47,7 +47,7 @@ def course_models(profile: Profile) -> dict[str, object]:
 LONGEST_DIALOGUE = templates.MAX_RENDER_CHARS // 4
 
 
-def readable(dialogue: str) -> str:
+def _readable(dialogue: str) -> str:
     """``dialogue``, its middle cut (marked ``...``) when it is longer than :data:`LONGEST_DIALOGUE` characters."""
     if len(dialogue) <= LONGEST_DIALOGUE:
         return dialogue
@@ -58,7 +58,7 @@ def readable(dialogue: str) -> str:
 def summary_prompt(dialogue: str, template_name: str = scoring.EVAL_TEMPLATE) -> str:
     """The prompt a summarization template makes of one dialogue (of any length: see :func:`readable`)."""
     template = templates.get_template(tasks.TARGET_TASK, template_name)
-    return template.render_source({"id": "", "dialogue": readable(dialogue), "summary": "", "topic": ""})
+    return template.render_source({"id": "", "dialogue": _readable(dialogue), "summary": "", "topic": ""})
 
 
 def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str, tokenizer,
@@ -187,7 +187,7 @@ def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, pro
     """Summarize every dialogue of ``path`` in batches (:func:`utils.scoring.summarize`) and write
     ``out_path`` as JSONL (``id``, ``dialogue``, ``summary``). Returns the same rows as a table."""
     rows = read_dialogues(path)
-    summaries = scoring.summarize(model, tokenizer, [readable(r["dialogue"]) for r in rows], profile, template_name,
+    summaries = scoring.summarize(model, tokenizer, [_readable(r["dialogue"]) for r in rows], profile, template_name,
                                   desc=f"Summarizing {Path(path).name}")
     table = pd.DataFrame(rows).assign(summary=summaries)
     out_path = Path(out_path)

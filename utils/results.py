@@ -73,7 +73,7 @@ def atomic_write_json(path: str | Path, obj, sealed: bool = False) -> Path:
 def read_sealed(path: str | Path) -> dict | None:
     """The object a sealed file holds (without its seal); None when the file is missing, not JSON, has no seal
     (an older version of the course wrote it) or was changed since the course wrote it."""
-    value = read_json_object(Path(path)) if Path(path).exists() else None
+    value = read_json_object(Path(path))
     if value is None or SEAL not in value:
         return None
     seal = value.pop(SEAL)
@@ -144,10 +144,10 @@ def load_metrics(profile: Profile) -> dict:
 
 
 def read_json_object(path: Path) -> dict | None:
-    """The JSON object in ``path``; None when the file is not valid UTF-8 JSON holding an object."""
+    """The JSON object in ``path``; None when the file is missing or not valid UTF-8 JSON holding an object."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (FileNotFoundError, ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -48,7 +48,7 @@ from transformers.trainer_utils import get_last_checkpoint, sort_checkpoints
 
 from utils import evaluation, fingerprints, modeling
 from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting
-from utils.results import atomic_write_json, locked, read_sealed
+from utils.results import atomic_write_json, locked, read_json_object, read_sealed
 
 METHODS = ("full", "lora")
 SUMMARY_FILE = "training_summary.json"
@@ -541,19 +541,10 @@ def last_checkpoint(path: str | Path) -> Path | None:
     used instead.
     """
     newest = get_last_checkpoint(str(path)) if Path(path).is_dir() else None
-    if newest is not None and _readable_json(Path(newest) / "trainer_state.json"):
+    if newest is not None and read_json_object(Path(newest) / "trainer_state.json") is not None:
         return Path(newest)
-    complete = [folder for _, folder in checkpoints(path) if _readable_json(folder / "trainer_state.json")]
+    complete = [folder for _, folder in checkpoints(path) if read_json_object(folder / "trainer_state.json") is not None]
     return complete[-1] if complete else None
-
-
-def _readable_json(path: Path) -> bool:
-    """True when ``path`` exists and holds valid JSON."""
-    try:
-        json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def history_frame(log_history: list[dict]) -> pd.DataFrame:
@@ -830,7 +821,7 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
     model = trainer.model
     generating = model.get_base_model() if settings.method == "lora" else model
     generating.generation_config = course_generation_config(generating, profile)
-    with disk_space(out):
+    with _disk_space(out):
         if resume and _step(resume) >= settings.steps:  # the run ended there; saving it as finished failed
             print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as finished): "
                   "saving it now, nothing more to train.")
@@ -854,7 +845,7 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "log_history": trainer.state.log_history,
     }
-    with disk_space(out):
+    with _disk_space(out):
         summary = _save_final(trainer, tokenizer, out / "final", summary)
     if not trainer.is_world_process_zero():
         return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
@@ -892,7 +883,7 @@ NO_SPACE_MESSAGES = ("No space left on device", "unexpected pos")
 
 
 @contextlib.contextmanager
-def disk_space(folder: Path):
+def _disk_space(folder: Path):
     """Turn a save that failed for want of disk space into a :class:`DiskFullError` that says so and what to do."""
     try:
         yield
