@@ -159,11 +159,12 @@ def test_a_corrupt_metrics_file_is_rebuilt_from_its_sections(tmp_path):
     assert json.loads((folder / "metrics.json").read_text()) == {"zero_shot": {"rouge1": 0.25, "n_dialogues": 16}}
     assert (folder / "sections" / "templates.json.corrupt").read_text() == '{"best": {"rouge1": 0.', "not kept"
     assert "zero_shot" in (folder / "report.md").read_text()
-    # a lesson that reads an earlier lesson's section (lesson 03 reuses lesson 01's zero-shot scores)
+    # a lesson that reads an earlier lesson's numbers from metrics.json (lesson 04 reads lesson 03's)
     (folder / "metrics.json").write_text("\x00\x00")
-    check = _python("from utils import config, scoring; print(scoring.saved_zero_shot(config.get_profile('smoke')))",
+    check = _python("from utils import config, results; print(results.load_metrics(config.get_profile('smoke')))",
                     cwd=tmp_path, env=env)
     assert "rebuilt it" in check.stderr and "Traceback" not in check.stderr
+    assert "'zero_shot': {" in check.stdout
 
 
 def test_saving_a_section_beside_a_corrupt_one_keeps_both_files(tmp_path, monkeypatch):
