@@ -51,11 +51,13 @@ notebooks: $(STAMP)
 	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/results/test-run \
 	  $(PY) -m pytest --nbmake notebooks -n $(NB_WORKERS) --nbmake-timeout=900 $(NB_RERUN) -p no:cacheprovider
 
-# A second smoke course from a clean state must give the same metrics.json (times aside).
+# A second smoke course from a clean state must give the same metrics.json (times aside), and executed notebooks
+# a class can read: no warning, no absolute path, one progress bar per cell at most (tests/test_screen.py).
 determinism: $(STAMP)
 	rm -rf results/test-rerun
 	COURSE_RESULTS_DIR=$(CURDIR)/results/test-rerun $(PY) -m utils.course run --profile smoke
 	$(PY) -m utils.course compare results/test-run/smoke/metrics.json results/test-rerun/smoke/metrics.json
+	SCREEN_NOTEBOOKS=results/test-rerun/smoke/notebooks $(PY) -m pytest -q -p no:cacheprovider tests/test_screen.py
 
 # A named Jupyter kernel for .venv ("Python (flan-course)"), so VS Code and a JupyterLab started elsewhere find it.
 KERNEL_NAME ?= flan-course

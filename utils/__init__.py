@@ -2,11 +2,11 @@
 
 Notebooks import from here; every module does one job. Imports run one way, down this list's layers:
 
-* base -- ``config`` (profiles, paths, seeds), ``tasks`` (the task registry: one record per task),
+* base -- ``config`` (profiles, paths and how they are shown, seeds), ``tasks`` (the task registry: one record per task),
   ``hub`` (Hub access that never hangs), ``results`` (metrics.json and atomic writes), ``fingerprints``
   (the hash behind every cache key), ``facts`` (fact recall and grounding rules), ``targets`` (the course's
   targets on metrics.json), ``expectations`` (the ranges a learner should see), ``plots`` (one function per
-  kind of picture);
+  kind of picture), ``progress`` (the course's progress bar, readable in a saved notebook);
 * data -- ``data`` (load every task in any profile, test splits, reference groups), ``templates`` (prompt
   templates and rendering);
 * models -- ``modeling`` (models, tokenizers, LoRA, weight and folder fingerprints);

@@ -23,6 +23,24 @@ TEMPLATES_DIR = DATA_DIR / "templates"
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as the course shows it: relative to the course folder (``data/models/tiny-flan-t5``) when inside
+    it, else relative to ``COURSE_RESULTS_DIR`` (``$COURSE_RESULTS_DIR/tiny/runs/...``) or the home folder
+    (``~/...``), so a screen shows no absolute path of the machine that ran the course. Anything else, a Hub id
+    such as ``google/flan-t5-base`` included, is returned as it is."""
+    text = str(path)
+    if not Path(text).is_absolute():
+        return text
+    resolved = Path(text).resolve()
+    results = os.environ.get("COURSE_RESULTS_DIR")
+    for base, name in ((ROOT, None), (Path(results).resolve() if results else None, "$COURSE_RESULTS_DIR"),
+                       (Path.home().resolve(), "~")):
+        if base is not None and resolved.is_relative_to(base):
+            relative = resolved.relative_to(base).as_posix()
+            return relative if name is None else f"{name}/{relative}"
+    return text
+
+
 class ProfileError(ValueError):
     """An unknown profile or an invalid budget override."""
 
@@ -68,7 +86,7 @@ class Profile:
     def describe(self) -> str:
         where = "offline, everything from data/" if self.offline else "Hugging Face Hub (or a warm cache)"
         return (
-            f"Profile '{self.name}': model {self.model}, target data {self.target} ({where}); "
+            f"Profile '{self.name}': model {shown_path(self.model)}, target data {shown_path(self.target)} ({where}); "
             f"{self.train_steps} training steps of batch {self.batch_size}; "
             f"{self.n_eval_dialogues or 'all'} test dialogues. "
             "Switch with COURSE_PROFILE=tiny|smoke|full."

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
 from utils import facts as fact_rules
 from utils import tasks
 from utils.config import Profile
+from utils.progress import Bar
 
 ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -186,7 +186,7 @@ def generate(
     try:
         with (
             torch.inference_mode(),
-            tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress) as bar,
+            Bar(total=len(prompts), desc=desc, unit="prompt", disable=not progress) as bar,
         ):
             for start in range(0, len(order), batch_size):
                 indices = order[start : start + batch_size]

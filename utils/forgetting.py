@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from utils import data, evaluation, fingerprints, modeling, scoring, tasks, templates, training
-from utils.config import Profile
+from utils.config import Profile, shown_path
 from utils.results import atomic_write_json, read_sealed
 from utils.tasks import PROBES
 
@@ -54,7 +54,7 @@ def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict],
     """
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model, adapter_off)}-{_digest(settings)}.json"
     if path.exists() and not force and read_sealed(path) is None:
-        print(f"Note: {path.name} in {path.parent} was changed after it was scored (or an older version of the "
+        print(f"Note: {path.name} in {shown_path(path.parent)} was changed after it was scored (or an older version of the "
               "course wrote it): scoring again.")
     if force or read_sealed(path) is None:
         atomic_write_json(path, compute(), sealed=True)

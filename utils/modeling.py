@@ -15,6 +15,13 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 from utils import config, fingerprints, hub
 from utils.config import Profile
 
+#: The one warning of a library that the course silences: PEFT 0.21 reads transformers 5's deprecated
+#: ``is_gradient_checkpointing`` whenever it wraps or loads a model (``get_peft_model``, ``PeftModel.from_pretrained``),
+#: which no course code causes and no learner can act on. Exactly that message, from where transformers raises it
+#: (``warnings.filterwarnings("ignore", **PEFT_DEPRECATION)``); every other warning shows.
+PEFT_DEPRECATION = {"message": "`is_gradient_checkpointing` is deprecated", "category": FutureWarning,
+                    "module": "transformers.modeling_utils"}
+
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
 

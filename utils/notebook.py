@@ -7,12 +7,14 @@ checks it): it resolves the profile once, prints where the notebook runs, seeds 
 from __future__ import annotations
 
 import platform
+import warnings
 
 from utils.config import Profile, device, get_profile, set_seed
 
 
 def setup(seed: bool = True) -> Profile:
-    """Print where this notebook runs (profile, model, data, device, versions) and seed everything.
+    """Print where this notebook runs (profile, model, data, device, versions), seed everything and quiet the
+    libraries' own progress bars and one warning (:func:`quiet_libraries`).
 
     Returns the profile, resolved once here: every function of ``utils`` that needs it takes it as a required
     argument and never reads the environment itself (``tests/test_explicit_profile.py`` checks)."""
@@ -26,7 +28,32 @@ def setup(seed: bool = True) -> Profile:
     print(f"Python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, "
           f"device: {device()}")
     _style_plots()
+    quiet_libraries()
     return profile
+
+
+def quiet_libraries() -> None:
+    """A screen a class can read: one progress bar per long step, no warning a learner cannot act on.
+
+    * The bars of ``datasets`` (map, filter, "Generating train split") and of transformers ("Loading weights",
+      "Writing model shards") are switched off: each marks a step of a second or two, drawn as a widget that a
+      saved notebook shows stuck at 0%. What stays: the trainer's bar (one per training, saved in its final
+      state), the course's generation bar (one per cell, :mod:`utils.progress`) and the Hub's download bars
+      (the ``full`` profile's first run), which transformers' switch would turn off too.
+    * PEFT's deprecation warning :data:`utils.modeling.PEFT_DEPRECATION` is filtered; every other warning shows.
+    """
+    import datasets
+    import huggingface_hub
+    from transformers.utils import logging as transformers_logging
+
+    from utils.modeling import PEFT_DEPRECATION
+
+    downloads = not huggingface_hub.utils.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+    if downloads:
+        huggingface_hub.utils.enable_progress_bars()
+    warnings.filterwarnings("ignore", **PEFT_DEPRECATION)
 
 
 def _style_plots() -> None:

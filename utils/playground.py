@@ -30,7 +30,7 @@ from utils import (
     templates,
     training,
 )
-from utils.config import Profile
+from utils.config import Profile, shown_path
 
 
 def course_models(profile: Profile) -> dict[str, object]:
@@ -142,7 +142,7 @@ def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Seque
     before = scoring.summarize(model, tokenizer, list(dialogues), profile, desc=f"{name} (in memory)")
     after = scoring.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
     prompts = [summary_prompt(d) for d in dialogues[:4]]
-    return {"model": name, "folder": str(folder), "same_summaries": before == after,
+    return {"model": name, "folder": shown_path(folder), "same_summaries": before == after,
             "same_logits": same_logits(model, reloaded, tokenizer, prompts,
                                        max_source_length=profile.max_source_length),
             "size_mb": round(modeling.folder_size_mb(folder), 2)}

@@ -47,7 +47,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint, sort_checkpoints
 
 from utils import evaluation, fingerprints, modeling
-from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting
+from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, shown_path
 from utils.results import atomic_write_json, locked, read_json_object, read_sealed
 
 METHODS = ("full", "lora")
@@ -95,6 +95,10 @@ class RunSettings:
         object.__setattr__(self, "batch_size", check_setting("batch_size", self.batch_size, 1, MAX_BATCH_SIZE))
         for name in ("max_source_length", "max_target_length"):
             object.__setattr__(self, name, check_setting(name, getattr(self, name), 1, 1_000_000))
+
+    def __str__(self) -> str:
+        """The settings as the dataclass writes them, with the model's folder shown relative to the course."""
+        return repr(dataclasses.replace(self, model=shown_path(self.model)))
 
     @classmethod
     def from_profile(cls, name: str, method: str, profile: Profile, steps: int | None = None,
@@ -517,9 +521,9 @@ def load_checkpoint(folder: str | Path, method: str, base_model: str):
 
 @contextlib.contextmanager
 def _quiet_peft():
-    """Silence a deprecation warning that PEFT 0.21 triggers inside transformers 5 (nothing to act on)."""
+    """Silence the deprecation warning that PEFT 0.21 triggers inside transformers 5 (:data:`modeling.PEFT_DEPRECATION`)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", **modeling.PEFT_DEPRECATION)
         yield
 
 
@@ -725,7 +729,7 @@ def recipe_differences(trainer, settings: RunSettings, out: Path, train_data, ev
 
 
 def _load_cached(out: Path) -> TrainedRun:
-    print(f"Loaded the cached run from {out} (pass force=True to train again).")
+    print(f"Loaded the cached run from {shown_path(out)} (pass force=True to train again).")
     return load_run(out)
 
 
@@ -851,7 +855,7 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
         return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
     _prune_checkpoints(out)
     scored = f" ({validation:.0f} s of it scoring validation dialogues)" if trainer.eval_dataset is not None else ""
-    print(f"Trained in {wall:.0f} s{scored}; saved to {out}.")
+    print(f"Trained in {wall:.0f} s{scored}; saved to {shown_path(out)}.")
     return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
 
 
