@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, Features, List, Value
 
-from utils import data, finetuning, modeling, tasks, templates, training
+from utils import data, finetuning, forgetting, modeling, tasks, templates, training
 from utils.config import Profile
 from utils.tasks import PROBES
 
@@ -259,6 +259,37 @@ def composition(mixture) -> pd.DataFrame:
     table["templates"] = frame.groupby("task")["template"].nunique()
     table.columns.name = None
     return table.sort_values("total", ascending=False)
+
+
+def multitask_section(board: pd.DataFrame, mixture, spec: MixtureSpec, replay_ratios: Sequence[float]) -> dict:
+    """Lesson 05's ``multitask`` section of metrics.json, from its :func:`utils.forgetting.scoreboard`: the
+    multi-task model's target and probe scores, its probe retention and target gap (against single-task full
+    fine-tuning), every model's score with the held-out template, the replay runs, the ``mixture``'s make-up
+    (built from ``spec``) and the whole board."""
+    retention, gap = forgetting.retention_table(board).loc["multitask", ["probe_retention", "target_gap"]]
+
+    def scores(model: str) -> dict:
+        return {"target": forgetting.target_measures(board, model),
+                "probes": {probe: board.loc[model, probe] for probe in PROBES},
+                "probe_average": board.loc[model, "probe_average"]}
+
+    multitask = scores("multitask")
+    return {
+        "target": {**multitask["target"],  # rouge1, fact_recall, grounding
+                   "held_out_template_rouge1": board.loc["multitask", "target_held_out"]},
+        "probes": multitask["probes"],
+        "probe_average": multitask["probe_average"],
+        "target_gap_to_single_task_full": gap,
+        **({"probe_retention": retention} if pd.notna(retention) else {}),
+        "held_out_template": {"template": templates.held_out_template(TARGET_TASK).name,
+                              **board["target_held_out"].to_dict()},
+        "replay": {f"{ratio:.0%}".replace("%", "pct"): {"ratio": ratio, **scores(f"replay_{ratio:.0%}")}
+                   for ratio in replay_ratios},
+        "mixture": {"n_examples": len(mixture), "target_share": spec.target_share, "cap": spec.cap,
+                    "few_shot_share": spec.few_shot_share, "max_shots": spec.max_shots,
+                    "share": composition(mixture)["share"].to_dict()},
+        "summary": {model: row for model, row in board.to_dict("index").items()},
+    }
 
 
 # --- training runs ------------------------------------------------------------------------------------

@@ -263,5 +263,34 @@ def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profil
     return pd.DataFrame(scores), pd.concat(outputs, ignore_index=True)
 
 
+def templates_section(validation_scores: pd.DataFrame, test_scores: pd.DataFrame, paired: Mapping, *, best: str,
+                      worst: str, held_out: str, n_validation_dialogues: int, n_test_dialogues: int,
+                      n_training_templates: int) -> dict:
+    """Lesson 02's ``templates`` section of metrics.json: every template's validation ROUGE-1 with its interval
+    (``validation_scores``, :func:`compare_templates`), the ``held_out`` template's, and the ``best`` and
+    ``worst`` (chosen on validation) measured on test (``test_scores``) with their ``paired`` bootstrap."""
+    keys = ("rouge1", "rouge1_ci_low", "rouge1_ci_high", "fact_recall", "grounding")
+    validation = validation_scores.set_index("template")["rouge1"]
+    on_test = test_scores.set_index("template")["rouge1"]
+    return {
+        "n_dialogues": n_test_dialogues,  # test dialogues of the best-vs-worst comparison
+        "n_validation_dialogues": n_validation_dialogues,
+        "selected_on": "validation",  # per_template and held_out_rouge1 are validation scores
+        "per_template": {row["template"]: {key: row[key] for key in keys if key in row}
+                         for row in validation_scores.to_dict("records")},
+        "held_out": held_out,
+        "held_out_rouge1": validation[held_out],
+        "best": best,  # best on validation; its test score:
+        "best_rouge1": on_test[best],
+        "best_validation_rouge1": validation[best],
+        "worst": worst,
+        "worst_rouge1": on_test[worst],
+        "best_minus_worst": paired["mean_diff"],  # on test, paired
+        "best_beats_worst_share": paired["p_a_better"],  # share of bootstrap resamples in which best wins
+        "n_summary_templates": len(validation_scores),
+        "n_training_templates": n_training_templates,
+    }
+
+
 def _rows(dataset) -> list[dict]:
     return dataset.to_list() if hasattr(dataset, "to_list") else [dict(row) for row in dataset]

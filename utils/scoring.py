@@ -158,6 +158,30 @@ def zero_shot_setup(profile: Profile) -> dict:
             "scoring_code": SCORING_CODE}
 
 
+def zero_shot_section(scores: dict, profile: Profile, *, lead: dict, single_reference: dict, lab_protocol: dict,
+                      styles: pd.DataFrame, n_shots: int) -> dict:
+    """Lesson 01's ``zero_shot`` section of metrics.json: the zero-shot ``scores`` (``n`` saved as
+    ``n_dialogues``), the ``lead`` baselines, what makes a later comparison like with like
+    (:func:`zero_shot_setup`), ROUGE scored one row per reference (``single_reference``) and by the reference
+    lab's protocol (``lab_protocol``), and each prompt style's scores (``styles``, ``n_shots`` solved examples)."""
+    style_keys = ("rouge1", "rouge1_ci_low", "rouge1_ci_high", "prompt_tokens", "fact_recall", "grounding")
+    return {
+        **{key: value for key, value in scores.items() if key != "n"},
+        "n_dialogues": scores["n"],
+        **lead,
+        **zero_shot_setup(profile),
+        "single_reference": {**{rouge: single_reference[rouge] for rouge in evaluation.ROUGE_TYPES},
+                             "rouge1_ci_low": single_reference["rouge1_ci_low"],
+                             "rouge1_ci_high": single_reference["rouge1_ci_high"], "n_rows": single_reference["n"]},
+        "lab_protocol": {"rouge1": lab_protocol["rouge1"], "n_rows": lab_protocol["n"]},
+        "prompt_styles": {
+            "n_dialogues": int(styles["n"].iloc[0]),
+            "n_shots": n_shots,
+            **{row["style"]: {key: row[key] for key in style_keys if key in row} for row in styles.to_dict("records")},
+        },
+    }
+
+
 def saved_zero_shot(profile: Profile) -> dict | None:
     """Lesson 01's zero-shot scores if they were measured as the fine-tuned models are (:func:`zero_shot_setup`:
     the same base model, prompt text, ``max_new_tokens`` and scoring code) on the same test dialogues, and the
