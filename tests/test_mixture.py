@@ -232,3 +232,25 @@ def test_multitask_and_replay_runs_use_the_single_task_base_and_budget(micro_pro
     single_sources = sorted(single["train_data"]["source"])
     replay_target = replay["train_data"].filter(lambda r: r["task"] == "dialogsum")
     assert sorted(replay_target["source"]) == single_sources  # replay = the single-task data + probe data
+
+
+def test_multitask_section_holds_what_metrics_json_promises():
+    """Lesson 05's section: ``multitask.target.rouge1``, ``multitask.probes.<probe>`` (DESIGN.md), retention
+    against the base model, the gap to single-task full fine-tuning, and each replay run's scores."""
+    import pandas as pd
+
+    board = pd.DataFrame({
+        "target": [0.2, 0.7, 0.6, 0.65], "target_fact_recall": [0.1, 0.5, 0.4, 0.45],
+        "target_held_out": [0.15, 0.6, 0.55, 0.6], **{probe: [0.8, 0.3, 0.7, 0.6] for probe in PROBES},
+        "probe_average": [0.8, 0.3, 0.7, 0.6]}, index=["base", "full", "multitask", "replay_5%"])
+    mix = Dataset.from_list([{"task": task, "format": mixture.ZERO_SHOT, "template": "t"}
+                             for task in ("dialogsum", "dialogsum", *PROBES)])
+    spec = MixtureSpec(tasks=TASKS, cap=3000, target_share=0.6)
+    section = mixture.multitask_section(board, mix, spec, (0.05,))
+    assert section["target"] == {"rouge1": 0.6, "fact_recall": 0.4, "held_out_template_rouge1": 0.55}
+    assert section["probes"] == dict.fromkeys(PROBES, 0.7) and section["probe_average"] == 0.7
+    assert section["probe_retention"] == pytest.approx(0.7 / 0.8)
+    assert section["target_gap_to_single_task_full"] == pytest.approx(0.1)
+    assert section["replay"]["5pct"]["ratio"] == 0.05 and section["replay"]["5pct"]["target"]["rouge1"] == 0.65
+    assert section["mixture"]["n_examples"] == len(mix) and section["mixture"]["share"]["dialogsum"] == 2 / len(mix)
+    assert set(section["summary"]) == set(board.index)

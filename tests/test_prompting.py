@@ -152,3 +152,16 @@ def test_length_table_counts_words_and_tokens(train):
     assert first["dialogue_tokens"] == first["dialogue_words"] + 1
     assert first["summary_tokens"] == first["summary_words"] + 1
     assert first["prompt_tokens"] > first["dialogue_tokens"]  # the instruction adds tokens
+
+
+def test_templates_section_saves_validation_choices_with_their_test_scores():
+    validation = pd.DataFrame({"template": ["a", "b", "held"], "rouge1": [0.4, 0.2, 0.3],
+                               "rouge1_ci_low": [0.3, 0.1, 0.2], "rouge1_ci_high": [0.5, 0.3, 0.4]})
+    test = pd.DataFrame({"template": ["a", "b"], "rouge1": [0.35, 0.25]})
+    section = prompting.templates_section(validation, test, {"mean_diff": 0.1, "p_a_better": 0.9}, best="a",
+                                          worst="b", held_out="held", n_validation_dialogues=48,
+                                          n_test_dialogues=64, n_training_templates=8)
+    assert section["per_template"]["b"] == {"rouge1": 0.2, "rouge1_ci_low": 0.1, "rouge1_ci_high": 0.3}
+    assert (section["best_rouge1"], section["best_validation_rouge1"], section["worst_rouge1"]) == (0.35, 0.4, 0.25)
+    assert section["held_out_rouge1"] == 0.3 and section["best_minus_worst"] == 0.1
+    assert (section["n_dialogues"], section["n_validation_dialogues"], section["n_summary_templates"]) == (64, 48, 3)
