@@ -22,6 +22,14 @@ from utils.config import Profile
 PEFT_DEPRECATION = {"message": "`is_gradient_checkpointing` is deprecated", "category": FutureWarning,
                     "module": "transformers.modeling_utils"}
 
+#: transformers 5's ``T5Config`` always sets ``tie_word_embeddings=True``, whatever config.json says, so loading any
+#: T5 whose checkpoint holds its own output layer (FLAN-T5's, and the course's tiny model) logs that the config
+#: "specifies to tie" the two and that they were left untied, and a LoRA merge then warns that they are "no longer
+#: tied". Nothing is wrong, and the advice the first gives cannot be followed. These two messages are filtered
+#: exactly (:func:`utils.notebook.quiet_libraries`); every other shows.
+UNTIED_T5_LOAD = "The tied weights mapping and config for this model specifies to tie shared.weight to lm_head.weight"
+UNTIED_T5_MERGE = {"message": "Input and output embeddings are no longer tied after merging", "category": UserWarning}
+
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
 

@@ -6,6 +6,7 @@ checks it): it resolves the profile once, prints where the notebook runs, seeds 
 
 from __future__ import annotations
 
+import logging
 import platform
 import warnings
 
@@ -40,13 +41,15 @@ def quiet_libraries() -> None:
       saved notebook shows stuck at 0%. What stays: the trainer's bar (one per training, saved in its final
       state), the course's generation bar (one per cell, :mod:`utils.progress`) and the Hub's download bars
       (the ``full`` profile's first run), which transformers' switch would turn off too.
-    * PEFT's deprecation warning :data:`utils.modeling.PEFT_DEPRECATION` is filtered; every other warning shows.
+    * PEFT's deprecation warning :data:`utils.modeling.PEFT_DEPRECATION` and the two messages of an untied T5
+      (:data:`utils.modeling.UNTIED_T5_LOAD`, :data:`utils.modeling.UNTIED_T5_MERGE`) are filtered; every other
+      warning shows.
     """
     import datasets
     import huggingface_hub
     from transformers.utils import logging as transformers_logging
 
-    from utils.modeling import PEFT_DEPRECATION
+    from utils.modeling import PEFT_DEPRECATION, UNTIED_T5_MERGE
 
     downloads = not huggingface_hub.utils.are_progress_bars_disabled()
     datasets.disable_progress_bars()
@@ -54,6 +57,15 @@ def quiet_libraries() -> None:
     if downloads:
         huggingface_hub.utils.enable_progress_bars()
     warnings.filterwarnings("ignore", **PEFT_DEPRECATION)
+    warnings.filterwarnings("ignore", **UNTIED_T5_MERGE)
+    logging.getLogger("transformers.modeling_utils").addFilter(_not_untied_t5)
+
+
+def _not_untied_t5(record: logging.LogRecord) -> bool:
+    """A logging filter: False for transformers' message about an untied T5 (:data:`UNTIED_T5_LOAD`)."""
+    from utils.modeling import UNTIED_T5_LOAD
+
+    return not record.getMessage().startswith(UNTIED_T5_LOAD)
 
 
 def _style_plots() -> None:

@@ -488,6 +488,7 @@ def train_steps(model, dataset, collator, steps: int, batch_size: int, lr: float
             seed=cfg.seed, data_seed=cfg.seed, logging_steps=max(1, steps // 20),
             train_sampling_strategy="group_by_length" if group_by_length else "random",
             save_strategy="no", report_to="none", dataloader_num_workers=0, remove_unused_columns=False,
+            dataloader_pin_memory=torch.cuda.is_available(),  # pinned memory only helps a copy to a GPU
             disable_tqdm=not sys.stderr.isatty(),
         )
         trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
