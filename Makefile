@@ -46,10 +46,12 @@ unit: $(STAMP)
 	COURSE_PROFILE=smoke $(PY) -m pytest tests
 
 # The notebooks run from a clean results folder of their own, several at once (they share cached runs safely).
+# They record the course's kernel, flan-course (`make kernel`); executors run them on python3, the Python running
+# them, so no kernel needs registering (utils/course.py does the same).
 notebooks: $(STAMP)
 	rm -rf results/test-run
 	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/results/test-run \
-	  $(PY) -m pytest --nbmake notebooks -n $(NB_WORKERS) --nbmake-timeout=900 $(NB_RERUN) -p no:cacheprovider
+	  $(PY) -m pytest --nbmake notebooks --nbmake-kernel=python3 -n $(NB_WORKERS) --nbmake-timeout=900 $(NB_RERUN) -p no:cacheprovider
 
 # A second smoke course from a clean state must give the same metrics.json (times aside), and executed notebooks
 # a class can read: no warning, no absolute path, one progress bar per cell at most (tests/test_screen.py).

@@ -296,7 +296,8 @@ def test_lessons_run_in_the_full_code_path_against_the_standin(tmp_path_factory,
     process = run_python(
         "import sys; from nbconvert.nbconvertapp import main; "
         f"sys.exit(main(['--to', 'notebook', '--execute', '--output-dir', {str(out)!r}, "
-        f"'--ExecutePreprocessor.timeout=600', *{notebooks!r}]))", env, timeout=900)
+        f"'--ExecutePreprocessor.timeout=600', '--ExecutePreprocessor.kernel_name=python3', *{notebooks!r}]))",
+        env, timeout=900)
     assert process.returncode == 0, process.stderr[-4000:]
 
     def printed(lesson: str) -> str:

@@ -39,6 +39,44 @@ def test_notebook_has_no_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; clear them before committing"
 
 
+#: The notebook metadata JupyterLab writes for the course's kernel (`make kernel`: "Python (flan-course)"), so that
+#: opening a lesson leaves it unchanged. `version` is the kernel's Python as major.minor: a patch release of
+#: Python must not change the files (JupyterLab writes the patch too; saving from it shows up here).
+NOTEBOOK_METADATA = {
+    "kernelspec": {"display_name": "Python (flan-course)", "language": "python", "name": "flan-course"},
+    "language_info": {
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+        "version": "3.11",
+    },
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_metadata_is_the_course_kernels(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert notebook["metadata"] == NOTEBOOK_METADATA, f"{path.name}: metadata {notebook['metadata']}"
+    assert (notebook["nbformat"], notebook["nbformat_minor"]) == (4, 5), path.name
+
+
+def test_the_metadata_names_the_kernel_that_make_kernel_registers():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    name = re.search(r"^KERNEL_NAME \?= (\S+)$", makefile, re.M).group(1)
+    assert NOTEBOOK_METADATA["kernelspec"]["name"] == name
+    assert NOTEBOOK_METADATA["kernelspec"]["display_name"] == f"Python ({name})"
+
+
+def test_every_executor_runs_the_notebooks_on_python3_whether_or_not_flan_course_is_registered():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"--nbmake\b.*--nbmake-kernel=python3", makefile), "make notebooks: --nbmake-kernel=python3"
+    assert 'kernel_name="python3"' in (ROOT / "utils" / "course.py").read_text(encoding="utf-8")
+    assert "--ExecutePreprocessor.kernel_name=python3" in (ROOT / "tests" / "test_full_profile.py").read_text()
+
+
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
 def test_first_code_cell_is_the_two_line_set_up_cell(path):
     assert _code(path)[0] == SETUP_CELL, f"{path.name}: the first code cell should be the set-up cell, {SETUP_CELL!r}"
