@@ -11,7 +11,7 @@ Every model is scored as lesson 01 scores it (zero-shot, the ``summarize_followi
 the profile's generation config, :func:`utils.scoring.summarize`), beside lead-2 (the dialogue's first two
 lines). Per set and model: mean fact recall (:func:`utils.facts.fact_recall`) with its 95% bootstrap interval,
 grounding (the share of a summary's numbers, times, names and tags found in the dialogue), **invented names**
-(capitalized names in the summary that the dialogue does not contain, :func:`invented_names`) per summary,
+(capitalized names in the summary that the dialogue does not contain, :func:`utils.scoring.invented_names`) per summary,
 and ROUGE-1 against the human summaries. Fine-tuned runs the course has left under ``results/<profile>/runs/``
 are scored too.
 
@@ -30,33 +30,16 @@ import numpy as np
 
 from utils import evaluation, modeling, scoring, training
 from utils import facts as fact_rules
-from utils.config import DATA_DIR, PROFILES, Profile
+from utils.config import PROFILES, Profile
 
-SETS = {"handwritten": DATA_DIR / "handwritten" / "test.jsonl",
-        "dialogsum_real": DATA_DIR / "dialogsum_real" / "test.jsonl"}
 LEAD_LINES = 2
-
-
-def load_set(name: str) -> list[dict]:
-    """The rows of one evaluation set (``id``, ``dialogue``, ``summary``, ``topic``, ``facts``; the real rows
-    also carry DialogSum's three ``summaries``)."""
-    path = SETS[name]
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def invented_names(summary: str, dialogue: str) -> list[str]:
-    """The capitalized names of ``summary`` that ``dialogue`` does not contain: the ungrounded specifics of
-    :func:`utils.facts.ungrounded_items` that are names (not speaker tags, numbers or times). As there, names
-    of people, days, places and things all count, and a word that starts a sentence is not checked, so
-    "Tom buys ..." counts no name: the count is a lower bound (the tiny model often opens with a made-up name)."""
-    return [item for item in fact_rules.ungrounded_items(summary, dialogue) if item[:1].isalpha() and item[:1].isupper()]
 
 
 def score(predictions: list[str], rows: list[dict], seed: int) -> dict:
     """Fact recall and grounding with their 95% intervals, invented names per summary, ROUGE-1 and length."""
     dialogues = [row["dialogue"] for row in rows]
     scores = evaluation.score_facts(predictions, dialogues, [row["facts"] for row in rows], seed=seed)
-    invented = [invented_names(p, d) for p, d in zip(predictions, dialogues, strict=True)]
+    invented = [scoring.invented_names(p, d) for p, d in zip(predictions, dialogues, strict=True)]
     references = [row.get("summaries") or [row["summary"]] for row in rows]
     rouge1 = evaluation.rouge_per_example(predictions, references)["rouge1"]
     return {**scores, "n": len(rows), "invented_names_per_summary": float(np.mean([len(i) for i in invented])),
@@ -81,7 +64,7 @@ def models_to_score(profile: Profile, extra: list[str]) -> list[tuple[str, objec
 
 def measure(profile: Profile, extra: list[str]) -> dict:
     """Outputs and scores of lead-2 and every model on both sets: {set: {label: {"outputs", "scores"}}}."""
-    sets = {name: load_set(name) for name in SETS}
+    sets = {name: scoring.outside_dialogues(name) for name in scoring.OUTSIDE_SETS}
     results: dict = {name: {} for name in sets}
     for name, rows in sets.items():
         lead = evaluation.lead_summaries([row["dialogue"] for row in rows], LEAD_LINES)
@@ -114,7 +97,7 @@ def examples(results: dict, n: int) -> str:
     """The first ``n`` dialogues' key facts and every model's output, with the facts it misses."""
     blocks = []
     for name, by_model in results.items():
-        for i, row in enumerate(load_set(name)[:n]):
+        for i, row in enumerate(scoring.outside_dialogues(name)[:n]):
             lines = [f"### {row['id']} ({row['topic']}): facts {row['facts']}", f"human: {row['summary']}"]
             for label, result in by_model.items():
                 output = result["outputs"][i].replace("\n", " / ")

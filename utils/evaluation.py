@@ -77,7 +77,7 @@ def prompt_lengths(tokenizer, prompts: Sequence[str]) -> list[int]:
     prompts = _as_texts(prompts, "prompts")
     if not prompts:
         return []
-    return [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    return [len(ids) for ids in tokenizer(prompts, verbose=False)["input_ids"]]  # measured to be fitted: no warning
 
 
 def check_prompt_lengths(tokenizer, prompts: Sequence[str], limit: int) -> list[tuple[int, int]]:
@@ -122,7 +122,7 @@ def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, tail: int = TAIL_
 def _cut_middle(prompt: str, tokenizer, limit: int, tail: int, length: int) -> str | None:
     """``prompt`` with tokens before its last ``tail`` ones replaced by :data:`ELLIPSIS` until it has at most
     ``limit`` tokens; the kept parts are the prompt's own text (cut at token boundaries). None if no start fits."""
-    encoded = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    encoded = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     spans = encoded["offset_mapping"]
     end = prompt[spans[len(spans) - tail][0]:] if tail else ""
     keep = len(spans) - tail

@@ -16,7 +16,7 @@ import pandas as pd
 
 from utils import data, evaluation, fingerprints, modeling, results, templates
 from utils import facts as fact_rules
-from utils.config import Profile
+from utils.config import DATA_DIR, Profile
 from utils.tasks import TARGET_TASK
 
 #: The prompt every model is scored with on the target task: the reference lab's, word for word.
@@ -32,10 +32,10 @@ SCORING_CODE = fingerprints.digest(path.read_bytes() for path in (
 
 
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
-               desc: str) -> tuple[list[str], list[int]]:
+               desc: str, warn: bool = True) -> tuple[list[str], list[int]]:
     template = templates.get_template(TARGET_TASK, template_name)
     prompts = [template.render_source({"dialogue": d, "summary": "", "id": "", "topic": ""}) for d in dialogues]
-    prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length)
+    prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length, warn=warn)
     outputs = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
                                   batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
                                   desc=desc)
@@ -192,3 +192,50 @@ def saved_zero_shot(profile: Profile) -> dict | None:
                   and saved.get("n_dialogues") == len(test))
     keys = [*SCORE_KEYS, *(evaluation.FACT_RECALL_KEYS if "facts" in test.column_names else ())]
     return saved if comparable and all(key in saved for key in keys) else None
+
+
+# --- dialogues the generator did not write ---------------------------------------------------------------
+#: Evaluation sets outside the synthetic world, kept out of every training mixture (their READMEs say where they
+#: come from): dialogues written by hand for this project, and real DialogSum test dialogues the reference labs
+#: print. Each row has ``id``, ``dialogue``, ``summary``, ``topic`` and ``facts``, the key facts a summary states.
+OUTSIDE_SETS = {"hand-written": DATA_DIR / "handwritten" / "test.jsonl",
+                "real DialogSum": DATA_DIR / "dialogsum_real" / "test.jsonl"}
+
+
+def outside_dialogues(name: str) -> list[dict]:
+    """The rows of the evaluation set ``name`` (:data:`OUTSIDE_SETS`), checked as every data file is."""
+    return data.read_jsonl(OUTSIDE_SETS[name], ("id", "dialogue", "summary", "topic"),
+                           advice="Restore the file from the repository (git checkout -- data/).")
+
+
+def invented_names(summary: str, dialogue: str) -> list[str]:
+    """The capitalized names in ``summary`` that ``dialogue`` does not contain (of the ungrounded specifics of
+    :func:`utils.facts.ungrounded_items`, those that are words). A sentence's first word is not checked, so this
+    is a lower bound."""
+    return [item for item in fact_rules.ungrounded_items(summary, dialogue) if item[:1].isalpha() and item[:1].isupper()]
+
+
+def score_outside(models: Mapping[str, object], tokenizer, profile: Profile,
+                  sets: Sequence[str] = tuple(OUTSIDE_SETS)) -> tuple[pd.DataFrame, dict]:
+    """Every model (name -> model), and lead-2 beside them, on the :data:`OUTSIDE_SETS`, with the course's prompt and
+    decoding: per set and model, fact recall with its 95% interval, invented names per summary and grounding.
+    Returns the table (rows: set, model) and the summaries, ``{set: {model: [summary, ...]}}``."""
+    rows, outputs = [], {}
+    for name in sets:
+        examples = outside_dialogues(name)
+        dialogues, facts = [row["dialogue"] for row in examples], [row["facts"] for row in examples]
+        outputs[name] = {"lead-2": evaluation.lead_summaries(dialogues, 2)}
+        cut = {}
+        for label, model in models.items():
+            outputs[name][label], shortened = _summarize(model, tokenizer, dialogues, profile, EVAL_TEMPLATE,
+                                                         f"{label}, {name}", warn=False)
+            cut[label] = len(shortened)
+        for label, summaries in outputs[name].items():
+            scores = evaluation.score_facts(summaries, dialogues, facts, seed=profile.seed)
+            invented = [len(invented_names(s, d)) for s, d in zip(summaries, dialogues, strict=True)]
+            rows.append({"set": name, "model": label, "dialogues": len(examples),
+                         "fact recall": scores["fact_recall"], "95% CI low": scores["fact_recall_ci_low"],
+                         "95% CI high": scores["fact_recall_ci_high"],
+                         "invented names per summary": sum(invented) / len(invented),
+                         "grounding": scores["grounding"], "prompts cut": cut.get(label, 0)})
+    return pd.DataFrame(rows).set_index(["set", "model"]), outputs
