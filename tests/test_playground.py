@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from conftest import micro_pairs
 
@@ -72,14 +73,47 @@ def test_summary_templates_include_held_out_but_not_inverted():
 
 def test_playground_panel_runs_its_callback(models, tokenizer, micro_profile, monkeypatch):
     calls = []
-    monkeypatch.setattr(playground, "summarize_with", lambda *args: calls.append(args) or "table")
+    table = pd.DataFrame([{"model": "again", "summary": "A lamp."}])
+    monkeypatch.setattr(playground, "summarize_with", lambda *args: calls.append(args) or table)
     panel = playground.playground(models, tokenizer, micro_profile, dialogue=DIALOGUE)
+    assert len(calls) == 1  # opened with the given dialogue's summaries shown
     text, (chosen, template), button = panel.children[0], panel.children[1].children, panel.children[2]
     chosen.value = ("again",)
     template.value = "tldr"
     button.click()
-    (picked, dialogue, template_name, *_), = calls
+    (picked, dialogue, template_name, *_) = calls[-1]
     assert list(picked) == ["again"] and dialogue == text.value == DIALOGUE and template_name == "tldr"
+    empty = playground.playground(models, tokenizer, micro_profile)
+    assert len(calls) == 2 and empty.last is None  # no dialogue, nothing run
+
+
+def test_playground_template_names_are_readable(models, tokenizer, micro_profile):
+    panel = playground.playground(models, tokenizer, micro_profile)
+    template = panel.children[1].children[1]
+    longest = max(len(name) for name in template.options)
+    assert template.layout.width.endswith("ch") and float(template.layout.width[:-2]) >= longest + 10
+
+
+def test_saved_playground_reads_without_a_kernel(models, tokenizer, micro_profile):
+    """A saved copy shows the panel's text/plain or text/html where no widget is drawn: not ``VBox(children=...``
+    but what the panel is and the table it showed, whole."""
+    panel = playground.playground(models, tokenizer, micro_profile, dialogue=DIALOGUE)
+    bundle = panel._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # a live kernel still draws the panel
+    assert "VBox(" not in bundle["text/plain"] and "live kernel" in bundle["text/plain"]
+    assert repr(panel.last) in bundle["text/plain"] and len(panel.last.table) == len(models)
+    assert "<table" in bundle["text/html"] and all(f">{name}</td>" in bundle["text/html"] for name in models)
+
+
+def test_side_by_side_shows_whole_summaries_left_aligned():
+    long = "#Person1# books a table for four at the Italian place on Friday at 7 pm, " * 3 + "<b>"
+    table = pd.DataFrame([{"model": "base", "summary": long}, {"model": "multi-task", "summary": "Short."}])
+    shown = playground.side_by_side(table)
+    with pd.option_context("display.max_colwidth", 120):  # as the lessons set it (utils.notebook)
+        page = shown._repr_html_()
+    assert long.replace("<b>", "&lt;b&gt;") in page and "<b>" not in page  # whole, and escaped
+    assert "text-align: left" in page and "text-align: right" not in page
+    assert repr(shown).splitlines() == [f"base        {long}", "multi-task  Short."]
 
 
 def test_merged_lora_is_a_standalone_model_with_the_same_outputs(lora_run, tokenizer, micro_profile, tmp_path):

@@ -2,6 +2,7 @@
 
 * :func:`summarize_with` -- one dialogue, several models, one template: a table of their summaries. It is
   the playground's callback, a plain function, so it runs (and is tested) without any widget.
+* :func:`side_by_side` -- such a table as a reader wants it: whole summaries, left-aligned.
 * :func:`playground` -- an ipywidgets panel around it: paste a dialogue, pick models and a template.
 * :func:`same_logits` -- do two models (say a LoRA model and its merged copy, made with PEFT's
   ``merge_and_unload`` in lesson 06's cell) compute the same?
@@ -11,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+import html
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -91,32 +94,97 @@ def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile
     return prompts[0]
 
 
+class SideBySide:
+    """A table of summaries (:func:`summarize_with`'s) shown whole and left-aligned, where pandas would cut each
+    at ``display.max_colwidth`` characters and right-align it; as an HTML table in a notebook, as one line per
+    model in plain text (a terminal, a viewer of saved notebooks without HTML)."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+
+    def _repr_html_(self) -> str:
+        left = [("text-align", "left"), ("vertical-align", "top")]
+        return (self.table.style.hide(axis="index").format(escape="html")
+                .set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+                .set_table_styles([{"selector": "th", "props": left}, {"selector": "td", "props": left}])
+                .to_html())
+
+    def __repr__(self) -> str:
+        width = max((len(str(name)) for name in self.table["model"]), default=0)
+        return "\n".join(f"{str(row.model):<{width}}  {row.summary}" for row in self.table.itertuples())
+
+
+def side_by_side(table: pd.DataFrame) -> SideBySide:
+    """Show :func:`summarize_with`'s ``table`` with whole summaries, left-aligned (leave it last in a cell)."""
+    return SideBySide(table)
+
+
 def playground(models: Mapping[str, object], tokenizer, profile: Profile,
                dialogue: str = ""):
     """An ipywidgets panel: a dialogue box, model and template pickers, and a button that shows
-    :func:`summarize_with`'s table. Returns the panel (display it by leaving it last in a cell)."""
+    :func:`summarize_with`'s table. With a ``dialogue``, the panel opens with its summaries already shown.
+    Returns the panel (display it by leaving it last in a cell).
+
+    A saved copy of the notebook keeps what a reader can read without a kernel: the panel's plain-text and
+    HTML forms say what it is and hold the last table it showed (a viewer that draws widgets draws the panel)."""
     import ipywidgets as widgets
     from IPython.display import display
 
     text = widgets.Textarea(value=dialogue, placeholder="#Person1#: ...\n#Person2#: ...",
                             description="Dialogue", layout=widgets.Layout(width="95%", height="160px"))
     chosen = widgets.SelectMultiple(options=list(models), value=tuple(models), description="Models")
-    template = widgets.Dropdown(options=[t.name for t in prompting.summary_templates()], value=scoring.EVAL_TEMPLATE,
-                                description="Template")
+    names = [t.name for t in prompting.summary_templates()]
+    template = widgets.Dropdown(options=names, value=scoring.EVAL_TEMPLATE, description="Template",
+                                layout=widgets.Layout(width=f"{max(map(len, names)) + 14}ch"))
     button = widgets.Button(description="Summarize", button_style="primary")
     output = widgets.Output()
+    panel = _Panel([text, widgets.HBox([chosen, template]), button, output])
 
     def on_click(_):
         output.clear_output()
         with output:
             try:
                 picked = {name: models[name] for name in chosen.value}
-                display(summarize_with(picked, text.value, template.value, tokenizer, profile))
+                panel.last = side_by_side(summarize_with(picked, text.value, template.value, tokenizer, profile))
+                panel.last_template = template.value
+                display(panel.last)
             except ValueError as error:
                 print(error)
 
     button.on_click(on_click)
-    return widgets.VBox([text, widgets.HBox([chosen, template]), button, output])
+    if dialogue.strip():
+        on_click(None)
+    return panel
+
+
+@functools.cache
+def _panel_class():
+    import ipywidgets as widgets
+
+    class Panel(widgets.VBox):
+        """The playground's VBox, with a plain-text and an HTML form for a saved copy (instead of
+        ``VBox(children=...)``): what the panel is, and the last table it showed."""
+
+        last: SideBySide | None = None
+        last_template: str = ""
+
+        def _note(self) -> str:
+            shown = f" It showed, with the template {self.last_template!r}:" if self.last is not None else ""
+            return ("[The playground: a dialogue box, model and template pickers and a Summarize button; "
+                    f"it needs a live kernel, so run the notebook to use it.]{shown}")
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs) or {}
+            table = self.last
+            bundle["text/plain"] = self._note() + (f"\n{table!r}" if table is not None else "")
+            bundle["text/html"] = f"<p><em>{html.escape(self._note())}</em></p>" + (table._repr_html_() if table is not None else "")
+            return bundle
+
+    return Panel
+
+
+def _Panel(children):  # noqa: N802 -- a class made on first use, so that importing utils needs no ipywidgets
+    return _panel_class()(children)
 
 
 # --- shipping a model ---------------------------------------------------------------------------------
