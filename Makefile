@@ -66,8 +66,17 @@ KERNEL_NAME ?= flan-course
 kernel: $(STAMP)
 	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "Python ($(KERNEL_NAME))"
 
-lab: kernel
-	COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab notebooks
+# `make lab` is for a class: JupyterLab's "official Jupyter news?" pop-up is answered "never" (the course's default,
+# written into .venv's JupyterLab settings, overrides.d; a learner's own choice in JupyterLab still wins), and the
+# launcher lists the course's kernel only (not also python3, the same Python under another name).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/flan-course.json
+$(LAB_SETTINGS): $(STAMP)
+	mkdir -p $(dir $@)
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}' > $@
+
+lab: kernel $(LAB_SETTINGS)
+	COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab notebooks \
+	  --KernelSpecManager.allowed_kernelspecs=$(KERNEL_NAME) --MultiKernelManager.default_kernel_name=$(KERNEL_NAME)
 
 slides: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to slides --output-dir results/$(PROFILE)/slides results/$(PROFILE)/notebooks/*.ipynb

@@ -133,3 +133,19 @@ def test_make_notebooks_reruns_kernel_start_failures_only(tmp_path):
     assert (calls / "start").read_text() == "xx", run.stdout  # failed to start once, then ran
     assert (calls / "cell").read_text() == "x", run.stdout  # a failing cell is not retried
     assert "1 failed, 1 passed, 1 rerun" in run.stdout, run.stdout
+
+
+def test_make_lab_answers_jupyters_news_question_never_in_the_venv_only():
+    """`make lab` writes a JupyterLab settings default (overrides.d, in .venv) that the installed JupyterLab's
+    schema accepts: the news pop-up's setting, "Never"."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    target = re.search(r"^LAB_SETTINGS := (\S+)$", makefile, re.M).group(1)
+    assert target.startswith("$(VENV)/share/jupyter/lab/settings/overrides.d/"), target
+    written = json.loads(re.search(r"^\techo '(.*)' > \$@$", makefile, re.M).group(1))
+    assert written == {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+    schema = Path(sys.prefix, "share/jupyter/lab/schemas/@jupyterlab/apputils-extension/notification.json")
+    if schema.is_file():
+        values = [choice["const"] for choice in json.loads(schema.read_text())["properties"]["fetchNews"]["oneOf"]]
+        assert "false" in values, values
+    lab = re.search(r"^lab:.*?(?=^\S)", makefile, re.M | re.S).group(0)
+    assert "$(LAB_SETTINGS)" in lab and "allowed_kernelspecs=$(KERNEL_NAME)" in lab
