@@ -272,6 +272,10 @@ def test_recall_examples_ask_for_the_tokens_after_a_unique_cue():
         assert len(cue) == 2 and ids[at - 2:at] == cue and target == [*ids[at:at + 2], 1]
     assert tiny_flan.recall_example([5, 6, 5, 6, 5, 6], rng, 99, 1) is None  # no cue occurs once
     assert tiny_flan.recall_example([5, 6, 7], rng, 99, 1) is None  # too short for a cue and an answer
+    for _ in range(20):  # no cue: the marker stands in the text, before the answer (the probe's task)
+        inputs, target = tiny_flan.recall_example(ids, rng, marker=99, eos_id=1, cue_tokens=0)
+        at = inputs.index(99)
+        assert inputs[:at] + inputs[at + 1:-1] == ids and target == [*ids[at:at + 2], 1]
     tokenizer = _pieces_tokenizer()
     cfg = dataclasses.replace(tiny_flan.BuildConfig(), pretrain_recall_share=1.0)
     batch = tiny_flan.pretraining_collator(tokenizer, cfg)([{"ids": list(range(3, 43))}] * 4)
@@ -287,6 +291,8 @@ def test_card_describes_curriculum_and_recall_only_when_the_build_used_them(buil
                                                            "pretrain_recall_share": 0.25}}
     card = tiny_flan.model_card(used)
     assert "the first 800 steps see windows of at most 16 tokens" in card and "25% of the examples ask for recall" in card
+    in_place = used | {"config": used["config"] | {"recall_cue_tokens": 0}}
+    assert "with a marker inserted" in tiny_flan.model_card(in_place)
 
 
 def test_tokenizer_training_follows_t5_layout():

@@ -116,6 +116,7 @@ class BuildConfig:
     #: piece, then a marker and a cue (the ``recall_cue_tokens`` tokens just before a random position whose cue
     #: occurs once in the piece); the target is the ``recall_answer_tokens`` tokens that follow the cue there:
     #: finding a value by its context and copying it, what a summary or an answer needs. 0: none (committed build).
+    #: ``recall_cue_tokens=0`` puts the marker in the text instead, before the answer (the probe's recall task).
     pretrain_recall_share: float = 0.0
     recall_cue_tokens: int = 2
     recall_answer_tokens: int = 2
@@ -374,10 +375,16 @@ def recall_example(ids: Sequence[int], rng: np.random.Generator, marker: int, eo
     whole piece, then ``marker`` and the cue; the target is the ``answer_tokens`` tokens that follow the cue.
     ``[5, 6, 7, 8, 9]`` with the cue ``6 7`` gives the input ``5 6 7 8 9 <marker> 6 7 </s>`` and the target
     ``8 9 </s>``. None if the piece is too short or no unique cue was drawn in ``tries`` draws.
+
+    ``cue_tokens=0``: the marker itself is the cue, in place (the probe's recall task): ``5 6 <marker> 7 8 9 </s>``
+    asks for ``7 8 </s>``.
     """
     last = len(ids) - answer_tokens  # the answer starts at cue_tokens .. last
-    if last < cue_tokens:
+    if last < max(cue_tokens, 1):
         return None
+    if cue_tokens == 0:
+        at = int(rng.integers(0, last + 1))
+        return [*ids[:at], marker, *ids[at:], eos_id], [*ids[at:at + answer_tokens], eos_id]
     grams = [tuple(ids[i:i + cue_tokens]) for i in range(len(ids) - cue_tokens + 1)]
     for _ in range(tries):
         at = int(rng.integers(cue_tokens, last + 1))
@@ -832,10 +839,16 @@ def _reconstruct_note(cfg: dict) -> str:
 
 
 def _recall_note(cfg: dict) -> str:
-    share = cfg.get("pretrain_recall_share", 0)
-    return (f"; {share:.0%} of the examples ask for recall instead: the input is the whole text, a marker and "
-            f"{cfg.get('recall_cue_tokens', 2)} tokens of it, the target the {cfg.get('recall_answer_tokens', 2)} "
-            "tokens that follow them in the text (finding a value by its context and copying it)" if share else "")
+    share, cue, answer = (cfg.get("pretrain_recall_share", 0), cfg.get("recall_cue_tokens", 2),
+                          cfg.get("recall_answer_tokens", 2))
+    if not share:
+        return ""
+    if not cue:
+        return (f"; {share:.0%} of the examples ask for recall instead: the input is the whole text with a marker "
+                f"inserted, the target the {answer} tokens that follow the marker (finding a place and copying from it)")
+    return (f"; {share:.0%} of the examples ask for recall instead: the input is the whole text, a marker and {cue} "
+            f"tokens of it, the target the {answer} tokens that follow them in the text (finding a value by its "
+            "context and copying it)")
 
 
 def _curriculum_note(cfg: dict) -> str:
