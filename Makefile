@@ -78,9 +78,10 @@ lab: kernel $(LAB_SETTINGS)
 	COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab notebooks \
 	  --KernelSpecManager.allowed_kernelspecs=$(KERNEL_NAME) --MultiKernelManager.default_kernel_name=$(KERNEL_NAME)
 
+# Slides of the executed lessons (run `make course` first) that work offline: a slide per section, reveal.js and the
+# rest fetched once with npm into .venv and copied beside the slides (utils/slides.py).
 slides: $(STAMP)
-	$(VENV)/bin/jupyter nbconvert --to slides --output-dir results/$(PROFILE)/slides results/$(PROFILE)/notebooks/*.ipynb
-	@echo "Slides: results/$(PROFILE)/slides/"
+	$(PY) -m utils.slides $(or $(COURSE_RESULTS_DIR),results)/$(PROFILE)
 
 report: $(STAMP)
 	$(PY) -m utils.course report --profile $(PROFILE)
