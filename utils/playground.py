@@ -106,6 +106,7 @@ class SideBySide:
         left = [("text-align", "left"), ("vertical-align", "top")]
         return (self.table.style.hide(axis="index").format(escape="html")
                 .set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+                .set_properties(subset=["model"], **{"white-space": "nowrap"})  # "multi-task" on one line
                 .set_table_styles([{"selector": "th", "props": left}, {"selector": "td", "props": left}])
                 .to_html())
 
