@@ -23,7 +23,7 @@ ifneq ($(wildcard $(COURSE_MODEL)),)
 export COURSE_MODEL := $(abspath $(COURSE_MODEL))
 endif
 
-.PHONY: setup course test lint unit notebooks determinism kernel lab slides data model bench report clean
+.PHONY: setup course test lint unit notebooks determinism kernel lab ui-test slides data model bench report clean
 
 setup: $(STAMP)
 
@@ -74,9 +74,22 @@ $(LAB_SETTINGS): $(STAMP)
 	mkdir -p $(dir $@)
 	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}' > $@
 
+LAB_ARGS := --KernelSpecManager.allowed_kernelspecs=$(KERNEL_NAME) --MultiKernelManager.default_kernel_name=$(KERNEL_NAME)
 lab: kernel $(LAB_SETTINGS)
-	COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab notebooks \
-	  --KernelSpecManager.allowed_kernelspecs=$(KERNEL_NAME) --MultiKernelManager.default_kernel_name=$(KERNEL_NAME)
+	COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab notebooks $(LAB_ARGS)
+
+# A maintainer's check in a real browser, not part of `make test` (docs/developer-notes.md#make-ui-test): JupyterLab
+# as `make lab` starts it, in headless Chromium, runs lessons 00 and 06 from the menu and uses the playground.
+# Needs node/npm (playwright-core is installed into .venv once) and a Chromium at UI_BROWSER.
+UI_BROWSER ?= /usr/bin/chromium
+UI_NODE := $(VENV)/share/flan-course/ui-test
+PLAYWRIGHT_VERSION := 1.65.2
+$(UI_NODE)/node_modules/playwright-core/package.json:
+	npm install --silent --no-audit --no-fund --no-save --prefix $(UI_NODE) playwright-core@$(PLAYWRIGHT_VERSION)
+
+ui-test: $(STAMP) $(LAB_SETTINGS) $(UI_NODE)/node_modules/playwright-core/package.json
+	NODE_PATH=$(abspath $(UI_NODE))/node_modules PY=$(abspath $(PY)) UI_BROWSER=$(UI_BROWSER) KERNEL_NAME=$(KERNEL_NAME) \
+	  LAB_ARGS="$(LAB_ARGS)" COURSE_PROFILE=smoke node tests/ui/lab_lessons.js
 
 # Slides of the executed lessons (run `make course` first) that work offline: a slide per section, reveal.js and the
 # rest fetched once with npm into .venv and copied beside the slides (utils/slides.py).

@@ -148,4 +148,7 @@ def test_make_lab_answers_jupyters_news_question_never_in_the_venv_only():
         values = [choice["const"] for choice in json.loads(schema.read_text())["properties"]["fetchNews"]["oneOf"]]
         assert "false" in values, values
     lab = re.search(r"^lab:.*?(?=^\S)", makefile, re.M | re.S).group(0)
-    assert "$(LAB_SETTINGS)" in lab and "allowed_kernelspecs=$(KERNEL_NAME)" in lab
+    assert "$(LAB_SETTINGS)" in lab and "$(LAB_ARGS)" in lab
+    assert "allowed_kernelspecs=$(KERNEL_NAME)" in re.search(r"^LAB_ARGS := (.*)$", makefile, re.M).group(1)
+    ui_test = re.search(r"^ui-test:.*?(?=^\S)", makefile, re.M | re.S).group(0)
+    assert "$(LAB_SETTINGS)" in ui_test and "$(LAB_ARGS)" in ui_test  # the browser check starts lab as make lab
