@@ -16,8 +16,8 @@ Notebooks import from here; every module does one job. Imports run one way, down
   data and the single-task runs), ``comparison`` (lesson 03's tables);
 * lessons -- ``mixture`` (FLAN-style mixtures, lesson 05), ``forgetting`` (probing models for forgetting,
   lesson 04), ``playground`` (lesson 06: try, ship and use a model);
-* tools -- ``notebook`` (each notebook's set-up), ``course`` (runs the notebooks headlessly), ``train`` (the
-  command-line trainer);
+* tools -- ``notebook`` (each notebook's set-up), ``course`` (runs the notebooks headlessly), ``slides`` (the
+  executed lessons as offline slides, ``make slides``), ``train`` (the command-line trainer);
 * ``world`` -- the offline world's builders, build tools that no lesson module imports: ``world.synth``
   (writes the synthetic corpus, ``make data``) and ``world.tiny_flan`` (builds the tiny model, ``make model``).
 """
