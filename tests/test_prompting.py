@@ -14,7 +14,7 @@ from utils.prompting import ShotLeakError
 class WordTokenizer:
     """A stand-in tokenizer: one token per word plus the end-of-sequence token, like T5 counts."""
 
-    def __call__(self, texts):
+    def __call__(self, texts, verbose: bool = True):  # verbose: as a Hugging Face tokenizer takes it
         return {"input_ids": [list(range(len(text.split()) + 1)) for text in texts]}
 
 
