@@ -222,7 +222,8 @@ def test_defaults_are_the_committed_builds_settings(build_info):
     defaults = dataclasses.asdict(tiny_flan.BuildConfig())
     committed = build_info["config"]
     assert {name: defaults[name] for name in committed} == committed
-    off = {"embedding_lr_scale": 1.0, "pretrain_curriculum_steps": 0, "pretrain_recall_share": 0.0}
+    off = {"embedding_lr_scale": 1.0, "pretrain_curriculum_steps": 0, "pretrain_recall_share": 0.0,
+           "output_layer_init": "normal"}
     assert {name: defaults[name] for name in defaults.keys() - committed.keys()}.items() >= off.items()
     for name in defaults.keys() - committed.keys() - off.keys():  # settings of a knob that is off
         assert name in ("pretrain_short_tokens", "recall_cue_tokens", "recall_answer_tokens"), name
@@ -339,6 +340,20 @@ def test_card_names_a_faster_embedding_rate_only_when_the_build_used_one(build_i
     assert "x the learning rate" not in tiny_flan.model_card(build_info | {"config": build_info["config"] | {"embedding_lr_scale": 1}})
     faster = build_info | {"config": build_info["config"] | {"embedding_lr_scale": 30.0}}
     assert "the output layer learn at 30x the learning rate" in tiny_flan.model_card(faster)
+
+
+def test_output_layer_starts_random_or_as_a_copy_of_the_input_embeddings(build_info):
+    tokenizer = tiny_flan.train_tokenizer(["a small text for a small tokenizer"] * 20, 200)
+    random = tiny_flan.make_model(tokenizer, tiny_flan.BuildConfig.quick())
+    assert not torch.equal(random.lm_head.weight, random.shared.weight)
+    copied = tiny_flan.make_model(tokenizer, dataclasses.replace(tiny_flan.BuildConfig.quick(), output_layer_init="copy"))
+    assert torch.equal(copied.lm_head.weight, copied.shared.weight)  # the same values ...
+    assert copied.lm_head.weight.data_ptr() != copied.shared.weight.data_ptr()  # ... in two matrices, untied
+    with pytest.raises(ValueError, match="output_layer_init"):
+        tiny_flan.make_model(tokenizer, dataclasses.replace(tiny_flan.BuildConfig.quick(), output_layer_init="zeros"))
+    assert "starts as a copy" not in tiny_flan.model_card(build_info)
+    copy_card = tiny_flan.model_card(build_info | {"config": build_info["config"] | {"output_layer_init": "copy"}})
+    assert "its output layer starts as a copy of the input embeddings" in copy_card
 
 
 def test_build_refuses_to_overwrite_a_folder_that_is_not_a_model(tmp_path):

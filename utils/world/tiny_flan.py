@@ -122,6 +122,12 @@ class BuildConfig:
     recall_answer_tokens: int = 2
     #: Tie the output layer to the input embeddings (T5 v1.0) instead of FLAN-T5's separate output layer.
     tie_embeddings: bool = False
+    #: How the separate output layer starts: ``"normal"`` (random, std ``d_model**-0.5``: the committed build) or
+    #: ``"copy"`` (a copy of the input embeddings, which then learn apart). Round 8 of the trial record: with a random
+    #: output layer this T5 did not learn to copy a token it finds in its input (the copy probe's task) in 1,500 steps
+    #: of 64, with a copy it did, as a tied model does; the output layer must map a piece's input embedding onto the
+    #: piece's own row, which a copy gives every piece from the start.
+    output_layer_init: str = "normal"
     # stage 2: FLAN-style instruction tuning
     tune_steps: int = 4000
     tune_batch_size: int = 16
@@ -289,19 +295,25 @@ def make_model(tokenizer, cfg: BuildConfig):
     )
     model = T5ForConditionalGeneration(config)
     if not cfg.tie_embeddings:
-        _untie_output_layer(model)
+        _untie_output_layer(model, cfg.output_layer_init)
     return model
 
 
-def _untie_output_layer(model) -> None:
+def _untie_output_layer(model, init: str = "normal") -> None:
     """Give the model its own output layer, as FLAN-T5 has.
 
     transformers 5 always builds T5 with the output layer tied to the input embeddings (and unties them
     on loading when a checkpoint holds two different matrices, as FLAN-T5's does). We untie at creation
-    so training learns two matrices, and mark the config untied.
+    so training learns two matrices, and mark the config untied. ``init``: ``"normal"`` (random) or ``"copy"``
+    (the input embeddings' values; see ``BuildConfig.output_layer_init``).
     """
-    head = torch.empty_like(model.shared.weight)
-    torch.nn.init.normal_(head, std=model.config.d_model**-0.5)  # logits start near unit scale
+    if init == "copy":
+        head = model.shared.weight.detach().clone()
+    elif init == "normal":
+        head = torch.empty_like(model.shared.weight)
+        torch.nn.init.normal_(head, std=model.config.d_model**-0.5)  # logits start near unit scale
+    else:
+        raise ValueError(f"output_layer_init={init!r}: expected 'normal' or 'copy'")
     model.lm_head.weight = torch.nn.Parameter(head)
     model.config.tie_word_embeddings = False
     getattr(model, "all_tied_weights_keys", {}).pop("lm_head.weight", None)
@@ -757,7 +769,7 @@ unties it when a checkpoint holds two different matrices, as FLAN-T5's checkpoin
    text plus the instruction wording (Metaspace pre-tokenizer, as T5), saved as a `T5Tokenizer`; every word
    seen at least {cfg.get('min_word_count', 0)} times is one piece (`▁a`, `▁the`, `▁#Person1#`), as T5's frequent words are:
    {info['data'].get('tokens_per_word', float('nan')):.2f} tokens per word on the pre-training text.
-2. **Model**: `T5Config(feed_forward_proj="gated-gelu", tie_word_embeddings=False)`, FLAN-T5's T5 v1.1 variant.
+2. **Model**: `T5Config(feed_forward_proj="gated-gelu", tie_word_embeddings=False)`, FLAN-T5's T5 v1.1 variant{_output_layer_note(cfg)}.
    Built with dropout {cfg['build_dropout']:g} (T5 pre-trains without dropout); saved with dropout
    {cfg['dropout_rate']:g}, which fine-tuning the model uses (FLAN-T5's checkpoints ship 0.1; the course's
    fine-tunes of this model last about one epoch, too short to over-fit, and on a CPU dropout costs time in
@@ -836,6 +848,12 @@ def _reconstruct_note(cfg: dict) -> str:
     share = cfg.get("reconstruct_share", 0)
     return (f"; in {share:.0%} of the examples the target is the whole text instead of the masked spans, as in "
             "BART's text infilling, so that the decoder learns to copy from its input" if share else "")
+
+
+def _output_layer_note(cfg: dict) -> str:
+    return ("; its output layer starts as a copy of the input embeddings and then learns apart from them, so that "
+            "writing a piece found in the input is open to every piece from the first step"
+            if cfg.get("output_layer_init", "normal") == "copy" else "")
 
 
 def _recall_note(cfg: dict) -> str:
