@@ -53,11 +53,13 @@ def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict],
     stored ones (numbers to 6 digits), so the two paths never differ.
     """
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model, adapter_off)}-{_digest(settings)}.json"
-    if path.exists() and not force and read_sealed(path) is None:
+    cached = None if force else read_sealed(path)
+    if cached is not None:
+        return cached
+    if path.exists() and not force:
         print(f"Note: {path.name} in {shown_path(path.parent)} was changed after it was scored (or an older version of the "
               "course wrote it): scoring again.")
-    if force or read_sealed(path) is None:
-        atomic_write_json(path, compute(), sealed=True)
+    atomic_write_json(path, compute(), sealed=True)
     # Read back even when just computed: the file stores numbers to 6 digits, and a model scored now must
     # compare equal with the same model's scores read from the cache (e.g. lesson 04's adapter-off check).
     return read_sealed(path)

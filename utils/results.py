@@ -74,10 +74,16 @@ def read_sealed(path: str | Path) -> dict | None:
     """The object a sealed file holds (without its seal); None when the file is missing, not JSON, has no seal
     (an older version of the course wrote it) or was changed since the course wrote it."""
     value = read_json_object(Path(path))
-    if value is None or SEAL not in value:
+    if value is None:
         return None
-    seal = value.pop(SEAL)
-    return value if seal == fingerprints.of_json(value) else None
+    content, intact = _unsealed(value)
+    return content if intact else None
+
+
+def _unsealed(value: dict) -> tuple[dict, bool | None]:
+    """``value`` without its seal, and whether the seal matches the rest (None: it has no seal)."""
+    content = {key: item for key, item in value.items() if key != SEAL}
+    return content, (value[SEAL] == fingerprints.of_json(content) if SEAL in value else None)
 
 
 @contextlib.contextmanager
@@ -159,10 +165,10 @@ def _merged_sections(folder: Path) -> dict:
     for path in sorted((folder / "sections").glob("*.json")):
         values = read_json_object(path)
         if values is not None:
-            if SEAL in values and read_sealed(path) is None:
+            merged[path.stem], intact = _unsealed(values)
+            if intact is False:
                 print(f"Note: {path} was changed after its lesson saved it: metrics.json shows it as it is now, "
                       "but no lesson reuses it (run its lesson again to measure it anew).", file=sys.stderr)
-            merged[path.stem] = {key: value for key, value in values.items() if key != SEAL}
             continue
         kept = path.with_name(path.name + ".corrupt")
         with contextlib.suppress(OSError):

@@ -533,7 +533,7 @@ def checkpoints(path: str | Path) -> list[tuple[int, Path]]:
     if not Path(path).is_dir():
         return []
     found = [Path(folder) for folder in sort_checkpoints(str(path))]
-    return [(int(folder.name.split("-")[-1]), folder) for folder in found if folder.name.split("-")[-1].isdigit()]
+    return [(_step(folder), folder) for folder in found if folder.name.split("-")[-1].isdigit()]
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
@@ -784,7 +784,7 @@ def _resume_point(out: Path) -> tuple[Path | None, float]:
     """
     resume = last_checkpoint(out) if out.exists() else None
     for step, folder in checkpoints(out) if out.exists() else []:
-        if (resume is None or step > int(resume.name.split("-")[-1])) and is_main_process():
+        if (resume is None or step > _step(resume)) and is_main_process():
             shutil.rmtree(folder)
     if resume is None:
         return None, 0.0
@@ -860,6 +860,7 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
 
 
 def _step(checkpoint: Path) -> int:
+    """The step of a ``checkpoint-<step>`` folder."""
     return int(checkpoint.name.split("-")[-1])
 
 
@@ -899,9 +900,9 @@ def _disk_space(folder: Path):
         free = shutil.disk_usage(folder).free / 2**20 if folder.exists() else float("nan")
         raise DiskFullError(
             errno.ENOSPC,
-            f"The disk is full: saving the run in {folder} failed ({free:.0f} MB free; the library said: "
+            f"The disk is full: saving the run in {shown_path(folder)} failed ({free:.0f} MB free; the library said: "
             f"{str(error)[:120]}). Free some space (for instance delete runs you no longer need from "
-            f"{folder.parent}) and run the same cell or command again: training resumes from the last complete "
+            f"{shown_path(folder.parent)}) and run the same cell or command again: training resumes from the last complete "
             "checkpoint, and nothing already saved is lost.") from error
 
 
