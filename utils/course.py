@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -128,6 +129,13 @@ def _interrupted(client: NotebookClient) -> bool:
     return _INTERRUPTED.is_set() or cleanup is not None
 
 
+def _not_nbclient_leftover(record: logging.LogRecord) -> bool:
+    """A logging filter for after Ctrl-C: False for asyncio's report of an nbclient task that failed while the kernel
+    was being shut down ("Task exception was never retrieved", printed when the task is collected, at exit)."""
+    message = record.getMessage()
+    return not (message.startswith("Task exception was never retrieved") and "NotebookClient." in message)
+
+
 def _on_interrupt(signum, frame) -> None:
     _INTERRUPTED.set()
     raise KeyboardInterrupt
@@ -170,6 +178,7 @@ def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
         try:
             timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
         except KeyboardInterrupt:
+            logging.getLogger("asyncio").addFilter(_not_nbclient_leftover)
             raise Interrupted(f"Interrupted (Ctrl-C) in {path.name}. What the lessons saved is intact in {out}; run "
                               "the same command again to go on: finished trainings load from the cache, and an "
                               "interrupted one resumes from its last checkpoint.") from None
