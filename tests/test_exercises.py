@@ -1,4 +1,4 @@
-"""Exercises in lessons 00, 01, 02, 06 and the bonus notebook: the course's four-cell format, and self-checks that fail
+"""Exercises in every lesson: the course's four-cell format, and self-checks that fail
 on a wrong answer and pass on a right one (run here with stand-ins, in seconds)."""
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import pytest
 from utils.course import NOTEBOOK_DIR
 
 NOTEBOOKS = ("00_welcome_and_data.ipynb", "01_zero_shot_baseline.ipynb", "02_prompt_templates.ipynb",
-             "06_putting_it_all_together.ipynb", "bonus_how_the_tiny_model_was_made.ipynb")
+             "03_single_task_finetuning.ipynb", "06_putting_it_all_together.ipynb",
+             "bonus_how_the_tiny_model_was_made.ipynb")
 #: How many exercises each notebook has (06 gets two that use its models: a pipeline and a fact check).
 EXPECTED = {"00_welcome_and_data.ipynb": 1, "01_zero_shot_baseline.ipynb": 2, "02_prompt_templates.ipynb": 2,
-            "06_putting_it_all_together.ipynb": 2, "bonus_how_the_tiny_model_was_made.ipynb": 1}
+            "03_single_task_finetuning.ipynb": 3, "06_putting_it_all_together.ipynb": 2, "bonus_how_the_tiny_model_was_made.ipynb": 1}
 HEADING = re.compile(r"^### Exercise (\d+): \S")
 NOT_ATTEMPTED = ("Exercise {n}: not attempted yet. Fill in the cell above and run this one again, or expand the "
                  "solution below.")
