@@ -31,14 +31,18 @@ FLAN_T5_SMALL = dict(
     decoder_start_token_id=0,
 )  # and tie_word_embeddings=False: its output layer is its own matrix, not the input embeddings
 FLAN_T5_SMALL_PARAMETERS = 76_961_152  # as published for google/flan-t5-small ("77M")
+#: google/flan-t5-base's shape (its config.json): the reference lab's model, 248M parameters.
+FLAN_T5_BASE = {**FLAN_T5_SMALL, "d_model": 768, "d_ff": 2048, "num_layers": 12, "num_decoder_layers": 12,
+                "num_heads": 12}
 
 
-def flan_t5_small_random(tokenizer, seed: int = 0) -> T5ForConditionalGeneration:
-    """A FLAN-T5-small-shaped T5 with random weights, usable with ``tokenizer`` (pad 0, eos 1)."""
+def flan_t5_small_random(tokenizer, seed: int = 0, shape: dict = FLAN_T5_SMALL) -> T5ForConditionalGeneration:
+    """A FLAN-T5-small-shaped T5 (or ``shape``, e.g. :data:`FLAN_T5_BASE`) with random weights, usable with
+    ``tokenizer`` (pad 0, eos 1)."""
     if tokenizer.pad_token_id != 0 or tokenizer.eos_token_id != 1:
         raise ValueError("flan_t5_small_random needs a T5-style tokenizer (pad id 0, eos id 1), such as the "
                          "course's tiny model's.")
-    config = T5Config(**{**FLAN_T5_SMALL, "vocab_size": max(FLAN_T5_SMALL["vocab_size"], len(tokenizer))})
+    config = T5Config(**{**shape, "vocab_size": max(shape["vocab_size"], len(tokenizer))})
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
     # transformers 5 builds T5 with the output layer tied to the embeddings; FLAN-T5 has its own.

@@ -85,6 +85,24 @@ def _course_rows(course: dict) -> list[str]:
     return lines
 
 
+def _lora_rows(lora: dict) -> list[str]:
+    """Table rows of the LoRA benchmark: one per model and method."""
+    if not lora:
+        return []
+    rows = ["| model | method | trainable parameters | s per step (batch) | optimizer state (MB) | checkpoint (MB) |",
+            "|---|---|---|---|---|---|"]
+    for figures in lora.values():
+        for method in ("full", "lora"):
+            f = figures[method]
+            what = method if method == "full" else f"LoRA r={f['lora']['r']} on {', '.join(f['lora']['targets'])}"
+            rows.append(f"| {figures['model']} | {what} | {f['trainable_parameters']:,} "
+                        f"({f['trainable_parameters'] / f['total_parameters']:.2%}) | {f['seconds_per_step']:.3f} "
+                        f"({figures['batch_size']}) | {f['optimizer_state_mb']:.1f} | {f['checkpoint_mb']:.1f} |")
+    rows += ["", "LoRA's time per step as a share of full fine-tuning's: " + ", ".join(
+        f"{figures['model']} {figures['lora_time_ratio']:.2f}x" for figures in lora.values()) + "."]
+    return rows
+
+
 def markdown(figures: dict) -> str:
     """The ``results/bench.md`` section: the speed table, the course's run times and memory, the machine."""
     m = figures.get("machine", {})
@@ -112,6 +130,11 @@ def markdown(figures: dict) -> str:
                   "The course's training (dynamic padding, length-grouped batches) of the same model on the same "
                   "examples, with FLAN-T5's dropout (0.1) and with the tiny model's (0); A B B A order.", "",
                   *dropout, ""]
+    lora = _lora_rows(figures.get("lora", {}))
+    if lora:
+        lines += ["### LoRA beside full fine-tuning", "",
+                  "The same model and examples, trained both ways (A B B A order); the optimizer's state is what "
+                  "AdamW keeps beside the weights, the checkpoint what `save_pretrained` writes.", "", *lora, ""]
     course = _course_rows(figures.get("course", {}))
     if course:
         lines += ["### The course's run time and memory", "", *course, ""]

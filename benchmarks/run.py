@@ -3,6 +3,7 @@
     python -m benchmarks.run                         # everything (the course runs only if it changed)
     python -m benchmarks.run --only generation       # one part; the other figures are kept
     python -m benchmarks.run --only dropout          # what dropout costs the course's training
+    python -m benchmarks.run --only lora             # LoRA beside full fine-tuning: time, optimizer state, size
     python -m benchmarks.run --course run            # measure the course again even if nothing changed
 
 Figures go to ``results/bench.json`` (``generation.speedup``, ``training.speedup``,
@@ -18,11 +19,11 @@ import sys
 from pathlib import Path
 
 from benchmarks import course_runs, generation, report, train_speed
-from benchmarks.models import flan_t5_small_random
+from benchmarks.models import FLAN_T5_BASE, flan_t5_small_random
 from utils import evaluation, finetuning, mixture, modeling
 from utils.config import get_profile
 
-PARTS = ("generation", "training", "small", "dropout", "course")
+PARTS = ("generation", "training", "small", "dropout", "lora", "course")
 MIN_GENERATION_EXAMPLES = 200
 
 
@@ -91,6 +92,31 @@ def bench_dropout(profile, steps: int) -> dict:
     return figures
 
 
+def bench_lora(profile, steps: int, base_steps: int, base_batch: int) -> dict:
+    """LoRA beside full fine-tuning: on the tiny model with the profile's adapters (lesson 03), and on a
+    FLAN-T5-base-shaped model with the reference lab's (r=32 on q and v)."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    tokenizer = modeling.load_tokenizer(profile)
+    pairs = finetuning.summarization_training_data(profile)
+
+    def lora(r, alpha, targets):
+        return lambda model: get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=r, lora_alpha=alpha,
+                                                              lora_dropout=0.05, target_modules=list(targets)))
+
+    make = functools.partial(modeling.load_model, profile)
+    print(f"LoRA and full fine-tuning, tiny model: {steps} steps of {profile.batch_size} ...", flush=True)
+    figures = {"tiny": {"model": _model_label(make(), profile.model), **train_speed.compare_lora(
+        make, lora(profile.lora_r, profile.lora_alpha, profile.lora_targets), tokenizer, pairs, profile, steps,
+        profile.batch_size)}}
+    print(f"LoRA and full fine-tuning, FLAN-T5-base shape: {base_steps} steps of {base_batch} ...", flush=True)
+    make = functools.partial(flan_t5_small_random, tokenizer, profile.seed, FLAN_T5_BASE)
+    figures["base_size"] = {"model": _model_label(make(), "FLAN-T5-base shape, random weights"),
+                            **train_speed.compare_lora(make, lora(32, 32, ("q", "v")), tokenizer, pairs, profile,
+                                                       base_steps, base_batch)}
+    return figures
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
@@ -108,6 +134,9 @@ def parse(argv):
     parser.add_argument("--small-generation-examples", type=int, default=24)
     parser.add_argument("--small-train-steps", type=int, default=3)
     parser.add_argument("--small-batch-size", type=int, default=4)
+    parser.add_argument("--lora-train-steps", type=int, default=20, help="steps of each LoRA/full run, tiny model")
+    parser.add_argument("--base-train-steps", type=int, default=3, help="steps of each run, FLAN-T5-base shape")
+    parser.add_argument("--base-batch-size", type=int, default=4)
     return parser.parse_args(argv)
 
 
@@ -133,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         save()
     if "dropout" in args.only:
         figures["dropout"] = bench_dropout(profile, args.dropout_train_steps)
+        save()
+    if "lora" in args.only:
+        figures["lora"] = bench_lora(profile, args.lora_train_steps, args.base_train_steps, args.base_batch_size)
         save()
     failures = []
     if "course" in args.only:

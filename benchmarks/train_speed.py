@@ -10,7 +10,8 @@ steps, optimizer and trainer; only the data handling differs:
   :func:`utils.training.collator`, ``group_by_length``).
 
 :func:`compare_dropout` measures one more choice the same way: the course's training with FLAN-T5's dropout
-(0.1) against the tiny model's (0), on the same model and examples.
+(0.1) against the tiny model's (0), on the same model and examples. :func:`compare_lora` sets LoRA beside full
+fine-tuning: time per step, trainable parameters, the optimizer's state and the checkpoint's size.
 """
 
 from __future__ import annotations
@@ -171,3 +172,45 @@ def compare_dropout(make_model, tokenizer, pairs, profile: Profile, steps: int, 
         "speedup": seconds[baseline] / seconds[course],
         "load_average": [load_before, os.getloadavg()[0]],
     }
+
+
+def _optimizer_state_mb(trainer) -> float:
+    """What the optimizer keeps beside the weights (AdamW: two moments per trainable parameter), in MB."""
+    return sum(value.numel() * value.element_size() for state in trainer.optimizer.state.values()
+               for value in state.values() if hasattr(value, "numel")) / 1e6
+
+
+def compare_lora(make_model, make_lora, tokenizer, pairs, profile: Profile, steps: int, batch_size: int) -> dict:
+    """Full fine-tuning against LoRA on the same model and examples (timed A B B A): seconds per step, trainable
+    parameters, optimizer state and checkpoint size. ``make_lora(model)`` wraps a fresh model with adapters."""
+    import peft
+
+    pairs = _first_examples(pairs, steps, batch_size)
+    seconds, facts = {"full": 0.0, "lora": 0.0}, {}
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-lora-") as scratch:
+        for i, method in enumerate(("full", "lora", "lora", "full")):
+            model = make_model()
+            if method == "lora":
+                model = make_lora(model)
+            args = bench_arguments(os.path.join(scratch, str(i)), steps, batch_size, profile.lr_full, profile.seed,
+                                   group_by_length=True)
+            trainer = course_trainer(model, tokenizer, pairs, args, profile)
+            seconds[method] += time_training(trainer) / 2
+            if method not in facts:
+                saved = os.path.join(scratch, f"{method}-saved")
+                model.save_pretrained(saved)
+                trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+                facts[method] = {"trainable_parameters": trainable,
+                                 "total_parameters": sum(p.numel() for p in model.parameters()),
+                                 "optimizer_state_mb": _optimizer_state_mb(trainer),
+                                 "checkpoint_mb": sum(os.path.getsize(os.path.join(saved, f)) for f in os.listdir(saved)
+                                                      if f.endswith(".safetensors")) / 1e6}
+                if isinstance(model, peft.PeftModel):
+                    config = model.peft_config["default"]
+                    facts[method]["lora"] = {"r": config.r, "targets": sorted(config.target_modules)}
+            del trainer, model
+    return {"steps": steps, "batch_size": batch_size,
+            **{method: {**facts[method], "seconds_per_step": seconds[method] / steps} for method in seconds},
+            "lora_time_ratio": seconds["lora"] / seconds["full"],
+            "load_average": [load_before, os.getloadavg()[0]]}

@@ -8,6 +8,7 @@ folder left by an earlier run would judge older code); the checker's own tests a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -241,12 +242,15 @@ def test_outside_a_kernel_the_bar_is_tqdms_text_on_stderr(capsys):
 
 
 def test_later_lessons_load_lesson_03s_runs_instead_of_training_their_own():
-    """Lessons 04-06 build lesson 03's recipe through ``training.recipe_trainer``: in a course run, each run name
-    has one keyed folder (two would mean lesson 03's cells and the library's recipe drifted apart)."""
+    """Lessons 04-06 build lesson 03's recipe through ``training.recipe_trainer``: in a course run, no two runs of
+    one name were trained with the same settings (two would mean lesson 03's cells and the library's recipe drifted
+    apart, so the cache missed)."""
     folder = os.environ.get(NOTEBOOKS_VARIABLE)
     if not folder:
         pytest.skip(f"{NOTEBOOKS_VARIABLE} is not set: `make determinism` runs a smoke course and then this check")
     runs = (Path(folder) if Path(folder).is_absolute() else ROOT / folder).parent / "runs"
     for name in ("single_task_full", "single_task_lora"):
-        keyed = [p for p in (runs / name).glob("*") if p.is_dir()]
-        assert len(keyed) == 1, f"{name}: {len(keyed)} runs ({[p.name for p in keyed]}); lesson 03 made one"
+        settings = [json.dumps(json.loads((p / "final" / "training_summary.json").read_text())["settings"],
+                               sort_keys=True) for p in sorted((runs / name).glob("*/final/..")) if p.is_dir()]
+        assert settings, f"no finished {name} run in {shown_path(runs)}"
+        assert len(settings) == len(set(settings)), f"{name}: one recipe was trained twice under different keys"
