@@ -145,3 +145,22 @@ def test_markdown_shows_each_speedup_and_the_course_budget():
     assert "**7.5x**" in text and "**3.2x**" in text
     assert "| mixture | m | 4 (250) | 0.1 | 20.00 | 0 | 32.00 | **1.60x** |" in text
     assert "**1.0 min** (budget 20 min)" in text and "1.50 GB" in text
+
+
+def test_lora_benchmark_measures_what_lora_saves(tokenizer, micro_profile, micro_model_dir):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    def make():
+        return modeling.load_model(str(micro_model_dir))
+
+    def wrap(model):
+        return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=2, lora_alpha=4, target_modules=["q", "v"]))
+
+    figures = train_speed.compare_lora(make, wrap, tokenizer, micro_pairs(8), micro_profile, steps=2, batch_size=2)
+    full, lora = figures["full"], figures["lora"]
+    assert full["trainable_parameters"] == full["total_parameters"] > lora["trainable_parameters"] > 0
+    assert full["optimizer_state_mb"] == pytest.approx(8 * full["trainable_parameters"] / 1e6, rel=0.01)  # AdamW, fp32
+    assert lora["optimizer_state_mb"] == pytest.approx(8 * lora["trainable_parameters"] / 1e6, rel=0.01)
+    assert lora["checkpoint_mb"] < full["checkpoint_mb"] and lora["lora"] == {"r": 2, "targets": ["q", "v"]}
+    assert figures["lora_time_ratio"] == pytest.approx(lora["seconds_per_step"] / full["seconds_per_step"])
+    assert "LoRA r=2 on q, v" in "\n".join(report._lora_rows({"micro": {"model": "micro", **figures}}))
