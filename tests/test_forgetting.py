@@ -294,3 +294,20 @@ def test_paired_differences_say_cant_tell_unless_the_interval_excludes_zero():
     assert shuffled.loc["average", "verdict"] == "can't tell"
     with pytest.raises(ValueError, match="same probes"):
         forgetting.paired_differences(base, {"qa": base["qa"]})
+
+
+def test_target_example_scores_are_each_dialogues_rouge1_and_average_to_the_score(micro_model_dir, micro_profile,
+                                                                                  monkeypatch):
+    import pandas as pd
+
+    model = modeling.load_model(str(micro_model_dir))
+    calls = []
+
+    def fake_summarization(model, tokenizer, profile, template_name):
+        calls.append(template_name)
+        return {"rouge1": 0.25}, pd.DataFrame({"rouge1": [0.0, 0.5, 0.25, 0.25]})
+
+    monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
+    per_dialogue = forgetting.target_example_scores(model, None, micro_profile, n=2)
+    assert per_dialogue.tolist() == [0.0, 0.5, 0.25, 0.25] and per_dialogue.mean() == 0.25
+    assert forgetting.target_scores(model, None, micro_profile, n=2)["rouge1"] == 0.25 and len(calls) == 1  # cached
