@@ -311,3 +311,17 @@ def test_target_example_scores_are_each_dialogues_rouge1_and_average_to_the_scor
     per_dialogue = forgetting.target_example_scores(model, None, micro_profile, n=2)
     assert per_dialogue.tolist() == [0.0, 0.5, 0.25, 0.25] and per_dialogue.mean() == 0.25
     assert forgetting.target_scores(model, None, micro_profile, n=2)["rouge1"] == 0.25 and len(calls) == 1  # cached
+
+
+def test_target_example_scores_rescore_a_cache_without_per_dialogue_scores(micro_model_dir, micro_profile, monkeypatch):
+    import pandas as pd
+
+    model = modeling.load_model(str(micro_model_dir))
+    tables = [None, pd.DataFrame({"rouge1": [0.5, 0.0]})]  # an older course stored the mean only
+
+    def fake_summarization(model, tokenizer, profile, template_name):
+        return {"rouge1": 0.25}, tables.pop(0)
+
+    monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
+    assert "rouge1_per_dialogue" not in forgetting.target_scores(model, None, micro_profile, n=2)
+    assert forgetting.target_example_scores(model, None, micro_profile, n=2).tolist() == [0.5, 0.0] and not tables
