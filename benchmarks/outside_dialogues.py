@@ -50,14 +50,14 @@ def score(predictions: list[str], rows: list[dict], seed: int) -> dict:
 def finished_runs(profile: Profile) -> list[Path]:
     """The finished training runs under ``results/<profile>/runs/`` (none before the course has run)."""
     folder = profile.results_dir / "runs"
-    return sorted(p for p in folder.glob("*") if training.is_finished(p)) if folder.is_dir() else []
+    return sorted(p for p in folder.glob("*/*") if training.is_finished(p)) if folder.is_dir() else []
 
 
 def models_to_score(profile: Profile, extra: list[str]) -> list[tuple[str, object]]:
     """(label, loader) for the profile's base model, each finished run and each ``extra`` model folder."""
     base = Path(profile.model).name
     models = [(f"{base} (zero-shot)", lambda: modeling.load_model(profile.model))]
-    models += [(f"run {run.name}", lambda run=run: training.load_run(run).model) for run in finished_runs(profile)]
+    models += [(f"run {run.parent.name}/{run.name}", lambda run=run: training.load_run(run).model) for run in finished_runs(profile)]
     models += [(Path(name).name, lambda name=name: modeling.load_model(name)) for name in extra]
     return models
 

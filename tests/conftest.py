@@ -56,6 +56,13 @@ def build_micro_model(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path
     return folder
 
 
+def run_dir(settings, pairs, profile, n_checkpoints=None, eval_data=None):
+    """The folder ``training.train`` would cache this run in (the recipe's trainer, keyed)."""
+    from utils import training
+
+    return training.keyed_folder(training.recipe_trainer(settings, pairs, profile, eval_data, n_checkpoints))
+
+
 def micro_pairs(n: int = 32, seed: int = 0):
     """``n`` prompt/target pairs (``source``/``target``) of a trivially learnable summarization task."""
     import random

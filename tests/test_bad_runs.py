@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import micro_pairs
+from conftest import micro_pairs, run_dir
 
 from utils import (
     config,
@@ -106,7 +106,7 @@ def test_the_command_line_keys_a_run_by_its_validation(monkeypatch, tmp_results)
     seen = {}
 
     def fake_train(name, method, train_data, profile, eval_data, **kwargs):
-        seen[eval_data is None] = kwargs["output_dir"]
+        seen[eval_data is None] = (name, kwargs["output_dir"])
         raise SystemExit(0)
 
     monkeypatch.setattr(training, "train", fake_train)
@@ -114,12 +114,13 @@ def test_the_command_line_keys_a_run_by_its_validation(monkeypatch, tmp_results)
     for extra in ([], ["--no-validation"]):
         with pytest.raises(SystemExit):
             train.main(["--profile", "smoke", "--no-score", *extra])
+    # both go to the run cache, under lesson 03's run name; the key tells them apart (validation data is in it)
+    assert seen == {False: ("single_task_full", None), True: ("single_task_full", None)}
     profile = get_profile("smoke")
-    lesson = training.run_dir(training.RunSettings.from_profile("single_task_full", "full", profile),
-                              finetuning.summarization_training_data(profile), profile,
-                              eval_data=finetuning.validation_pairs(profile))
-    assert seen[False] == lesson
-    assert seen[True] != lesson
+    settings = training.RunSettings.from_profile("single_task_full", "full", profile)
+    pairs = finetuning.summarization_training_data(profile)
+    assert run_dir(settings, pairs, profile, eval_data=finetuning.validation_pairs(profile)) != run_dir(
+        settings, pairs, profile)
 
 
 def _edited_template_dir(tmp_path: Path, monkeypatch) -> Path:
@@ -184,8 +185,8 @@ def test_a_moved_checkout_finds_its_runs(micro_profile, micro_model_dir, tmp_pat
     pairs = micro_pairs(8)
     settings = training.RunSettings.from_profile("k", "full", micro_profile)
     moved = shutil.copytree(micro_model_dir, tmp_path / "elsewhere" / "tiny-flan-t5")
-    assert (training.run_dir(dataclasses.replace(settings, model=str(moved)), pairs, micro_profile)
-            == training.run_dir(settings, pairs, micro_profile))
+    assert (run_dir(dataclasses.replace(settings, model=str(moved)), pairs, micro_profile)
+            == run_dir(settings, pairs, micro_profile))
 
 
 def _crash_after(micro_profile, pairs, name: str) -> Path:
@@ -193,7 +194,7 @@ def _crash_after(micro_profile, pairs, name: str) -> Path:
 
     with pytest.raises(KeyboardInterrupt):
         training.train(name, "full", pairs, micro_profile, steps=6, n_checkpoints=3, callbacks=[_Crash(at=5)])
-    return training.run_dir(training.RunSettings.from_profile(name, "full", micro_profile, 6), pairs,
+    return run_dir(training.RunSettings.from_profile(name, "full", micro_profile, 6), pairs,
                             micro_profile, 3)
 
 
@@ -262,8 +263,7 @@ def test_an_empty_data_set_gets_the_courses_error(micro_profile):
 #: ``train_data, profile, eval_data``.
 OTHER_ORDER = {
     "train": lambda s, pairs, validation, profile: training.train("o", "full", pairs, validation, profile, steps=2),
-    "run_cached": lambda s, pairs, validation, profile: training.run_cached(None, s, pairs, validation, profile),
-    "run_key": lambda s, pairs, validation, profile: training.run_key(s, pairs, None, profile),
+    "recipe_trainer": lambda s, pairs, validation, profile: training.recipe_trainer(s, pairs, validation, profile),
 }
 
 

@@ -348,7 +348,7 @@ def test_a_run_whose_final_save_hit_a_full_disk_resumes_without_training_more(me
         training.train("disk", method, pairs, micro_profile, steps=8, n_checkpoints=2, callbacks=[FillTheDisk()])
     filled[0].unlink()
     again = training.train("disk", method, pairs, micro_profile, steps=8, n_checkpoints=2)
-    assert [step for step, _ in training.checkpoints(again.path)] == [4, 8], "no step after the last"
+    assert [step for step, _ in training.checkpoints(again.path)] == [2, 4, 8], "no step after the last"
     assert again.summary["log_history"][-1]["train_loss"] == reference.summary["log_history"][-1]["train_loss"]
     assert _weights(again) == _weights(reference)
 

@@ -238,3 +238,15 @@ def test_outside_a_kernel_the_bar_is_tqdms_text_on_stderr(capsys):
         bar.update(2)
     captured = capsys.readouterr()
     assert "Scoring: 100%|" in captured.err and "2/2" in captured.err and captured.out == ""
+
+
+def test_later_lessons_load_lesson_03s_runs_instead_of_training_their_own():
+    """Lessons 04-06 build lesson 03's recipe through ``training.recipe_trainer``: in a course run, each run name
+    has one keyed folder (two would mean lesson 03's cells and the library's recipe drifted apart)."""
+    folder = os.environ.get(NOTEBOOKS_VARIABLE)
+    if not folder:
+        pytest.skip(f"{NOTEBOOKS_VARIABLE} is not set: `make determinism` runs a smoke course and then this check")
+    runs = (Path(folder) if Path(folder).is_absolute() else ROOT / folder).parent / "runs"
+    for name in ("single_task_full", "single_task_lora"):
+        keyed = [p for p in (runs / name).glob("*") if p.is_dir()]
+        assert len(keyed) == 1, f"{name}: {len(keyed)} runs ({[p.name for p in keyed]}); lesson 03 made one"

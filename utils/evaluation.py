@@ -63,13 +63,18 @@ class PromptTooLongError(ValueError):
         )
 
 
-def generation_config(profile: Profile) -> GenerationConfig:
+def decoding(profile: Profile) -> dict:
     """The course's decoding, stated once: greedy search and the profile's ``max_new_tokens``.
 
     Greedy (no sampling, one beam) is deterministic, so every model in a table is compared on the same
     footing and a rerun gives the same text.
     """
-    return GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=profile.max_new_tokens)
+    return {"do_sample": False, "num_beams": 1, "max_new_tokens": profile.max_new_tokens}
+
+
+def generation_config(profile: Profile) -> GenerationConfig:
+    """:func:`decoding` as the ``GenerationConfig`` that ``generate`` takes."""
+    return GenerationConfig(**decoding(profile))
 
 
 def prompt_lengths(tokenizer, prompts: Sequence[str]) -> list[int]:

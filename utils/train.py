@@ -122,18 +122,6 @@ def trainer_overrides(args, world_size: int) -> dict:
     return overrides
 
 
-def _clear_for_all(path: Path) -> None:
-    """``--force`` under several processes: rank 0 removes the old run while the others wait, so that no
-    process finds the old run and skips training while the others train."""
-    import torch.distributed as dist
-
-    if not dist.is_initialized():  # the trainer joins this same process group later
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    if training.is_main_process():
-        training.clear_run(path)  # only what the course wrote there; a folder it did not make is refused
-    dist.barrier()
-
-
 def restart_for_profile(profile) -> None:
     """Start this command again with ``COURSE_PROFILE`` set when ``--profile`` needs the Hub and ``utils`` decided
     Hub access for another profile as it was imported (``$COURSE_PROFILE``, default tiny): the Hugging Face
@@ -160,20 +148,16 @@ def _main(args) -> int:
     profile = get_profile(args.profile)
     rank, world_size = training.world()
     name = run_name(args.task, args.method, world_size)
-    settings = training.RunSettings.from_profile(name, args.method, profile, args.steps, args.learning_rate)
     output = Path(args.output).resolve() if args.output else None
     if output is not None and rank == 0:
         training.check_output(output, args.force)  # before any data is loaded, let alone anything deleted
     train_data = training_data(args.task, profile, args.steps)
     eval_data = None if args.no_validation else finetuning.validation_pairs(profile)
-    output = output or training.run_dir(settings, train_data, profile, eval_data=eval_data)
-    if args.force and world_size > 1:
-        _clear_for_all(output)
     if rank == 0:
         print(f"{profile.describe()}\nTraining {name} on {world_size} process(es).", flush=True)
     tokenizer = modeling.load_tokenizer(profile)
     run = training.train(name, args.method, train_data, profile, eval_data, steps=args.steps,
-                         learning_rate=args.learning_rate, force=args.force and world_size == 1,
+                         learning_rate=args.learning_rate, force=args.force,
                          output_dir=output, trainer_args=trainer_overrides(args, world_size),
                          callbacks=[FirstBatchLog(train_data, tokenizer, profile)])
     if rank != 0:

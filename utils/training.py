@@ -1,15 +1,15 @@
 """Fine-tuning with the field's own tools, and a cache so nothing is trained twice.
 
-The recipe, in every profile: tokenize prompt/target pairs (targets with ``text_target``); let
+The recipe is lesson 03's, written out in its cells; :func:`recipe_trainer` builds the same trainer for
+lessons 04-06 and ``python -m utils.train``: tokenize prompt/target pairs (targets with ``text_target``); let
 ``DataCollatorForSeq2Seq`` pad each batch to its own longest example and fill label padding with -100
 (ignored by the loss); train with ``Seq2SeqTrainer`` (bf16 on a GPU that supports it, fp32 otherwise,
 never fp16 for T5) from a fixed seed, scoring a few validation dialogues along the way with
 ``predict_with_generate``. LoRA goes through PEFT.
 
-Each run is saved under ``results/<profile>/runs/<name>-<key>/``, where the key hashes the settings, the
-training and validation data and the base model's files (see :func:`run_key`). A rerun with the same
-settings loads it instead of training again, and a run that was killed resumes from its last complete
-checkpoint. Inside a run folder:
+:func:`cached_run` saves each run under ``results/<profile>/runs/<name>/<key>/``, where the key hashes what
+the trainer will run (see :func:`run_key`). A rerun of the same recipe loads it instead of training again, and
+a run that was killed resumes from its last complete checkpoint. Inside a run folder:
 ``checkpoint-<step>/`` (intermediate models, for learning curves), ``final/`` (the trained model or
 LoRA adapter, its tokenizer and ``training_summary.json``) and ``course_run.json``, the mark that the course
 made the folder: ``force=True`` deletes only what the course wrote, and a folder holding anything else
@@ -25,7 +25,6 @@ import errno
 import functools
 import json
 import os
-import random
 import shutil
 import time
 import warnings
@@ -82,8 +81,6 @@ class RunSettings:
     learning_rate: float
     batch_size: int
     seed: int
-    max_source_length: int
-    max_target_length: int
     lora: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -93,8 +90,6 @@ class RunSettings:
         object.__setattr__(self, "learning_rate", check_setting("learning_rate", self.learning_rate, 0.0, 1.0,
                                                                 float))
         object.__setattr__(self, "batch_size", check_setting("batch_size", self.batch_size, 1, MAX_BATCH_SIZE))
-        for name in ("max_source_length", "max_target_length"):
-            object.__setattr__(self, name, check_setting(name, getattr(self, name), 1, 1_000_000))
 
     def __str__(self) -> str:
         """The settings as the dataclass writes them, with the model's folder shown relative to the course."""
@@ -111,8 +106,20 @@ class RunSettings:
         return cls(name=name, method=method, model=profile.model,
                    steps=profile.train_steps if steps is None else steps,
                    learning_rate=default_lr if learning_rate is None else learning_rate,
-                   batch_size=profile.batch_size, seed=profile.seed,
-                   max_source_length=profile.max_source_length, max_target_length=profile.max_target_length,
+                   batch_size=profile.batch_size, seed=profile.seed, lora=lora)
+
+    @classmethod
+    def from_trainer(cls, trainer, name: str) -> RunSettings:
+        """What a trainer built in a notebook will run, as settings (recorded in the run's summary)."""
+        model, args = trainer.model, trainer.args
+        lora, base = {}, model.config.name_or_path
+        if hasattr(model, "peft_config"):
+            config = model.peft_config["default"]
+            lora = {"r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+                    "targets": sorted(config.target_modules)}
+            base = config.base_model_name_or_path or base
+        return cls(name=name, method="lora" if lora else "full", model=base, steps=args.max_steps,
+                   learning_rate=args.learning_rate, batch_size=args.per_device_train_batch_size, seed=args.seed,
                    lora=lora)
 
 
@@ -141,50 +148,89 @@ def is_main_process() -> bool:
 # ------------------------------------------------------------------------------------------------
 
 
+#: Trainer arguments that decide how a run is computed, shown or stored, never what it learns or logs: left out
+#: of the key, so that a run trained on a GPU (bf16, DeepSpeed, other data loaders) is reused on a CPU.
+NOT_IN_KEY = frozenset({
+    "output_dir", "run_name", "project", "report_to", "disable_tqdm", "log_level", "log_level_replica",
+    "log_on_each_node", "skip_memory_metrics", "debug", "do_train", "do_eval", "do_predict",
+    "resume_from_checkpoint", "overwrite_output_dir", "per_device_eval_batch_size", "eval_accumulation_steps",
+    "eval_do_concat_batches", "eval_use_gather_object", "bf16", "fp16", "bf16_full_eval", "fp16_full_eval", "tf32",
+    "use_cpu", "no_cuda", "torch_compile", "torch_compile_backend", "torch_compile_mode", "use_liger_kernel",
+    "liger_kernel_config", "activation_checkpointing", "activation_checkpointing_kwargs", "gradient_checkpointing",
+    "gradient_checkpointing_kwargs", "torch_empty_cache_steps", "dataloader_num_workers", "dataloader_pin_memory",
+    "dataloader_persistent_workers", "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
+    "local_rank", "ddp_backend", "ddp_timeout", "ddp_find_unused_parameters", "ddp_bucket_cap_mb",
+    "ddp_broadcast_buffers", "ddp_static_graph", "fsdp", "fsdp_config", "deepspeed", "parallelism_config",
+    "accelerator_config", "save_total_limit", "save_on_each_node", "save_only_model", "save_safetensors",
+    "enable_jit_checkpoint", "push_to_hub", "hub_token", "hub_private_repo", "hub_model_id", "hub_strategy",
+    "hub_always_push", "hub_revision", "trackio_space_id", "trackio_bucket_id", "trackio_static_space_id",
+})
+
+
 def data_fingerprint(dataset) -> str:
-    """A short hash of a prompt/target data set's content (order included)."""
-    pairs = zip(dataset["source"], dataset["target"], strict=True)
-    return fingerprints.digest(chunk for source, target in pairs for chunk in (source, b"\x00", target, b"\x01"))
+    """A short hash of a data set's content, column by column (row order included)."""
+    columns = getattr(dataset, "column_names", None)
+    if columns is None:
+        raise TypeError(f"The trainer's data is a {type(dataset).__name__}; the course caches runs of "
+                        "datasets.Dataset data (what datasets.map returns).")
+    return fingerprints.digest(chunk for name in sorted(columns)
+                               for chunk in (name, b"\x00", json.dumps(list(dataset[name])), b"\x01"))
 
 
-def run_key(settings: RunSettings, train_data, profile: Profile, eval_data=None,
-            n_checkpoints: int | None = None) -> str:
-    """The cache key of a run: a hash of everything that changes the trained weights or what is saved.
+def _plain(value):
+    """A value as JSON can hold it: sets sorted, enums by value, anything else unknown as its text."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
-    In the key: every :class:`RunSettings` field (method, steps, learning rate, batch size, seed, both
-    maximum lengths, LoRA rank, alpha, dropout and targets), with the base model by content
-    (:func:`utils.modeling.model_fingerprint`, tokenizer included) instead of its path; the training data; the validation
-    data (``None`` when a run is trained without it: its log then has no ``eval_loss``) and, with it, the
-    validation decoding (``max_new_tokens``), since both decide the saved validation scores; the number of
-    checkpoints; :data:`RECIPE_VERSION`.
 
-    Left out on purpose: the base model's folder path (a moved checkout reuses its runs); the evaluation batch
-    size (it only groups validation dialogues; padding is masked); the precision and device, and trainer
-    overrides such as DeepSpeed, FSDP or the DDP backend (they change how a run is computed, not the
-    recipe: a run trained on a GPU machine is meant to be reused on a CPU one; distributed runs get their own
-    name); the profile's name (each profile has its own ``results/<profile>/``).
+def run_key(trainer) -> str:
+    """The cache key of what ``trainer.train()`` will run: a hash of everything that changes the trained weights
+    or the saved log.
+
+    In the key: the trainer's arguments (all but :data:`NOT_IN_KEY`); the model it starts from, by content (its
+    weights, LoRA adapters included, which of them train, its config and PEFT config, and the generation config
+    that scores validation dialogues); the tokenized training and validation data; the collator's padding;
+    whether validation is scored (``compute_metrics``); callbacks that say how they change a run (``cache_key``,
+    e.g. :class:`CheckpointAt`); :data:`RECIPE_VERSION`. So an edited argument, template or model trains a new
+    run, and the same recipe built anywhere (lesson 03's cells, :func:`train`) finds the same run.
+
+    Left out: the folder names (a moved checkout reuses its runs); precision, device and the distributed
+    engines (:data:`NOT_IN_KEY`); the code of ``compute_metrics`` (only its presence).
     """
-    _check_profile(profile)
-    validation = None
-    if eval_data is not None:
-        validation = {"data": data_fingerprint(eval_data), "max_new_tokens": profile.max_new_tokens}
-    return fingerprints.of_json({
-        "settings": {**asdict(settings), "model": modeling.model_fingerprint(settings.model)},
-        "data": data_fingerprint(train_data),
-        "validation": validation,
-        "n_checkpoints": n_checkpoints or profile.n_checkpoints,
+    model, args, collator_ = trainer.model, trainer.args, trainer.data_collator
+    config = {k: v for k, v in model.config.to_dict().items() if k not in ("_name_or_path", "transformers_version")}
+    peft = None
+    if hasattr(model, "peft_config"):
+        peft = {k: v for k, v in model.peft_config["default"].to_dict().items()
+                if k not in ("base_model_name_or_path", "revision")}
+    generation = getattr(model, "generation_config", None)
+    generation = generation and {k: v for k, v in generation.to_dict().items() if k != "transformers_version"}
+    return fingerprints.of_json(_plain({
+        "arguments": {k: v for k, v in args.to_dict().items() if k not in NOT_IN_KEY},
+        "weights": modeling.weights_fingerprint(model),
+        "trainable": fingerprints.digest(n for n, p in model.named_parameters() if p.requires_grad),
+        "config": config, "peft": peft, "generation": generation,
+        "train_data": data_fingerprint(trainer.train_dataset),
+        "eval_data": None if trainer.eval_dataset is None else data_fingerprint(trainer.eval_dataset),
+        "collator": [type(collator_).__name__, *(getattr(collator_, a, None) for a in
+                                                 ("label_pad_token_id", "padding", "pad_to_multiple_of"))],
+        "compute_metrics": trainer.compute_metrics is not None,
+        "callbacks": [cb.cache_key for cb in trainer.callback_handler.callbacks if hasattr(cb, "cache_key")],
         "recipe": RECIPE_VERSION,
-    }, length=10)
+    }), length=10)
 
 
-def run_dir(settings: RunSettings, train_data, profile: Profile,
-            n_checkpoints: int | None = None, eval_data=None) -> Path:
-    """The folder of a run: named for people, keyed for the cache (:func:`run_key`).
-
-    Pass the same ``eval_data`` as to :func:`train`: a run validated along the way is another run.
-    """
-    key = run_key(settings, train_data, profile, eval_data, n_checkpoints)
-    return profile.results_dir / "runs" / f"{settings.name}-{key}"
+def keyed_folder(trainer) -> Path:
+    """Where a trainer's run is cached: a folder named by the run's key inside its ``output_dir``
+    (``runs/<name>/<key>/``; the trainer makes ``output_dir`` itself when it is built)."""
+    return Path(trainer.args.output_dir).resolve() / run_key(trainer)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -276,18 +322,12 @@ def tokenize(dataset, tokenizer, profile: Profile):
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
 
 
-def preview_batch(pairs, tokenizer, model, profile: Profile, n: int = 4) -> dict:
-    """The first ``n`` pairs tokenized and collated exactly as the trainer will see them (tensors)."""
-    tokens = tokenize(pairs.select(range(min(n, len(pairs)))), tokenizer, profile).remove_columns("length")
-    return collator(tokenizer, model)(list(tokens))
-
-
 def collator(tokenizer, model):
     """Pads each batch to its longest example; label padding becomes -100 so the loss ignores it.
 
     Given the model, it also builds ``decoder_input_ids`` (the labels shifted right), as T5 expects.
     """
-    return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100, padding="longest")
+    return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -312,19 +352,13 @@ def precision() -> str:
 
 def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
                        evaluate: bool, **overrides) -> Seq2SeqTrainingArguments:
-    """The trainer's arguments for a run: a step budget, checkpoints along the way, fixed seed.
+    """The trainer's arguments for a run, as lesson 03 writes them: a step budget, checkpoints along the way
+    (``n_checkpoints``, plus :func:`early_checkpoints`), a fixed seed, the course's decoding for validation.
 
     ``overrides`` replace or add trainer arguments (e.g. ``deepspeed="ds.json"`` or ``fsdp="full_shard"``).
     """
-    return Seq2SeqTrainingArguments(**{**recipe_arguments(settings, output_dir, profile, n_checkpoints, evaluate),
-                                       **overrides})
-
-
-def recipe_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
-                     evaluate: bool) -> dict:
-    """The values :func:`training_arguments` sets, as a dict (reading them builds no trainer arguments)."""
     every = max(1, settings.steps // max(1, n_checkpoints))
-    return dict(
+    return Seq2SeqTrainingArguments(**{**dict(
         output_dir=str(output_dir),
         max_steps=settings.steps,
         per_device_train_batch_size=settings.batch_size,
@@ -343,77 +377,74 @@ def recipe_arguments(settings: RunSettings, output_dir: Path, profile: Profile, 
         eval_steps=every,
         save_strategy="steps",
         save_steps=every,
-        save_total_limit=None,
         predict_with_generate=evaluate,
+        generation_config=GenerationConfig.from_pretrained(settings.model, **evaluation.decoding(profile)) if evaluate
+        else None,
         report_to="none",
-        dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
-        disable_tqdm=False,
         bf16=precision() == "bf16",
-    )
+    ), **overrides})
 
 
-def course_generation_config(model, profile: Profile) -> GenerationConfig:
-    """The course's decoding (:func:`utils.evaluation.generation_config`) with the model's special tokens."""
-    merged = evaluation.generation_config(profile)
-    for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
-        if getattr(merged, name, None) is None:
-            setattr(merged, name, getattr(model.generation_config, name, None))
-    return merged
+#: Where the early checkpoints fall, as shares of the step budget (see :func:`early_checkpoints`).
+EARLY_CHECKPOINTS = (0.05, 0.125)
+
+
+def early_checkpoints(steps: int) -> list[int]:
+    """Steps early in a run of ``steps`` (5% and 12.5% in, step 2 at the earliest: the first step's learning rate
+    is 0 in the warm-up): a run changes fastest there, so a learning-vs-forgetting curve (lesson 04) needs points
+    there, not only every ``save_steps``."""
+    return sorted({max(2, round(steps * share)) for share in EARLY_CHECKPOINTS} - set(range(steps, steps + 3)))
+
+
+class CheckpointAt(TrainerCallback):
+    """Save a checkpoint, and score the validation data if the run does, at these steps as well.
+
+    The trainer's ``save_steps`` only takes one interval; this adds steps of your choice. It changes what a run
+    saves, so it is part of the run's cache key (``cache_key``, read by :func:`run_key`).
+    """
+
+    def __init__(self, steps):
+        self.steps = tuple(sorted({int(step) for step in steps}))
+        self.cache_key = ["CheckpointAt", list(self.steps)]
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.steps:
+            control.should_save = True
+            control.should_evaluate = args.eval_strategy != "no"
+        return control
+
+
+class KeepGenerationConfig(TrainerCallback):
+    """Put the model's generation config back after each validation batch.
+
+    transformers 5.24's ``generate`` writes its defaults (``max_length=20``) into the model's own generation
+    config the first time it runs; every later validation then warns "Both `max_new_tokens` (=48) and
+    `max_length` (=20) seem to have been set" (measured: ``tests/test_cached_run.py``). Nothing else changes.
+    """
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        configs = {id(m.generation_config): m.generation_config for m in (model, base)}
+        self.saved = [(config, dict(vars(config))) for config in configs.values()]
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        for config, values in getattr(self, "saved", []):
+            vars(config).clear()
+            vars(config).update(values)
 
 
 def validation_rouge(prediction, tokenizer) -> dict[str, float]:
-    """The trainer's ``compute_metrics`` (lesson 03 shows it): mean ROUGE-1 and ROUGE-L of the summaries generated
-    for the validation dialogues. -100 (no token) becomes padding on both sides before decoding."""
+    """The trainer's ``compute_metrics`` for the runs lessons 04-06 train (lesson 03 writes the same in a cell):
+    mean ROUGE-1 and ROUGE-L of the summaries generated for the validation dialogues, stemmed, -100 (no token)
+    turned back into padding before decoding."""
     predictions = np.where(prediction.predictions == -100, tokenizer.pad_token_id, prediction.predictions)
     labels = np.where(prediction.label_ids == -100, tokenizer.pad_token_id, prediction.label_ids)
     decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
     references = tokenizer.batch_decode(labels, skip_special_tokens=True)
-    scores = evaluation.rouge_per_example(decoded, references)
-    return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
-
-
-class _Seq2SeqTrainer(Seq2SeqTrainer):
-    """``Seq2SeqTrainer`` whose evaluation leaves no trace on training.
-
-    * Random state: creating the evaluation data loader draws from PyTorch's global random generator, which
-      would shift every later dropout mask; we restore the generators, so a run trains the same with or
-      without validation along the way.
-    * Generation config: transformers 5 fills in defaults (such as ``max_length=20``) in the model's own
-      generation config while it evaluates; they would clash with ``max_new_tokens`` in later ``generate``
-      calls.
-    """
-
-    def evaluate(self, *args, **kwargs):
-        with _rng_preserved():
-            return super().evaluate(*args, **kwargs)
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
-        config = self.model.generation_config
-        before = dict(vars(config))
-        try:
-            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys, **gen_kwargs)
-        finally:
-            vars(config).clear()
-            vars(config).update(before)
-
-
-#: The trainer a notebook builds for :func:`run_cached`: transformers' ``Seq2SeqTrainer`` with evaluation that
-#: leaves no trace on training (see :class:`_Seq2SeqTrainer`), so it trains exactly as :func:`train` does.
-CourseSeq2SeqTrainer = _Seq2SeqTrainer
-
-
-@contextlib.contextmanager
-def _rng_preserved():
-    """Run a block without changing the random generators: PyTorch's (CPU and every GPU) through
-    ``torch.random.fork_rng``; Python's and NumPy's, which it leaves alone, are saved and restored here."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng():
-        try:
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
+    scores = evaluation.load_rouge().compute(predictions=decoded, references=references, use_stemmer=True,
+                                             use_aggregator=False)
+    return {"rouge1": float(np.mean(scores["rouge1"])), "rougeL": float(np.mean(scores["rougeL"]))}
 
 
 class _OptimizerStateInLastOnly(TrainerCallback):
@@ -564,78 +595,103 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 
 
+def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_data=None, n_checkpoints: int | None = None,
+                   callbacks: list | None = None, output_dir: str | Path | None = None,
+                   trainer_args: dict | None = None) -> Seq2SeqTrainer:
+    """The ``Seq2SeqTrainer`` lesson 03 builds in its cells, for ``settings``: a fresh copy of the base model (with
+    seeded LoRA adapters for a LoRA run), the pairs tokenized (:func:`tokenize`), the collator, the arguments
+    (:func:`training_arguments`), ROUGE on the validation pairs, early checkpoints (:class:`CheckpointAt`).
+
+    The same recipe gives the same :func:`run_key`, so a run lesson 03 trained is found here, and the other way
+    round. ``output_dir`` defaults to ``results/<profile>/runs/<settings.name>`` (the cache adds the key).
+    """
+    _check_profile(profile)
+    n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
+                                  1, MAX_CHECKPOINTS)
+    _check_data(train_data, "train_data")
+    if eval_data is not None:
+        _check_data(eval_data, "eval_data")
+    tokenizer = modeling.load_tokenizer(settings.model)
+    transformers.set_seed(settings.seed)  # LoRA's A matrices start random: seeded, the run repeats
+    model = modeling.load_model(settings.model)
+    args = training_arguments(settings, output_dir or profile.results_dir / "runs" / settings.name, profile,
+                              n_checkpoints, evaluate=eval_data is not None, **(trainer_args or {}))
+    if settings.method == "lora":
+        if args.generation_config is not None:
+            model.generation_config = args.generation_config  # PEFT generates with the base model's config
+        lora = settings.lora
+        with _quiet_peft():
+            model = modeling.add_lora(model, profile, r=lora["r"], alpha=lora["alpha"],
+                                      targets=tuple(lora["targets"]), dropout=lora["dropout"])
+    eval_tokens = tokenize(eval_data, tokenizer, profile) if eval_data is not None else None
+    return Seq2SeqTrainer(
+        model=model,
+        args=args,
+        train_dataset=tokenize(train_data, tokenizer, profile),
+        eval_dataset=eval_tokens,
+        data_collator=collator(tokenizer, model),
+        processing_class=tokenizer,
+        compute_metrics=functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None,
+        callbacks=[CheckpointAt(early_checkpoints(settings.steps)), KeepGenerationConfig(), *(callbacks or [])],
+    )
+
+
 def train(name: str, method: str, train_data, profile: Profile, eval_data=None,
           steps: int | None = None, learning_rate: float | None = None, force: bool = False,
           n_checkpoints: int | None = None, callbacks: list | None = None,
           output_dir: str | Path | None = None, trainer_args: dict | None = None) -> TrainedRun:
-    """Fine-tune a fresh copy of the profile's model on ``source``/``target`` pairs, or load the cached run.
+    """Fine-tune a fresh copy of the profile's model on ``source``/``target`` pairs with lesson 03's recipe
+    (:func:`recipe_trainer`), or load the cached run.
 
     ``method`` is ``"full"`` (every weight trains) or ``"lora"`` (PEFT adapters only). The base model on disk
     is never modified. ``eval_data`` (optional pairs) is scored at every checkpoint: validation loss and
     ROUGE. ``force=True`` trains again even if a finished run exists. ``callbacks`` are extra
-    ``transformers.TrainerCallback`` objects. ``output_dir`` replaces the cache folder; ``trainer_args``
-    override trainer arguments (see :func:`training_arguments`). Under ``torchrun`` or ``accelerate launch``
-    every process trains its shard of the data and only rank 0 writes (see ``python -m utils.train``).
+    ``transformers.TrainerCallback`` objects. ``output_dir`` is used as given instead of the cache folder;
+    ``trainer_args`` override trainer arguments (see :func:`training_arguments`). Under ``torchrun`` or
+    ``accelerate launch`` every process trains its shard of the data and only rank 0 writes (``python -m utils.train``).
     """
     _check_profile(profile)
     settings = RunSettings.from_profile(name, method, profile, steps, learning_rate)
-    n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
-                                  1, MAX_CHECKPOINTS)
-    _check_data(train_data, "train_data")
-    if eval_data is not None:
-        _check_data(eval_data, "eval_data")
-    out = Path(output_dir).resolve() if output_dir else run_dir(settings, train_data, profile, n_checkpoints,
-                                                                  eval_data)
-    return _cached(out, force, lambda: _train(settings, out, train_data, eval_data, profile, n_checkpoints,
-                                              callbacks or [], trainer_args or {}))
+    trainer = recipe_trainer(settings, train_data, profile, eval_data, n_checkpoints, callbacks,
+                             Path(output_dir).resolve() if output_dir else None, trainer_args)
+    with cached_run(trainer, force=force, keyed=output_dir is None) as run:
+        if run.needs_training:
+            trainer.train(resume_from_checkpoint=run.resume_from)
+    return run.result
 
 
-def run_cached(trainer, settings: RunSettings, train_data, profile: Profile, eval_data=None,
-               force: bool = False, n_checkpoints: int | None = None) -> TrainedRun:
-    """Train a ``trainer`` built in a notebook, once: cached, resumable, saved like :func:`train`'s runs.
+@dataclass
+class CachedRun:
+    """What :func:`cached_run` found for a trainer: a finished run (``result``), or where training starts."""
 
-    The notebook builds the objects (tokenized data, collator, arguments, model, trainer) with the course's
-    recipe for ``settings``, its ``output_dir`` the run's folder (:func:`run_dir` with the same data). The
-    cache key (:func:`run_key`) is computed from ``settings`` and the data, so before training this checks that
-    the trainer really is that recipe (:func:`recipe_differences`); a trainer that differs is refused
-    (:class:`RecipeMismatch`) rather than saved under a key that does not describe it. A finished run with
-    the same key is loaded instead (the trainer is then not used); ``force=True`` trains again. The same run
-    trained by :func:`train` (lessons 04-06, ``python -m utils.train``) is found here, and the other way round.
+    path: Path
+    needs_training: bool
+    resume_from: str | None = None
+    result: TrainedRun | None = None
+
+
+@contextlib.contextmanager
+def cached_run(trainer, force: bool = False, keyed: bool = True):
+    """Train a ``trainer`` once: cached by what it will run, resumable, saved as a finished run. Use it as ::
+
+        with training.cached_run(trainer) as run:
+            if run.needs_training:
+                trainer.train(resume_from_checkpoint=run.resume_from)
+        trained = run.result  # a TrainedRun
+
+    The run's folder is named by its :func:`run_key`, inside the trainer's ``output_dir`` (``keyed=False``: the
+    folder as given). A finished run there is loaded and nothing trains; a run that was interrupted resumes from
+    its last complete checkpoint (``run.resume_from``); ``force=True`` deletes what the course wrote there and
+    trains from the start. When the block ends, the final model, its tokenizer and a summary (settings, times,
+    the trainer's log) are saved into ``final/``. Notebooks running at once train a run once (a lock), and a
+    folder the course did not make is refused (:class:`RunFolderError`), nothing changed.
     """
-    _check_profile(profile)
-    n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
-                                  1, MAX_CHECKPOINTS)
-    _check_data(train_data, "train_data")
-    if eval_data is not None:
-        _check_data(eval_data, "eval_data")
-    out = run_dir(settings, train_data, profile, n_checkpoints, eval_data)
-
-    def fit() -> TrainedRun:
-        problems = recipe_differences(trainer, settings, out, train_data, eval_data, profile, n_checkpoints)
-        if problems:
-            raise RecipeMismatch(
-                "training.run_cached saves a run under a key computed from its settings and data, so the trainer "
-                "must be the course's recipe for them; nothing was trained or written. This trainer differs:\n  - "
-                + "\n  - ".join(problems) + "\nBuild it as lesson 03 does (values from `settings`, output_dir "
-                "training.run_dir(...)), or call trainer.train() yourself for a run the course does not cache.")
-        resume, seconds_before = _resume_point(out)
-        if resume:  # the step-0 validation is in the log already
-            trainer.args.eval_on_start = False
-        clock = _ElapsedTime(seconds_before)
-        trainer.add_callback(clock)
-        trainer.add_callback(_OptimizerStateInLastOnly())
-        tokenizer = trainer.processing_class or modeling.load_tokenizer(settings.model)
-        counts = modeling.parameter_counts(trainer.model)
-        print(_describe(settings, counts))
-        return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)
-
-    return _cached(out, force, fit)
-
-
-def _cached(out: Path, force: bool, fit) -> TrainedRun:
-    """The finished run in ``out``, or ``fit()`` under the run's lock (``force``: clear ``out`` first)."""
+    named = Path(trainer.args.output_dir).resolve()
+    name = named.name
+    out = keyed_folder(trainer) if keyed else named
     if not force and is_finished(out):  # a finished run loads without writing anything (no lock either)
-        return _load_cached(out)
+        yield CachedRun(out, needs_training=False, result=_load_cached(out))
+        return
     if is_main_process():
         check_output(out, force)  # before anything is written or deleted
     # Notebooks running in parallel train a run once. The processes of one distributed run meet inside the
@@ -644,88 +700,37 @@ def _cached(out: Path, force: bool, fit) -> TrainedRun:
     with lock:
         if force and is_main_process():
             clear_run(out)
-        if is_finished(out):
-            return _load_cached(out)
+        if not force and is_finished(out):
+            yield CachedRun(out, needs_training=False, result=_load_cached(out))
+            return
         if is_main_process():
             claim_folder(out)
-        return fit()
-
-
-class RecipeMismatch(ValueError):
-    """A trainer handed to :func:`run_cached` is not the course's recipe for its settings; nothing was trained."""
-
-
-#: The trainer arguments that decide the trained weights, the checkpoints or the saved log: they must equal
-#: :func:`training_arguments`' for :func:`run_cached` to cache a run under its settings.
-RECIPE_ARGUMENTS = ("output_dir", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
-                    "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "seed", "data_seed",
-                    "train_sampling_strategy", "optim", "max_grad_norm", "label_smoothing_factor", "bf16", "fp16",
-                    "save_steps", "eval_strategy", "eval_steps", "eval_on_start", "predict_with_generate",
-                    "logging_steps")
-
-
-def _fresh_fingerprint(settings: RunSettings, profile: Profile) -> str:
-    """The weights fingerprint of the model :func:`train` would start from, leaving the random state as it was
-    (the trainer seeded it when it was built; LoRA's dropout draws from it during training)."""
-    with _rng_preserved():
-        return modeling.weights_fingerprint(_fresh_model(settings, profile))
-
-
-def _plain(value):
-    """An argument's value as written (an enum such as ``SchedulerType.LINEAR`` as ``"linear"``)."""
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def recipe_differences(trainer, settings: RunSettings, out: Path, train_data, eval_data, profile: Profile,
-                       n_checkpoints: int) -> list[str]:
-    """How ``trainer`` differs from the course's recipe for ``settings`` (empty: it is the recipe).
-
-    Compared: the trainer class (:data:`CourseSeq2SeqTrainer`), every :data:`RECIPE_ARGUMENTS` value with
-    :func:`training_arguments`', the tokenized training and validation data with :func:`tokenize`'s, the
-    collator (``DataCollatorForSeq2Seq`` padding labels with -100), and the model: full or LoRA as
-    ``settings.method``, LoRA's rank, alpha, dropout and target modules, and its weights with a fresh copy
-    of the base model (seeded adapters included) made as :func:`train` makes it.
-    """
-    problems = []
-    if not isinstance(trainer, _Seq2SeqTrainer):
-        problems.append(f"the trainer is a {type(trainer).__name__}; use training.CourseSeq2SeqTrainer "
-                        "(Seq2SeqTrainer whose validation leaves the random state of training alone)")
-    # Read, not built: new trainer arguments would reset the accelerator state the trainer was made with.
-    expected = recipe_arguments(settings, out, profile, n_checkpoints, evaluate=eval_data is not None)
-    defaults = {f.name: f.default for f in dataclasses.fields(Seq2SeqTrainingArguments)}
-    for name in RECIPE_ARGUMENTS:
-        mine, recipe = _plain(getattr(trainer.args, name, None)), _plain(expected.get(name, defaults.get(name)))
-        if str(mine) != str(recipe):
-            problems.append(f"{name} = {mine!r}, the recipe's is {recipe!r}")
-    tokenizer = modeling.load_tokenizer(settings.model)
-    for what, tokens, pairs in (("training", trainer.train_dataset, train_data),
-                                ("validation", trainer.eval_dataset, eval_data)):
-        if (tokens is None) != (pairs is None):
-            problems.append(f"{what} data: the trainer has {'none' if tokens is None else 'some'}, run_cached was "
-                            f"given {'none' if pairs is None else 'some'}")
-        elif tokens is not None:
-            reference = tokenize(pairs, tokenizer, profile)
-            for column in ("input_ids", "labels"):
-                if column not in tokens.column_names or list(tokens[column]) != list(reference[column]):
-                    problems.append(f"{what} data: its {column!r} differ from training.tokenize's")
-                    break
-    data_collator = trainer.data_collator
-    if not isinstance(data_collator, DataCollatorForSeq2Seq) or data_collator.label_pad_token_id != -100:
-        problems.append("the collator must be DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)")
-    is_lora = hasattr(trainer.model, "peft_config")
-    if is_lora != (settings.method == "lora"):
-        problems.append(f"settings.method is {settings.method!r} but the model {'has' if is_lora else 'has no'} "
-                        "LoRA adapters")
-    elif is_lora:
-        config = trainer.model.peft_config["default"]
-        mine = {"r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
-                "targets": sorted(config.target_modules)}
-        wanted = {**settings.lora, "targets": sorted(settings.lora["targets"])}
-        problems += [f"LoRA {key} = {mine[key]!r}, settings say {wanted[key]!r}" for key in mine if mine[key] != wanted[key]]
-    if not problems and modeling.weights_fingerprint(trainer.model) != _fresh_fingerprint(settings, profile):
-        problems.append("the model's weights are not a fresh copy of the base model (for LoRA: adapters made right "
-                        "after transformers.set_seed(settings.seed)); load it anew and add the adapters then")
-    return problems
+        trainer.args.output_dir = str(out)
+        resume, seconds_before = (None, 0.0) if force else _resume_point(out)
+        if resume:  # the step-0 validation is in the log already
+            trainer.args.eval_on_start = False
+        clock = _ElapsedTime(seconds_before)
+        trainer.add_callback(clock)
+        trainer.add_callback(_OptimizerStateInLastOnly())
+        settings = RunSettings.from_trainer(trainer, name)
+        counts = modeling.parameter_counts(trainer.model)
+        print(_describe(settings, counts))
+        ended = resume is not None and _step(resume) >= trainer.args.max_steps
+        run = CachedRun(out, needs_training=not ended, resume_from=str(resume) if resume and not ended else None)
+        with _disk_space(out):
+            if ended:  # the run ended there; saving it as finished failed
+                print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as finished): "
+                      "saving it now, nothing more to train.")
+                _restore_finished(trainer, resume)
+            elif resume:
+                print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
+            yield run
+        if trainer.state.global_step < trainer.args.max_steps:
+            raise RuntimeError(
+                f"The trainer is at step {trainer.state.global_step} of {trainer.args.max_steps}, so nothing was saved as "
+                "a finished run: inside the `with training.cached_run(trainer) as run:` block, call "
+                "trainer.train(resume_from_checkpoint=run.resume_from) when run.needs_training.")
+        run.result = _finish(trainer, settings, out, resume, clock, counts)
 
 
 def _load_cached(out: Path) -> TrainedRun:
@@ -765,18 +770,6 @@ def _describe(settings: RunSettings, counts: dict) -> str:
             f"lr {settings.learning_rate:g}, seed {settings.seed}, {precision()}.")
 
 
-def _fresh_model(settings: RunSettings, profile: Profile):
-    """A fresh copy of the base model, with new LoRA adapters for a LoRA run (seeded, so repeatable)."""
-    transformers.set_seed(settings.seed)
-    model = modeling.load_model(settings.model)
-    if settings.method == "lora":
-        lora = settings.lora
-        with _quiet_peft():
-            model = modeling.add_lora(model, profile, r=lora["r"], alpha=lora["alpha"],
-                                      targets=tuple(lora["targets"]), dropout=lora["dropout"])
-    return model
-
-
 def _resume_point(out: Path) -> tuple[Path | None, float]:
     """The checkpoint to resume from (None: start afresh) and the training seconds spent before it.
 
@@ -792,48 +785,10 @@ def _resume_point(out: Path) -> tuple[Path | None, float]:
     return resume, json.loads(elapsed.read_text())["seconds"] if elapsed.exists() else 0.0
 
 
-def _train(settings: RunSettings, out: Path, train_data, eval_data, profile: Profile, n_checkpoints: int,
-           callbacks: list, trainer_args: dict) -> TrainedRun:
-    tokenizer = modeling.load_tokenizer(settings.model)
-    model = _fresh_model(settings, profile)
-    counts = modeling.parameter_counts(model)
-    print(_describe(settings, counts))
-    train_tokens = tokenize(train_data, tokenizer, profile)
-    eval_tokens = tokenize(eval_data, tokenizer, profile) if eval_data is not None else None
-    resume, seconds_before = _resume_point(out)
-    if resume:  # the step-0 validation is in the log already
-        trainer_args = {**trainer_args, "eval_on_start": False}
-    args = training_arguments(settings, out, profile, n_checkpoints, evaluate=eval_tokens is not None,
-                              **trainer_args)
-    clock = _ElapsedTime(seconds_before)
-    trainer = _Seq2SeqTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_tokens,
-        eval_dataset=eval_tokens,
-        data_collator=collator(tokenizer, model),
-        processing_class=tokenizer,
-        compute_metrics=functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None,
-        callbacks=[clock, _OptimizerStateInLastOnly(), *callbacks],
-    )
-    return _fit(trainer, tokenizer, settings, out, train_data, profile, resume, clock, counts)
-
-
-def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profile: Profile, resume: Path | None,
-         clock: _ElapsedTime, counts: dict) -> TrainedRun:
-    """Train (or resume) ``trainer``, save the final model and summary into ``out``: both entry points end here."""
+def _finish(trainer, settings: RunSettings, out: Path, resume: Path | None, clock: _ElapsedTime,
+            counts: dict) -> TrainedRun:
+    """Save the trained model and its summary into ``out/final`` (rank 0), drop optimizer states; the run."""
     model = trainer.model
-    generating = model.get_base_model() if settings.method == "lora" else model
-    generating.generation_config = course_generation_config(generating, profile)
-    with _disk_space(out):
-        if resume and _step(resume) >= settings.steps:  # the run ended there; saving it as finished failed
-            print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as finished): "
-                  "saving it now, nothing more to train.")
-            _restore_finished(trainer, resume)
-        else:
-            if resume:
-                print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
-            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     wall = clock.seconds()
     validation = sum(entry.get("eval_runtime", 0.0) for entry in trainer.state.log_history)
     summary = {
@@ -842,20 +797,20 @@ def _fit(trainer, tokenizer, settings: RunSettings, out: Path, train_data, profi
         "validation_seconds": validation,
         "wall_seconds": wall,
         "resumed_from": resume.name if resume else None,
-        "n_train_examples": len(train_data),
+        "n_train_examples": len(trainer.train_dataset),
         "parameters": counts,
         "precision": precision(),
         "device": str(next(model.parameters()).device),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "log_history": trainer.state.log_history,
     }
+    tokenizer = trainer.processing_class or modeling.load_tokenizer(settings.model)
     with _disk_space(out):
         summary = _save_final(trainer, tokenizer, out / "final", summary)
-    if not trainer.is_world_process_zero():
-        return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
-    _prune_checkpoints(out)
-    scored = f" ({validation:.0f} s of it scoring validation dialogues)" if trainer.eval_dataset is not None else ""
-    print(f"Trained in {wall:.0f} s{scored}; saved to {shown_path(out)}.")
+    if trainer.is_world_process_zero():
+        _prune_checkpoints(out)
+        scored = f" ({validation:.0f} s of it scoring validation dialogues)" if trainer.eval_dataset is not None else ""
+        print(f"Trained in {wall:.0f} s{scored}; saved to {shown_path(out)}.")
     return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
 
 
