@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -292,3 +293,35 @@ def test_lesson_05_builds_in_its_cells_the_data_build_mixture_and_replay_mixture
     exec(_lesson_05_cell("def replay_data("), names)
     replay = mixture.replay_mixture(0.2, profile, splits={**splits, "dialogsum": single})
     assert names["replay_data"](0.2).to_list() == replay.to_list()
+
+
+def test_lesson_05_trainers_are_the_runs_the_playground_and_the_cli_train(micro_profile, monkeypatch):
+    """Lesson 05 builds its two trainers in cells; ``mixture.multitask_run`` / ``replay_run`` (the playground,
+    lesson 06, ``python -m utils.train``) build them with ``training.recipe_trainer``. Same key, same run."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from conftest import micro_pairs
+
+    from utils import finetuning, modeling, training
+
+    trainers = []
+
+    @contextlib.contextmanager
+    def capture(trainer, force=False, keyed=True):
+        trainers.append(trainer)
+        yield SimpleNamespace(needs_training=False, resume_from=None, result=f"run {len(trainers)}")
+
+    monkeypatch.setattr(training, "cached_run", capture)
+    monkeypatch.setattr(finetuning, "single_task_run", lambda *args, **kwargs: "lesson 03's run")
+    pairs = micro_pairs(16)
+    names = {"profile": micro_profile, "modeling": modeling, "finetuning": finetuning, "training": training,
+             "mix": pairs, "replay_mixes": {0.05: pairs}}
+    exec(_lesson_05_cell("multi_trainer = Seq2SeqTrainer("), names)
+    exec(_lesson_05_cell("replay_trainer = Seq2SeqTrainer("), names)
+    assert names["multi"] == "run 1" and names["replays"] == {0.05: "run 2"}
+    for trainer, name in zip(trainers, ("multitask_full", "replay_5pct_full"), strict=True):
+        recipe = training.recipe_trainer(training.RunSettings.from_profile(name, "full", micro_profile), pairs,
+                                         micro_profile)
+        assert training.run_key(trainer) == training.run_key(recipe), name
+        assert Path(trainer.args.output_dir).name == name
