@@ -46,7 +46,13 @@ def test_every_exercise_has_a_starter_a_self_check_and_a_collapsed_solution(note
             "the self-check asserts with messages"
 
 
-@pytest.mark.parametrize("notebook, marker", [(LESSONS[0], "disable_adapter("), (LESSONS[1], "concatenate_datasets(")])
+@pytest.mark.parametrize("notebook, marker", [
+    (LESSONS[0], "with lora.model.disable_adapter():"),
+    (LESSONS[1], "datasets.concatenate_datasets("), (LESSONS[1], ".shuffle(seed="),
+    (LESSONS[1], "multi_trainer = Seq2SeqTrainer("), (LESSONS[1], "replay_trainer = Seq2SeqTrainer("),
+    (LESSONS[1], "multi_trainer.train(resume_from_checkpoint=run.resume_from)"),
+    (LESSONS[1], "replay_trainer.train(resume_from_checkpoint=run.resume_from)"),
+])
 def test_the_lessons_show_the_library_calls_they_teach(notebook, marker):
     sources = [c.source for c in nbformat.read(NOTEBOOK_DIR / notebook, as_version=4).cells if c.cell_type == "code"]
     assert any(marker in source for source in sources)
