@@ -122,11 +122,29 @@ def test_adapter_off_gives_back_the_base_model(micro_model_dir, micro_profile):
             return model(input_ids=ids, decoder_input_ids=decoder).logits
 
     assert not torch.allclose(logits(lora), logits(base))
-    with forgetting.adapter_disabled(lora):
+    key_on = forgetting.weights_key(lora)
+    with lora.disable_adapter():  # PEFT's own switch, as lesson 04 uses it
         assert torch.allclose(logits(lora), logits(base))
-    assert forgetting.weights_key(lora, adapter_off=True) != forgetting.weights_key(lora)
-    with pytest.raises(TypeError, match="PEFT"), forgetting.adapter_disabled(base):
-        pass
+        assert forgetting.adapter_is_off(lora)
+        key_off = forgetting.weights_key(lora)
+    assert key_off != key_on and key_off.endswith("-adapter-off"), "adapter off is scored as another model"
+    assert forgetting.weights_key(lora) == key_on and not forgetting.adapter_is_off(lora)
+    assert not forgetting.adapter_is_off(base)
+
+
+def test_scores_inside_disable_adapter_are_cached_apart_from_the_adapters(micro_model_dir, micro_profile):
+    lora = modeling.add_lora(modeling.load_model(str(micro_model_dir)), micro_profile)
+    calls = []
+
+    def compute():
+        calls.append(forgetting.adapter_is_off(lora))
+        return {"main": 0.5 if calls[-1] else 0.25}
+
+    on = forgetting.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile)
+    with lora.disable_adapter():
+        off = forgetting.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile)
+    assert (on, off, calls) == ({"main": 0.25}, {"main": 0.5}, [False, True])
+    assert forgetting.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile) == on and len(calls) == 2
 
 
 def test_learning_curve_visits_base_checkpoints_and_final_in_order(micro_profile, monkeypatch):
@@ -163,7 +181,7 @@ def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, 
         calls.append(("target", profile.n_eval_dialogues, template_name))
         return {"rouge1": 0.1 * profile.n_eval_dialogues}, None
 
-    def fake_probe(model, tokenizer, probe, profile, adapter_off=False, force=False):
+    def fake_probe(model, tokenizer, probe, profile, force=False):
         calls.append((probe, profile.n_probe_eval))
         return _answers(probe, profile)
 
@@ -276,3 +294,34 @@ def test_paired_differences_say_cant_tell_unless_the_interval_excludes_zero():
     assert shuffled.loc["average", "verdict"] == "can't tell"
     with pytest.raises(ValueError, match="same probes"):
         forgetting.paired_differences(base, {"qa": base["qa"]})
+
+
+def test_target_example_scores_are_each_dialogues_rouge1_and_average_to_the_score(micro_model_dir, micro_profile,
+                                                                                  monkeypatch):
+    import pandas as pd
+
+    model = modeling.load_model(str(micro_model_dir))
+    calls = []
+
+    def fake_summarization(model, tokenizer, profile, template_name):
+        calls.append(template_name)
+        return {"rouge1": 0.25}, pd.DataFrame({"rouge1": [0.0, 0.5, 0.25, 0.25]})
+
+    monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
+    per_dialogue = forgetting.target_example_scores(model, None, micro_profile, n=2)
+    assert per_dialogue.tolist() == [0.0, 0.5, 0.25, 0.25] and per_dialogue.mean() == 0.25
+    assert forgetting.target_scores(model, None, micro_profile, n=2)["rouge1"] == 0.25 and len(calls) == 1  # cached
+
+
+def test_target_example_scores_rescore_a_cache_without_per_dialogue_scores(micro_model_dir, micro_profile, monkeypatch):
+    import pandas as pd
+
+    model = modeling.load_model(str(micro_model_dir))
+    tables = [None, pd.DataFrame({"rouge1": [0.5, 0.0]})]  # an older course stored the mean only
+
+    def fake_summarization(model, tokenizer, profile, template_name):
+        return {"rouge1": 0.25}, tables.pop(0)
+
+    monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
+    assert "rouge1_per_dialogue" not in forgetting.target_scores(model, None, micro_profile, n=2)
+    assert forgetting.target_example_scores(model, None, micro_profile, n=2).tolist() == [0.5, 0.0] and not tables

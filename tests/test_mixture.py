@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +255,73 @@ def test_multitask_section_holds_what_metrics_json_promises():
     assert section["replay"]["5pct"]["ratio"] == 0.05 and section["replay"]["5pct"]["target"]["rouge1"] == 0.65
     assert section["mixture"]["n_examples"] == len(mix) and section["mixture"]["share"]["dialogsum"] == 2 / len(mix)
     assert set(section["summary"]) == set(board.index)
+
+
+def _lesson_05_cell(marker: str) -> str:
+    import nbformat
+
+    from utils.course import NOTEBOOK_DIR
+
+    cells = [c.source for c in nbformat.read(NOTEBOOK_DIR / "05_multitask_instruction_tuning.ipynb", as_version=4).cells
+             if c.cell_type == "code" and marker in c.source]
+    assert len(cells) == 1, f"lesson 05: {len(cells)} cells contain {marker!r}"
+    return cells[0]
+
+
+def test_lesson_05_builds_in_its_cells_the_data_build_mixture_and_replay_mixture_give(splits, profile, monkeypatch):
+    """Lesson 05 builds its mixtures in the open; the CLI, the tiny build and the playground call the functions.
+    Both must be the same data, or a run trained by one would not be found by the other."""
+    import datasets
+    import pandas as pd
+
+    from utils import finetuning, tasks
+
+    single = templates.apply_template(Dataset.from_list(splits["dialogsum"]),
+                                      templates.training_templates("dialogsum", include_inverted=False))
+    monkeypatch.setattr(mixture, "task_train_split", lambda task, _profile: splits[task])
+    monkeypatch.setattr(mixture, "token_counter", lambda _profile: words)
+    monkeypatch.setattr(finetuning, "summarization_training_data", lambda _profile: single)
+    sizes = {task: len(rows) for task, rows in splits.items()}
+    spec = MixtureSpec(tasks=TASKS, cap=300, target_share=0.6, seed=profile.seed)
+    names = {"datasets": datasets, "np": np, "pd": pd, "mixture": mixture, "templates": templates, "tasks": tasks,
+             "finetuning": finetuning, "profile": profile, "TASKS": TASKS, "PROBES": PROBES, "CAP": 300,
+             "TARGET_SHARE": 0.6, "counts": mixture.allocate(mixture.budget_examples(profile), spec.rates(sizes))}
+    exec(_lesson_05_cell("mix = datasets.concatenate_datasets"), names)
+    built = mixture.build_mixture(profile, names["spec"], splits=splits, count_tokens=words)
+    assert names["spec"] == dataclasses.replace(spec, few_shot_share=names["FEW_SHOT_SHARE"], max_shots=names["MAX_SHOTS"])
+    assert names["mix"].to_list() == built.to_list() and len(built) == mixture.budget_examples(profile)
+    exec(_lesson_05_cell("def replay_data("), names)
+    replay = mixture.replay_mixture(0.2, profile, splits={**splits, "dialogsum": single})
+    assert names["replay_data"](0.2).to_list() == replay.to_list()
+
+
+def test_lesson_05_trainers_are_the_runs_the_playground_and_the_cli_train(micro_profile, monkeypatch):
+    """Lesson 05 builds its two trainers in cells; ``mixture.multitask_run`` / ``replay_run`` (the playground,
+    lesson 06, ``python -m utils.train``) build them with ``training.recipe_trainer``. Same key, same run."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from conftest import micro_pairs
+
+    from utils import finetuning, modeling, training
+
+    trainers = []
+
+    @contextlib.contextmanager
+    def capture(trainer, force=False, keyed=True):
+        trainers.append(trainer)
+        yield SimpleNamespace(needs_training=False, resume_from=None, result=f"run {len(trainers)}")
+
+    monkeypatch.setattr(training, "cached_run", capture)
+    monkeypatch.setattr(finetuning, "single_task_run", lambda *args, **kwargs: "lesson 03's run")
+    pairs = micro_pairs(16)
+    names = {"profile": micro_profile, "modeling": modeling, "finetuning": finetuning, "training": training,
+             "mix": pairs, "replay_mixes": {0.05: pairs}}
+    exec(_lesson_05_cell("multi_trainer = Seq2SeqTrainer("), names)
+    exec(_lesson_05_cell("replay_trainer = Seq2SeqTrainer("), names)
+    assert names["multi"] == "run 1" and names["replays"] == {0.05: "run 2"}
+    for trainer, name in zip(trainers, ("multitask_full", "replay_5pct_full"), strict=True):
+        recipe = training.recipe_trainer(training.RunSettings.from_profile(name, "full", micro_profile), pairs,
+                                         micro_profile)
+        assert training.run_key(trainer) == training.run_key(recipe), name
+        assert Path(trainer.args.output_dir).name == name

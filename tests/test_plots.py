@@ -154,3 +154,28 @@ def test_grouped_bars_put_one_bar_per_column_in_each_rows_group():
     assert [round(w, 6) for _, _, w, _ in bars] == [0.4] * 4
     assert [t.get_text() for t in ax.get_xticklabels()] == ["qa", "topic"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["full", "lora"]
+
+
+def test_heatmap_of_changes_colours_a_loss_red_and_prints_it_negative():
+    changes = pd.DataFrame({"qa": [-0.5, 0.0], "topic": [0.25, -0.001]}, index=["full", "lora"])
+    fig = plots.heatmap(changes, loss_is_negative=True)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["-50.0", "+25.0", "0.0", "-0.1"]
+    image = ax.images[0]
+    red, blue = image.cmap(image.norm(-50.0)), image.cmap(image.norm(25.0))
+    assert red[0] > red[2] and blue[2] > blue[0], "a loss (negative) is red, a gain blue"
+    default = plots.heatmap(changes).axes[0].images[0]
+    assert default.cmap(default.norm(-50.0))[2] > default.cmap(default.norm(-50.0))[0]  # drops table: red = positive
+
+
+def test_gain_vs_drop_puts_each_run_at_its_drop_and_gain_with_intervals():
+    table = pd.DataFrame({"gain": [0.3, 0.1], "gain_low": [0.25, 0.05], "gain_high": [0.35, 0.15],
+                          "drop": [0.4, 0.05], "drop_low": [0.35, 0.0], "drop_high": [0.45, 0.1],
+                          "method": ["full", "lora"], "learning_rate": [1e-3, 1e-3]}, index=["full", "lora"])
+    ax = plots.gain_vs_drop(table).axes[0]
+    points = sorted((round(float(line.get_xdata()[0]), 6), round(float(line.get_ydata()[0]), 6))
+                    for line in ax.lines if len(line.get_xdata()) == 1 and line.get_marker() in ("o", "s"))
+    assert points == [(5.0, 10.0), (40.0, 30.0)]
+    assert [t.get_text() for t in ax.texts] == ["full", "lora"]
+    with pytest.raises(ValueError, match="drop_low"):
+        plots.gain_vs_drop(table.drop(columns="drop_low"))

@@ -14,7 +14,6 @@ retrained model (new weights) is never mistaken for an old one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
@@ -28,10 +27,19 @@ from utils.tasks import PROBES
 
 
 # --- cached scoring -----------------------------------------------------------------------------------
-def weights_key(model, adapter_off: bool = False) -> str:
-    """A short key for a model's exact weights (a hash of every parameter); ``adapter_off`` marks a LoRA
-    model scored with its adapter disabled."""
-    return modeling.weights_fingerprint(model)[:16] + ("-adapter-off" if adapter_off else "")
+def adapter_is_off(model) -> bool:
+    """True inside PEFT's ``with model.disable_adapter():`` (every adapter layer of a LoRA model switched off),
+    False for a model without adapters or with them on."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [module for module in model.modules() if isinstance(module, BaseTunerLayer)]
+    return bool(layers) and all(layer.disable_adapters for layer in layers)
+
+
+def weights_key(model) -> str:
+    """A short key for a model's exact weights (a hash of every parameter), marked ``-adapter-off`` for a LoRA
+    model scored inside ``with model.disable_adapter():`` (same parameters, another function)."""
+    return modeling.weights_fingerprint(model)[:16] + ("-adapter-off" if adapter_is_off(model) else "")
 
 
 def _digest(obj) -> str:
@@ -45,14 +53,14 @@ def tokenizer_key(tokenizer) -> str:
 
 
 def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile,
-                  adapter_off: bool = False, force: bool = False) -> dict:
+                  force: bool = False) -> dict:
     """``compute()``'s scores for ``model``, from ``results/<profile>/scores/`` when already measured.
 
     The file name joins ``name`` (what was scored), the weights' key and a hash of ``settings`` (everything
     else that changes the score: tokenizer, test rows, prompt, decoding). Fresh or cached, the values are the
     stored ones (numbers to 6 digits), so the two paths never differ.
     """
-    path = profile.results_dir / "scores" / f"{name}-{weights_key(model, adapter_off)}-{_digest(settings)}.json"
+    path = profile.results_dir / "scores" / f"{name}-{weights_key(model)}-{_digest(settings)}.json"
     cached = None if force else read_sealed(path)
     if cached is not None:
         return cached
@@ -63,19 +71,6 @@ def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict],
     # Read back even when just computed: the file stores numbers to 6 digits, and a model scored now must
     # compare equal with the same model's scores read from the cache (e.g. lesson 04's adapter-off check).
     return read_sealed(path)
-
-
-@contextlib.contextmanager
-def adapter_disabled(model, adapter_off: bool = True):
-    """Run a block with a LoRA model's adapter switched off (PEFT's ``disable_adapter``): the frozen base."""
-    if not adapter_off:
-        yield model
-        return
-    if not hasattr(model, "disable_adapter"):
-        raise TypeError(f"adapter_off=True needs a PEFT (LoRA) model, got {type(model).__name__}; "
-                        "pass the LoRA run's model, or adapter_off=False.")
-    with model.disable_adapter():
-        yield model
 
 
 def _with_n(profile: Profile, **sizes) -> Profile:
@@ -89,26 +84,24 @@ def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
             "scoring_code": scoring.SCORING_CODE}
 
 
-def probe_outputs(model, tokenizer, probe: str, profile: Profile, adapter_off: bool = False,
-                  force: bool = False) -> dict:
+def probe_outputs(model, tokenizer, probe: str, profile: Profile, force: bool = False) -> dict:
     """One probe's answers on its test rows (``predictions``), each row's main score (``scores``) and how many
     prompts were shortened to fit (``n_shortened``), generated once and cached: :func:`probe_scores` and
     :func:`probe_example_scores` both read them."""
     test = data.probe_test(probe, profile)
 
     def compute():
-        with adapter_disabled(model, adapter_off):
-            predictions, n_shortened = scoring.probe_predictions(model, tokenizer, probe, test, profile)
+        predictions, n_shortened = scoring.probe_predictions(model, tokenizer, probe, test, profile)
         return {"predictions": predictions, "n_shortened": n_shortened,
                 "scores": [evaluation.score_probe(probe, [p], [row])["score"]
                            for p, row in zip(predictions, test, strict=True)]}
 
     return cached_scores(f"probe-examples-{probe}", model, _probe_settings(tokenizer, probe, profile, test), compute,
-                         profile, adapter_off, force)
+                         profile, force)
 
 
 def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PROBES,
-                 adapter_off: bool = False, n: int | None = None, force: bool = False) -> dict[str, dict]:
+                 n: int | None = None, force: bool = False) -> dict[str, dict]:
     """Every probe's scores for one model (``main`` is the main score), cached; ``n`` test rows per probe
     (default: the profile's ``n_probe_eval``). The answers are generated once (:func:`probe_outputs`)."""
     profile = _with_n(profile, n_probe_eval=n)
@@ -117,23 +110,23 @@ def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PRO
         test = data.probe_test(probe, profile)
 
         def compute(probe=probe, test=test):
-            outputs = probe_outputs(model, tokenizer, probe, profile, adapter_off, force)
+            outputs = probe_outputs(model, tokenizer, probe, profile, force)
             scores = evaluation.score_probe(probe, outputs["predictions"], list(test))
             scores["main"], scores["n_shortened"] = scores["score"], outputs["n_shortened"]
             return scores
 
         results[probe] = cached_scores(f"probe-{probe}", model, _probe_settings(tokenizer, probe, profile, test),
-                                       compute, profile, adapter_off, force)
+                                       compute, profile, force)
     return results
 
 
-def probe_example_scores(model, tokenizer, probe: str, profile: Profile, adapter_off: bool = False,
-                         n: int | None = None, force: bool = False) -> np.ndarray:
+def probe_example_scores(model, tokenizer, probe: str, profile: Profile, n: int | None = None,
+                         force: bool = False) -> np.ndarray:
     """One probe's main score of each test row (token F1, 1/0 for a right/wrong label, ROUGE-1), cached; their
     mean is :func:`probe_scores`'s ``main``. Paired over the same rows, two models' scores give a drop with an
     interval (:func:`paired_differences`)."""
     profile = _with_n(profile, n_probe_eval=n)
-    return np.asarray(probe_outputs(model, tokenizer, probe, profile, adapter_off, force)["scores"], dtype=float)
+    return np.asarray(probe_outputs(model, tokenizer, probe, profile, force)["scores"], dtype=float)
 
 
 def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
@@ -162,9 +155,10 @@ def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequenc
 
 
 def target_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
-                  n: int | None = None, adapter_off: bool = False, force: bool = False) -> dict:
+                  n: int | None = None, force: bool = False) -> dict:
     """ROUGE, grounding and (where the data records facts) fact recall on the target test dialogues (first
-    ``n``; default the profile's), with one prompt, cached."""
+    ``n``; default the profile's), with one prompt, cached; ``rouge1_per_dialogue`` holds each dialogue's
+    ROUGE-1 (:func:`target_example_scores`)."""
     profile = _with_n(profile, n_eval_dialogues=n)
     test = data.target_test(profile)
     template = templates.fingerprint(templates.get_template(tasks.TARGET_TASK, template_name))
@@ -176,11 +170,21 @@ def target_scores(model, tokenizer, profile: Profile, template_name: str = scori
                 "scoring_code": scoring.SCORING_CODE}
 
     def compute():
-        with adapter_disabled(model, adapter_off):
-            scores, _ = scoring.evaluate_summarization(model, tokenizer, profile, template_name)
-        return scores
+        scores, table = scoring.evaluate_summarization(model, tokenizer, profile, template_name)
+        return {**scores, **({"rouge1_per_dialogue": table["rouge1"].tolist()} if table is not None else {})}
 
-    return cached_scores(f"target-{template_name}", model, settings, compute, profile, adapter_off, force)
+    return cached_scores(f"target-{template_name}", model, settings, compute, profile, force)
+
+
+def target_example_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
+                          n: int | None = None) -> np.ndarray:
+    """Each target test dialogue's ROUGE-1 (their mean is :func:`target_scores`'s ``rouge1``), cached: paired
+    over the same dialogues, two models' scores give a target gain with an interval
+    (:func:`utils.evaluation.paired_bootstrap`)."""
+    scores = target_scores(model, tokenizer, profile, template_name, n)
+    if "rouge1_per_dialogue" not in scores:  # scored by an older version of the course: score again
+        scores = target_scores(model, tokenizer, profile, template_name, n, force=True)
+    return np.asarray(scores["rouge1_per_dialogue"], dtype=float)
 
 
 def probe_models(models: Mapping[str, object], tokenizer, profile: Profile,

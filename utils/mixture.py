@@ -12,9 +12,12 @@ How FLAN builds its training data, in miniature:
   new (target) task, and the held-in tasks share the rest by size, so the mixture learns the new task at
   nearly single-task speed while it keeps rehearsing the old ones.
 
-Also here: *replay* mixtures (the single-task data plus a small share of the probe tasks' data, a cheap cure
-for forgetting) and :func:`multitask_run` / :func:`replay_run`, which train from the same base model with the
-same step budget as the single-task runs, or load the cached run.
+Lesson 05 builds its mixtures in cells, with this module's plumbing: :func:`mixing_rates` / :func:`allocate`
+(rates and whole counts), :func:`sample_rows`, :func:`render_examples` (templates, few-shot exemplars within a
+token budget, :func:`token_counter`) and the :data:`FEATURES` every part shares, joined with
+``datasets.concatenate_datasets`` and shuffled. :func:`build_mixture` and :func:`replay_mixture` are the same
+recipes as functions, for what runs outside a lesson (the tiny model's build, ``python -m utils.train``, the
+playground's :func:`multitask_run`); a test checks that lesson 05's cells give the very same data.
 """
 
 from __future__ import annotations
@@ -168,7 +171,8 @@ def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec, 
     return examples
 
 
-def _token_counter(profile: Profile) -> Callable[[str], int]:
+def token_counter(profile: Profile) -> Callable[[str], int]:
+    """A prompt's length in the profile's tokens: what a few-shot prompt must fit (``max_source_length``)."""
     tokenizer = modeling.load_tokenizer(profile)
     return lambda text: len(tokenizer(text, verbose=False)["input_ids"])
 
@@ -205,7 +209,7 @@ def build_mixture(profile: Profile, spec: MixtureSpec | None = None, n_examples:
     """
     spec = spec or MixtureSpec(seed=profile.seed)
     splits = splits or {task: task_train_split(task, profile) for task in spec.tasks}
-    count_tokens = count_tokens or _token_counter(profile)
+    count_tokens = count_tokens or token_counter(profile)
     rates = spec.rates({task: len(splits[task]) for task in spec.tasks})
     counts = allocate(budget_examples(profile) if n_examples is None else n_examples, rates)
     rng = np.random.default_rng(spec.seed)

@@ -145,18 +145,20 @@ def lengths_by_group(table: pd.DataFrame, value: str = "tokens", group: str = "s
 _OTHER_COLOURS = (NEUTRAL, "#55A868", "#8172B3", "#937860", "#64B5CD", "#8C8C8C")
 
 def heatmap(table: pd.DataFrame, title: str = "", diverging: bool = True, percent: bool = True,
-            colorbar_label: str = "") -> Figure:
-    """A table of numbers as coloured cells, each cell annotated (e.g. the probe-score drop of each model).
+            colorbar_label: str = "", loss_is_negative: bool = False) -> Figure:
+    """A table of numbers as coloured cells, each cell annotated (e.g. the probe-score change of each model).
 
-    ``diverging=True`` centres the colours on 0 (red = positive, blue = negative), as for drops, where
-    positive means forgotten. Fractions are shown in percent points when ``percent``.
+    ``diverging=True`` centres the colours on 0 and signs every number: red for positive, blue for negative,
+    or, with ``loss_is_negative`` (changes in a score, where negative means lost), red for negative. Fractions
+    are shown in percent points when ``percent``.
     """
     if table.empty:
         raise ValueError("table is empty; give e.g. models as rows and probe tasks as columns")
     scale = 100 if percent else 1
     values = table.to_numpy(dtype=float) * scale
     limit = np.nanmax(np.abs(values)) or 1.0
-    style = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if diverging else {"cmap": "viridis"}
+    cmap = "RdBu" if loss_is_negative else "RdBu_r"
+    style = {"cmap": cmap, "vmin": -limit, "vmax": limit} if diverging else {"cmap": "viridis"}
     fig, (ax,) = _figure(width=1.3 * table.shape[1] + 3, height=0.6 * table.shape[0] + 1.8)
     ax.grid(False)
     image = ax.imshow(values, aspect="auto", **style)
@@ -164,9 +166,43 @@ def heatmap(table: pd.DataFrame, title: str = "", diverging: bool = True, percen
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
     for (row, col), value in np.ndenumerate(values):
         shade = abs(value) / limit if diverging else 0.0
-        ax.text(col, row, f"{value:+.1f}" if diverging else f"{value:.1f}", ha="center", va="center",
-                color="white" if shade > 0.6 else "black", fontsize=9)
+        text = f"{value:.1f}" if not diverging else "0.0" if round(value, 1) == 0 else f"{value:+.1f}"
+        ax.text(col, row, text, ha="center", va="center", color="white" if shade > 0.6 else "black", fontsize=9)
     fig.colorbar(image, ax=ax, label=colorbar_label or ("percent points" if percent else ""))
+    ax.set_title(title)
+    return fig
+
+
+def gain_vs_drop(table: pd.DataFrame, title: str = "", percent: bool = True) -> Figure:
+    """Learning against forgetting, one point per run (Biderman et al. 2024's picture): the probe drop on the
+    x axis, the target gain on the y axis, each with its 95% interval as error bars.
+
+    ``table`` has one row per run (the index labels the point) and the columns ``gain``, ``gain_low``,
+    ``gain_high``, ``drop``, ``drop_low``, ``drop_high``; optional ``method`` and ``learning_rate`` columns
+    pick each point's marker and colour. Up and to the left is better: more learned, less forgotten.
+    """
+    needed = ["gain", "gain_low", "gain_high", "drop", "drop_low", "drop_high"]
+    missing = [c for c in needed if c not in table.columns]
+    if table.empty or missing:
+        raise ValueError(f"table needs one row per run and the columns {needed}; it lacks {missing or 'rows'}")
+    scale = 100 if percent else 1
+    methods = list(dict.fromkeys(table["method"])) if "method" in table else []
+    rates = list(dict.fromkeys(table["learning_rate"])) if "learning_rate" in table else []
+    markers, colours = ("o", "s", "^", "D"), (NEUTRAL, HIGHLIGHT, "#55A868", "#8172B3", LIMIT)
+    fig, (ax,) = _figure(width=8.5, height=5.0)
+    for name, row in table.iterrows():
+        x, y = row["drop"] * scale, row["gain"] * scale
+        xerr = [[x - row["drop_low"] * scale], [row["drop_high"] * scale - x]]
+        yerr = [[y - row["gain_low"] * scale], [row["gain_high"] * scale - y]]
+        marker = markers[methods.index(row["method"]) % len(markers)] if methods else "o"
+        colour = colours[rates.index(row["learning_rate"]) % len(colours)] if rates else NEUTRAL
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=marker, color=colour, markersize=9, capsize=3, label=str(name))
+        ax.annotate(str(name), (x, y), textcoords="offset points", xytext=(8, 6), fontsize=9)
+    ax.axvline(0, color="grey", linewidth=0.8)
+    unit = "percent points" if percent else "fraction"
+    ax.set_xlabel(f"probe average drop from the base ({unit}; right = more forgotten)")
+    ax.set_ylabel(f"target ROUGE-1 gain over the base ({unit})")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     ax.set_title(title)
     return fig
 
