@@ -173,6 +173,14 @@ def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
     timings_path = out / "timings.json"
     timings = _timings(timings_path)
     started = time.perf_counter()
+    if any(path.name.startswith(SHARED_RUNS_BEFORE) for path in notebooks):
+        try:
+            timings[SHARED_RUNS_STEP] = round(train_shared_runs(profile), 1)
+        except KeyboardInterrupt:
+            raise Interrupted(f"Interrupted (Ctrl-C) while training the shared runs. Nothing saved in {out} is lost; "
+                              "run the same command again to go on: an interrupted run resumes from its last "
+                              "checkpoint.") from None
+        atomic_write_json(timings_path, timings)
     for i, path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {path.name}", flush=True)
         try:
@@ -190,6 +198,28 @@ def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
     if not only:  # a partial run leaves other lessons' numbers as they were: nothing to judge
         check_targets(profile.name)
     return report
+
+
+#: Runs that lessons share beyond one lesson's time budget: lesson 04's learning-rate grid (LoRA at full
+#: fine-tuning's rate, also lesson 03's exercise 3; full fine-tuning at LoRA's rate). ``make course`` trains them
+#: before the lessons (a step of its own in ``timings.json`` and the report), so the lessons load them; a learner who
+#: runs a lesson alone trains them in that lesson.
+SHARED_RUNS = (("lora", "lr_full"), ("full", "lr_lora"))
+SHARED_RUNS_STEP = "shared runs (lesson 04's learning-rate grid)"
+#: The lessons that use :data:`SHARED_RUNS`: a course run that includes one of them trains the runs first.
+SHARED_RUNS_BEFORE = ("03_", "04_")
+
+
+def train_shared_runs(profile) -> float:
+    """Train (or find cached) :data:`SHARED_RUNS` with ``python -m utils.train``, lesson 03's recipe at the other
+    method's learning rate; the seconds it took."""
+    started = time.perf_counter()
+    for method, rate in SHARED_RUNS:
+        print(f"Shared run: {method} at {rate} = {getattr(profile, rate):g}", flush=True)
+        subprocess.run([sys.executable, "-m", "utils.train", "--task", "dialogsum", "--method", method,
+                        "--profile", profile.name, "--learning-rate", repr(getattr(profile, rate)), "--no-score"],
+                       check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
 
 
 def _timings(path: Path) -> dict:
