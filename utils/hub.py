@@ -13,15 +13,12 @@ import functools
 import os
 from pathlib import Path
 
-from utils.config import Profile, get_profile
-from utils.tasks import PROBES
-
 HUB_HOST = "huggingface.co"
 
 ADVICE = (
     "The Hugging Face Hub cannot be reached and nothing usable is cached. Either run offline with "
     "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network with "
-    "`COURSE_PROFILE=full python -m utils.hub` (model, tokenizer, target and every probe), then copy "
+    "`COURSE_PROFILE=full python -m utils.data` (model, tokenizer, target and every probe), then copy "
     "~/.cache/huggingface over."
 )
 
@@ -117,29 +114,3 @@ def use_hub(what: str, library_offline: bool) -> bool:
 def unavailable(what: str, error: Exception) -> HubUnavailableError:
     """The error to raise when ``what`` could not be loaded from the Hub or the cache."""
     return HubUnavailableError(f"Could not load {what!r}: {error.__class__.__name__}. {ADVICE}")
-
-
-def warm_cache(profile: Profile) -> list[str]:
-    """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
-    the model, its tokenizer files (checked against the model), the target task and every probe task."""
-    from utils import data, modeling  # they import this module: the cycle keeps them here
-
-    modeling.load_tokenizer(profile)
-    modeling.load_model(profile)
-    loaded = [f"model and tokenizer {profile.model}"]
-    target = data.load_target(profile)
-    loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
-    for probe in PROBES:
-        splits = data.load_probe(probe, profile)
-        loaded.append(f"probe {probe} from {data.probe_source(probe, profile)} "
-                      f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")
-    return loaded
-
-
-if __name__ == "__main__":  # python -m utils.hub: cache everything the active profile needs
-    from huggingface_hub import constants as _constants
-
-    for line in warm_cache(get_profile()):
-        print("cached:", line)
-    print(f"Hub cache: {_constants.HF_HUB_CACHE}; data sets cache: {__import__('datasets').config.HF_DATASETS_CACHE}. "
-          f"To work offline elsewhere, copy {_constants.HF_HOME} to the same place there.")

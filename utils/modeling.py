@@ -135,7 +135,7 @@ def check_tokenizer(tokenizer, model_config, name: str) -> None:
             f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has {vocab_size:,}: "
             "its tokenizer files are missing from the cache or do not belong to this model (offline, transformers "
             "builds an empty tokenizer when only config.json is cached, and every word becomes <unk>). "
-            "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.hub` on a machine "
+            "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.data` on a machine "
             "with network, or give a folder holding both the model and its tokenizer."
         )
     wrong = []
