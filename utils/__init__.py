@@ -4,8 +4,8 @@ Notebooks import from here; every module does one job. Imports run one way, down
 
 * base -- ``config`` (profiles, paths and how they are shown, seeds), ``tasks`` (the task registry: one record per task),
   ``hub`` (Hub access that never hangs), ``results`` (metrics.json and atomic writes), ``fingerprints``
-  (the hash behind every cache key), ``facts`` (fact recall and grounding rules), ``targets`` (the course's
-  targets on metrics.json), ``expectations`` (the ranges a learner should see), ``plots`` (one function per
+  (the hash behind every cache key), ``facts`` (fact recall and grounding rules), ``expectations`` (one table of
+  the numbers a learner should see and the course's targets on metrics.json), ``plots`` (one function per
   kind of picture), ``progress`` (the course's progress bar, readable in a saved notebook);
 * data -- ``data`` (load every task in any profile, test splits, reference groups), ``templates`` (prompt
   templates and rendering);

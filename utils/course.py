@@ -6,7 +6,7 @@ the folder the command ran in: :func:`utils.config.resolve_path_variables`). A p
 cells; the first failing notebook stops the run with its error.
 ``results/<profile>/`` then holds the executed notebooks, ``metrics.json`` (each notebook saves its own
 section), ``timings.json`` and ``report.md``. A whole run ends by checking the profile's course targets
-(:mod:`utils.targets`) and exits 1 if one is missed.
+(:mod:`utils.expectations`) and exits 1 if one is missed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
-from utils import targets
+from utils import expectations
 from utils.config import NOTEBOOK_DIR, ProfileError, get_profile, resolve_path_variables
 from utils.results import atomic_write_json, atomic_write_text, load_metrics, read_json_object
 
@@ -205,9 +205,9 @@ def _timings(path: Path) -> dict:
 def check_targets(profile_name: str | None = None) -> list[dict]:
     """Check the profile's course targets on its ``metrics.json``; print them; raise if one is missed."""
     profile = get_profile(profile_name)
-    rows = targets.check(load_metrics(profile), profile.name)
-    print("\n".join(["Course targets:", *targets.markdown(rows, profile.name)]))
-    targets.raise_if_missed(rows)
+    rows = expectations.check(load_metrics(profile), profile.name)
+    print("\n".join(["Course targets:", *expectations.markdown(rows, profile.name)]))
+    expectations.raise_if_missed(rows)
     return rows
 
 
@@ -248,7 +248,7 @@ def write_report(profile_name: str | None = None) -> Path:
     timings = _timings(out / "timings.json")
     lines = [f"# Course report: profile `{profile.name}`", "", profile.describe(), ""]
     lines += _headline(metrics)
-    lines += ["## Course targets", "", *targets.markdown(targets.check(metrics, profile.name), profile.name)]
+    lines += ["## Course targets", "", *expectations.markdown(expectations.check(metrics, profile.name), profile.name)]
     if timings:
         lines += ["## Notebook run times", "", "| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs:.1f} |" for name, secs in timings.items()]
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as error:
         print(f"\n{error}", file=sys.stderr)
         return 130
-    except targets.TargetsMissed as error:
+    except expectations.TargetsMissed as error:
         print(f"\nThe course ran, but {error}", file=sys.stderr)
         print("Read the lessons' 'what you should see' notes in results/<profile>/notebooks/ and report.md.",
               file=sys.stderr)
