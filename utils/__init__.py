@@ -46,8 +46,9 @@ def offline_hf_home() -> Path:
     return Path(tempfile.gettempdir()) / f"flan-course-hf-{user}"
 
 
-def _prepare_hugging_face() -> None:
-    """What the Hugging Face libraries read once, when imported, so this runs before any of them is.
+def prepare_hugging_face() -> None:
+    """What the Hugging Face libraries read once, when imported, so this runs before any of them is: as ``utils``
+    is imported, for ``$COURSE_PROFILE``, and again by ``python -m utils.train`` for its ``--profile``.
 
     * The offline profiles need nothing from the Hugging Face cache, yet ``datasets`` and ``evaluate`` write
       theirs (Arrow copies of the JSON files, the ROUGE module, and their lock files): they go to
@@ -66,6 +67,6 @@ def _prepare_hugging_face() -> None:
     hub.decide_access(profile.name, profile.offline)
 
 
-_prepare_hugging_face()
+prepare_hugging_face()
 
 __all__ = ["get_profile", "set_seed"]

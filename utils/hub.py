@@ -82,6 +82,7 @@ def decide_access(profile_name: str, offline_profile: bool) -> bool:
     if os.environ.get(DECIDED_FOR, profile_name) != profile_name:
         for variable in (*OFFLINE_VARIABLES, DECIDED_FOR):
             os.environ.pop(variable, None)
+        hub_reachable.cache_clear()  # it answered for the variables just dropped
     if DECIDED_FOR not in os.environ and not any(os.environ.get(v) for v in OFFLINE_VARIABLES):
         if offline_profile or not hub_reachable():
             os.environ.update(dict.fromkeys(OFFLINE_VARIABLES, "1"))

@@ -26,12 +26,33 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-from transformers import TrainerCallback
+import utils
+from utils import hub
+from utils.config import PROFILES, ProfileError, get_profile
 
-from utils import evaluation, finetuning, hub, mixture, modeling, scoring, training
-from utils.config import ProfileError, get_profile
-from utils.results import atomic_write_json
+
+def _decide_hub_access(argv: list[str]) -> None:
+    """Take the Hub decision again for ``--profile`` when it needs the Hub and ``utils`` decided for another
+    profile as it was imported (``$COURSE_PROFILE``, default tiny). The Hugging Face libraries read that decision
+    once, when imported (:func:`utils.hub.decide_access`), so this runs before they are."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--profile", default=None)
+    name = early.parse_known_args(argv)[0].profile  # none: utils decided for $COURSE_PROFILE, which is the one
+    profile = PROFILES.get((name or "").strip())
+    if profile is None or profile.offline or os.environ.get(hub.DECIDED_FOR, profile.name) == profile.name:
+        return  # an unknown name is explained by get_profile in main(); an offline profile needs no Hub
+    os.environ["COURSE_PROFILE"] = profile.name
+    utils.prepare_hugging_face()
+
+
+if __name__ == "__main__" or Path(sys.argv[0]).stem == "flan-course-train":  # the command, under any launcher
+    _decide_hub_access(sys.argv[1:])
+
+import torch  # noqa: E402  (the Hugging Face libraries come after the decision above)
+from transformers import TrainerCallback  # noqa: E402
+
+from utils import evaluation, finetuning, mixture, modeling, scoring, training  # noqa: E402
+from utils.results import atomic_write_json  # noqa: E402
 
 TASKS = ("dialogsum", "multitask")
 SCORES_FILE = training.SCORES_FILE
@@ -122,23 +143,9 @@ def trainer_overrides(args, world_size: int) -> dict:
     return overrides
 
 
-def restart_for_profile(profile) -> None:
-    """Start this command again with ``COURSE_PROFILE`` set when ``--profile`` needs the Hub and ``utils`` decided
-    Hub access for another profile as it was imported (``$COURSE_PROFILE``, default tiny): the Hugging Face
-    libraries read that decision once, when imported (:func:`utils.hub.decide_access`). The process id stays,
-    so ``torchrun`` keeps track of it."""
-    if profile.offline or os.environ.get(hub.DECIDED_FOR, profile.name) == profile.name:
-        return
-    os.environ["COURSE_PROFILE"] = profile.name
-    os.execv(sys.executable, [sys.executable, "-m", "utils.train", *sys.argv[1:]])
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = parse(argv)
-        if argv is None:  # the command line, not a call from Python
-            restart_for_profile(get_profile(args.profile))
-        return _main(args)
+        return _main(parse(argv))
     except (ProfileError, training.RunFolderError) as error:  # bad settings or output folder: say what to do
         print(f"error: {error}", file=sys.stderr)
         return 2
