@@ -13,9 +13,9 @@ import functools
 import os
 from pathlib import Path
 
-HUB_HOST = "huggingface.co"
+_HUB_HOST = "huggingface.co"
 
-ADVICE = (
+_ADVICE = (
     "The Hugging Face Hub cannot be reached and nothing usable is cached. Either run offline with "
     "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network with "
     "`COURSE_PROFILE=full python -m utils.data` (model, tokenizer, target and every probe), then copy "
@@ -38,11 +38,11 @@ def is_local(name_or_path: str) -> bool:
     return Path(name_or_path).expanduser().exists()
 
 
-def hub_url() -> str:
+def _hub_url() -> str:
     """The address probed for reachability: ``HF_ENDPOINT`` (a mirror) if set, else the Hub (or ``COURSE_HUB_HOST``)."""
     if os.environ.get("HF_ENDPOINT"):
         return os.environ["HF_ENDPOINT"].rstrip("/") + "/"
-    return f"https://{os.environ.get('COURSE_HUB_HOST', HUB_HOST)}/"
+    return f"https://{os.environ.get('COURSE_HUB_HOST', _HUB_HOST)}/"
 
 
 @functools.cache
@@ -54,18 +54,18 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     pass it, and every download would then retry for a minute before failing. Only an answer that is not an
     error (status < 400) counts as reachable.
     """
-    if offline_variable_set():
+    if _offline_variable_set():
         return False
     import httpx
 
     try:
-        response = httpx.head(hub_url(), timeout=timeout, follow_redirects=True)
+        response = httpx.head(_hub_url(), timeout=timeout, follow_redirects=True)
     except (httpx.HTTPError, OSError):
         return False
     return response.status_code < 400
 
 
-def offline_variable_set() -> bool:
+def _offline_variable_set() -> bool:
     """True when ``HF_HUB_OFFLINE`` says offline (set by :func:`decide_access` or by the user)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
@@ -108,10 +108,10 @@ def use_hub(what: str, library_offline: bool) -> bool:
         raise HubUnavailableError(
             f"Could not load {what!r}: the Hub cannot be reached, and the Hugging Face libraries were imported "
             "before `utils`, so they started in online mode. Import utils first (as every notebook does), or set "
-            f"HF_HUB_OFFLINE=1, to read the cache. {ADVICE}")
+            f"HF_HUB_OFFLINE=1, to read the cache. {_ADVICE}")
     return False
 
 
 def unavailable(what: str, error: Exception) -> HubUnavailableError:
     """The error to raise when ``what`` could not be loaded from the Hub or the cache."""
-    return HubUnavailableError(f"Could not load {what!r}: {error.__class__.__name__}. {ADVICE}")
+    return HubUnavailableError(f"Could not load {what!r}: {error.__class__.__name__}. {_ADVICE}")

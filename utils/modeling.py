@@ -30,7 +30,7 @@ PEFT_DEPRECATION = {"message": "`is_gradient_checkpointing` is deprecated", "cat
 UNTIED_T5_LOAD = "The tied weights mapping and config for this model specifies to tie shared.weight to lm_head.weight"
 UNTIED_T5_MERGE = {"message": "Input and output embeddings are no longer tied after merging", "category": UserWarning}
 
-PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
 
 class ModelLoadError(RuntimeError):
@@ -41,7 +41,7 @@ def _resolve(model: str | Profile) -> str:
     return model.model if isinstance(model, Profile) else str(model)
 
 
-def check_safetensors(folder: str | Path) -> None:
+def _check_safetensors(folder: str | Path) -> None:
     """Refuse a local model folder that has no ``*.safetensors`` weights (pickle weights can run code)."""
     folder = Path(folder)
     if not (folder / "config.json").exists():
@@ -50,17 +50,17 @@ def check_safetensors(folder: str | Path) -> None:
             "folder saved with save_pretrained; rebuild the course's tiny model with `make model`."
         )
     if not list(folder.glob("*.safetensors")):
-        found = [p.name for p in folder.iterdir() if p.name in PICKLE_WEIGHTS]
+        found = [p.name for p in folder.iterdir() if p.name in _PICKLE_WEIGHTS]
         detail = f" It only has pickle weights ({', '.join(found)}), which the course refuses to load." if found else ""
         raise ModelLoadError(
             f"No *.safetensors weights in {folder}.{detail} Convert it once with "
             "`model.save_pretrained(folder, safe_serialization=True)` from a trusted environment."
         )
     for weights in sorted(folder.glob("*.safetensors")):
-        check_weights_file(weights)
+        _check_weights_file(weights)
 
 
-def check_weights_file(path: Path) -> None:
+def _check_weights_file(path: Path) -> None:
     """Refuse a ``*.safetensors`` file whose header or size is wrong (cut short by a copy, a download or a disk)."""
     from safetensors import SafetensorError, safe_open
 
@@ -100,7 +100,7 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
 
 def load_tokenizer(model: str | Profile):
     """The tokenizer of ``model`` (a Hub id, a folder, or a profile: its model), checked against the
-    model's config (:func:`check_tokenizer`)."""
+    model's config (:func:`_check_tokenizer`)."""
     name = _resolve(model)
     try:
         tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
@@ -114,11 +114,11 @@ def load_tokenizer(model: str | Profile):
             f"the model's. {_restore_advice(where) if isinstance(where, Path) else 'Check the name.'}"
         ) from error
     if not hub.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
-        check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
+        _check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
     return tokenizer
 
 
-def check_tokenizer(tokenizer, model_config, name: str) -> None:
+def _check_tokenizer(tokenizer, model_config, name: str) -> None:
     """Refuse a tokenizer that does not belong to the model of ``model_config``.
 
     * Size: no more tokens than the model has embedding rows, and at least half as many (models round their
@@ -164,7 +164,7 @@ def load_model(model: str | Profile, device: str | None = None, **config):
     """
     name = _resolve(model)
     if hub.is_local(name):
-        check_safetensors(name)
+        _check_safetensors(name)
     loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True, **config)
     if device:
         loaded = loaded.to(device)
@@ -218,21 +218,21 @@ def parameter_counts(model) -> dict:
 
 #: The files of a local model folder that decide what a run trains: weights, config, tokenizer, generation
 #: defaults (a model card or build notes are left out: editing them changes nothing a run does).
-MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+_MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "added_tokens.json", "spiece.model", "*.model", "vocab.*", "merges.txt")
 
 
 def model_fingerprint(model: str) -> str:
     """A short hash of a local model folder's content (a Hub id stands for itself).
 
-    It covers weights, config and tokenizer files (:data:`MODEL_FILES`), by name relative to the folder and
+    It covers weights, config and tokenizer files (:data:`_MODEL_FILES`), by name relative to the folder and
     content, never by the folder's location: a rebuilt base model or an edited ``tokenizer.json`` does not
     reuse runs of the previous one, and a moved checkout still finds its runs.
     """
     folder = Path(model).expanduser()
     if not folder.is_dir():
         return model
-    paths = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
+    paths = sorted({path for pattern in _MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
     return fingerprints.digest(chunk for path in paths for chunk in _named_file_chunks(path))
 
 

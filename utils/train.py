@@ -54,8 +54,7 @@ from transformers import TrainerCallback  # noqa: E402
 from utils import evaluation, finetuning, mixture, modeling, scoring, training  # noqa: E402
 from utils.results import atomic_write_json  # noqa: E402
 
-TASKS = ("dialogsum", "multitask")
-SCORES_FILE = training.SCORES_FILE
+_TASKS = ("dialogsum", "multitask")
 
 
 def training_data(task: str, profile, steps: int | None = None):
@@ -65,7 +64,7 @@ def training_data(task: str, profile, steps: int | None = None):
         return finetuning.summarization_training_data(profile)
     if task == "multitask":
         return mixture.build_mixture(profile, n_examples=mixture.budget_examples(profile, steps))
-    raise ValueError(f"Unknown task {task!r}; use one of {TASKS}.")
+    raise ValueError(f"Unknown task {task!r}; use one of {_TASKS}.")
 
 
 def run_name(task: str, method: str, world_size: int) -> str:
@@ -101,7 +100,7 @@ class FirstBatchLog(TrainerCallback):
         self.handle = model.register_forward_pre_hook(record, with_kwargs=True)
 
 
-def score(run_path: Path, task: str, profile) -> dict:
+def _score(run_path: Path, task: str, profile) -> dict:
     """Load the saved run from disk and score it on the target task's test dialogues (ROUGE)."""
     run = training.load_run(run_path)
     tokenizer = modeling.load_tokenizer(str(run.path / "final"))
@@ -109,9 +108,9 @@ def score(run_path: Path, task: str, profile) -> dict:
     return scores
 
 
-def parse(argv):
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=TASKS, default="dialogsum",
+    parser.add_argument("--task", choices=_TASKS, default="dialogsum",
                         help="dialogsum: single-task summarization; multitask: the FLAN-style mixture")
     parser.add_argument("--method", choices=training.METHODS, default="full", help="full fine-tuning or LoRA")
     parser.add_argument("--profile", default=None, help="tiny, smoke or full (default: $COURSE_PROFILE or tiny)")
@@ -145,7 +144,7 @@ def trainer_overrides(args, world_size: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(parse(argv))
+        return _main(_parse(argv))
     except (ProfileError, training.RunFolderError) as error:  # bad settings or output folder: say what to do
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -173,9 +172,9 @@ def _main(args) -> int:
     result = {"task": args.task, "method": args.method, "profile": profile.name, "world_size": world_size,
               "written_by_rank": rank, "run": str(run.path)}
     if not args.no_score:
-        result["test"] = score(run.path, args.task, profile)
+        result["test"] = _score(run.path, args.task, profile)
         print(f"ROUGE-1 on {result['test']['n']} test dialogues: {result['test']['rouge1']:.3f}")
-    atomic_write_json(run.path / SCORES_FILE, result)
+    atomic_write_json(run.path / training.SCORES_FILE, result)
     print(json.dumps({k: v for k, v in result.items() if k != "test"}))
     print(f"Run saved in {run.path}")
     return 0
