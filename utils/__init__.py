@@ -9,7 +9,8 @@ Notebooks import from here; every module does one job. Imports run one way, down
   kind of picture), ``progress`` (the course's progress bar, readable in a saved notebook);
 * data -- ``data`` (load every task in any profile, test splits, reference groups), ``templates`` (prompt
   templates and rendering);
-* models -- ``modeling`` (models, tokenizers, LoRA, weight and folder fingerprints);
+* models -- ``modeling`` (models, tokenizers, LoRA, weight and folder fingerprints, and
+  ``python -m utils.modeling``: everything a profile needs, cached from the Hub);
 * scoring -- ``evaluation`` (prompt fitting, generation, ROUGE, bootstrap, probe metrics, forgetting measures),
   ``scoring`` (the course's models scored on its test sets), ``prompting`` (zero- and few-shot prompts);
 * training -- ``training`` (fine-tuning and checkpoint caching), ``finetuning`` (the target task's training

@@ -23,9 +23,9 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict, Features, List, Value
 
-from utils import hub, modeling, tasks
-from utils.config import Profile, get_profile
-from utils.tasks import PROBES, TARGET_COLUMNS
+from utils import hub, tasks
+from utils.config import Profile
+from utils.tasks import TARGET_COLUMNS
 
 SPLITS = ("train", "validation", "test")
 #: Carried where present, never required: ``facts``, the phrases a correct summary contains (the synthetic
@@ -342,27 +342,3 @@ def group_id(ids: list[str]) -> str:
     if len(ids) > 1 and match and all(re.fullmatch(rf"{re.escape(match[1])}_\d+", i) for i in ids):
         return match[1]
     return ids[0]
-
-
-def warm_cache(profile: Profile) -> list[str]:
-    """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
-    the model, its tokenizer files (checked against the model), the target task and every probe task."""
-    modeling.load_tokenizer(profile)
-    modeling.load_model(profile)
-    loaded = [f"model and tokenizer {profile.model}"]
-    target = load_target(profile)
-    loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
-    for probe in PROBES:
-        splits = load_probe(probe, profile)
-        loaded.append(f"probe {probe} from {probe_source(probe, profile)} "
-                      f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")
-    return loaded
-
-
-if __name__ == "__main__":  # python -m utils.data: cache everything the active profile needs
-    from huggingface_hub import constants as _constants
-
-    for line in warm_cache(get_profile()):
-        print("cached:", line)
-    print(f"Hub cache: {_constants.HF_HUB_CACHE}; data sets cache: {datasets.config.HF_DATASETS_CACHE}. "
-          f"To work offline elsewhere, copy {_constants.HF_HOME} to the same place there.")

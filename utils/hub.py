@@ -18,7 +18,7 @@ _HUB_HOST = "huggingface.co"
 _ADVICE = (
     "The Hugging Face Hub cannot be reached and nothing usable is cached. Either run offline with "
     "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network with "
-    "`COURSE_PROFILE=full python -m utils.data` (model, tokenizer, target and every probe), then copy "
+    "`COURSE_PROFILE=full python -m utils.modeling` (model, tokenizer, target and every probe), then copy "
     "~/.cache/huggingface over."
 )
 

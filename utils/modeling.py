@@ -12,8 +12,9 @@ import huggingface_hub
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from utils import config, fingerprints, hub
-from utils.config import Profile
+from utils import config, data, fingerprints, hub
+from utils.config import Profile, get_profile
+from utils.tasks import PROBES
 
 #: The one warning of a library that the course silences: PEFT 0.21 reads transformers 5's deprecated
 #: ``is_gradient_checkpointing`` whenever it wraps or loads a model (``get_peft_model``, ``PeftModel.from_pretrained``),
@@ -135,7 +136,7 @@ def _check_tokenizer(tokenizer, model_config, name: str) -> None:
             f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has {vocab_size:,}: "
             "its tokenizer files are missing from the cache or do not belong to this model (offline, transformers "
             "builds an empty tokenizer when only config.json is cached, and every word becomes <unk>). "
-            "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.data` on a machine "
+            "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.modeling` on a machine "
             "with network, or give a folder holding both the model and its tokenizer."
         )
     wrong = []
@@ -252,3 +253,27 @@ def weights_fingerprint(model) -> str:
 def folder_size_mb(folder: str | Path, pattern: str = "*.safetensors") -> float:
     """Size on disk of the files matching ``pattern`` in ``folder``, in MB."""
     return sum(p.stat().st_size for p in Path(folder).glob(pattern)) / 1e6
+
+
+def warm_cache(profile: Profile) -> list[str]:
+    """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
+    the model, its tokenizer files (checked against the model), the target task and every probe task."""
+    load_tokenizer(profile)
+    load_model(profile)
+    loaded = [f"model and tokenizer {profile.model}"]
+    target = data.load_target(profile)
+    loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
+    for probe in PROBES:
+        splits = data.load_probe(probe, profile)
+        loaded.append(f"probe {probe} from {data.probe_source(probe, profile)} "
+                      f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")
+    return loaded
+
+
+if __name__ == "__main__":  # python -m utils.modeling: cache everything the active profile needs
+    import datasets
+
+    for line in warm_cache(get_profile()):
+        print("cached:", line)
+    print(f"Hub cache: {huggingface_hub.constants.HF_HUB_CACHE}; data sets cache: {datasets.config.HF_DATASETS_CACHE}. "
+          f"To work offline elsewhere, copy {huggingface_hub.constants.HF_HOME} to the same place there.")
