@@ -45,3 +45,8 @@ def test_profiles_without_ranges_show_the_values_only(capsys):
 def test_an_inverted_range_is_refused():
     with pytest.raises(ValueError, match="low"):
         Expectation("x", 1.0, 0.0, "check")
+
+
+def test_a_target_bound_outside_its_range_is_refused():
+    with pytest.raises(ValueError, match="outside"):
+        Expectation("x", 0.0, 0.5, "check", target=expectations.Target(">=", 0.9, "x"))

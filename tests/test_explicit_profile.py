@@ -20,7 +20,7 @@ SOURCES = sorted((ROOT / "utils").rglob("*.py")) + sorted((ROOT / "benchmarks").
 ENTRY_POINTS = {
     "utils/config.py": {"*"},  # defines it
     "utils/notebook.py": {"setup"},  # the notebook's set-up returns the profile
-    "utils/hub.py": {"<module>"},  # python -m utils.hub
+    "utils/modeling.py": {"<module>"},  # python -m utils.modeling
     "utils/course.py": {"*"},  # python -m utils.course
     "utils/train.py": {"*"},  # python -m utils.train
     "utils/world/tiny_flan.py": {"*"},  # make model

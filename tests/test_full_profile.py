@@ -37,7 +37,7 @@ out = {"tokens": len(tokenizer), "vocab": model.config.vocab_size,
        "encoded": tokenizer.convert_ids_to_tokens(tokenizer("Summarize the dialogue").input_ids),
        "target": {s: d[:3] for s, d in data.load_target(profile).items()},
        "probes": {p: {s: d[:3] | {"n": len(d)} for s, d in data.load_probe(p, profile).items()} for p in PROBES},
-       "warm": hub.warm_cache(profile)}
+       "warm": modeling.warm_cache(profile)}
 print("RESULT" + json.dumps(out))
 """
 
@@ -133,7 +133,7 @@ def test_tokenizer_missing_from_the_cache_fails_clearly(tmp_path):
     env = hub_standin.build(tmp_path, rows={"train": 8, "validation": 4, "test": 6}, tokenizer=False)
     process = run_python("from utils import get_profile, modeling; modeling.load_tokenizer(get_profile())", env)
     assert process.returncode != 0
-    assert "ModelLoadError" in process.stderr and "python -m utils.hub" in process.stderr, process.stderr[-2000:]
+    assert "ModelLoadError" in process.stderr and "python -m utils.modeling" in process.stderr, process.stderr[-2000:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_a_proxy_that_blocks_the_hub_counts_as_offline(fake_hub, monkeypatch, tm
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
     started = time.monotonic()
-    with pytest.raises(hub.HubUnavailableError, match="python -m utils.hub"):
+    with pytest.raises(hub.HubUnavailableError, match="python -m utils.modeling"):
         data.load_target(config.get_profile("full"))
     assert time.monotonic() - started < 10, "no retrying for tens of seconds"
 

@@ -112,16 +112,37 @@ def test_a_decision_for_another_profile_is_taken_again_and_the_users_own_wins(tm
         True, True, False]  # set by the user: kept
 
 
-def test_the_trainer_restarts_when_its_profile_needs_another_hub_decision(monkeypatch):
-    from utils import config, hub, train
+_TRAINER = """
+import os
+import runpy
+import sys
+import utils  # as python -m utils.train does: the package first, decided for $COURSE_PROFILE
+sys.argv = ["utils/train.py", "--profile", "%s", "--help"]
+try:
+    runpy.run_module("utils.train", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+import huggingface_hub
+print("STATE", [huggingface_hub.is_offline_mode(), os.environ["COURSE_PROFILE"]])
+"""
 
-    calls = []
-    monkeypatch.setattr(train.os, "execv", lambda path, args: calls.append(args))
-    monkeypatch.setattr(train.sys, "argv", ["utils/train.py", "--profile", "full"])
-    monkeypatch.setenv(hub.DECIDED_FOR, "tiny")
-    monkeypatch.setenv("COURSE_PROFILE", "tiny")
-    train.restart_for_profile(config.get_profile("smoke"))  # offline too: the decision stands
-    assert calls == []
-    train.restart_for_profile(config.get_profile("full"))
-    assert calls and calls[0][1:] == ["-m", "utils.train", "--profile", "full"]
-    assert train.os.environ["COURSE_PROFILE"] == "full"
+
+@pytest.mark.parametrize(("profile", "expected"), [("full", [False, "full"]), ("smoke", [True, "tiny"])])
+def test_the_trainer_decides_hub_access_for_its_profile_before_the_libraries_load(tmp_path, answering_hub, profile,
+                                                                                   expected):
+    """``python -m utils.train --profile full`` from a ``tiny`` environment uses the Hub, without restarting."""
+    import os
+    import subprocess
+    import sys
+
+    from utils import config, hub
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in (*hub.OFFLINE_VARIABLES, "TRANSFORMERS_OFFLINE", hub.DECIDED_FOR)}
+    env.update(PYTHONPATH=str(config.ROOT), HF_HOME=str(tmp_path / "hf-home"), COURSE_PROFILE="tiny",
+               HF_ENDPOINT=answering_hub)
+    done = subprocess.run([sys.executable, "-c", _TRAINER % profile], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--profile" in done.stdout  # the --help it was asked for
+    assert eval(next(line for line in done.stdout.splitlines() if line.startswith("STATE"))[6:]) == expected

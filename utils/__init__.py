@@ -4,12 +4,13 @@ Notebooks import from here; every module does one job. Imports run one way, down
 
 * base -- ``config`` (profiles, paths and how they are shown, seeds), ``tasks`` (the task registry: one record per task),
   ``hub`` (Hub access that never hangs), ``results`` (metrics.json and atomic writes), ``fingerprints``
-  (the hash behind every cache key), ``facts`` (fact recall and grounding rules), ``targets`` (the course's
-  targets on metrics.json), ``expectations`` (the ranges a learner should see), ``plots`` (one function per
+  (the hash behind every cache key), ``facts`` (fact recall and grounding rules), ``expectations`` (one table of
+  the numbers a learner should see and the course's targets on metrics.json), ``plots`` (one function per
   kind of picture), ``progress`` (the course's progress bar, readable in a saved notebook);
 * data -- ``data`` (load every task in any profile, test splits, reference groups), ``templates`` (prompt
   templates and rendering);
-* models -- ``modeling`` (models, tokenizers, LoRA, weight and folder fingerprints);
+* models -- ``modeling`` (models, tokenizers, LoRA, weight and folder fingerprints, and
+  ``python -m utils.modeling``: everything a profile needs, cached from the Hub);
 * scoring -- ``evaluation`` (prompt fitting, generation, ROUGE, bootstrap, probe metrics, forgetting measures),
   ``scoring`` (the course's models scored on its test sets), ``prompting`` (zero- and few-shot prompts);
 * training -- ``training`` (fine-tuning and checkpoint caching), ``finetuning`` (the target task's training
@@ -46,8 +47,9 @@ def offline_hf_home() -> Path:
     return Path(tempfile.gettempdir()) / f"flan-course-hf-{user}"
 
 
-def _prepare_hugging_face() -> None:
-    """What the Hugging Face libraries read once, when imported, so this runs before any of them is.
+def prepare_hugging_face() -> None:
+    """What the Hugging Face libraries read once, when imported, so this runs before any of them is: as ``utils``
+    is imported, for ``$COURSE_PROFILE``, and again by ``python -m utils.train`` for its ``--profile``.
 
     * The offline profiles need nothing from the Hugging Face cache, yet ``datasets`` and ``evaluate`` write
       theirs (Arrow copies of the JSON files, the ROUGE module, and their lock files): they go to
@@ -66,6 +68,6 @@ def _prepare_hugging_face() -> None:
     hub.decide_access(profile.name, profile.offline)
 
 
-_prepare_hugging_face()
+prepare_hugging_face()
 
 __all__ = ["get_profile", "set_seed"]

@@ -10,8 +10,8 @@ import pandas as pd
 from utils import training
 from utils.scoring import saved_scores
 
-ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
-FACT_NAMES = {"fact_recall": "fact recall", "grounding": "grounding"}
+_ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+_FACT_NAMES = {"fact_recall": "fact recall", "grounding": "grounding"}
 
 
 def fine_tuning_table(scores: dict[str, dict], runs: dict[str, training.TrainedRun]) -> pd.DataFrame:
@@ -20,7 +20,7 @@ def fine_tuning_table(scores: dict[str, dict], runs: dict[str, training.TrainedR
     rows = {}
     for name, s in scores.items():
         row = {label: f"{100 * s[r]:.1f} [{100 * s[f'{r}_ci_low']:.1f}, {100 * s[f'{r}_ci_high']:.1f}]"
-               for r, label in {**ROUGE_NAMES, **FACT_NAMES}.items() if r in s}
+               for r, label in {**_ROUGE_NAMES, **_FACT_NAMES}.items() if r in s}
         run = runs.get(name)
         row["trainable params"] = run.summary["parameters"]["trainable"] if run else 0
         row["trainable %"] = 100 * run.trainable_fraction if run else 0.0

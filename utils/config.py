@@ -166,7 +166,7 @@ LAB_ROUGE1 = {"zero-shot": 0.2334, "full": 0.4216, "lora": 0.4081}
 
 #: Chooses one of a profile's named budgets (``extra["budgets"]``), e.g. ``COURSE_BUDGET=lab`` for the reference
 #: lab's in ``full``; unset or ``default``: the profile's own.
-BUDGET_VARIABLE = "COURSE_BUDGET"
+_BUDGET_VARIABLE = "COURSE_BUDGET"
 
 #: The most training steps and the largest batch a run may ask for, so a typo cannot run (or allocate) forever.
 MAX_TRAIN_STEPS = 1_000_000
@@ -182,10 +182,10 @@ OVERRIDES = {
 }
 #: Every ``COURSE_*`` environment variable the course reads; any other one is most likely a typo.
 #: Add a new variable here when the course starts reading it.
-KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COURSE_HUB_HOST", BUDGET_VARIABLE,
+_KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COURSE_HUB_HOST", _BUDGET_VARIABLE,
                    *OVERRIDES)
 #: Variables that name a path: a relative one is resolved once, against the folder the command ran in.
-PATH_VARIABLES = ("COURSE_RESULTS_DIR", "COURSE_MODEL")
+_PATH_VARIABLES = ("COURSE_RESULTS_DIR", "COURSE_MODEL")
 
 
 def check_setting(name: str, value, low, high, kind: type = int):
@@ -207,21 +207,21 @@ def check_setting(name: str, value, low, high, kind: type = int):
 _WARNED: set[str] = set()  # unknown variables already warned about (once per process)
 
 
-def check_variables(environ=None) -> None:
+def _check_variables(environ=None) -> None:
     """Refuse a misspelt ``COURSE_*`` variable (it would be ignored without a word), suggesting the valid name.
 
     A ``COURSE_*`` name close to a known one is an error; one close to none is only warned about.
     """
     environ = os.environ if environ is None else environ
-    for var in sorted(v for v in environ if v.startswith("COURSE_") and v not in KNOWN_VARIABLES):
-        close = difflib.get_close_matches(var, KNOWN_VARIABLES, n=1, cutoff=0.75)
+    for var in sorted(v for v in environ if v.startswith("COURSE_") and v not in _KNOWN_VARIABLES):
+        close = difflib.get_close_matches(var, _KNOWN_VARIABLES, n=1, cutoff=0.75)
         if close:
             raise ProfileError(f"Unknown environment variable {var} (did you mean {close[0]}?). "
-                               f"Rename it, or unset it; the course reads {', '.join(KNOWN_VARIABLES)}.")
+                               f"Rename it, or unset it; the course reads {', '.join(_KNOWN_VARIABLES)}.")
         if var not in _WARNED:
             _WARNED.add(var)
             warnings.warn(f"The course does not read the environment variable {var}; it is ignored. "
-                          f"Known variables: {', '.join(KNOWN_VARIABLES)}.", stacklevel=3)
+                          f"Known variables: {', '.join(_KNOWN_VARIABLES)}.", stacklevel=3)
 
 
 def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> dict[str, str]:
@@ -235,7 +235,7 @@ def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> dict[
     environ = os.environ if environ is None else environ
     cwd = Path(cwd or os.getcwd())
     changes = {}
-    for var in PATH_VARIABLES:
+    for var in _PATH_VARIABLES:
         raw = environ.get(var)
         if not raw:
             continue
@@ -253,7 +253,7 @@ def get_profile(name: str | None = None) -> Profile:
     """Return the active profile: ``name``, else ``$COURSE_PROFILE``, else ``tiny``.
 
     ``COURSE_MODEL`` overrides the model; the variables in :data:`OVERRIDES` override budgets (each checked
-    against its range); a misspelt ``COURSE_*`` variable is refused (:func:`check_variables`).
+    against its range); a misspelt ``COURSE_*`` variable is refused (:func:`_check_variables`).
     """
     name = (name or os.environ.get("COURSE_PROFILE") or "tiny").strip()
     if name not in PROFILES:
@@ -261,8 +261,8 @@ def get_profile(name: str | None = None) -> Profile:
             f"Unknown course profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
             "Set COURSE_PROFILE to one of them (tiny runs offline on a laptop CPU)."
         )
-    check_variables()
-    changes: dict = dict(named_budget(PROFILES[name], os.environ.get(BUDGET_VARIABLE)))
+    _check_variables()
+    changes: dict = dict(named_budget(PROFILES[name], os.environ.get(_BUDGET_VARIABLE)))
     if os.environ.get("COURSE_MODEL"):
         changes["model"] = os.environ["COURSE_MODEL"]
     for var, (attr, low, high) in OVERRIDES.items():
@@ -284,7 +284,7 @@ def named_budget(profile: Profile, budget: str | None) -> dict:
         return {}
     if budget not in budgets:
         valid = ", ".join(["default", *budgets])
-        raise ProfileError(f"{BUDGET_VARIABLE}={budget!r} is not a budget of the {profile.name!r} profile; "
+        raise ProfileError(f"{_BUDGET_VARIABLE}={budget!r} is not a budget of the {profile.name!r} profile; "
                            f"valid: {valid}. Unset it to use the profile's own budget.")
     return budgets[budget]
 

@@ -6,7 +6,7 @@ the folder the command ran in: :func:`utils.config.resolve_path_variables`). A p
 cells; the first failing notebook stops the run with its error.
 ``results/<profile>/`` then holds the executed notebooks, ``metrics.json`` (each notebook saves its own
 section), ``timings.json`` and ``report.md``. A whole run ends by checking the profile's course targets
-(:mod:`utils.targets`) and exits 1 if one is missed.
+(:mod:`utils.expectations`) and exits 1 if one is missed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
-from utils import targets
+from utils import expectations
 from utils.config import NOTEBOOK_DIR, ProfileError, get_profile, resolve_path_variables
 from utils.results import atomic_write_json, atomic_write_text, load_metrics, read_json_object
 
@@ -43,7 +43,7 @@ class NotebookFailed(RuntimeError):
     """A notebook raised an error while the course ran it."""
 
 
-class Interrupted(RuntimeError):
+class _Interrupted(RuntimeError):
     """The course run was stopped with Ctrl-C."""
 
 
@@ -187,16 +187,16 @@ def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
             timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
         except KeyboardInterrupt:
             logging.getLogger("asyncio").addFilter(_not_nbclient_leftover)
-            raise Interrupted(f"Interrupted (Ctrl-C) in {path.name}. What the lessons saved is intact in {out}; run "
+            raise _Interrupted(f"Interrupted (Ctrl-C) in {path.name}. What the lessons saved is intact in {out}; run "
                               "the same command again to go on: finished trainings load from the cache, and an "
                               "interrupted one resumes from its last checkpoint.") from None
         atomic_write_json(timings_path, timings)
     total = time.perf_counter() - started
     print(f"Ran {len(notebooks)} notebooks in {total:.0f} s (peak memory of a kernel: {peak_memory_text()}).")
-    report = write_report(profile.name)
+    report = _write_report(profile.name)
     print(f"Report: {report}")
     if not only:  # a partial run leaves other lessons' numbers as they were: nothing to judge
-        check_targets(profile.name)
+        _check_targets(profile.name)
     return report
 
 
@@ -232,12 +232,12 @@ def _timings(path: Path) -> dict:
     return timings or {}
 
 
-def check_targets(profile_name: str | None = None) -> list[dict]:
+def _check_targets(profile_name: str | None = None) -> list[dict]:
     """Check the profile's course targets on its ``metrics.json``; print them; raise if one is missed."""
     profile = get_profile(profile_name)
-    rows = targets.check(load_metrics(profile), profile.name)
-    print("\n".join(["Course targets:", *targets.markdown(rows, profile.name)]))
-    targets.raise_if_missed(rows)
+    rows = expectations.check(load_metrics(profile), profile.name)
+    print("\n".join(["Course targets:", *expectations.markdown(rows, profile.name)]))
+    expectations.raise_if_missed(rows)
     return rows
 
 
@@ -270,7 +270,7 @@ def _flatten(prefix: str, value, rows: list) -> None:
         rows.append((prefix, value))
 
 
-def write_report(profile_name: str | None = None) -> Path:
+def _write_report(profile_name: str | None = None) -> Path:
     """``report.md``: the key tables of a course run, from ``metrics.json`` and ``timings.json``."""
     profile = get_profile(profile_name)
     out = profile.results_dir
@@ -278,7 +278,7 @@ def write_report(profile_name: str | None = None) -> Path:
     timings = _timings(out / "timings.json")
     lines = [f"# Course report: profile `{profile.name}`", "", profile.describe(), ""]
     lines += _headline(metrics)
-    lines += ["## Course targets", "", *targets.markdown(targets.check(metrics, profile.name), profile.name)]
+    lines += ["## Course targets", "", *expectations.markdown(expectations.check(metrics, profile.name), profile.name)]
     if timings:
         lines += ["## Notebook run times", "", "| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs:.1f} |" for name, secs in timings.items()]
@@ -294,7 +294,7 @@ def write_report(profile_name: str | None = None) -> Path:
 
 #: The headline's measures of each summarizer: ROUGE-1 and, beside it, the fact measures (``-`` where a run
 #: did not record one, e.g. fact recall on data without facts).
-HEADLINE_MEASURES = {"rouge1": "ROUGE-1", "fact_recall": "fact recall", "grounding": "grounding"}
+_HEADLINE_MEASURES = {"rouge1": "ROUGE-1", "fact_recall": "fact recall", "grounding": "grounding"}
 
 
 def _headline(metrics: dict) -> list[str]:
@@ -316,26 +316,26 @@ def _headline(metrics: dict) -> list[str]:
     if not rows:
         return []
     lines = ["## Headline: the held-out target task", "",
-             "| model | " + " | ".join(HEADLINE_MEASURES.values()) + " |",
-             "|---|" + "---|" * len(HEADLINE_MEASURES)]
-    lines += [f"| {name} | " + " | ".join(_fmt(scores[key]) if key in scores else "-" for key in HEADLINE_MEASURES)
+             "| model | " + " | ".join(_HEADLINE_MEASURES.values()) + " |",
+             "|---|" + "---|" * len(_HEADLINE_MEASURES)]
+    lines += [f"| {name} | " + " | ".join(_fmt(scores[key]) if key in scores else "-" for key in _HEADLINE_MEASURES)
               + " |" for name, scores in rows]
     return lines + [""]
 
 
 #: Metric keys that measure the machine, not the model (wall-clock times, throughput): never compared.
-VOLATILE_KEY = re.compile(r"seconds|runtime|per_second|_time$|peak_memory")
+_VOLATILE_KEY = re.compile(r"seconds|runtime|per_second|_time$|peak_memory")
 
 
-def stable_metrics(metrics: dict) -> dict:
+def _stable_metrics(metrics: dict) -> dict:
     """``metrics`` without wall-clock measurements, for comparing two runs."""
-    return {key: stable_metrics(value) if isinstance(value, dict) else value
-            for key, value in metrics.items() if not VOLATILE_KEY.search(key)}
+    return {key: _stable_metrics(value) if isinstance(value, dict) else value
+            for key, value in metrics.items() if not _VOLATILE_KEY.search(key)}
 
 
 def metric_differences(first: dict, second: dict, prefix: str = "") -> list[str]:
     """Where two runs' stable metrics differ (empty when the runs agree exactly)."""
-    first, second = stable_metrics(first), stable_metrics(second)
+    first, second = _stable_metrics(first), _stable_metrics(second)
     differences = []
     for key in sorted(set(first) | set(second)):
         a, b, name = first.get(key), second.get(key), f"{prefix}{key}"
@@ -364,20 +364,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             run_course(args.profile, args.only)
         elif args.command == "check":
-            check_targets(args.profile)
+            _check_targets(args.profile)
         elif args.command == "compare":
             differences = metric_differences(*(json.loads(p.read_text()) for p in (args.first, args.second)))
             print("\n".join(differences) or f"{args.first} and {args.second} agree.")
             return 1 if differences else 0
         else:
-            print(write_report(args.profile))
+            print(_write_report(args.profile))
     except NotebookFailed as error:
         print(f"\nThe course stopped: {error}", file=sys.stderr)
         return 1
-    except Interrupted as error:
+    except _Interrupted as error:
         print(f"\n{error}", file=sys.stderr)
         return 130
-    except targets.TargetsMissed as error:
+    except expectations.TargetsMissed as error:
         print(f"\nThe course ran, but {error}", file=sys.stderr)
         print("Read the lessons' 'what you should see' notes in results/<profile>/notebooks/ and report.md.",
               file=sys.stderr)

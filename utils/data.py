@@ -31,14 +31,14 @@ SPLITS = ("train", "validation", "test")
 #: Carried where present, never required: ``facts``, the phrases a correct summary contains (the synthetic
 #: corpus records them, see data/README.md; DialogSum on the Hub has none).
 OPTIONAL_TARGET_COLUMNS = ("facts",)
-REGENERATE = "Regenerate the course data with `make data` (or `python -m utils.world.synth`)."
+_REGENERATE = "Regenerate the course data with `make data` (or `python -m utils.world.synth`)."
 
 #: Full profile: how many rows of a large Hub set are kept per split.
-FULL_CAPS = {"train": 30_000, "validation": 1_000, "test": 20_000}
+_FULL_CAPS = {"train": 30_000, "validation": 1_000, "test": 20_000}
 #: Hub sets far larger than the caps (Amazon polarity: 3.6M rows) are streamed: only the first rows of each split
 #: are read (train: enough to carve validation and sample the cap from), and kept in the HF cache for offline use.
-STREAMED = {"fancyzhx/amazon_polarity": {"train": 2 * (FULL_CAPS["train"] + FULL_CAPS["validation"]),
-                                         "test": FULL_CAPS["test"]}}
+STREAMED = {"fancyzhx/amazon_polarity": {"train": 2 * (_FULL_CAPS["train"] + _FULL_CAPS["validation"]),
+                                         "test": _FULL_CAPS["test"]}}
 
 
 class DataError(ValueError):
@@ -51,12 +51,12 @@ class DataError(ValueError):
 
 
 #: Columns whose value is a list of strings; every other column of a row must be a string.
-LIST_COLUMNS = ("options",)
+_LIST_COLUMNS = ("options",)
 
 
-def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = REGENERATE) -> list[dict]:
+def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = _REGENERATE) -> list[dict]:
     """Read a JSONL file, checking that it exists, is not empty and every line is UTF-8 JSON, an object with
-    ``columns``, each of them text (a list of texts for :data:`LIST_COLUMNS`). Errors end with ``advice``."""
+    ``columns``, each of them text (a list of texts for :data:`_LIST_COLUMNS`). Errors end with ``advice``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Data file {path} not found. {advice}")
@@ -78,14 +78,14 @@ def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = RE
         if missing:
             raise DataError(f"{path}, line {number}: missing column(s) {', '.join(missing)} "
                             f"(expected {', '.join(columns)}). {advice}")
-        check_types(row, columns, f"{path}, line {number}", advice)
+        _check_types(row, columns, f"{path}, line {number}", advice)
         rows.append(row)
     if not rows:
         raise DataError(f"Data file {path} is empty. {advice}")
     return rows
 
 
-def read_utf8(path: str | Path, advice: str = REGENERATE) -> str:
+def read_utf8(path: str | Path, advice: str = _REGENERATE) -> str:
     """The text of ``path``, or a :class:`DataError` naming the line that is not UTF-8."""
     raw = Path(path).read_bytes()
     try:
@@ -96,12 +96,12 @@ def read_utf8(path: str | Path, advice: str = REGENERATE) -> str:
                         f"{advice}") from None
 
 
-def check_types(row: dict, columns: tuple[str, ...], where: str, advice: str = REGENERATE) -> None:
-    """Each of ``columns`` must hold text (a list of texts for :data:`LIST_COLUMNS`): a null, a number or a
+def _check_types(row: dict, columns: tuple[str, ...], where: str, advice: str = _REGENERATE) -> None:
+    """Each of ``columns`` must hold text (a list of texts for :data:`_LIST_COLUMNS`): a null, a number or a
     list would otherwise reach the prompts as "None", "3" or "['a']"."""
     for column in columns:
         value = row[column]
-        if column in LIST_COLUMNS:
+        if column in _LIST_COLUMNS:
             if isinstance(value, list) and all(isinstance(item, str) for item in value):
                 continue
             expected = 'a list of texts, e.g. ["yes", "no"]'
@@ -143,20 +143,20 @@ def load_hub(hub_id: str) -> DatasetDict:
                         "or switch to COURSE_PROFILE=tiny.") from e
 
 
-def head_cache(hub_id: str, split: str, n: int) -> Path:
+def _head_cache(hub_id: str, split: str, n: int) -> Path:
     """Where the first ``n`` rows of a streamed Hub split are kept (inside the HF data sets cache)."""
     return Path(datasets.config.HF_DATASETS_CACHE) / "course_heads" / hub_id.replace("/", "--") / f"{split}-{n}"
 
 
-def load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
+def _load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
     """The first ``sizes[split]`` rows of each split of a large Hub set, streamed (never the whole download).
 
     Online this reads only the first Parquet row groups; offline, the rows kept by an earlier run (see
-    :func:`head_cache`) or the HF data sets cache. The Hub's features (``ClassLabel`` included) are kept.
+    :func:`_head_cache`) or the HF data sets cache. The Hub's features (``ClassLabel`` included) are kept.
     """
     out = {}
     for split, n in sizes.items():
-        folder = head_cache(hub_id, split, n)
+        folder = _head_cache(hub_id, split, n)
         if (folder / "dataset_info.json").is_file():
             out[split] = datasets.load_from_disk(str(folder))
             continue
@@ -178,7 +178,7 @@ def load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
     return DatasetDict(out)
 
 
-def split_off_validation(train: Dataset, n: int, seed: int, group: str | None = None) -> tuple[Dataset, Dataset]:
+def _split_off_validation(train: Dataset, n: int, seed: int, group: str | None = None) -> tuple[Dataset, Dataset]:
     """Carve a validation set of about ``n`` rows from ``train``.
 
     With ``group`` (e.g. SQuAD's ``title``) whole groups move, taken from the end, so that no
@@ -195,12 +195,12 @@ def split_off_validation(train: Dataset, n: int, seed: int, group: str | None = 
     return train.select(range(start)), train.select(range(start, len(keys)))
 
 
-def cap_rows(ds: Dataset, n: int, seed: int) -> Dataset:
+def _cap_rows(ds: Dataset, n: int, seed: int) -> Dataset:
     """At most ``n`` rows: a seeded random sample when ``ds`` is larger."""
     return ds if len(ds) <= n else ds.shuffle(seed=seed).select(range(n))
 
 
-def probe_features(task: tasks.Task) -> Features:
+def _probe_features(task: tasks.Task) -> Features:
     """A probe's normalized schema as explicit features: plain strings, so that a Hub ``ClassLabel`` column of
     the same name (AG News' and Amazon polarity's ``label``) can never encode a label name back into its number."""
     return Features({c: List(Value("string")) if c == "options" else Value("string") for c in task.columns})
@@ -219,20 +219,20 @@ def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) ->
     """Map a Hub probe data set (``raw``, in its own schema) to the probe's normalized schema and splits.
 
     Validation is carved from train (SQuAD's own validation split serves as its test split, as usual).
-    Large splits are capped at :data:`FULL_CAPS` rows.
+    Large splits are capped at :data:`_FULL_CAPS` rows.
     """
-    task = probe_task(name)
+    task = _probe_task(name)
     if hub_id != task.hub_id:
         known = ", ".join(f"{t.name}={t.hub_id}" for t in map(tasks.get, tasks.probe_names()) if t.hub_id)
         raise DataError(f"No mapping for probe {name!r} from {hub_id!r}. Supported: {known}.")
     test = raw["test"] if "test" in raw else raw["validation"]
-    train, validation = split_off_validation(raw["train"], FULL_CAPS["validation"], seed, task.hub_group)
+    train, validation = _split_off_validation(raw["train"], _FULL_CAPS["validation"], seed, task.hub_group)
     splits = {"train": train, "validation": validation, "test": test}
     out = {}
     for split, ds in splits.items():
-        ds = cap_rows(ds, FULL_CAPS[split], seed)
+        ds = _cap_rows(ds, _FULL_CAPS[split], seed)
         ds = ds.map(task.hub_row, with_indices=True, fn_kwargs={"split": split}, remove_columns=ds.column_names,
-                    features=probe_features(task))
+                    features=_probe_features(task))
         out[split] = ds.select_columns(list(task.columns))
     return DatasetDict(out)
 
@@ -242,7 +242,7 @@ def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) ->
 # ---------------------------------------------------------------------------------------------
 
 
-def reads_local_files(source: str, profile: Profile) -> bool:
+def _reads_local_files(source: str, profile: Profile) -> bool:
     """Offline profiles always read local folders; others do when ``source`` is an existing folder."""
     return profile.offline or hub.is_local(source)
 
@@ -253,7 +253,7 @@ def load_target(profile: Profile) -> DatasetDict:
     The test split keeps DialogSum's flattening (several reference rows per dialogue); see
     :func:`group_references`. ``profile.n_train`` keeps only the first rows of train.
     """
-    if reads_local_files(profile.target, profile):
+    if _reads_local_files(profile.target, profile):
         ds = load_local(profile.target, TARGET_COLUMNS)
     else:
         ds = normalize_target(load_hub(profile.target))
@@ -262,7 +262,7 @@ def load_target(profile: Profile) -> DatasetDict:
     return ds
 
 
-def probe_task(name: str) -> tasks.Task:
+def _probe_task(name: str) -> tasks.Task:
     """The registry's record of probe task ``name`` (a :class:`DataError` naming the probes if there is none)."""
     try:
         return tasks.get_probe(name)
@@ -273,7 +273,7 @@ def probe_task(name: str) -> tasks.Task:
 def probe_source(name: str, profile: Profile) -> str:
     """Where a probe's data comes from: the profile's override if it names one, else the task's local folder
     (offline profiles, or a task with no Hub data set) or its Hub id."""
-    task = probe_task(name)
+    task = _probe_task(name)
     if name in profile.probes:
         return profile.probes[name]
     return str(task.data_dir) if profile.offline or task.hub_id is None else task.hub_id
@@ -282,10 +282,10 @@ def probe_source(name: str, profile: Profile) -> str:
 def load_probe(name: str, profile: Profile) -> DatasetDict:
     """A registered probe task (``qa``, ``topic``, ``sentiment``, ``title``...) as train/validation/test."""
     source = probe_source(name, profile)
-    if reads_local_files(source, profile):
-        return load_local(source, probe_task(name).columns)
+    if _reads_local_files(source, profile):
+        return load_local(source, _probe_task(name).columns)
     # the loaders are part of the key, so that a test replacing them never gets another loader's rows
-    return DatasetDict(_hub_probe(name, source, profile.seed, load_hub, load_hub_head))  # a copy: callers may edit
+    return DatasetDict(_hub_probe(name, source, profile.seed, load_hub, _load_hub_head))  # a copy: callers may edit
 
 
 @functools.lru_cache(maxsize=8)

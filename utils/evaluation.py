@@ -37,7 +37,7 @@ from utils.progress import Bar
 
 ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-DEFAULT_BATCH_SIZE = 16
+_DEFAULT_BATCH_SIZE = 16
 DEFAULT_MAX_SOURCE_LENGTH = 512  # T5's usual input budget
 
 # --------------------------------------------------------------------------------------------------
@@ -94,10 +94,10 @@ def check_prompt_lengths(tokenizer, prompts: Sequence[str], limit: int) -> list[
 ELLIPSIS = " ..."
 #: Tokens a long prompt keeps from its end (at most a quarter of the limit): room for the instruction's end,
 #: such as "Summary:", and the last words of the text before it.
-TAIL_TOKENS = 24
+_TAIL_TOKENS = 24
 
 
-def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, tail: int = TAIL_TOKENS,
+def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, tail: int = _TAIL_TOKENS,
                 warn: bool = True) -> tuple[list[str], list[int]]:
     """The course's one rule for a prompt longer than the model reads: keep its start and its last ``tail``
     tokens, and mark the cut middle with "...". Training (:func:`utils.training.tokenize`), scoring
@@ -170,7 +170,7 @@ def generate(
         batch_size = batch_size or gen_config.eval_batch_size
         max_source_length = max_source_length or gen_config.max_source_length
         gen_config = generation_config(gen_config)
-    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    batch_size = batch_size or _DEFAULT_BATCH_SIZE
     max_source_length = max_source_length or DEFAULT_MAX_SOURCE_LENGTH
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -272,7 +272,7 @@ def bootstrap_ci(
 
 
 #: How summaries are scored: the course's way, or the reference lab's (see :func:`score_summaries`).
-PROTOCOLS = ("course", "lab")
+_PROTOCOLS = ("course", "lab")
 
 
 def score_summaries(
@@ -289,8 +289,8 @@ def score_summaries(
     then counts rows). The course's protocol (``"course"``): one row per prediction, the best of its
     references, stemmed.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r}; use one of {PROTOCOLS}.")
+    if protocol not in _PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}; use one of {_PROTOCOLS}.")
     if protocol == "lab":
         predictions, references = _check_pairs(predictions, references)
         predictions = [p for p, refs in zip(predictions, references, strict=True) for _ in _references(refs)]

@@ -1,22 +1,26 @@
-"""What a learner should see: the expected range of each number a lesson shows, in one table.
+"""What a learner should see and what the course must reach: one table of the numbers the lessons show.
 
 Each lesson ends a section with a "What you should see" note. The note's words stay in the notebook; the
-ranges live here, so that they can be updated in one place when the course's model changes. The ranges are
-generous, a sanity check for learners (a number far outside means something went wrong), not a test: the
-course's targets are checked by :mod:`utils.targets`.
+numbers live in :data:`EXPECTED`, one :class:`Expectation` per quantity: where ``metrics.json`` keeps it (if
+it does), the range a learner should see, what to check when a value is off, and, for the few that are course
+targets, the bound a whole ``make course`` run must meet. The ranges are generous, a sanity check for learners
+(a number far outside means something went wrong); a target's bound is stricter and lies inside its range.
 
-Only the ``tiny`` profile has ranges: ``smoke`` trains too little to expect anything, and ``full`` runs
+Only the ``tiny`` profile has entries: ``smoke`` trains too little to expect anything, and ``full`` runs
 FLAN-T5-base on DialogSum, whose yardstick is the reference lab's published figures.
 
 In a notebook::
 
     expectations.note("01", {"zero_shot.rouge1": scores["rouge1"]}, profile)
 
-shows this run's values beside the ranges and, for a value out of range, what to check.
+shows this run's values beside the ranges and, for a value out of range, what to check. At the end of a
+course run, :func:`check` reads each target's number from ``metrics.json`` (computed by the lessons, never
+typed here) and compares it with its bound.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,23 +28,64 @@ import pandas as pd
 
 from utils.config import Profile
 
+_OPERATORS = {">=": operator.ge, "<=": operator.le}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A course target: the number ``op`` ``bound``; ``name`` says it in the report."""
+
+    op: str
+    bound: float
+    name: str
+
+    def __post_init__(self):
+        if self.op not in _OPERATORS:
+            raise ValueError(f"target {self.name!r}: op must be one of {sorted(_OPERATORS)}, got {self.op!r}")
+
+    def met(self, value: float) -> bool:
+        return bool(_OPERATORS[self.op](value, self.bound))
+
 
 @dataclass(frozen=True)
 class Expectation:
-    """A number a lesson shows, the range it should fall in, and what to check when it does not."""
+    """A number a lesson shows, the range it should fall in, and what to check when it does not.
+
+    ``metrics``: where ``metrics.json`` keeps it, as a dotted path (``"a.b - c.d"``: a difference of two), or
+    None where the lesson shows it without saving it. ``target``: set where the number is a course target.
+    """
 
     label: str
     low: float
     high: float
     check: str
+    metrics: str | None = None
+    target: Target | None = None
 
     def __post_init__(self):
         if not self.low <= self.high:
             raise ValueError(f"expectation {self.label!r}: low {self.low} is above high {self.high}")
+        if self.target is not None and not self.low <= self.target.bound <= self.high:
+            raise ValueError(f"expectation {self.label!r}: the target's bound {self.target.bound} is outside "
+                             f"the range {self.low} to {self.high}")
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` lies in the range (a NaN never does)."""
         return self.low <= value <= self.high
+
+    def read(self, metrics: Mapping) -> float:
+        """The number in a course run's metrics (KeyError or TypeError when it is not there)."""
+        if self.metrics is None:
+            raise KeyError(self.label)
+        first, *rest = [_lookup(metrics, path.strip()) for path in self.metrics.split(" - ")]
+        return float(first - sum(rest))
+
+
+def _lookup(metrics: Mapping, path: str):
+    value = metrics
+    for key in path.split("."):
+        value = value[key]
+    return value
 
 
 #: ``EXPECTED[profile]["<lesson>.<name>"]``: scores are fractions in [0, 1], as the lessons compute them.
@@ -48,14 +93,16 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
     "tiny": {
         # 01: the zero-shot baseline
         "01.zero_shot.rouge1": Expectation(
-            "zero-shot ROUGE-1, all test dialogues", 0.02, 0.35,  # 0.35: issue 14's upper bound (FLAN-T5-base: 0.29)
+            "zero-shot ROUGE-1, all test dialogues", 0.02, 0.35,  # FLAN-T5-base: 0.29
             "the model folder (data/models/tiny-flan-t5) and the generation config printed in section 3; "
             "the DialogSum-style data set is held out of the tiny model's training, so a score near the "
-            "fine-tuned models' (0.5 and more) means it was not"),
+            "fine-tuned models' (0.5 and more) means it was not",
+            metrics="zero_shot.rouge1"),
         "01.zero_shot.gen_len_words": Expectation(
             "zero-shot summary length, words", 1.0, 30.0,
             "max_new_tokens in the generation config; short outputs are normal: the tiny model learned to "
-            "summarize from one-sentence chat summaries"),
+            "summarize from one-sentence chat summaries",
+            metrics="zero_shot.gen_len_words"),
         "01.raw.new_tokens": Expectation(
             "tokens generated in the raw round trip", 1, 64,
             "that the raw call passed generation_config=gen_config (max_new_tokens caps it)"),
@@ -70,40 +117,54 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
         "03.full.rouge1": Expectation(
             "full fine-tuning, test ROUGE-1", 0.35, 0.80,
             "the training curves (did the loss fall?), the learning rate and the step budget printed in "
-            "section 3; a score near zero-shot means the run did not train"),
+            "section 3; a score near zero-shot means the run did not train",
+            metrics="single_task.full.rouge1"),
         "03.lora.rouge1": Expectation(
             "LoRA, test ROUGE-1", 0.20, 0.75,
-            "the LoRA settings printed in section 4 (rank, target modules) and its learning rate"),
+            "the LoRA settings printed in section 4 (rank, target modules) and its learning rate",
+            metrics="single_task.lora.rouge1"),
         "03.full.gain": Expectation(
             "full fine-tuning's ROUGE-1 gain over zero-shot", 0.25, 0.75,
-            "that zero-shot and fine-tuned models were scored with the same prompt and test dialogues"),
+            "that zero-shot and fine-tuned models were scored with the same prompt and test dialogues",
+            metrics="single_task.gain_over_zero_shot.full",
+            target=Target(">=", 0.25, "full fine-tuning gains ROUGE-1 over zero-shot")),
         "03.lora.trainable_fraction": Expectation(
             "share of parameters LoRA trains", 0.005, 0.20,
-            "lora_targets and lora_r of the profile: every listed module gets an adapter"),
+            "lora_targets and lora_r of the profile: every listed module gets an adapter",
+            metrics="single_task.lora.trainable_fraction"),
         # 04: catastrophic forgetting
         "04.full.average_drop": Expectation(
             "full fine-tune: average probe score drop from the base", 0.20, 0.90,
             "that lesson 03's full run trained (its target ROUGE-1 below) and that every model was probed with "
-            "the same prompts; a drop near 0 means the fine-tune barely moved the weights"),
+            "the same prompts; a drop near 0 means the fine-tune barely moved the weights",
+            metrics="forgetting.average.base - forgetting.average.full",
+            target=Target(">=", 0.3, "full fine-tuning lowers the average probe score (forgetting)")),
         "04.lora.average_drop": Expectation(
             "LoRA: average probe score drop from the base", -0.05, 0.80,
-            "the LoRA settings (lora_targets, rank, learning rate); a negative drop beyond a few points is unusual"),
+            "the LoRA settings (lora_targets, rank, learning rate); a negative drop beyond a few points is unusual",
+            metrics="forgetting.average.base - forgetting.average.lora"),
         "04.full.valid_label_share": Expectation(
             "full fine-tune: share of label-probe answers that are a valid label", 0.0, 0.60,
             "the example outputs of section 4: a fine-tune that still answers with labels forgot little"),
         "04.full.target_rouge1": Expectation(
             "full fine-tune: target ROUGE-1 (what it was tuned for)", 0.35, 0.80,
-            "lesson 03's training curves; scores near zero-shot mean the run did not train"),
+            "lesson 03's training curves; scores near zero-shot mean the run did not train",
+            metrics="forgetting.target_rouge1.full"),
         # 05: multi-task instruction tuning
         "05.multitask.probe_retention": Expectation(
             "multi-task: probe average as a share of the base model's", 0.75, 1.15,
-            "the mixture's composition in section 1 (every probe task present) and that the run trained on it"),
+            "the mixture's composition in section 1 (every probe task present) and that the run trained on it",
+            metrics="multitask.probe_retention",
+            target=Target(">=", 0.9, "multi-task tuning keeps the probes (share of the base's average)")),
         "05.multitask.target_gap": Expectation(
             "multi-task: target ROUGE-1 behind single-task full", -0.10, 0.20,
-            "TARGET_SHARE and the step budget: a much larger gap means the new task got too few examples"),
+            "TARGET_SHARE and the step budget: a much larger gap means the new task got too few examples",
+            metrics="multitask.target_gap_to_single_task_full",
+            target=Target("<=", 0.1, "multi-task ROUGE-1 behind single-task full by at most")),
         "05.multitask.target_rouge1": Expectation(
             "multi-task: target ROUGE-1", 0.30, 0.80,
-            "the multi-task run's training loss (multi.log_history) and the mixture's summarization share"),
+            "the multi-task run's training loss (multi.log_history) and the mixture's summarization share",
+            metrics="multitask.target.rouge1"),
         "05.full.probe_retention": Expectation(
             "single-task full: probe average as a share of the base model's", 0.0, 0.80,
             "lesson 04's drop table: single-task full fine-tuning should forget plainly in the tiny profile"),
@@ -118,12 +179,12 @@ class UnknownExpectation(KeyError):
         return str(self.args[0])
 
 
-def known_keys() -> set[str]:
+def _known_keys() -> set[str]:
     """Every ``<lesson>.<name>`` key of any profile."""
     return {key for ranges in EXPECTED.values() for key in ranges}
 
 
-def ranges(lesson: str, profile: Profile) -> dict[str, Expectation]:
+def _ranges(lesson: str, profile: Profile) -> dict[str, Expectation]:
     """The expected ranges of one lesson (``"01"``) under a profile (empty where it has none)."""
     return {key: e for key, e in EXPECTED.get(profile.name, {}).items() if key.split(".", 1)[0] == lesson}
 
@@ -136,13 +197,13 @@ def note(lesson: str, values: Mapping[str, float], profile: Profile) -> pd.DataF
     CI's ``smoke`` included. Prints one line saying how many values are in range, or why there are no ranges.
     """
     name = profile.name
-    unknown = sorted(f"{lesson}.{key}" for key in values if f"{lesson}.{key}" not in known_keys())
+    unknown = sorted(f"{lesson}.{key}" for key in values if f"{lesson}.{key}" not in _known_keys())
     if unknown:
-        listed = ", ".join(sorted(k.split(".", 1)[1] for k in known_keys() if k.startswith(f"{lesson}."))) or "none"
+        listed = ", ".join(sorted(k.split(".", 1)[1] for k in _known_keys() if k.startswith(f"{lesson}."))) or "none"
         raise UnknownExpectation(
             f"No expected range for {unknown} in utils/expectations.py. Lesson {lesson} has: {listed}. "
             "Fix the name, or add an Expectation to EXPECTED.")
-    expected = ranges(lesson, profile)
+    expected = _ranges(lesson, profile)
     rows = []
     for key, value in values.items():
         value = float(value)
@@ -163,3 +224,60 @@ def note(lesson: str, values: Mapping[str, float], profile: Profile) -> pd.DataF
     print(f"{len(table) - off} of {len(table)} values in the expected range"
           + (f"; {off} out of range: see 'if off, check'." if off else "."))
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# The course's targets, checked on a finished run's metrics.json: what `make course` asserts at its end
+# ---------------------------------------------------------------------------------------------
+
+
+class TargetsMissed(RuntimeError):
+    """A finished course run missed one or more of its profile's targets."""
+
+
+def targets_for(profile_name: str) -> dict[str, Expectation]:
+    """The entries of a profile that are course targets (none for ``smoke`` and ``full``)."""
+    return {key: e for key, e in EXPECTED.get(profile_name, {}).items() if e.target is not None}
+
+
+def check(metrics: Mapping, profile_name: str) -> list[dict]:
+    """One row per target of the profile: its value, the bound and whether it is met.
+
+    A number the metrics lack (its lesson did not run, or saved no such key) is a miss, with the lesson
+    to run named in ``value``'s place.
+    """
+    rows = []
+    for key, entry in targets_for(profile_name).items():
+        target, lesson = entry.target, key.split(".", 1)[0]
+        bound = f"{target.op} {target.bound:g}"
+        try:
+            value = entry.read(metrics)
+        except (KeyError, TypeError):
+            rows.append({"target": target.name, "value": None, "bound": bound,
+                         "met": False, "note": f"missing from metrics.json: run lesson {lesson}"})
+            continue
+        met = target.met(value)
+        rows.append({"target": target.name, "value": value, "bound": bound,
+                     "met": met, "note": "" if met else f"missed (lesson {lesson})"})
+    return rows
+
+
+def markdown(rows: list[dict], profile_name: str) -> list[str]:
+    """The targets as report lines (a sentence when the profile has none)."""
+    if not rows:
+        return [f"The `{profile_name}` profile has no course targets (they are set for `tiny`).", ""]
+    lines = ["| target | value | bound | met |", "|---|---|---|---|"]
+    for row in rows:
+        value = "missing" if row["value"] is None else f"{row['value']:.3f}"
+        lines.append(f"| {row['target']} | {value} | {row['bound']} | {'yes' if row['met'] else '**NO**'} |")
+    return lines + [""]
+
+
+def raise_if_missed(rows: list[dict]) -> None:
+    """Raise :class:`TargetsMissed` listing every missed target."""
+    missed = [row for row in rows if not row["met"]]
+    if missed:
+        detail = "; ".join(f"{row['target']}: {row['note']}" + ("" if row["value"] is None else
+                                                                f" ({row['value']:.3f}, needs {row['bound']})")
+                           for row in missed)
+        raise TargetsMissed(f"{len(missed)} of {len(rows)} course targets missed: {detail}")

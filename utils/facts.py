@@ -19,12 +19,12 @@ import re
 from collections.abc import Callable, Sequence
 
 #: Separates the accepted variants of one fact: ``"grey | gray"`` is found when either form is.
-VARIANT_SEPARATOR = " | "
-ARTICLES = {"a", "an", "the"}
-NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+_VARIANT_SEPARATOR = " | "
+_ARTICLES = {"a", "an", "the"}
+_NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
                    "seventeen eighteen nineteen twenty thirty forty fifty".split())
 #: Capitalized words that are not names: the pronoun I and titles (the name after a title is checked).
-NOT_NAMES = {"I", "Mr", "Mrs", "Ms", "Miss", "Dr", "Prof", "St"}
+_NOT_NAMES = {"I", "Mr", "Mrs", "Ms", "Miss", "Dr", "Prof", "St"}
 
 _POSSESSIVE = re.compile(r"'s\b")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
@@ -60,7 +60,7 @@ def normalize(text: str) -> list[str]:
     text = _POSSESSIVE.sub("", text.replace("\u2019", "'").replace("\u2018", "'"))
     text = _CENTS.sub(r"\1", _THOUSANDS.sub("", text))
     text = _TIME.sub(_time, text).lower()
-    return [token for token in _TOKEN.findall(text) if token not in ARTICLES]
+    return [token for token in _TOKEN.findall(text) if token not in _ARTICLES]
 
 
 def contains(text: str | Sequence[str], phrase: str | Sequence[str]) -> bool:
@@ -77,7 +77,7 @@ def _spaced(tokens: Sequence[str]) -> str:
 
 def fact_variants(fact: str) -> list[str]:
     """The accepted forms of a recorded fact (``"grey | gray"`` -> ``["grey", "gray"]``)."""
-    return [v.strip() for v in fact.split(VARIANT_SEPARATOR.strip()) if v.strip()]
+    return [v.strip() for v in fact.split(_VARIANT_SEPARATOR.strip()) if v.strip()]
 
 
 def fact_found(fact: str, summary: str | Sequence[str]) -> bool:
@@ -103,7 +103,7 @@ def checkable_items(summary: str) -> list[str]:
       (``$30``, ``$1,000``, ``204``, ``555-0123``); number words (``four``) are not items;
     * names: capitalized words that do not start a sentence (a sentence starts the text or follows
       ``.``, ``!``, ``?`` or a line break, but not ``Mr.``/``Dr.``/...), without a possessive ``'s``,
-      except ``I`` and titles (:data:`NOT_NAMES`). So days, cities and places count as names; a
+      except ``I`` and titles (:data:`_NOT_NAMES`). So days, cities and places count as names; a
       sentence-initial name ("Tom buys ...") is not checked, since capitals there say nothing.
     """
     items = [m[0] for m in _TAG.finditer(summary)]
@@ -114,7 +114,7 @@ def checkable_items(summary: str) -> list[str]:
     for match in _CAPITALIZED.finditer(rest):
         before = rest[: match.start()]
         word = re.sub(r"'s$", "", match[0])
-        if word in NOT_NAMES or (_SENTENCE_END.search(before) and not _ABBREVIATION_END.search(before)):
+        if word in _NOT_NAMES or (_SENTENCE_END.search(before) and not _ABBREVIATION_END.search(before)):
             continue
         items.append(word)
     unique: dict[str, str] = {}
@@ -144,7 +144,7 @@ def has_checkable_items(summary: str) -> bool:
 
 def is_number(token: str) -> bool:
     """Is a normalized token a number (``5``, ``$30``, ``7:30``) or a number word (``five``)?"""
-    return token in NUMBER_WORDS or bool(re.fullmatch(r"\$?\d[\d:.-]*", token))
+    return token in _NUMBER_WORDS or bool(re.fullmatch(r"\$?\d[\d:.-]*", token))
 
 
 def missed_facts(summary: str, facts: Sequence[str]) -> list[str]:

@@ -13,15 +13,12 @@ import functools
 import os
 from pathlib import Path
 
-from utils.config import Profile, get_profile
-from utils.tasks import PROBES
+_HUB_HOST = "huggingface.co"
 
-HUB_HOST = "huggingface.co"
-
-ADVICE = (
+_ADVICE = (
     "The Hugging Face Hub cannot be reached and nothing usable is cached. Either run offline with "
     "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network with "
-    "`COURSE_PROFILE=full python -m utils.hub` (model, tokenizer, target and every probe), then copy "
+    "`COURSE_PROFILE=full python -m utils.modeling` (model, tokenizer, target and every probe), then copy "
     "~/.cache/huggingface over."
 )
 
@@ -41,11 +38,11 @@ def is_local(name_or_path: str) -> bool:
     return Path(name_or_path).expanduser().exists()
 
 
-def hub_url() -> str:
+def _hub_url() -> str:
     """The address probed for reachability: ``HF_ENDPOINT`` (a mirror) if set, else the Hub (or ``COURSE_HUB_HOST``)."""
     if os.environ.get("HF_ENDPOINT"):
         return os.environ["HF_ENDPOINT"].rstrip("/") + "/"
-    return f"https://{os.environ.get('COURSE_HUB_HOST', HUB_HOST)}/"
+    return f"https://{os.environ.get('COURSE_HUB_HOST', _HUB_HOST)}/"
 
 
 @functools.cache
@@ -57,18 +54,18 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     pass it, and every download would then retry for a minute before failing. Only an answer that is not an
     error (status < 400) counts as reachable.
     """
-    if offline_variable_set():
+    if _offline_variable_set():
         return False
     import httpx
 
     try:
-        response = httpx.head(hub_url(), timeout=timeout, follow_redirects=True)
+        response = httpx.head(_hub_url(), timeout=timeout, follow_redirects=True)
     except (httpx.HTTPError, OSError):
         return False
     return response.status_code < 400
 
 
-def offline_variable_set() -> bool:
+def _offline_variable_set() -> bool:
     """True when ``HF_HUB_OFFLINE`` says offline (set by :func:`decide_access` or by the user)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
@@ -85,6 +82,7 @@ def decide_access(profile_name: str, offline_profile: bool) -> bool:
     if os.environ.get(DECIDED_FOR, profile_name) != profile_name:
         for variable in (*OFFLINE_VARIABLES, DECIDED_FOR):
             os.environ.pop(variable, None)
+        hub_reachable.cache_clear()  # it answered for the variables just dropped
     if DECIDED_FOR not in os.environ and not any(os.environ.get(v) for v in OFFLINE_VARIABLES):
         if offline_profile or not hub_reachable():
             os.environ.update(dict.fromkeys(OFFLINE_VARIABLES, "1"))
@@ -110,36 +108,10 @@ def use_hub(what: str, library_offline: bool) -> bool:
         raise HubUnavailableError(
             f"Could not load {what!r}: the Hub cannot be reached, and the Hugging Face libraries were imported "
             "before `utils`, so they started in online mode. Import utils first (as every notebook does), or set "
-            f"HF_HUB_OFFLINE=1, to read the cache. {ADVICE}")
+            f"HF_HUB_OFFLINE=1, to read the cache. {_ADVICE}")
     return False
 
 
 def unavailable(what: str, error: Exception) -> HubUnavailableError:
     """The error to raise when ``what`` could not be loaded from the Hub or the cache."""
-    return HubUnavailableError(f"Could not load {what!r}: {error.__class__.__name__}. {ADVICE}")
-
-
-def warm_cache(profile: Profile) -> list[str]:
-    """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
-    the model, its tokenizer files (checked against the model), the target task and every probe task."""
-    from utils import data, modeling  # they import this module: the cycle keeps them here
-
-    modeling.load_tokenizer(profile)
-    modeling.load_model(profile)
-    loaded = [f"model and tokenizer {profile.model}"]
-    target = data.load_target(profile)
-    loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
-    for probe in PROBES:
-        splits = data.load_probe(probe, profile)
-        loaded.append(f"probe {probe} from {data.probe_source(probe, profile)} "
-                      f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")
-    return loaded
-
-
-if __name__ == "__main__":  # python -m utils.hub: cache everything the active profile needs
-    from huggingface_hub import constants as _constants
-
-    for line in warm_cache(get_profile()):
-        print("cached:", line)
-    print(f"Hub cache: {_constants.HF_HUB_CACHE}; data sets cache: {__import__('datasets').config.HF_DATASETS_CACHE}. "
-          f"To work offline elsewhere, copy {_constants.HF_HOME} to the same place there.")
+    return HubUnavailableError(f"Could not load {what!r}: {error.__class__.__name__}. {_ADVICE}")

@@ -12,8 +12,9 @@ import huggingface_hub
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from utils import config, fingerprints, hub
-from utils.config import Profile
+from utils import config, data, fingerprints, hub
+from utils.config import Profile, get_profile
+from utils.tasks import PROBES
 
 #: The one warning of a library that the course silences: PEFT 0.21 reads transformers 5's deprecated
 #: ``is_gradient_checkpointing`` whenever it wraps or loads a model (``get_peft_model``, ``PeftModel.from_pretrained``),
@@ -30,7 +31,7 @@ PEFT_DEPRECATION = {"message": "`is_gradient_checkpointing` is deprecated", "cat
 UNTIED_T5_LOAD = "The tied weights mapping and config for this model specifies to tie shared.weight to lm_head.weight"
 UNTIED_T5_MERGE = {"message": "Input and output embeddings are no longer tied after merging", "category": UserWarning}
 
-PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
 
 class ModelLoadError(RuntimeError):
@@ -41,7 +42,7 @@ def _resolve(model: str | Profile) -> str:
     return model.model if isinstance(model, Profile) else str(model)
 
 
-def check_safetensors(folder: str | Path) -> None:
+def _check_safetensors(folder: str | Path) -> None:
     """Refuse a local model folder that has no ``*.safetensors`` weights (pickle weights can run code)."""
     folder = Path(folder)
     if not (folder / "config.json").exists():
@@ -50,17 +51,17 @@ def check_safetensors(folder: str | Path) -> None:
             "folder saved with save_pretrained; rebuild the course's tiny model with `make model`."
         )
     if not list(folder.glob("*.safetensors")):
-        found = [p.name for p in folder.iterdir() if p.name in PICKLE_WEIGHTS]
+        found = [p.name for p in folder.iterdir() if p.name in _PICKLE_WEIGHTS]
         detail = f" It only has pickle weights ({', '.join(found)}), which the course refuses to load." if found else ""
         raise ModelLoadError(
             f"No *.safetensors weights in {folder}.{detail} Convert it once with "
             "`model.save_pretrained(folder, safe_serialization=True)` from a trusted environment."
         )
     for weights in sorted(folder.glob("*.safetensors")):
-        check_weights_file(weights)
+        _check_weights_file(weights)
 
 
-def check_weights_file(path: Path) -> None:
+def _check_weights_file(path: Path) -> None:
     """Refuse a ``*.safetensors`` file whose header or size is wrong (cut short by a copy, a download or a disk)."""
     from safetensors import SafetensorError, safe_open
 
@@ -100,7 +101,7 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
 
 def load_tokenizer(model: str | Profile):
     """The tokenizer of ``model`` (a Hub id, a folder, or a profile: its model), checked against the
-    model's config (:func:`check_tokenizer`)."""
+    model's config (:func:`_check_tokenizer`)."""
     name = _resolve(model)
     try:
         tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
@@ -114,11 +115,11 @@ def load_tokenizer(model: str | Profile):
             f"the model's. {_restore_advice(where) if isinstance(where, Path) else 'Check the name.'}"
         ) from error
     if not hub.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
-        check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
+        _check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
     return tokenizer
 
 
-def check_tokenizer(tokenizer, model_config, name: str) -> None:
+def _check_tokenizer(tokenizer, model_config, name: str) -> None:
     """Refuse a tokenizer that does not belong to the model of ``model_config``.
 
     * Size: no more tokens than the model has embedding rows, and at least half as many (models round their
@@ -135,7 +136,7 @@ def check_tokenizer(tokenizer, model_config, name: str) -> None:
             f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has {vocab_size:,}: "
             "its tokenizer files are missing from the cache or do not belong to this model (offline, transformers "
             "builds an empty tokenizer when only config.json is cached, and every word becomes <unk>). "
-            "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.hub` on a machine "
+            "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.modeling` on a machine "
             "with network, or give a folder holding both the model and its tokenizer."
         )
     wrong = []
@@ -164,7 +165,7 @@ def load_model(model: str | Profile, device: str | None = None, **config):
     """
     name = _resolve(model)
     if hub.is_local(name):
-        check_safetensors(name)
+        _check_safetensors(name)
     loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True, **config)
     if device:
         loaded = loaded.to(device)
@@ -218,21 +219,21 @@ def parameter_counts(model) -> dict:
 
 #: The files of a local model folder that decide what a run trains: weights, config, tokenizer, generation
 #: defaults (a model card or build notes are left out: editing them changes nothing a run does).
-MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+_MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "added_tokens.json", "spiece.model", "*.model", "vocab.*", "merges.txt")
 
 
 def model_fingerprint(model: str) -> str:
     """A short hash of a local model folder's content (a Hub id stands for itself).
 
-    It covers weights, config and tokenizer files (:data:`MODEL_FILES`), by name relative to the folder and
+    It covers weights, config and tokenizer files (:data:`_MODEL_FILES`), by name relative to the folder and
     content, never by the folder's location: a rebuilt base model or an edited ``tokenizer.json`` does not
     reuse runs of the previous one, and a moved checkout still finds its runs.
     """
     folder = Path(model).expanduser()
     if not folder.is_dir():
         return model
-    paths = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
+    paths = sorted({path for pattern in _MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
     return fingerprints.digest(chunk for path in paths for chunk in _named_file_chunks(path))
 
 
@@ -252,3 +253,27 @@ def weights_fingerprint(model) -> str:
 def folder_size_mb(folder: str | Path, pattern: str = "*.safetensors") -> float:
     """Size on disk of the files matching ``pattern`` in ``folder``, in MB."""
     return sum(p.stat().st_size for p in Path(folder).glob(pattern)) / 1e6
+
+
+def warm_cache(profile: Profile) -> list[str]:
+    """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
+    the model, its tokenizer files (checked against the model), the target task and every probe task."""
+    load_tokenizer(profile)
+    load_model(profile)
+    loaded = [f"model and tokenizer {profile.model}"]
+    target = data.load_target(profile)
+    loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
+    for probe in PROBES:
+        splits = data.load_probe(probe, profile)
+        loaded.append(f"probe {probe} from {data.probe_source(probe, profile)} "
+                      f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")
+    return loaded
+
+
+if __name__ == "__main__":  # python -m utils.modeling: cache everything the active profile needs
+    import datasets
+
+    for line in warm_cache(get_profile()):
+        print("cached:", line)
+    print(f"Hub cache: {huggingface_hub.constants.HF_HUB_CACHE}; data sets cache: {datasets.config.HF_DATASETS_CACHE}. "
+          f"To work offline elsewhere, copy {huggingface_hub.constants.HF_HOME} to the same place there.")

@@ -47,14 +47,14 @@ def course_models(profile: Profile) -> dict[str, object]:
 
 #: A longer dialogue loses its middle before a template renders it: a model reads a few thousand characters
 #: (``max_source_length`` tokens), and :func:`utils.evaluation.fit_prompts` then cuts the rest by the same rule.
-LONGEST_DIALOGUE = templates.MAX_RENDER_CHARS // 4
+_LONGEST_DIALOGUE = templates.MAX_RENDER_CHARS // 4
 
 
 def _readable(dialogue: str) -> str:
-    """``dialogue``, its middle cut (marked ``...``) when it is longer than :data:`LONGEST_DIALOGUE` characters."""
-    if len(dialogue) <= LONGEST_DIALOGUE:
+    """``dialogue``, its middle cut (marked ``...``) when it is longer than :data:`_LONGEST_DIALOGUE` characters."""
+    if len(dialogue) <= _LONGEST_DIALOGUE:
         return dialogue
-    half = LONGEST_DIALOGUE // 2
+    half = _LONGEST_DIALOGUE // 2
     return f"{dialogue[:half]}\n...\n{dialogue[-half:]}"
 
 
@@ -94,7 +94,7 @@ def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile
     return prompts[0]
 
 
-class SideBySide:
+class _SideBySide:
     """A table of summaries (:func:`summarize_with`'s) shown whole and left-aligned, where pandas would cut each
     at ``display.max_colwidth`` characters and right-align it; as an HTML table in a notebook, as one line per
     model in plain text (a terminal, a viewer of saved notebooks without HTML)."""
@@ -115,9 +115,9 @@ class SideBySide:
         return "\n".join(f"{str(row.model):<{width}}  {row.summary}" for row in self.table.itertuples())
 
 
-def side_by_side(table: pd.DataFrame) -> SideBySide:
+def side_by_side(table: pd.DataFrame) -> _SideBySide:
     """Show :func:`summarize_with`'s ``table`` with whole summaries, left-aligned (leave it last in a cell)."""
-    return SideBySide(table)
+    return _SideBySide(table)
 
 
 def playground(models: Mapping[str, object], tokenizer, profile: Profile,
@@ -166,7 +166,7 @@ def _panel_class():
         """The playground's VBox, with a plain-text and an HTML form for a saved copy (instead of
         ``VBox(children=...)``): what the panel is, and the last table it showed."""
 
-        last: SideBySide | None = None
+        last: _SideBySide | None = None
         last_template: str = ""
 
         def _note(self) -> str:
@@ -218,7 +218,7 @@ def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Seque
 
 
 # --- batch use ----------------------------------------------------------------------------------------
-DIALOGUE_FILE_ADVICE = 'Each line must be an object like {"id": "d1", "dialogue": "#Person1#: ..."}.'
+_DIALOGUE_FILE_ADVICE = 'Each line must be an object like {"id": "d1", "dialogue": "#Person1#: ..."}.'
 
 
 def read_dialogues(path: str | Path) -> list[dict]:
@@ -229,9 +229,9 @@ def read_dialogues(path: str | Path) -> list[dict]:
         raise FileNotFoundError(f"{path} does not exist; give a .jsonl or .txt file of dialogues.")
     if path.suffix == ".jsonl":
         rows = []
-        for row in data.read_jsonl(path, ("dialogue",), advice=DIALOGUE_FILE_ADVICE):
+        for row in data.read_jsonl(path, ("dialogue",), advice=_DIALOGUE_FILE_ADVICE):
             if not row["dialogue"].strip():
-                raise ValueError(f"{path}: the dialogue of row {len(rows) + 1} is empty. {DIALOGUE_FILE_ADVICE}")
+                raise ValueError(f"{path}: the dialogue of row {len(rows) + 1} is empty. {_DIALOGUE_FILE_ADVICE}")
             rows.append({"id": str(row.get("id", f"{path.stem}_{len(rows)}")), "dialogue": row["dialogue"]})
     else:
         text = data.read_utf8(path, advice="Give a plain-text file with dialogues separated by blank lines.")

@@ -14,7 +14,7 @@ import time
 from tqdm.std import tqdm
 
 #: Seconds between two redraws of a bar in a notebook (the last state is always drawn).
-REDRAW_SECONDS = 0.2
+_REDRAW_SECONDS = 0.2
 
 
 class _CellOutput:
@@ -89,7 +89,7 @@ class Bar:
             self._text.update(n)
             return
         self.n += n
-        if time.perf_counter() - self._drawn >= REDRAW_SECONDS:
+        if time.perf_counter() - self._drawn >= _REDRAW_SECONDS:
             self._draw()
 
     def close(self) -> None:

@@ -56,17 +56,17 @@ def _clean(value):
 
 
 #: The key under which a file the course reuses records the fingerprint of its own content (:func:`read_sealed`).
-SEAL = "_sealed"
+_SEAL = "_sealed"
 
 
 def atomic_write_json(path: str | Path, obj, sealed: bool = False) -> Path:
     """Atomically write ``obj`` as pretty, key-sorted JSON (so identical runs give identical files).
 
-    ``sealed``: add :data:`SEAL`, the fingerprint of the content, so that a reader can tell a file edited by hand
+    ``sealed``: add :data:`_SEAL`, the fingerprint of the content, so that a reader can tell a file edited by hand
     (or damaged) from the one the course wrote (:func:`read_sealed`)."""
     obj = _clean(obj)
     if sealed:
-        obj = {**obj, SEAL: fingerprints.of_json(obj)}
+        obj = {**obj, _SEAL: fingerprints.of_json(obj)}
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
@@ -82,8 +82,8 @@ def read_sealed(path: str | Path) -> dict | None:
 
 def _unsealed(value: dict) -> tuple[dict, bool | None]:
     """``value`` without its seal, and whether the seal matches the rest (None: it has no seal)."""
-    content = {key: item for key, item in value.items() if key != SEAL}
-    return content, (value[SEAL] == fingerprints.of_json(content) if SEAL in value else None)
+    content = {key: item for key, item in value.items() if key != _SEAL}
+    return content, (value[_SEAL] == fingerprints.of_json(content) if _SEAL in value else None)
 
 
 @contextlib.contextmanager
@@ -108,7 +108,7 @@ def locked(lock_path: str | Path):
         lock.release()
 
 
-def results_dir(profile: Profile) -> Path:
+def _results_dir(profile: Profile) -> Path:
     """``results/<profile>/``, created if needed."""
     folder = profile.results_dir
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,7 +117,7 @@ def results_dir(profile: Profile) -> Path:
 
 def save_metrics(section: str, values: dict, profile: Profile) -> Path:
     """Save one notebook's ``section`` and rebuild ``metrics.json``; returns its path."""
-    folder = results_dir(profile)
+    folder = _results_dir(profile)
     with locked(folder / ".metrics.lock"):
         atomic_write_json(folder / "sections" / f"{section}.json", values, sealed=True)
         return atomic_write_json(folder / "metrics.json", _merged_sections(folder))

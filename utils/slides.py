@@ -37,7 +37,7 @@ PACKAGES = {
                           "LICENSE")),
 }
 #: Where :func:`vendor` keeps them: inside the virtual environment, nothing in the home folder.
-VENDOR_DIR = Path(sys.prefix) / "share" / "flan-course" / "slides-vendor"
+_VENDOR_DIR = Path(sys.prefix) / "share" / "flan-course" / "slides-vendor"
 #: The URLs the slides load them from, relative to the slides' folder.
 URLS = {
     "reveal_url_prefix": "vendor/reveal.js",
@@ -47,7 +47,7 @@ URLS = {
     # The template imports mermaid (diagrams, which no lesson has) as a module: an empty one, loaded from nowhere.
     "mermaid_js_url": "data:text/javascript,export default {initialize() {}}",
 }
-WIDGET = "application/vnd.jupyter.widget-view+json"
+_WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def mark_sections(notebook: nbformat.NotebookNode) -> int:
@@ -66,14 +66,14 @@ def mark_sections(notebook: nbformat.NotebookNode) -> int:
             kind = "-"
         cell.metadata["slideshow"] = {"slide_type": kind}
         if "outputs" in cell:  # a widget alone shows nothing without its kernel: dropped
-            cell.outputs = [output for output in cell.outputs if set(output.get("data", {WIDGET: 0})) != {WIDGET}]
+            cell.outputs = [output for output in cell.outputs if set(output.get("data", {_WIDGET: 0})) != {_WIDGET}]
         for output in cell.get("outputs", []):
-            output.get("data", {}).pop(WIDGET, None)
+            output.get("data", {}).pop(_WIDGET, None)
     notebook.metadata.pop("widgets", None)
     return slides
 
 
-def vendor(folder: Path = VENDOR_DIR) -> Path:
+def vendor(folder: Path = _VENDOR_DIR) -> Path:
     """The packages of :data:`PACKAGES` in ``folder/<package>/``, fetched with ``npm pack`` on first use."""
     stamps = {name: folder / name / ".version" for name in PACKAGES}
     missing = [name for name, stamp in stamps.items()

@@ -15,7 +15,7 @@ from pathlib import Path
 from utils.config import DATA_DIR, TEMPLATES_DIR
 
 #: The main score of each task type: what a probe's ``main`` is and what forgetting is measured on.
-MAIN_METRIC = {"qa": "f1", "classification": "accuracy", "generation": "rouge1", "summarization": "rouge1"}
+_MAIN_METRIC = {"qa": "f1", "classification": "accuracy", "generation": "rouge1", "summarization": "rouge1"}
 
 
 class TaskError(KeyError):
@@ -45,9 +45,9 @@ class Task:
     templates_dir: Path = TEMPLATES_DIR  # holds the template file ``<name>.yaml``
 
     def __post_init__(self) -> None:
-        if self.task_type not in MAIN_METRIC:
+        if self.task_type not in _MAIN_METRIC:
             raise TaskError(f"Task {self.name!r}: unknown task_type {self.task_type!r}; use one of "
-                            f"{', '.join(MAIN_METRIC)}.")
+                            f"{', '.join(_MAIN_METRIC)}.")
         missing = [c for c in ("id", self.long_field, self.answer) if c not in self.columns]
         if missing:
             raise TaskError(f"Task {self.name!r}: columns {self.columns} lack {missing}; list every column of "
@@ -58,7 +58,7 @@ class Task:
     @property
     def main_metric(self) -> str:
         """The task's main score (``f1``, ``accuracy`` or ``rouge1``)."""
-        return MAIN_METRIC[self.task_type]
+        return _MAIN_METRIC[self.task_type]
 
     @property
     def has_labels(self) -> bool:
@@ -81,30 +81,30 @@ SENTIMENT_LABELS = ["negative", "positive"]
 TARGET_COLUMNS = ("id", "dialogue", "summary", "topic")
 
 
-def dialogsum_row(row: dict, idx: int = 0, split: str = "") -> dict:
+def _dialogsum_row(row: dict, idx: int = 0, split: str = "") -> dict:
     """knkarthick/dialogsum (already the target schema; extra columns dropped)."""
     return {c: str(row[c]) for c in TARGET_COLUMNS}
 
 
-def squad_row(row: dict, idx: int = 0, split: str = "") -> dict:
+def _squad_row(row: dict, idx: int = 0, split: str = "") -> dict:
     """rajpurkar/squad -> qa: the first gold answer is the answer (SQuAD's own id is kept)."""
     return {"id": str(row["id"]), "context": row["context"], "question": row["question"],
             "answer": row["answers"]["text"][0]}
 
 
-def ag_news_row(row: dict, idx: int, split: str) -> dict:
+def _ag_news_row(row: dict, idx: int, split: str) -> dict:
     """fancyzhx/ag_news -> topic: the label number becomes its name; all names are the options."""
     return {"id": f"ag_news_{split}_{idx}", "text": row["text"], "label": AG_NEWS_LABELS[row["label"]],
             "options": AG_NEWS_LABELS}
 
 
-def amazon_sentiment_row(row: dict, idx: int, split: str) -> dict:
+def _amazon_sentiment_row(row: dict, idx: int, split: str) -> dict:
     """fancyzhx/amazon_polarity -> sentiment: the review's content and negative/positive."""
     return {"id": f"amazon_{split}_{idx}", "text": row["content"], "label": SENTIMENT_LABELS[row["label"]],
             "options": SENTIMENT_LABELS}
 
 
-def amazon_title_row(row: dict, idx: int, split: str) -> dict:
+def _amazon_title_row(row: dict, idx: int, split: str) -> dict:
     """fancyzhx/amazon_polarity -> title: the review's content and its title."""
     return {"id": f"amazon_{split}_{idx}", "text": row["content"], "title": row["title"]}
 
@@ -117,20 +117,20 @@ _PROBE_DIR = DATA_DIR / "probes"
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task(TARGET_TASK, TARGET_COLUMNS, "dialogue", "summary", "summarization",
          "Dialogue summarization (DialogSum schema): the held-out target task.", DATA_DIR / "dialogsum",
-         probe=False, hub_row=dialogsum_row),  # the Hub id is the full profile's ``target``
+         probe=False, hub_row=_dialogsum_row),  # the Hub id is the full profile's ``target``
     Task("qa", ("id", "context", "question", "answer"), "context", "answer", "qa",
          "Extractive question answering over synthetic dialogues: the answer is a span of the context "
          "(who/when/where/what/how much about a slot of the dialogue).", _PROBE_DIR / "qa",
-         hub_id="rajpurkar/squad", hub_row=squad_row, hub_group="title"),
+         hub_id="rajpurkar/squad", hub_row=_squad_row, hub_group="title"),
     Task("topic", ("id", "text", "label", "options"), "text", "label", "classification",
          "Which everyday scenario is this dialogue about? One of the listed options.", _PROBE_DIR / "topic",
-         hub_id="fancyzhx/ag_news", hub_row=ag_news_row),
+         hub_id="fancyzhx/ag_news", hub_row=_ag_news_row),
     Task("sentiment", ("id", "text", "label", "options"), "text", "label", "classification",
          "Is this app review negative or positive? Some reviews are mixed; the final verdict decides.",
-         _PROBE_DIR / "sentiment", hub_id="fancyzhx/amazon_polarity", hub_row=amazon_sentiment_row),
+         _PROBE_DIR / "sentiment", hub_id="fancyzhx/amazon_polarity", hub_row=_amazon_sentiment_row),
     Task("title", ("id", "text", "title"), "text", "title", "generation",
          "Write a short title (2-5 words, like an app-store review title) for an app review.",
-         _PROBE_DIR / "title", hub_id="fancyzhx/amazon_polarity", hub_row=amazon_title_row),
+         _PROBE_DIR / "title", hub_id="fancyzhx/amazon_polarity", hub_row=_amazon_title_row),
     Task("chats", TARGET_COLUMNS, "dialogue", "summary", "summarization",
          "SAMSum-style chat summarization, held in: the tiny model is instruction-tuned on it.",
          DATA_DIR / "chats", probe=False),

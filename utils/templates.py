@@ -13,7 +13,7 @@ Templates render in a sandboxed Jinja environment with strict undefined variable
 checked when its file loads (by rendering it on a dummy row built from the file's ``fields:``), so a typo
 fails at once, not in the middle of a training run. Bad templates raise :class:`TemplateError`.
 
-A render has a budget (:data:`RENDER_SECONDS`, :data:`MAX_RENDER_CHARS`): a template only arranges a row's
+A render has a budget (:data:`_RENDER_SECONDS`, :data:`MAX_RENDER_CHARS`): a template only arranges a row's
 fields into a prompt, so nested ``range()`` loops, ``'x' * 10**9`` or ``lipsum(10**5)`` fail at once with a
 short message instead of hanging. Template files are read without YAML aliases (an alias bomb cannot expand).
 
@@ -46,21 +46,21 @@ from utils import fingerprints, tasks
 from utils.config import TEMPLATES_DIR
 
 #: Separates a template's input from its target, as in promptsource.
-SEPARATOR = "|||"
+_SEPARATOR = "|||"
 #: The variable holding a template's rendered answer choices (a list) inside its Jinja body.
-CHOICES_VARIABLE = "answer_choices"
+_CHOICES_VARIABLE = "answer_choices"
 #: Field types allowed in a file's ``fields:`` mapping, with the dummy value used to check templates.
-FIELD_TYPES = {"string": lambda name: f"<{name}>", "list": lambda name: [f"<{name} 1>", f"<{name} 2>"]}
-METADATA_KEYS = {"task", "original_task", "held_out", "metrics", "format"}
-FORMATS = ("zero_shot",)
+_FIELD_TYPES = {"string": lambda name: f"<{name}>", "list": lambda name: [f"<{name} 1>", f"<{name} 2>"]}
+_METADATA_KEYS = {"task", "original_task", "held_out", "metrics", "format"}
+_FORMATS = ("zero_shot",)
 
 #: A render's budget. A template arranges a row's fields into a prompt; anything slower or longer is a mistake.
-RENDER_SECONDS = 2.0
+_RENDER_SECONDS = 2.0
 #: The longest text (or list) a render may produce, in the output or in any value it builds on the way.
 MAX_RENDER_CHARS = 200_000
 #: The most items a template's ``range()`` may give, and the most paragraphs its ``lipsum()`` may write.
-MAX_RANGE = 10_000
-MAX_LIPSUM = 10
+_MAX_RANGE = 10_000
+_MAX_LIPSUM = 10
 #: A format width of five digits or more (``'%99999s'``, ``'{:>99999}'``) or a ``*`` width would pad without bound.
 _WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{5,}|\d*\.(\*|\d{5,}))|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
 #: How error messages quote a value: short, whatever its size or depth.
@@ -75,7 +75,7 @@ class TemplateError(ValueError):
 
 
 class _OverBudget(Exception):
-    """A render ran past :data:`RENDER_SECONDS` or built more than :data:`MAX_RENDER_CHARS` (internal)."""
+    """A render ran past :data:`_RENDER_SECONDS` or built more than :data:`MAX_RENDER_CHARS` (internal)."""
 
 
 _budget = threading.local()  # .deadline: time.monotonic() by which the current render must end
@@ -85,7 +85,7 @@ def _tick() -> None:
     """Fail the current render once it has run past its deadline (called on every loop step, call and operator)."""
     deadline = getattr(_budget, "deadline", None)
     if deadline is not None and time.monotonic() > deadline:
-        raise _OverBudget(f"it ran for more than {RENDER_SECONDS:g} s")
+        raise _OverBudget(f"it ran for more than {_RENDER_SECONDS:g} s")
 
 
 def _checked(value):
@@ -114,17 +114,17 @@ def _check_format(text) -> None:
 
 
 def _budget_range(*args: int) -> range:
-    """``range()`` for templates: at most :data:`MAX_RANGE` items."""
+    """``range()`` for templates: at most :data:`_MAX_RANGE` items."""
     items = range(*args)
-    if len(items) > MAX_RANGE:
-        raise _OverBudget(f"range() of {len(items):,} items (the limit is {MAX_RANGE:,})")
+    if len(items) > _MAX_RANGE:
+        raise _OverBudget(f"range() of {len(items):,} items (the limit is {_MAX_RANGE:,})")
     return items
 
 
 def _budget_lipsum(n: int = 5, html: bool = False, min: int = 20, max: int = 100) -> str:  # noqa: A002
-    """``lipsum()`` for templates: at most :data:`MAX_LIPSUM` paragraphs of at most 100 words."""
-    if not 0 <= n <= MAX_LIPSUM or not 0 <= min <= max <= 100:
-        raise _OverBudget(f"lipsum(n={n}, min={min}, max={max}) (the limits are n <= {MAX_LIPSUM}, max <= 100)")
+    """``lipsum()`` for templates: at most :data:`_MAX_LIPSUM` paragraphs of at most 100 words."""
+    if not 0 <= n <= _MAX_LIPSUM or not 0 <= min <= max <= 100:
+        raise _OverBudget(f"lipsum(n={n}, min={min}, max={max}) (the limits are n <= {_MAX_LIPSUM}, max <= 100)")
     return generate_lorem_ipsum(n, html, min, max)
 
 
@@ -261,9 +261,9 @@ def _call(function: str, args: list, lineno: int) -> nodes.Call:
 
 
 def _render_budgeted(source: str, context: dict) -> str:
-    """Render ``source`` within :data:`RENDER_SECONDS` and :data:`MAX_RENDER_CHARS` (else :class:`_OverBudget`)."""
+    """Render ``source`` within :data:`_RENDER_SECONDS` and :data:`MAX_RENDER_CHARS` (else :class:`_OverBudget`)."""
     outer = getattr(_budget, "deadline", None)
-    _budget.deadline = outer or time.monotonic() + RENDER_SECONDS
+    _budget.deadline = outer or time.monotonic() + _RENDER_SECONDS
     try:
         pieces, size = [], 0
         for piece in _compile(source).generate(context):
@@ -288,7 +288,7 @@ def _variables(source: str) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
-class TemplateMetadata:
+class _TemplateMetadata:
     """What a template is for.
 
     ``task`` names what the template asks for (e.g. ``summarization``, ``dialogue_generation``);
@@ -311,7 +311,7 @@ class Template:
     task: str  # the template file's task, e.g. "dialogsum"
     jinja: str
     answer_choices: str | None = None  # Jinja expression rendering to "a ||| b ||| c"
-    metadata: TemplateMetadata = field(default_factory=TemplateMetadata)
+    metadata: _TemplateMetadata = field(default_factory=_TemplateMetadata)
 
     def __post_init__(self) -> None:
         for key in ("jinja", "answer_choices"):
@@ -321,11 +321,11 @@ class Template:
                     f"Template {self.id!r}: '{key}' must be text (Jinja source), got {type(value).__name__} "
                     f"{_quote(value)}; write the template's text there, in quotes if it could read as a number."
                 )
-        count = self.jinja.count(SEPARATOR)
+        count = self.jinja.count(_SEPARATOR)
         if count != 1:
             raise TemplateError(
-                f"Template {self.id!r} has {count} '{SEPARATOR}' separators in its jinja; it needs exactly one, "
-                f"between the input and the target (e.g. 'Summarize: {{{{dialogue}}}} {SEPARATOR} {{{{summary}}}}')."
+                f"Template {self.id!r} has {count} '{_SEPARATOR}' separators in its jinja; it needs exactly one, "
+                f"between the input and the target (e.g. 'Summarize: {{{{dialogue}}}} {_SEPARATOR} {{{{summary}}}}')."
             )
 
     # --- descriptive properties -------------------------------------------------------------------
@@ -349,11 +349,11 @@ class Template:
 
     @property
     def input_jinja(self) -> str:
-        return self.jinja.split(SEPARATOR)[0]
+        return self.jinja.split(_SEPARATOR)[0]
 
     @property
     def target_jinja(self) -> str:
-        return self.jinja.split(SEPARATOR)[1]
+        return self.jinja.split(_SEPARATOR)[1]
 
     @property
     def variables(self) -> frozenset[str]:
@@ -380,7 +380,7 @@ class Template:
             return None
         self._check_fields(_variables(self.answer_choices), example)
         rendered = self._render_jinja(self.answer_choices, dict(example), example)
-        choices = [choice.strip() for choice in rendered.split(SEPARATOR) if choice.strip()]
+        choices = [choice.strip() for choice in rendered.split(_SEPARATOR) if choice.strip()]
         if not choices:
             raise TemplateError(
                 f"Template {self.id!r}: answer_choices rendered no choices for {_row_label(example)}; "
@@ -391,15 +391,15 @@ class Template:
     def _context(self, example: Mapping, *parts: str) -> dict:
         """The row plus its answer choices, after checking it has every field the given parts read."""
         needed = frozenset().union(*map(_variables, parts))
-        self._check_fields(needed - {CHOICES_VARIABLE}, example)
+        self._check_fields(needed - {_CHOICES_VARIABLE}, example)
         context = dict(example)
-        if CHOICES_VARIABLE in needed:
+        if _CHOICES_VARIABLE in needed:
             if not self.answer_choices:
                 raise TemplateError(
-                    f"Template {self.id!r} uses '{CHOICES_VARIABLE}' but defines no answer_choices; "
+                    f"Template {self.id!r} uses '{_CHOICES_VARIABLE}' but defines no answer_choices; "
                     "add an answer_choices expression (e.g. '{{ options | join(\"|||\") }}')."
                 )
-            context[CHOICES_VARIABLE] = self.answer_choices_for(example)
+            context[_CHOICES_VARIABLE] = self.answer_choices_for(example)
         return context
 
     def _check_fields(self, needed: frozenset[str] | set[str], example: Mapping) -> None:
@@ -538,7 +538,7 @@ def _load_file(path: Path) -> list[Template]:
     if spec["task"] != path.stem:
         raise TemplateError(f"declares task {_quote(spec['task'])} but the file is named {path.name}; make them match.")
     fields = _parse_fields(spec["fields"])
-    dummy = {name: FIELD_TYPES[kind](name) for name, kind in fields.items()}
+    dummy = {name: _FIELD_TYPES[kind](name) for name, kind in fields.items()}
     if not isinstance(spec["templates"] or [], list):
         raise TemplateError("'templates' must be a list of entries, each starting with '- name: ...'.")
     templates: list[Template] = []
@@ -559,9 +559,9 @@ def _load_file(path: Path) -> list[Template]:
 def _parse_fields(fields) -> dict[str, str]:
     if not isinstance(fields, dict) or not fields:
         raise TemplateError("'fields' must map each row field to its type, e.g. {text: string, options: list}.")
-    bad = {name: kind for name, kind in fields.items() if not isinstance(kind, str) or kind not in FIELD_TYPES}
+    bad = {name: kind for name, kind in fields.items() if not isinstance(kind, str) or kind not in _FIELD_TYPES}
     if bad:
-        raise TemplateError(f"unknown field type(s) {_quote(bad)}; use one of {', '.join(FIELD_TYPES)}.")
+        raise TemplateError(f"unknown field type(s) {_quote(bad)}; use one of {', '.join(_FIELD_TYPES)}.")
     return dict(fields)
 
 
@@ -575,23 +575,23 @@ def _template_from_entry(entry, task: str) -> Template:
     raw = entry.get("metadata") or {}
     if not isinstance(raw, dict):
         raise TemplateError(f"{where}: 'metadata' must be a mapping (key: value lines), got {_quote(raw)}.")
-    unknown = set(raw) - METADATA_KEYS
+    unknown = set(raw) - _METADATA_KEYS
     if unknown:
         raise TemplateError(
-            f"{where}: unknown metadata key(s) {sorted(unknown)}; allowed: {sorted(METADATA_KEYS)}."
+            f"{where}: unknown metadata key(s) {sorted(unknown)}; allowed: {sorted(_METADATA_KEYS)}."
         )
     for key in ("original_task", "held_out"):
         if not isinstance(raw.get(key, False), bool):
             raise TemplateError(f"{where}: metadata {key} must be true or false, not {_quote(raw[key])}.")
-    metadata = TemplateMetadata(
+    metadata = _TemplateMetadata(
         task=raw.get("task", ""),
         original_task=raw.get("original_task", True),
         held_out=raw.get("held_out", False),
         metrics=tuple(raw.get("metrics") or ()),
         format=raw.get("format", "zero_shot"),
     )
-    if metadata.format not in FORMATS:
-        raise TemplateError(f"{where}: format must be one of {FORMATS} (few-shot is built by code).")
+    if metadata.format not in _FORMATS:
+        raise TemplateError(f"{where}: format must be one of {_FORMATS} (few-shot is built by code).")
     if metadata.held_out and not metadata.original_task:
         raise TemplateError(
             f"{where} is held out but inverted; hold out a template of the original task instead."
@@ -609,7 +609,7 @@ def _validate(template: Template, dummy: dict) -> None:
             raise TemplateError(
                 f"Template {template.id!r} has a Jinja syntax error (line {exc.lineno}): {exc.message}"
             ) from exc
-    unknown = sorted(template.variables - set(dummy) - {CHOICES_VARIABLE})
+    unknown = sorted(template.variables - set(dummy) - {_CHOICES_VARIABLE})
     if unknown:
         raise TemplateError(
             f"Template {template.id!r} uses {', '.join(map(repr, unknown))}, which is not among the file's "

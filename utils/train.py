@@ -26,15 +26,35 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-from transformers import TrainerCallback
+import utils
+from utils import hub
+from utils.config import PROFILES, ProfileError, get_profile
 
-from utils import evaluation, finetuning, hub, mixture, modeling, scoring, training
-from utils.config import ProfileError, get_profile
-from utils.results import atomic_write_json
 
-TASKS = ("dialogsum", "multitask")
-SCORES_FILE = training.SCORES_FILE
+def _decide_hub_access(argv: list[str]) -> None:
+    """Take the Hub decision again for ``--profile`` when it needs the Hub and ``utils`` decided for another
+    profile as it was imported (``$COURSE_PROFILE``, default tiny). The Hugging Face libraries read that decision
+    once, when imported (:func:`utils.hub.decide_access`), so this runs before they are."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--profile", default=None)
+    name = early.parse_known_args(argv)[0].profile  # none: utils decided for $COURSE_PROFILE, which is the one
+    profile = PROFILES.get((name or "").strip())
+    if profile is None or profile.offline or os.environ.get(hub.DECIDED_FOR, profile.name) == profile.name:
+        return  # an unknown name is explained by get_profile in main(); an offline profile needs no Hub
+    os.environ["COURSE_PROFILE"] = profile.name
+    utils.prepare_hugging_face()
+
+
+if __name__ == "__main__" or Path(sys.argv[0]).stem == "flan-course-train":  # the command, under any launcher
+    _decide_hub_access(sys.argv[1:])
+
+import torch  # noqa: E402  (the Hugging Face libraries come after the decision above)
+from transformers import TrainerCallback  # noqa: E402
+
+from utils import evaluation, finetuning, mixture, modeling, scoring, training  # noqa: E402
+from utils.results import atomic_write_json  # noqa: E402
+
+_TASKS = ("dialogsum", "multitask")
 
 
 def training_data(task: str, profile, steps: int | None = None):
@@ -44,7 +64,7 @@ def training_data(task: str, profile, steps: int | None = None):
         return finetuning.summarization_training_data(profile)
     if task == "multitask":
         return mixture.build_mixture(profile, n_examples=mixture.budget_examples(profile, steps))
-    raise ValueError(f"Unknown task {task!r}; use one of {TASKS}.")
+    raise ValueError(f"Unknown task {task!r}; use one of {_TASKS}.")
 
 
 def run_name(task: str, method: str, world_size: int) -> str:
@@ -80,7 +100,7 @@ class FirstBatchLog(TrainerCallback):
         self.handle = model.register_forward_pre_hook(record, with_kwargs=True)
 
 
-def score(run_path: Path, task: str, profile) -> dict:
+def _score(run_path: Path, task: str, profile) -> dict:
     """Load the saved run from disk and score it on the target task's test dialogues (ROUGE)."""
     run = training.load_run(run_path)
     tokenizer = modeling.load_tokenizer(str(run.path / "final"))
@@ -88,9 +108,9 @@ def score(run_path: Path, task: str, profile) -> dict:
     return scores
 
 
-def parse(argv):
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=TASKS, default="dialogsum",
+    parser.add_argument("--task", choices=_TASKS, default="dialogsum",
                         help="dialogsum: single-task summarization; multitask: the FLAN-style mixture")
     parser.add_argument("--method", choices=training.METHODS, default="full", help="full fine-tuning or LoRA")
     parser.add_argument("--profile", default=None, help="tiny, smoke or full (default: $COURSE_PROFILE or tiny)")
@@ -122,23 +142,9 @@ def trainer_overrides(args, world_size: int) -> dict:
     return overrides
 
 
-def restart_for_profile(profile) -> None:
-    """Start this command again with ``COURSE_PROFILE`` set when ``--profile`` needs the Hub and ``utils`` decided
-    Hub access for another profile as it was imported (``$COURSE_PROFILE``, default tiny): the Hugging Face
-    libraries read that decision once, when imported (:func:`utils.hub.decide_access`). The process id stays,
-    so ``torchrun`` keeps track of it."""
-    if profile.offline or os.environ.get(hub.DECIDED_FOR, profile.name) == profile.name:
-        return
-    os.environ["COURSE_PROFILE"] = profile.name
-    os.execv(sys.executable, [sys.executable, "-m", "utils.train", *sys.argv[1:]])
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = parse(argv)
-        if argv is None:  # the command line, not a call from Python
-            restart_for_profile(get_profile(args.profile))
-        return _main(args)
+        return _main(_parse(argv))
     except (ProfileError, training.RunFolderError) as error:  # bad settings or output folder: say what to do
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -166,9 +172,9 @@ def _main(args) -> int:
     result = {"task": args.task, "method": args.method, "profile": profile.name, "world_size": world_size,
               "written_by_rank": rank, "run": str(run.path)}
     if not args.no_score:
-        result["test"] = score(run.path, args.task, profile)
+        result["test"] = _score(run.path, args.task, profile)
         print(f"ROUGE-1 on {result['test']['n']} test dialogues: {result['test']['rouge1']:.3f}")
-    atomic_write_json(run.path / SCORES_FILE, result)
+    atomic_write_json(run.path / training.SCORES_FILE, result)
     print(json.dumps({k: v for k, v in result.items() if k != "test"}))
     print(f"Run saved in {run.path}")
     return 0
