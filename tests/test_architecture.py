@@ -19,18 +19,6 @@ from utils.config import ROOT
 UTILS = ROOT / "utils"
 MODULES = {path.stem: path for path in sorted(UTILS.glob("*.py"))}  # "__init__" is the package itself
 
-#: The modules another engineer is reworking now (training, finetuning, forgetting, mixture, plots): their public
-#: names that nothing outside uses. The other engineer will clear this list (make each name private or delete it)
-#: as part of that work; no other module may have an entry.
-PENDING: dict[str, set[str]] = {
-    "forgetting": {"average_probe_score", "tokenizer_key"},
-    "mixture": {"FEATURES", "TARGET_TASK", "render_examples"},
-    "plots": {"BAR_WIDTH"},
-    "training": {"COURSE_FILES", "CachedRun", "EARLY_CHECKPOINTS", "ELAPSED_FILE", "MAX_CHECKPOINTS",
-                 "NATIVE_BF16_CAPABILITY", "NOT_IN_KEY", "NO_SPACE_MESSAGES", "RECIPE_VERSION", "check_run_folder",
-                 "claim_folder", "clear_run", "data_fingerprint", "is_main_process", "run_key"},
-}
-_BEING_REWORKED = {"training", "finetuning", "forgetting", "mixture", "plots"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -199,13 +187,6 @@ def unused_public_names() -> dict[str, set[str]]:
 
 
 def test_every_public_name_is_used_outside_its_module():
-    assert set(PENDING) <= _BEING_REWORKED, f"only {sorted(_BEING_REWORKED)} may wait in PENDING"
-    unused = unused_public_names()
-    for module, names in PENDING.items():
-        assert names <= unused.get(module, set()), (
-            f"PENDING lists names of {module} that are used elsewhere or private now: remove "
-            f"{sorted(names - unused.get(module, set()))} from it")
-    left = {module: sorted(names - PENDING.get(module, set())) for module, names in unused.items()}
-    left = {module: names for module, names in left.items() if names}
+    left = {module: sorted(names) for module, names in unused_public_names().items() if names}
     assert not left, ("public names nothing outside their module uses (make them private with a leading "
                       f"underscore, or delete them): {left}")

@@ -46,7 +46,7 @@ def _digest(obj) -> str:
     return fingerprints.of_json(obj, length=12)
 
 
-def tokenizer_key(tokenizer) -> str:
+def _tokenizer_key(tokenizer) -> str:
     """A short key for a tokenizer's vocabulary (the same weights read through another vocabulary are
     another model)."""
     return _digest(sorted(tokenizer.get_vocab().items())) if tokenizer is not None else "none"
@@ -78,7 +78,7 @@ def _with_n(profile: Profile, **sizes) -> Profile:
 
 
 def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
-    return {"tokenizer": tokenizer_key(tokenizer), "rows": list(test),
+    return {"tokenizer": _tokenizer_key(tokenizer), "rows": list(test),
             "template": templates.fingerprint(scoring.probe_template(probe)),
             "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
             "scoring_code": scoring.SCORING_CODE}
@@ -162,7 +162,7 @@ def target_scores(model, tokenizer, profile: Profile, template_name: str = scori
     profile = _with_n(profile, n_eval_dialogues=n)
     test = data.target_test(profile)
     template = templates.fingerprint(templates.get_template(tasks.TARGET_TASK, template_name))
-    settings = {"tokenizer": tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
+    settings = {"tokenizer": _tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
                 "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
                 "facts": [list(f) for f in test["facts"]] if "facts" in test.column_names else None,
@@ -209,7 +209,7 @@ def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile,
             row["target_held_out"] = target_scores(model, tokenizer, profile, held_out_name)["rouge1"]
         by_probe = probe_scores(model, tokenizer, profile, probes)
         row.update({probe: scores["main"] for probe, scores in by_probe.items()})
-        row["probe_average"] = average_probe_score(by_probe)
+        row["probe_average"] = _average_probe_score(by_probe)
         rows[name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
@@ -284,7 +284,7 @@ def valid_label_shares(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFram
                         for name, by_probe in results.items()}, metric="valid_label_share")
 
 
-def average_probe_score(results: Mapping[str, dict]) -> float:
+def _average_probe_score(results: Mapping[str, dict]) -> float:
     """The mean of a model's main probe scores (each a fraction in [0, 1])."""
     return float(np.mean([scores["main"] for scores in results.values()]))
 
@@ -333,7 +333,7 @@ def forgetting_metrics(results: Mapping[str, Mapping[str, dict]], base: str = "b
         if tasks.get(probe).has_labels:
             section[probe]["valid_label_share"] = {name: by_probe[probe]["valid_label_share"]
                                                    for name, by_probe in results.items()}
-    section["average"] = {name: average_probe_score(by_probe) for name, by_probe in results.items()}
+    section["average"] = {name: _average_probe_score(by_probe) for name, by_probe in results.items()}
     drops = {name: evaluation.forgetting_drop(section["average"][base], average)
              for name, average in section["average"].items() if name != base}
     section["average_drop"] = {name: drop["absolute"] for name, drop in drops.items()}

@@ -34,7 +34,7 @@ from utils import data, finetuning, forgetting, modeling, tasks, templates, trai
 from utils.config import Profile
 from utils.tasks import PROBES
 
-TARGET_TASK = tasks.TARGET_TASK
+_TARGET_TASK = tasks.TARGET_TASK
 ZERO_SHOT, FEW_SHOT = "zero_shot", "few_shot"
 #: The columns of every mixture: what each example is, where it comes from, and the text the model sees.
 COLUMNS = ("task", "template", "format", "n_shots", "row_id", "shot_ids", "source", "target")
@@ -60,7 +60,7 @@ class MixtureSpec:
     examples-proportionally with the cap); None mixes the target by its size like every other task.
     """
 
-    tasks: tuple[str, ...] = (TARGET_TASK, *PROBES)
+    tasks: tuple[str, ...] = (_TARGET_TASK, *PROBES)
     cap: int | None = 3000
     few_shot_share: float = 0.2
     max_shots: int = 2
@@ -83,8 +83,8 @@ class MixtureSpec:
 
     def rates(self, sizes: Mapping[str, int]) -> dict[str, float]:
         """Each task's mixing rate, from the tasks' train sizes (see :func:`mixing_rates`)."""
-        weighted = self.target_share is not None and TARGET_TASK in sizes and len(sizes) > 1
-        return mixing_rates(sizes, self.cap, {TARGET_TASK: self.target_share} if weighted else None)
+        weighted = self.target_share is not None and _TARGET_TASK in sizes and len(sizes) > 1
+        return mixing_rates(sizes, self.cap, {_TARGET_TASK: self.target_share} if weighted else None)
 
 
 # --- mixing rates -------------------------------------------------------------------------------------
@@ -179,11 +179,11 @@ def token_counter(profile: Profile) -> Callable[[str], int]:
 
 def task_train_split(task: str, profile: Profile):
     """The train split of the target task or of a probe task."""
-    if task == TARGET_TASK:
+    if task == _TARGET_TASK:
         return data.load_target(profile)["train"]
     if task in tasks.probe_names():
         return data.load_probe(task, profile)["train"]
-    raise MixtureError(f"Unknown task {task!r}; mixtures use {TARGET_TASK!r} and the probe tasks {PROBES}.")
+    raise MixtureError(f"Unknown task {task!r}; mixtures use {_TARGET_TASK!r} and the probe tasks {PROBES}.")
 
 
 def _as_dataset(examples: list[dict], seed: int) -> Dataset:
@@ -230,8 +230,8 @@ def replay_mixture(ratio: float, profile: Profile, probes: Sequence[str] = PROBE
     if not 0 <= ratio < 1:
         raise MixtureError(f"ratio={ratio} must be a share in [0, 1), e.g. 0.05 for 5% replayed probe data.")
     seed = profile.seed if seed is None else seed
-    target = splits[TARGET_TASK] if splits else finetuning.summarization_training_data(profile)
-    target_examples = [{"task": TARGET_TASK, "template": row["template"], "format": ZERO_SHOT, "n_shots": 0,
+    target = splits[_TARGET_TASK] if splits else finetuning.summarization_training_data(profile)
+    target_examples = [{"task": _TARGET_TASK, "template": row["template"], "format": ZERO_SHOT, "n_shots": 0,
                         "row_id": row["id"], "shot_ids": [], "source": row["source"], "target": row["target"]}
                        for row in target]
     n_probe = round(ratio * len(target_examples) / (1 - ratio))
@@ -285,7 +285,7 @@ def multitask_section(board: pd.DataFrame, mixture, spec: MixtureSpec, replay_ra
         "probe_average": multitask["probe_average"],
         "target_gap_to_single_task_full": gap,
         **({"probe_retention": retention} if pd.notna(retention) else {}),
-        "held_out_template": {"template": templates.held_out_template(TARGET_TASK).name,
+        "held_out_template": {"template": templates.held_out_template(_TARGET_TASK).name,
                               **board["target_held_out"].to_dict()},
         "replay": {f"{ratio:.0%}".replace("%", "pct"): {"ratio": ratio, **scores(f"replay_{ratio:.0%}")}
                    for ratio in replay_ratios},

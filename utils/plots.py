@@ -20,7 +20,7 @@ from matplotlib.patches import Patch
 NEUTRAL, HIGHLIGHT, LIMIT = "#4C72B0", "#DD8452", "#C44E52"
 #: Bar plots are pandas' own (``Series.plot.barh``, ``DataFrame.plot.bar``), as wide as matplotlib's bars and
 #: with the grid kept (pandas switches it off unless told).
-BAR_WIDTH = 0.8
+_BAR_WIDTH = 0.8
 
 
 def _figure(n_cols: int = 1, width: float = 8.0, height: float = 4.0) -> tuple[Figure, list]:
@@ -75,7 +75,7 @@ def category_counts(counts: pd.Series | Mapping[str, int], title: str = "", xlab
     if counts.empty:
         raise ValueError("counts is empty; give e.g. df['topic'].value_counts()")
     fig, (ax,) = _figure(height=max(2.5, 0.3 * len(counts) + 1))
-    counts.rename(index=str).plot.barh(ax=ax, color=NEUTRAL, width=BAR_WIDTH, grid=True)
+    counts.rename(index=str).plot.barh(ax=ax, color=NEUTRAL, width=_BAR_WIDTH, grid=True)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return fig
@@ -104,7 +104,7 @@ def scores_with_ci(table: pd.DataFrame, label: str, score: str = "rouge1", highl
     names = data[label].astype(str).tolist()
     colours = [HIGHLIGHT if name in set(highlight) else NEUTRAL for name in names]
     fig, (ax,) = _figure(height=max(2.5, 0.4 * len(names) + 1.2))
-    pd.Series(values, index=names).plot.barh(ax=ax, xerr=errors, color=colours, alpha=0.85, width=BAR_WIDTH,
+    pd.Series(values, index=names).plot.barh(ax=ax, xerr=errors, color=colours, alpha=0.85, width=_BAR_WIDTH,
                                              grid=True, capsize=3, error_kw={"elinewidth": 1})
     ax.set_ylabel("")
     handles = []
@@ -240,7 +240,7 @@ def stacked_bars(table: pd.DataFrame, columns: Sequence[str], title: str = "", x
     fig, (ax,) = _figure(height=max(2.5, 0.4 * len(table) + 1.2))
     colours = (NEUTRAL, HIGHLIGHT, *_OTHER_COLOURS[1:])
     stacked = table[list(columns)].astype(float).rename(index=str, columns=str)
-    stacked.plot.barh(ax=ax, stacked=True, width=BAR_WIDTH, grid=True,
+    stacked.plot.barh(ax=ax, stacked=True, width=_BAR_WIDTH, grid=True,
                       color=[colours[i % len(colours)] for i in range(len(columns))])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
@@ -256,7 +256,7 @@ def grouped_bars(table: pd.DataFrame, title: str = "", ylabel: str = "score", pe
     scale = 100 if percent else 1
     n_rows, n_cols = table.shape
     fig, (ax,) = _figure(width=max(8.0, 1.2 * n_rows * max(1, n_cols / 3)))
-    (table.astype(float) * scale).rename(index=str, columns=str).plot.bar(ax=ax, width=BAR_WIDTH, rot=0, grid=True)
+    (table.astype(float) * scale).rename(index=str, columns=str).plot.bar(ax=ax, width=_BAR_WIDTH, rot=0, grid=True)
     ax.set_xlabel("")
     ax.set_ylabel(f"{ylabel} ({'%' if percent else 'fraction'})")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)

@@ -51,19 +51,19 @@ from utils.results import atomic_write_json, locked, read_json_object, read_seal
 
 METHODS = ("full", "lora")
 SUMMARY_FILE = "training_summary.json"
-ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
+_ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
 #: Part of every run's cache key: bump it when the recipe changes so older runs are not reused.
-RECIPE_VERSION = 7  # 6: prompts fitted by evaluation.fit_prompts (the cut middle marked "..."); 7: sealed summaries
+_RECIPE_VERSION = 7  # 6: prompts fitted by evaluation.fit_prompts (the cut middle marked "..."); 7: sealed summaries
 #: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
 RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
-#: The mark of a run folder made by the course (see :func:`claim_folder`).
+#: The mark of a run folder made by the course (see :func:`_claim_folder`).
 RUN_MARKER = "course_run.json"
 #: The test scores ``python -m utils.train`` saves beside a run.
 SCORES_FILE = "scores.json"
 #: What the course writes into a run folder besides its checkpoints: ``force`` deletes these and nothing else.
-COURSE_FILES = ("final", "final.partial", RUN_MARKER, SCORES_FILE)
+_COURSE_FILES = ("final", "final.partial", RUN_MARKER, SCORES_FILE)
 #: The most checkpoints a run may keep along training.
-MAX_CHECKPOINTS = 100
+_MAX_CHECKPOINTS = 100
 
 
 class RunFolderError(ValueError):
@@ -129,13 +129,13 @@ def world() -> tuple[int, int]:
     Where a trainer exists, ``trainer.is_world_process_zero()`` answers instead. Before it exists, the launchers'
     ``RANK`` / ``WORLD_SIZE`` are read here rather than asking ``accelerate.PartialState()``: measured under
     ``torchrun --nproc_per_node 2`` on a CPU machine, ``PartialState()`` reports ``num_processes`` 1 and
-    ``is_main_process`` True in *both* processes, because only the trainer's arguments (``use_cpu``) make it
+    ``_is_main_process`` True in *both* processes, because only the trainer's arguments (``use_cpu``) make it
     distributed there.
     """
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def is_main_process() -> bool:
+def _is_main_process() -> bool:
     """False in the secondary processes of a multi-process run (see :func:`world`).
 
     Every process trains on its own shard of the data; only the main process (rank 0) writes files.
@@ -150,7 +150,7 @@ def is_main_process() -> bool:
 
 #: Trainer arguments that decide how a run is computed, shown or stored, never what it learns or logs: left out
 #: of the key, so that a run trained on a GPU (bf16, DeepSpeed, other data loaders) is reused on a CPU.
-NOT_IN_KEY = frozenset({
+_NOT_IN_KEY = frozenset({
     "output_dir", "run_name", "project", "report_to", "disable_tqdm", "log_level", "log_level_replica",
     "log_on_each_node", "skip_memory_metrics", "debug", "do_train", "do_eval", "do_predict",
     "resume_from_checkpoint", "overwrite_output_dir", "per_device_eval_batch_size", "eval_accumulation_steps",
@@ -194,15 +194,15 @@ def run_key(trainer) -> str:
     """The cache key of what ``trainer.train()`` will run: a hash of everything that changes the trained weights
     or the saved log.
 
-    In the key: the trainer's arguments (all but :data:`NOT_IN_KEY`); the model it starts from, by content (its
+    In the key: the trainer's arguments (all but :data:`_NOT_IN_KEY`); the model it starts from, by content (its
     weights, LoRA adapters included, which of them train, its config and PEFT config, and the generation config
     that scores validation dialogues); the tokenized training and validation data; the collator's padding;
     whether validation is scored (``compute_metrics``); callbacks that say how they change a run (``cache_key``,
-    e.g. :class:`CheckpointAt`); :data:`RECIPE_VERSION`. So an edited argument, template or model trains a new
+    e.g. :class:`CheckpointAt`); :data:`_RECIPE_VERSION`. So an edited argument, template or model trains a new
     run, and the same recipe built anywhere (lesson 03's cells, :func:`train`) finds the same run.
 
     Left out: the folder names (a moved checkout reuses its runs); precision, device and the distributed
-    engines (:data:`NOT_IN_KEY`); the code of ``compute_metrics`` (only its presence).
+    engines (:data:`_NOT_IN_KEY`); the code of ``compute_metrics`` (only its presence).
     """
     model, args, collator_ = trainer.model, trainer.args, trainer.data_collator
     config = {k: v for k, v in model.config.to_dict().items() if k not in ("_name_or_path", "transformers_version")}
@@ -213,7 +213,7 @@ def run_key(trainer) -> str:
     generation = getattr(model, "generation_config", None)
     generation = generation and {k: v for k, v in generation.to_dict().items() if k != "transformers_version"}
     return fingerprints.of_json(_plain({
-        "arguments": {k: v for k, v in args.to_dict().items() if k not in NOT_IN_KEY},
+        "arguments": {k: v for k, v in args.to_dict().items() if k not in _NOT_IN_KEY},
         "weights": modeling.weights_fingerprint(model),
         "trainable": fingerprints.digest(n for n, p in model.named_parameters() if p.requires_grad),
         "config": config, "peft": peft, "generation": generation,
@@ -223,7 +223,7 @@ def run_key(trainer) -> str:
                                                  ("label_pad_token_id", "padding", "pad_to_multiple_of"))],
         "compute_metrics": trainer.compute_metrics is not None,
         "callbacks": [cb.cache_key for cb in trainer.callback_handler.callbacks if hasattr(cb, "cache_key")],
-        "recipe": RECIPE_VERSION,
+        "recipe": _RECIPE_VERSION,
     }), length=10)
 
 
@@ -239,11 +239,11 @@ def keyed_folder(trainer) -> Path:
 
 
 def _course_entries(folder: Path) -> list[Path]:
-    """What the course wrote into a run folder: its ``checkpoint-<step>/`` folders and :data:`COURSE_FILES`."""
-    return [p for p in folder.iterdir() if p.name in COURSE_FILES] + [p for _, p in checkpoints(folder)]
+    """What the course wrote into a run folder: its ``checkpoint-<step>/`` folders and :data:`_COURSE_FILES`."""
+    return [p for p in folder.iterdir() if p.name in _COURSE_FILES] + [p for _, p in checkpoints(folder)]
 
 
-def check_run_folder(folder: str | Path) -> Path:
+def _check_run_folder(folder: str | Path) -> Path:
     """``folder`` if the course may write a run there: a new or empty folder, or one the course made
     (it holds :data:`RUN_MARKER`); else a :class:`RunFolderError` (nothing is changed)."""
     folder = Path(folder)
@@ -259,11 +259,11 @@ def check_run_folder(folder: str | Path) -> Path:
 
 
 def check_output(folder: str | Path, force: bool = False) -> Path:
-    """:func:`check_run_folder`, except that a finished run is loaded, not written, unless ``force``."""
+    """:func:`_check_run_folder`, except that a finished run is loaded, not written, unless ``force``."""
     folder = Path(folder)
     if not force and is_finished(folder):
         return folder
-    return check_run_folder(folder)
+    return _check_run_folder(folder)
 
 
 def is_finished(folder: str | Path) -> bool:
@@ -271,7 +271,7 @@ def is_finished(folder: str | Path) -> bool:
     return (Path(folder) / "final" / SUMMARY_FILE).exists()
 
 
-def claim_folder(folder: Path) -> None:
+def _claim_folder(folder: Path) -> None:
     """Create a run folder and mark it as the course's (so ``force`` may later clear what the course wrote)."""
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / RUN_MARKER).exists():
@@ -281,12 +281,12 @@ def claim_folder(folder: Path) -> None:
         })
 
 
-def clear_run(folder: str | Path) -> None:
+def _clear_run(folder: str | Path) -> None:
     """Delete what the course wrote into a run folder (checkpoints, final model, scores); keep anything else.
 
     Refuses (:class:`RunFolderError`) a non-empty folder without the course's mark.
     """
-    folder = check_run_folder(folder)
+    folder = _check_run_folder(folder)
     if not folder.is_dir():
         return
     for path in _course_entries(folder):
@@ -336,7 +336,7 @@ def collator(tokenizer, model):
 
 
 #: The first GPU generation with bf16 in hardware (compute capability 8.0: Ampere, e.g. A100, RTX 30xx).
-NATIVE_BF16_CAPABILITY = (8, 0)
+_NATIVE_BF16_CAPABILITY = (8, 0)
 
 
 def precision() -> str:
@@ -347,7 +347,7 @@ def precision() -> str:
     """
     if not torch.cuda.is_available():
         return "fp32"
-    return "bf16" if tuple(torch.cuda.get_device_capability()) >= NATIVE_BF16_CAPABILITY else "fp32"
+    return "bf16" if tuple(torch.cuda.get_device_capability()) >= _NATIVE_BF16_CAPABILITY else "fp32"
 
 
 def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
@@ -387,14 +387,14 @@ def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile
 
 
 #: Where the early checkpoints fall, as shares of the step budget (see :func:`early_checkpoints`).
-EARLY_CHECKPOINTS = (0.05, 0.125)
+_EARLY_CHECKPOINTS = (0.05, 0.125)
 
 
 def early_checkpoints(steps: int) -> list[int]:
     """Steps early in a run of ``steps`` (5% and 12.5% in, step 2 at the earliest: the first step's learning rate
     is 0 in the warm-up): a run changes fastest there, so a learning-vs-forgetting curve (lesson 04) needs points
     there, not only every ``save_steps``."""
-    return sorted({max(2, round(steps * share)) for share in EARLY_CHECKPOINTS} - set(range(steps, steps + 3)))
+    return sorted({max(2, round(steps * share)) for share in _EARLY_CHECKPOINTS} - set(range(steps, steps + 3)))
 
 
 class CheckpointAt(TrainerCallback):
@@ -484,7 +484,7 @@ class _ElapsedTime(TrainerCallback):
         if not args.should_save:  # only the main process writes
             return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        atomic_write_json(folder / ELAPSED_FILE, {"seconds": self.seconds()})
+        atomic_write_json(folder / _ELAPSED_FILE, {"seconds": self.seconds()})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -607,7 +607,7 @@ def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_dat
     """
     _check_profile(profile)
     n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
-                                  1, MAX_CHECKPOINTS)
+                                  1, _MAX_CHECKPOINTS)
     _check_data(train_data, "train_data")
     if eval_data is not None:
         _check_data(eval_data, "eval_data")
@@ -661,7 +661,7 @@ def train(name: str, method: str, train_data, profile: Profile, eval_data=None,
 
 
 @dataclass
-class CachedRun:
+class _CachedRun:
     """What :func:`cached_run` found for a trainer: a finished run (``result``), or where training starts."""
 
     path: Path
@@ -690,21 +690,21 @@ def cached_run(trainer, force: bool = False, keyed: bool = True):
     name = named.name
     out = keyed_folder(trainer) if keyed else named
     if not force and is_finished(out):  # a finished run loads without writing anything (no lock either)
-        yield CachedRun(out, needs_training=False, result=_load_cached(out))
+        yield _CachedRun(out, needs_training=False, result=_load_cached(out))
         return
-    if is_main_process():
+    if _is_main_process():
         check_output(out, force)  # before anything is written or deleted
     # Notebooks running in parallel train a run once. The processes of one distributed run meet inside the
     # trainer, so they must not wait for each other here: only the main one takes the lock.
-    lock = locked(out.with_name(out.name + ".lock")) if is_main_process() else contextlib.nullcontext()
+    lock = locked(out.with_name(out.name + ".lock")) if _is_main_process() else contextlib.nullcontext()
     with lock:
-        if force and is_main_process():
-            clear_run(out)
+        if force and _is_main_process():
+            _clear_run(out)
         if not force and is_finished(out):
-            yield CachedRun(out, needs_training=False, result=_load_cached(out))
+            yield _CachedRun(out, needs_training=False, result=_load_cached(out))
             return
-        if is_main_process():
-            claim_folder(out)
+        if _is_main_process():
+            _claim_folder(out)
         trainer.args.output_dir = str(out)
         resume, seconds_before = (None, 0.0) if force else _resume_point(out)
         if resume:  # the step-0 validation is in the log already
@@ -716,7 +716,7 @@ def cached_run(trainer, force: bool = False, keyed: bool = True):
         counts = modeling.parameter_counts(trainer.model)
         print(_describe(settings, counts))
         ended = resume is not None and _step(resume) >= trainer.args.max_steps
-        run = CachedRun(out, needs_training=not ended, resume_from=str(resume) if resume and not ended else None)
+        run = _CachedRun(out, needs_training=not ended, resume_from=str(resume) if resume and not ended else None)
         with _disk_space(out):
             if ended:  # the run ended there; saving it as finished failed
                 print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as finished): "
@@ -777,11 +777,11 @@ def _resume_point(out: Path) -> tuple[Path | None, float]:
     """
     resume = last_checkpoint(out) if out.exists() else None
     for step, folder in checkpoints(out) if out.exists() else []:
-        if (resume is None or step > _step(resume)) and is_main_process():
+        if (resume is None or step > _step(resume)) and _is_main_process():
             shutil.rmtree(folder)
     if resume is None:
         return None, 0.0
-    elapsed = resume / ELAPSED_FILE
+    elapsed = resume / _ELAPSED_FILE
     return resume, json.loads(elapsed.read_text())["seconds"] if elapsed.exists() else 0.0
 
 
@@ -839,7 +839,7 @@ class DiskFullError(OSError):
 
 
 #: How the libraries word a write that ran out of space when they do not pass ENOSPC on (torch: a short write).
-NO_SPACE_MESSAGES = ("No space left on device", "unexpected pos")
+_NO_SPACE_MESSAGES = ("No space left on device", "unexpected pos")
 
 
 @contextlib.contextmanager
@@ -849,7 +849,7 @@ def _disk_space(folder: Path):
         yield
     except (OSError, RuntimeError) as error:
         chain = [e for e in (error, error.__cause__, error.__context__) if e is not None]
-        if not any(getattr(e, "errno", None) == errno.ENOSPC or any(m in str(e) for m in NO_SPACE_MESSAGES)
+        if not any(getattr(e, "errno", None) == errno.ENOSPC or any(m in str(e) for m in _NO_SPACE_MESSAGES)
                    for e in chain):
             raise
         free = shutil.disk_usage(folder).free / 2**20 if folder.exists() else float("nan")
