@@ -23,7 +23,7 @@ import psutil
 
 from utils import fingerprints
 from utils.config import ROOT, Profile
-from utils.course import course_notebooks
+from utils.course import SHARED_RUNS_STEP, course_notebooks
 from utils.modeling import model_fingerprint
 
 #: Budgets from DESIGN.md: the whole course on a 2-core CPU.
@@ -49,7 +49,7 @@ def summarize_timings(profile_name: str, timings: dict[str, float]) -> dict:
     """Per-notebook and total seconds, against the profile's budget; notes any notebook missing."""
     expected = [p.stem for p in course_notebooks()] or sorted(timings)
     notebooks = {name: timings[name] for name in expected if name in timings}
-    total = float(sum(timings.values()))  # the notebooks and the runs the course trains before them
+    total = float(sum(notebooks.values()) + timings.get(SHARED_RUNS_STEP, 0.0))  # and the runs trained before them
     target = TIME_TARGET_S.get(profile_name)
     return {"notebooks": notebooks, "total_s": total, "target_s": target,
             "within_target": None if target is None else total <= target,

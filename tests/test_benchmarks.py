@@ -129,6 +129,8 @@ def test_course_timings_are_summed_against_the_budget(monkeypatch, tmp_path):
     monkeypatch.setattr(course_runs, "course_notebooks", lambda: [tmp_path / f"{n}.ipynb" for n in names])
     summary = course_runs.summarize_timings("smoke", {"00_welcome": 20.0, "old_notebook": 5.0})
     assert summary["total_s"] == 20.0 and summary["missing_notebooks"] == ["01_zero_shot"]
+    with_runs = course_runs.summarize_timings("smoke", {"00_welcome": 20.0, course_runs.SHARED_RUNS_STEP: 7.0})
+    assert with_runs["total_s"] == 27.0, "the runs the course trains before the lessons count"
     assert summary["within_target"] is True and summary["target_s"] == 300
 
 

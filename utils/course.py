@@ -175,7 +175,7 @@ def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
     started = time.perf_counter()
     if any(path.name.startswith(_SHARED_RUNS_BEFORE) for path in notebooks):
         try:
-            timings[_SHARED_RUNS_STEP] = round(train_shared_runs(profile), 1)
+            timings[SHARED_RUNS_STEP] = round(train_shared_runs(profile), 1)
         except KeyboardInterrupt:
             raise _Interrupted(f"Interrupted (Ctrl-C) while training the shared runs. Nothing saved in {out} is lost; "
                               "run the same command again to go on: an interrupted run resumes from its last "
@@ -205,7 +205,7 @@ def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
 #: before the lessons (a step of its own in ``timings.json`` and the report), so the lessons load them; a learner who
 #: runs a lesson alone trains them in that lesson.
 SHARED_RUNS = (("lora", "lr_full"), ("full", "lr_lora"))
-_SHARED_RUNS_STEP = "shared runs (lesson 04's learning-rate grid)"
+SHARED_RUNS_STEP = "shared runs (lesson 04's learning-rate grid)"
 #: The lessons that use :data:`SHARED_RUNS`: a course run that includes one of them trains the runs first.
 _SHARED_RUNS_BEFORE = ("03_", "04_")
 

@@ -242,8 +242,10 @@ def retention_table(board: pd.DataFrame, base: str = "base", reference: str = "f
 
 def example_outputs(models: Mapping[str, object], tokenizer, probe: str, profile: Profile,
                     n: int = 3) -> pd.DataFrame:
-    """What each model answers to the first ``n`` test prompts of a probe, next to the expected answer."""
-    rows = list(data.probe_test(probe, profile).select(range(n)))
+    """What each model answers to the first ``n`` test prompts of a probe (all, if it has fewer), next to the
+    expected answer."""
+    test = data.probe_test(probe, profile)
+    rows = list(test.select(range(min(n, len(test)))))
     template = scoring.probe_template(probe)
     prompts, expected = zip(*(template.render(row) for row in rows), strict=True)
     table = pd.DataFrame({"prompt": prompts, "expected": expected})
