@@ -27,10 +27,15 @@ def validation_pairs(profile: Profile):
     return templates.apply_template(rows, templates.get_template(TARGET_TASK, EVAL_TEMPLATE), seed=profile.seed)
 
 
+def run_name(method: str) -> str:
+    """The name of a single-task run (lesson 03 names its runs so in its cells: ``single_task_full``...)."""
+    return f"single_task_{method}"
+
+
 def single_task_run(method: str, profile: Profile, learning_rate: float | None = None,
                     force: bool = False) -> training.TrainedRun:
     """Fine-tune on dialogue summarization alone (``full`` or ``lora``), or load the cached run.
 
     ``learning_rate`` replaces the profile's rate for the method (lesson 04 compares rates)."""
-    return training.train(f"single_task_{method}", method, summarization_training_data(profile), profile,
+    return training.train(run_name(method), method, summarization_training_data(profile), profile,
                           validation_pairs(profile), learning_rate=learning_rate, force=force)

@@ -297,17 +297,28 @@ def multitask_section(board: pd.DataFrame, mixture, spec: MixtureSpec, replay_ra
 
 
 # --- training runs ------------------------------------------------------------------------------------
+def run_name(method: str = "full") -> str:
+    """The name of a multi-task run (lesson 05 writes ``multitask_full`` in its trainer cell; a test checks they
+    agree)."""
+    return f"multitask_{method}"
+
+
+def _replay_run_name(ratio: float) -> str:
+    """The name of a replay run with ``ratio`` of replayed probe data (``replay_5pct_full``...)."""
+    return f"replay_{ratio * 100:g}pct_full"
+
+
 def multitask_run(profile: Profile, spec: MixtureSpec | None = None,
                   force: bool = False) -> training.TrainedRun:
     """Full fine-tuning on the FLAN-style mixture, from the same base and with the same step budget as
     the single-task runs; or the cached run. No validation along training: lesson 05 scores the finished
     model on every task, so validation summaries generated at each checkpoint would only cost time."""
     mixture = build_mixture(profile, spec)
-    return training.train("multitask_full", "full", mixture, profile, force=force)
+    return training.train(run_name("full"), "full", mixture, profile, force=force)
 
 
 def replay_run(ratio: float, profile: Profile, force: bool = False) -> training.TrainedRun:
     """Single-task full fine-tuning with ``ratio`` of replayed probe data (same base, same budget); or the
     cached run. No validation along training, to keep it cheap."""
-    return training.train(f"replay_{ratio * 100:g}pct_full", "full", replay_mixture(ratio, profile), profile,
+    return training.train(_replay_run_name(ratio), "full", replay_mixture(ratio, profile), profile,
                           force=force)

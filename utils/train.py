@@ -69,7 +69,7 @@ def training_data(task: str, profile, steps: int | None = None):
 
 def run_name(task: str, method: str, world_size: int) -> str:
     """The run's name, as the notebooks name it (``single_task_full``, ``multitask_full``...)."""
-    name = f"single_task_{method}" if task == "dialogsum" else f"multitask_{method}"
+    name = finetuning.run_name(method) if task == "dialogsum" else mixture.run_name(method)
     return name if world_size == 1 else f"{name}_x{world_size}procs"
 
 
