@@ -94,6 +94,14 @@ def micro_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def tokenizer(micro_model_dir):
+    """The micro model's tokenizer (test_evaluation.py has its own word-level one)."""
+    from utils import modeling
+
+    return modeling.load_tokenizer(str(micro_model_dir))
+
+
+@pytest.fixture
 def tmp_results(tmp_path, monkeypatch) -> Path:
     """Send everything a profile writes (``results/<profile>/``) to a temporary folder."""
     from utils import config

@@ -17,11 +17,6 @@ from benchmarks.models import FLAN_T5_SMALL_PARAMETERS, flan_t5_small_random
 from utils import modeling, training
 
 
-@pytest.fixture
-def tokenizer(micro_model_dir):
-    return modeling.load_tokenizer(str(micro_model_dir))
-
-
 def _prompts(n: int = 8) -> list[str]:
     """Prompts of clearly different lengths, so the course's batches need padding and sorting."""
     sources = micro_pairs(n)["source"]

@@ -19,11 +19,6 @@ def models(micro_model_dir):
 
 
 @pytest.fixture
-def tokenizer(micro_model_dir):
-    return modeling.load_tokenizer(str(micro_model_dir))
-
-
-@pytest.fixture
 def lora_run(micro_profile):
     return training.train("lora_merge", "lora", micro_pairs(16), micro_profile, steps=6)
 

@@ -13,11 +13,6 @@ from transformers import TrainerCallback
 from utils import modeling, training
 
 
-@pytest.fixture
-def tokenizer(micro_model_dir):
-    return modeling.load_tokenizer(str(micro_model_dir))
-
-
 def _weights(model) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
