@@ -179,7 +179,7 @@ def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, 
 
     def fake_summarization(model, tokenizer, profile, template_name):
         calls.append(("target", profile.n_eval_dialogues, template_name))
-        return {"rouge1": 0.1 * profile.n_eval_dialogues}, None
+        return {"rouge1": 0.1 * profile.n_eval_dialogues}, pd.DataFrame({"rouge1": [0.0] * profile.n_eval_dialogues})
 
     def fake_probe(model, tokenizer, probe, profile, force=False):
         calls.append((probe, profile.n_probe_eval))
@@ -317,11 +317,14 @@ def test_target_example_scores_rescore_a_cache_without_per_dialogue_scores(micro
     import pandas as pd
 
     model = modeling.load_model(str(micro_model_dir))
-    tables = [None, pd.DataFrame({"rouge1": [0.5, 0.0]})]  # an older course stored the mean only
+    tables = [pd.DataFrame({"rouge1": [0.25, 0.25]}), pd.DataFrame({"rouge1": [0.5, 0.0]})]
 
     def fake_summarization(model, tokenizer, profile, template_name):
         return {"rouge1": 0.25}, tables.pop(0)
 
     monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
-    assert "rouge1_per_dialogue" not in forgetting.target_scores(model, None, micro_profile, n=2)
+    measures = forgetting._TARGET_MEASURES
+    monkeypatch.setattr(forgetting, "_TARGET_MEASURES", tuple(m for m in measures if m != "rouge1_per_dialogue"))
+    forgetting.target_scores(model, None, micro_profile, n=2)  # an older course, whose cache stored the mean only
+    monkeypatch.setattr(forgetting, "_TARGET_MEASURES", measures)
     assert forgetting.target_example_scores(model, None, micro_profile, n=2).tolist() == [0.5, 0.0] and not tables

@@ -154,6 +154,11 @@ def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequenc
     return table
 
 
+#: What a cached target score stores besides ROUGE: part of its cache key, so a cache an older course wrote
+#: without one of them is scored again, not read.
+_TARGET_MEASURES = (*evaluation.GROUNDING_KEYS, *evaluation.FACT_RECALL_KEYS, "rouge1_per_dialogue")
+
+
 def target_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
                   n: int | None = None, force: bool = False) -> dict:
     """ROUGE, grounding and (where the data records facts) fact recall on the target test dialogues (first
@@ -166,12 +171,12 @@ def target_scores(model, tokenizer, profile: Profile, template_name: str = scori
                 "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
                 "facts": [list(f) for f in test["facts"]] if "facts" in test.column_names else None,
-                "measures": sorted(evaluation.GROUNDING_KEYS + evaluation.FACT_RECALL_KEYS),
+                "measures": sorted(_TARGET_MEASURES),
                 "scoring_code": scoring.SCORING_CODE}
 
     def compute():
         scores, table = scoring.evaluate_summarization(model, tokenizer, profile, template_name)
-        return {**scores, **({"rouge1_per_dialogue": table["rouge1"].tolist()} if table is not None else {})}
+        return {**scores, "rouge1_per_dialogue": table["rouge1"].tolist()}
 
     return cached_scores(f"target-{template_name}", model, settings, compute, profile, force)
 
@@ -181,10 +186,7 @@ def target_example_scores(model, tokenizer, profile: Profile, template_name: str
     """Each target test dialogue's ROUGE-1 (their mean is :func:`target_scores`'s ``rouge1``), cached: paired
     over the same dialogues, two models' scores give a target gain with an interval
     (:func:`utils.evaluation.paired_bootstrap`)."""
-    scores = target_scores(model, tokenizer, profile, template_name, n)
-    if "rouge1_per_dialogue" not in scores:  # scored by an older version of the course: score again
-        scores = target_scores(model, tokenizer, profile, template_name, n, force=True)
-    return np.asarray(scores["rouge1_per_dialogue"], dtype=float)
+    return np.asarray(target_scores(model, tokenizer, profile, template_name, n)["rouge1_per_dialogue"], dtype=float)
 
 
 def probe_models(models: Mapping[str, object], tokenizer, profile: Profile,
