@@ -25,7 +25,7 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallba
 
 from benchmarks.lab_way import LAB_MAX_LENGTH, lab_tokenize
 from benchmarks.models import FLAN_T5_SMALL
-from utils import evaluation, training
+from utils import evaluation, modeling, training
 from utils.config import Profile
 
 
@@ -200,12 +200,10 @@ def compare_lora(make_model, make_lora, tokenizer, pairs, profile: Profile, step
             if method not in facts:
                 saved = os.path.join(scratch, f"{method}-saved")
                 model.save_pretrained(saved)
-                trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-                facts[method] = {"trainable_parameters": trainable,
-                                 "total_parameters": sum(p.numel() for p in model.parameters()),
+                counts = modeling.parameter_counts(model)
+                facts[method] = {"trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
                                  "optimizer_state_mb": _optimizer_state_mb(trainer),
-                                 "checkpoint_mb": sum(os.path.getsize(os.path.join(saved, f)) for f in os.listdir(saved)
-                                                      if f.endswith(".safetensors")) / 1e6}
+                                 "checkpoint_mb": modeling.folder_size_mb(saved)}
                 if isinstance(model, peft.PeftModel):
                     config = model.peft_config["default"]
                     facts[method]["lora"] = {"r": config.r, "targets": sorted(config.target_modules)}

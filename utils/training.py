@@ -442,9 +442,8 @@ def validation_rouge(prediction, tokenizer) -> dict[str, float]:
     labels = np.where(prediction.label_ids == -100, tokenizer.pad_token_id, prediction.label_ids)
     decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
     references = tokenizer.batch_decode(labels, skip_special_tokens=True)
-    scores = evaluation.load_rouge().compute(predictions=decoded, references=references, use_stemmer=True,
-                                             use_aggregator=False)
-    return {"rouge1": float(np.mean(scores["rouge1"])), "rougeL": float(np.mean(scores["rougeL"]))}
+    scores = evaluation.rouge_per_example(decoded, references)  # evaluate's ROUGE, stemmed, one score per summary
+    return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
 
 
 class _OptimizerStateInLastOnly(TrainerCallback):
