@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from conftest import micro_pairs, run_dir
 
@@ -147,7 +148,7 @@ def test_target_scores_are_keyed_by_the_template_text(micro_profile, micro_model
 
     def fake_scores(model, tokenizer, profile, template_name):
         calls.append(templates.get_template(tasks.TARGET_TASK, template_name).jinja)
-        return {"rouge1": 0.1 * len(calls)}, None
+        return {"rouge1": 0.1 * len(calls)}, pd.DataFrame({"rouge1": [0.1 * len(calls)] * profile.n_eval_dialogues})
 
     monkeypatch.setattr(scoring, "evaluate_summarization", fake_scores)
     model, tokenizer = modeling.load_model(str(micro_model_dir)), modeling.load_tokenizer(str(micro_model_dir))

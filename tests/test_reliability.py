@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import micro_pairs
 
@@ -269,14 +270,15 @@ def test_saved_scores_are_reused_only_by_the_scoring_code_that_made_them(micro_p
     assert scoring.saved_zero_shot(profile) is None
     model, tokenizer = modeling.load_model(profile), modeling.load_tokenizer(profile)
     calls = []
-    monkeypatch.setattr(scoring, "evaluate_summarization", lambda *a, **k: (calls.append(1) or {"rouge1": 0.1}, None))
+    monkeypatch.setattr(scoring, "evaluate_summarization", lambda *a, **k: (calls.append(1) or {"rouge1": 0.1},
+                                                                           pd.DataFrame({"rouge1": [0.1]})))
     forgetting.target_scores(model, tokenizer, profile)
     forgetting.target_scores(model, tokenizer, profile)
     assert len(calls) == 1
     monkeypatch.setattr(scoring, "SCORING_CODE", "yet another version")
     forgetting.target_scores(model, tokenizer, profile)
     assert len(calls) == 2, "new scoring code must score again"
-    cached = next((profile.results_dir / "scores").glob("target-*.json"))
+    cached = max((profile.results_dir / "scores").glob("target-*.json"), key=lambda p: p.stat().st_mtime_ns)  # in use
     cached.write_text(cached.read_text().replace("0.1", "0.9"))  # an edited cache file
     assert forgetting.target_scores(model, tokenizer, profile)["rouge1"] == 0.1 and len(calls) == 3
 
