@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from utils import fingerprints
+from utils import results
 from utils.config import ROOT, Profile
 from utils.course import SHARED_RUNS_STEP, course_notebooks
 from utils.modeling import model_fingerprint
@@ -35,7 +35,7 @@ SKIP_WHEN_COPYING = {".git", ".venv", "results", "__pycache__", ".pytest_cache",
 def code_fingerprint(profile: Profile, root: Path = ROOT) -> str:
     """A hash of what decides the course's run time: the notebooks, ``utils`` and the profile's model."""
     paths = [*sorted((root / "notebooks").glob("*.ipynb")), *sorted((root / "utils").rglob("*.py"))]
-    return fingerprints.digest([model_fingerprint(profile.model),
+    return results.digest([model_fingerprint(profile.model),
                                 *(chunk for path in paths for chunk in (str(path.relative_to(root)), path.read_bytes()))])
 
 

@@ -10,7 +10,7 @@ import os
 import time
 
 from benchmarks.lab_way import lab_generate
-from utils import data, evaluation, scoring, tasks, templates
+from utils import data, evaluation, scoring, templates
 from utils.config import Profile
 
 
@@ -26,7 +26,7 @@ def evaluation_prompts(profile: Profile, n: int | None = None) -> list[str]:
             raise ValueError(f"Asked for {n} test dialogues but the {profile.name} profile has {len(test)}; "
                              "ask for fewer.")
         test = test.select(range(n))
-    template = templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE)
+    template = templates.get_template(data.TARGET_TASK, scoring.EVAL_TEMPLATE)
     return [template.render_source(row) for row in test]
 
 

@@ -9,7 +9,7 @@ Two evaluation sets, kept out of every mixture (see their READMEs):
 
 Every model is scored as lesson 01 scores it (zero-shot, the ``summarize_following_conversation`` prompt and
 the profile's generation config, :func:`utils.scoring.summarize`), beside lead-2 (the dialogue's first two
-lines). Per set and model: mean fact recall (:func:`utils.facts.fact_recall`) with its 95% bootstrap interval,
+lines). Per set and model: mean fact recall (:func:`utils.evaluation.fact_recall`) with its 95% bootstrap interval,
 grounding (the share of a summary's numbers, times, names and tags found in the dialogue), **invented names**
 (capitalized names in the summary that the dialogue does not contain, :func:`utils.scoring.invented_names`) per summary,
 and ROUGE-1 against the human summaries. Fine-tuned runs the course has left under ``results/<profile>/runs/``

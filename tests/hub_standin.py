@@ -23,7 +23,7 @@ import json
 import shutil
 from pathlib import Path
 
-from utils import tasks
+from utils import data
 from utils.config import DATA_DIR, PROFILES, TINY_MODEL_DIR
 
 #: A made-up commit hash (the cache only needs 40 hex digits that refs/main names).
@@ -145,7 +145,7 @@ def build(root: Path, rows: dict[str, int] | None = None, tokenizer: bool = True
     work.mkdir(parents=True, exist_ok=True)
     files = MODEL_FILES if tokenizer else tuple(f for f in MODEL_FILES if f not in TOKENIZER_FILES)
     write_model(hub_cache, full.model, files, untrained)
-    for repo_id in dict.fromkeys([full.target, *(tasks.get(p).hub_id for p in tasks.PROBES)]):
+    for repo_id in dict.fromkeys([full.target, *(data.get(p).hub_id for p in data.PROBES)]):
         write_dataset(datasets_cache, repo_id, rows, work)
     shutil.rmtree(work)
     return {"HF_HOME": str(root), "HF_HUB_CACHE": str(hub_cache), "HF_DATASETS_CACHE": str(datasets_cache),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from utils import data, evaluation, hub, modeling, results, templates
+from utils import config, data, evaluation, modeling, results, templates
 from utils.config import Profile, ProfileError, get_profile
 
 
@@ -238,7 +238,7 @@ def full_profile_model_offline(tmp_path):
 # case -> (what triggers it, the error type, words the message must contain)
 CASES = {
     "unknown profile": (unknown_profile, ProfileError, ["'medium'", "tiny", "smoke", "full"]),
-    "unknown model name": (unknown_model, (hub.HubUnavailableError, modeling.ModelLoadError),
+    "unknown model name": (unknown_model, (config.HubUnavailableError, modeling.ModelLoadError),
                            ["no-such-org/no-such-model-xyz", "COURSE_PROFILE=tiny"]),
     "data file missing": (missing_data_file, data.DataError, ["validation.jsonl", "not found", "make data"]),
     "data file empty": (empty_data_file, data.DataError, ["test.jsonl", "empty", "make data"]),
@@ -250,9 +250,9 @@ CASES = {
     "prompt over the limit": (prompt_too_long, evaluation.PromptTooLongError, ["512"]),
     "pickle-only model folder": (pickle_only_model, modeling.ModelLoadError,
                                  ["safetensors", "pytorch_model.bin"]),
-    "full profile, no network (data)": (full_profile_offline, hub.HubUnavailableError,
+    "full profile, no network (data)": (full_profile_offline, config.HubUnavailableError,
                                         ["knkarthick/dialogsum", "COURSE_PROFILE=tiny", "cache"]),
-    "full profile, no network (model)": (full_profile_model_offline, hub.HubUnavailableError,
+    "full profile, no network (model)": (full_profile_model_offline, config.HubUnavailableError,
                                          ["google/flan-t5-base", "COURSE_PROFILE=tiny", "cache"]),
     "template: nested range() loops": (template_nested_loops, templates.TemplateError,
                                        ["mytask.yaml", "my_template", "rendering budget", "range()", "10,000"]),
@@ -306,10 +306,10 @@ def written(tmp_path, monkeypatch):
     for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # restored after the test, whatever it sets
         monkeypatch.setenv(variable, "0")
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
-    hub.hub_reachable.cache_clear()
+    config.hub_reachable.cache_clear()
     path = results.save_metrics("zero_shot", {"rouge1": 0.2}, get_profile("smoke"))
     yield path, path.read_text()
-    hub.hub_reachable.cache_clear()
+    config.hub_reachable.cache_clear()
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))

@@ -17,13 +17,13 @@ from conftest import micro_pairs, run_dir
 from utils import (
     config,
     course,
+    data,
     evaluation,
     finetuning,
     forgetting,
     modeling,
     results,
     scoring,
-    tasks,
     templates,
     train,
     training,
@@ -135,7 +135,7 @@ def _edited_template_dir(tmp_path: Path, monkeypatch) -> Path:
 
 def _edit_eval_template(folder: Path) -> None:
     """Reword the evaluation template's instruction (its name stays)."""
-    path = folder / f"{tasks.TARGET_TASK}.yaml"
+    path = folder / f"{data.TARGET_TASK}.yaml"
     start = f"name: {scoring.EVAL_TEMPLATE}\n    jinja: |-\n      Summarize the following conversation."
     assert start in path.read_text(), "the test needs the evaluation template's wording"
     path.write_text(path.read_text().replace(start, start.replace("conversation.", "dialogue, briefly.")))
@@ -143,11 +143,11 @@ def _edit_eval_template(folder: Path) -> None:
 
 def test_target_scores_are_keyed_by_the_template_text(micro_profile, micro_model_dir, tmp_path, monkeypatch):
     folder = _edited_template_dir(tmp_path, monkeypatch)
-    before = templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja
+    before = templates.get_template(data.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja
     calls = []
 
     def fake_scores(model, tokenizer, profile, template_name):
-        calls.append(templates.get_template(tasks.TARGET_TASK, template_name).jinja)
+        calls.append(templates.get_template(data.TARGET_TASK, template_name).jinja)
         return {"rouge1": 0.1 * len(calls)}, pd.DataFrame({"rouge1": [0.1 * len(calls)] * profile.n_eval_dialogues})
 
     monkeypatch.setattr(scoring, "evaluate_summarization", fake_scores)
@@ -156,7 +156,7 @@ def test_target_scores_are_keyed_by_the_template_text(micro_profile, micro_model
     first = forgetting.target_scores(model, tokenizer, profile)
     assert forgetting.target_scores(model, tokenizer, profile) == first and len(calls) == 1  # cached
     _edit_eval_template(folder)
-    assert templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja != before
+    assert templates.get_template(data.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja != before
     again = forgetting.target_scores(model, tokenizer, profile)
     assert len(calls) == 2 and again != first, "an edited template must be scored again"
 

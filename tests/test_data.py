@@ -9,9 +9,9 @@ import datasets
 import pytest
 from datasets import Dataset, DatasetDict
 
-from utils import data, tasks
+from utils import data
 from utils.config import DATA_DIR, get_profile
-from utils.tasks import PROBES
+from utils.data import PROBES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hub"
 TARGET_DIR = DATA_DIR / "dialogsum"
@@ -61,8 +61,8 @@ def test_probe_files_have_their_schema(probe):
     meta = json.loads((PROBE_DIR / probe / "meta.json").read_text())
     assert {"task_type", "main_metric", "description"} <= set(meta)
     for split in data.SPLITS:
-        for row in data.read_jsonl(PROBE_DIR / probe / f"{split}.jsonl", tasks.get(probe).columns):
-            assert list(row) == list(tasks.get(probe).columns)
+        for row in data.read_jsonl(PROBE_DIR / probe / f"{split}.jsonl", data.get(probe).columns):
+            assert list(row) == list(data.get(probe).columns)
             if probe == "qa":
                 assert row["answer"] and row["answer"] in row["context"]
             if "options" in row:
@@ -153,7 +153,7 @@ def test_load_target_gives_the_splits_and_respects_n_train():
 def test_load_probe_gives_normalized_splits(probe):
     ds = data.load_probe(probe, get_profile("tiny"))
     assert set(ds) == set(data.SPLITS)
-    assert ds["test"].column_names == list(tasks.get(probe).columns)
+    assert ds["test"].column_names == list(data.get(probe).columns)
 
 
 def test_unknown_probe_is_a_clear_error():
@@ -199,7 +199,7 @@ def test_squad_maps_to_qa_with_validation_as_test_and_a_validation_carved_by_art
     hub = hub_fixture("rajpurkar/squad")
     ds = data.normalize_probe("qa", "rajpurkar/squad", hub)
     assert ds["test"]["id"] == hub["validation"]["id"]
-    assert ds["test"].column_names == list(tasks.get("qa").columns)
+    assert ds["test"].column_names == list(data.get("qa").columns)
     assert ds["test"][0]["answer"] == "the Aven River"
     assert all(r["answer"] in r["context"] for s in data.SPLITS for r in ds[s])
     assert len(ds["train"]) + len(ds["validation"]) == len(hub["train"])
@@ -221,7 +221,7 @@ def test_amazon_polarity_serves_sentiment_and_title():
     assert sentiment["test"]["label"] == ["negative", "positive"]
     assert sentiment["test"]["text"] == hub["test"]["content"]
     title = data.normalize_probe("title", "fancyzhx/amazon_polarity", hub)
-    assert title["test"].column_names == list(tasks.get("title").columns)
+    assert title["test"].column_names == list(data.get("title").columns)
     assert title["test"]["title"] == ["Stopped working", "Does the job"]
 
 
@@ -240,9 +240,9 @@ def test_full_profile_loaders_use_the_hub_mappings(monkeypatch):
 def test_full_profile_without_network_or_cache_fails_fast_with_advice(monkeypatch, tmp_path):
     import huggingface_hub.constants
 
-    from utils import hub
+    from utils import config
 
-    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(config, "hub_reachable", lambda timeout=3.0: False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # as if the libraries had started online (imported before utils)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
@@ -250,7 +250,7 @@ def test_full_profile_without_network_or_cache_fails_fast_with_advice(monkeypatc
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     offline_before = datasets.config.HF_HUB_OFFLINE
     start = time.monotonic()
-    with pytest.raises(hub.HubUnavailableError, match=r"COURSE_PROFILE=tiny.*warm the cache"):
+    with pytest.raises(config.HubUnavailableError, match=r"COURSE_PROFILE=tiny.*warm the cache"):
         data.load_target(get_profile("full"))
     assert time.monotonic() - start < 10
     assert datasets.config.HF_HUB_OFFLINE == offline_before, "offline mode must not leak out of the loader"

@@ -11,7 +11,7 @@ from datasets import Dataset
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import GenerationConfig, PreTrainedTokenizerFast
 
-from utils import evaluation, modeling, scoring, tasks, templates
+from utils import data, evaluation, modeling, scoring, templates
 from utils.config import TINY_MODEL_DIR, get_profile
 
 # --------------------------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_forgetting_table():
 # --- prompts that do not fit the model ---------------------------------------------------------------
 def test_long_prompts_lose_their_middle_so_the_instruction_stays_whole():
     tokenizer = micro_tokenizer()
-    template = templates.get_template(tasks.TARGET_TASK, scoring.EVAL_TEMPLATE)
+    template = templates.get_template(data.TARGET_TASK, scoring.EVAL_TEMPLATE)
     short = template.render_source({"dialogue": "#Person1#: a book.\n#Person2#: a pen."})
     long = template.render_source({"dialogue": "\n".join(f"#Person1#: a book and a pen, {i}." for i in range(200))})
     limit = 120

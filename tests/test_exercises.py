@@ -123,11 +123,11 @@ def test_the_bonus_check_fails_on_a_wrong_fill_in_and_passes_the_solution(capsys
 
 
 def test_lesson_06_fact_check_fails_on_wrong_answers_and_passes_the_right_one(capsys):
-    from utils import facts
+    from utils import evaluation
 
     models = {"base": None, "tuned": None}
     names = _run_check("06_putting_it_all_together.ipynb", 2,
-                       {"facts": facts, "models": models, "my_dialogue": ..., "my_facts": ..., "my_table": ...,
+                       {"evaluation": evaluation, "models": models, "my_dialogue": ..., "my_facts": ..., "my_table": ...,
                         "my_recall": ...})
     assert "not attempted yet" in capsys.readouterr().out
     check = names["check_exercise_2"]

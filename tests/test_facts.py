@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from datasets import Dataset
 
-from utils import course, data, evaluation, facts, forgetting, scoring
+from utils import course, data, evaluation, forgetting, scoring
 from utils.config import DATA_DIR, get_profile
 from utils.world import synth
 
@@ -21,43 +21,43 @@ DIALOGUE = ("#Person1#: Good afternoon. Can I help you?\n#Person2#: I'm looking 
 @pytest.mark.parametrize("a, b", [("7pm", "7 p.m."), ("7:00 PM", "7 pm"), ("$1,000", "$1000"), ("$30.00", "$30"),
                                   ("Luigi's", "luigi"), ("the kettle", "kettle")])
 def test_normalize_writes_variants_one_way(a, b):
-    assert facts.normalize(a) == facts.normalize(b)
+    assert evaluation.normalize(a) == evaluation.normalize(b)
 
 
 def test_contains_matches_whole_tokens_only():
-    assert facts.contains("A table for two at 7:30 pm.", "7:30 pm")
-    assert not facts.contains("A table for two at 7:30 pm.", "7 pm")
-    assert not facts.contains("It costs $300.", "$30")
-    assert not facts.contains("Anything", "")
-    assert not facts.contains("a table for two at 5 pm", "five")
+    assert evaluation.contains("A table for two at 7:30 pm.", "7:30 pm")
+    assert not evaluation.contains("A table for two at 7:30 pm.", "7 pm")
+    assert not evaluation.contains("It costs $300.", "$30")
+    assert not evaluation.contains("Anything", "")
+    assert not evaluation.contains("a table for two at 5 pm", "five")
 
 
 def test_fact_recall_known_cases():
     recorded = ["kettle", "grey", "$30"]
-    assert facts.fact_recall("#Person2# buys a grey kettle for $30.", recorded) == 1.0
-    assert facts.fact_recall("#Person2# buys a white backpack for $40.", recorded) == 0.0
-    assert facts.fact_recall("#Person2# buys a white kettle for $40.", recorded) == pytest.approx(1 / 3)
-    assert facts.fact_recall("#Person2# buys a gray kettle for $30.", ["kettle", "grey | gray", "$30"]) == 1.0
-    assert np.isnan(facts.fact_recall("anything", []))
+    assert evaluation.fact_recall("#Person2# buys a grey kettle for $30.", recorded) == 1.0
+    assert evaluation.fact_recall("#Person2# buys a white backpack for $40.", recorded) == 0.0
+    assert evaluation.fact_recall("#Person2# buys a white kettle for $40.", recorded) == pytest.approx(1 / 3)
+    assert evaluation.fact_recall("#Person2# buys a gray kettle for $30.", ["kettle", "grey | gray", "$30"]) == 1.0
+    assert np.isnan(evaluation.fact_recall("anything", []))
 
 
 def test_grounding_known_cases():
-    assert facts.grounding("Tom buys a kettle for $40", DIALOGUE) == 0.0
-    assert facts.grounding("#Person2# buys a grey kettle for $30 from #Person1#.", DIALOGUE) == 1.0
+    assert evaluation.grounding("Tom buys a kettle for $40", DIALOGUE) == 0.0
+    assert evaluation.grounding("#Person2# buys a grey kettle for $30 from #Person1#.", DIALOGUE) == 1.0
     # #Person2# and $30 are there, Sunday and #Person3# are not
-    assert facts.grounding("#Person2# pays $30 on Sunday to #Person3#.", DIALOGUE) == pytest.approx(2 / 4)
+    assert evaluation.grounding("#Person2# pays $30 on Sunday to #Person3#.", DIALOGUE) == pytest.approx(2 / 4)
 
 
 def test_checkable_items_follow_the_documented_rules():
-    items = facts.checkable_items("Tom meets #Person1# at Luigi's on Friday at 7pm. Then Dr. Smith pays $1,000 "
+    items = evaluation.checkable_items("Tom meets #Person1# at Luigi's on Friday at 7pm. Then Dr. Smith pays $1,000 "
                                   "for four. I agree with Mr. Brown at 7 PM.")
     assert items == ["#Person1#", "7pm", "$1,000", "Luigi", "Friday", "Smith", "Brown"]
 
 
 def test_a_summary_without_specifics_counts_as_grounded():
-    assert facts.checkable_items("green") == []
-    assert facts.grounding("green", DIALOGUE) == 1.0
-    assert not facts.has_checkable_items("green")
+    assert evaluation.checkable_items("green") == []
+    assert evaluation.grounding("green", DIALOGUE) == 1.0
+    assert not evaluation.has_checkable_items("green")
 
 
 # --- the corpus records the facts -------------------------------------------------------------------
@@ -89,7 +89,7 @@ def test_every_reference_carries_all_of_its_dialogues_facts():
     for split in data.SPLITS:
         rows = data.read_jsonl(DATA_DIR / "dialogsum" / f"{split}.jsonl")
         assert all(row["facts"] for row in rows)
-        assert all(facts.fact_recall(row["summary"], row["facts"]) == 1.0 for row in rows)
+        assert all(evaluation.fact_recall(row["summary"], row["facts"]) == 1.0 for row in rows)
 
 
 def test_reference_rows_of_a_test_dialogue_share_its_facts_and_grouping_keeps_them():
@@ -197,7 +197,7 @@ def test_report_headline_shows_the_fact_measures_and_the_lead_baselines():
 
 
 def test_stated_in_finds_a_fact_in_any_text_as_whole_tokens_never_across_texts():
-    stated = facts.stated_in(["Tom buys a grey kettle for $30.", "Anna meets Kim at 7:30 pm on Sunday."])
+    stated = evaluation.stated_in(["Tom buys a grey kettle for $30.", "Anna meets Kim at 7:30 pm on Sunday."])
     assert stated("grey kettle") and stated("$30") and stated("7:30pm") and stated("Kim")
     assert stated("gray | grey")  # any variant
     assert not stated("$3")  # whole tokens only

@@ -22,14 +22,14 @@ import hub_standin
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from utils import config, data, hub, tasks, training
+from utils import config, data, training
 from utils.config import ROOT
 
 LOAD_EVERYTHING = """
 import json, sys
-from utils import data, hub, modeling
+from utils import config, data, modeling
 from utils.config import get_profile
-from utils.tasks import PROBES
+from utils.data import PROBES
 profile = get_profile("full")
 tokenizer = modeling.load_tokenizer(profile)
 model = modeling.load_model(profile)
@@ -75,8 +75,8 @@ def classlabel_split(names: list[str], column: str = "text", n: int = 12) -> Dat
 
 
 @pytest.mark.parametrize("probe, hub_id, names, column", [
-    ("topic", "fancyzhx/ag_news", tasks.AG_NEWS_LABELS, "text"),
-    ("sentiment", "fancyzhx/amazon_polarity", tasks.SENTIMENT_LABELS, "content"),
+    ("topic", "fancyzhx/ag_news", data.AG_NEWS_LABELS, "text"),
+    ("sentiment", "fancyzhx/amazon_polarity", data.SENTIMENT_LABELS, "content"),
 ])
 def test_classlabel_columns_become_label_names_not_digits(probe, hub_id, names, column):
     split = classlabel_split(names, column)
@@ -118,7 +118,7 @@ def test_full_profile_loads_everything_offline_from_the_standin(standin):
         for rows in probes[probe].values():
             assert rows["n"] > 0
             assert all(label in rows["options"][0] and not label.isdigit() for label in rows["label"]), (probe, rows)
-    assert set(probes["topic"]["test"]["options"][0]) == set(tasks.AG_NEWS_LABELS)
+    assert set(probes["topic"]["test"]["options"][0]) == set(data.AG_NEWS_LABELS)
     qa = probes["qa"]["test"]
     assert all(isinstance(a, str) and a and a in c for a, c in zip(qa["answer"], qa["context"], strict=True))
     assert all(t and isinstance(t, str) for t in probes["title"]["test"]["title"])
@@ -232,9 +232,9 @@ def fake_hub(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
     for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # restored afterwards
         monkeypatch.setenv(variable, "0")
-    hub.hub_reachable.cache_clear()
+    config.hub_reachable.cache_clear()
     yield Handler
-    hub.hub_reachable.cache_clear()
+    config.hub_reachable.cache_clear()
     server.shutdown()
 
 
@@ -243,14 +243,14 @@ def test_a_proxy_that_blocks_the_hub_counts_as_offline(fake_hub, monkeypatch, tm
     import huggingface_hub.constants
 
     fake_hub.status = 200
-    assert hub.hub_reachable()
-    hub.hub_reachable.cache_clear()
+    assert config.hub_reachable()
+    config.hub_reachable.cache_clear()
     fake_hub.status = 403  # what a blocking proxy answers
-    assert not hub.hub_reachable()
+    assert not config.hub_reachable()
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
     started = time.monotonic()
-    with pytest.raises(hub.HubUnavailableError, match="python -m utils.modeling"):
+    with pytest.raises(config.HubUnavailableError, match="python -m utils.modeling"):
         data.load_target(config.get_profile("full"))
     assert time.monotonic() - started < 10, "no retrying for tens of seconds"
 
@@ -322,7 +322,7 @@ def test_a_hub_probe_is_normalized_once_per_process(monkeypatch):
 
     def fake_hub(hub_id):
         calls.append(hub_id)
-        split = classlabel_split(tasks.AG_NEWS_LABELS)
+        split = classlabel_split(data.AG_NEWS_LABELS)
         return DatasetDict(train=split, test=split)
 
     monkeypatch.setattr(data, "load_hub", fake_hub)

@@ -45,8 +45,8 @@ import utils  # first, as in every notebook
 import datasets.config
 import huggingface_hub
 from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
-from utils import hub
-state = [huggingface_hub.is_offline_mode(), datasets.config.HF_HUB_OFFLINE, hub.online()]
+from utils import config
+state = [huggingface_hub.is_offline_mode(), datasets.config.HF_HUB_OFFLINE, config.online()]
 if state[0]:
     started = time.perf_counter()
     try:
@@ -62,10 +62,10 @@ def _state(tmp_path, **env) -> list:
     import subprocess
     import sys
 
-    from utils import config, hub
+    from utils import config
 
     clean = {k: v for k, v in os.environ.items()
-             if k not in (*hub.OFFLINE_VARIABLES, "TRANSFORMERS_OFFLINE", hub.DECIDED_FOR, "HF_ENDPOINT")}
+             if k not in (*config.OFFLINE_VARIABLES, "TRANSFORMERS_OFFLINE", config.DECIDED_FOR, "HF_ENDPOINT")}
     clean.update(PYTHONPATH=str(config.ROOT), HF_HOME=str(tmp_path / "hf-home"), COURSE_HUB_HOST="localhost", **env)
     done = subprocess.run([sys.executable, "-c", _STATE], env=clean, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -104,9 +104,9 @@ def test_the_full_profile_goes_offline_only_when_the_hub_does_not_answer(tmp_pat
 
 
 def test_a_decision_for_another_profile_is_taken_again_and_the_users_own_wins(tmp_path, answering_hub):
-    from utils import hub
+    from utils import config
 
-    inherited = {hub.DECIDED_FOR: "tiny", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}  # as from the runner
+    inherited = {config.DECIDED_FOR: "tiny", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}  # as from the runner
     assert _state(tmp_path, COURSE_PROFILE="full", HF_ENDPOINT=answering_hub, **inherited) == [False, False, True]
     assert _state(tmp_path, COURSE_PROFILE="full", HF_ENDPOINT=answering_hub, HF_HUB_OFFLINE="1")[:3] == [
         True, True, False]  # set by the user: kept
@@ -135,10 +135,10 @@ def test_the_trainer_decides_hub_access_for_its_profile_before_the_libraries_loa
     import subprocess
     import sys
 
-    from utils import config, hub
+    from utils import config
 
     env = {k: v for k, v in os.environ.items()
-           if k not in (*hub.OFFLINE_VARIABLES, "TRANSFORMERS_OFFLINE", hub.DECIDED_FOR)}
+           if k not in (*config.OFFLINE_VARIABLES, "TRANSFORMERS_OFFLINE", config.DECIDED_FOR)}
     env.update(PYTHONPATH=str(config.ROOT), HF_HOME=str(tmp_path / "hf-home"), COURSE_PROFILE="tiny",
                HF_ENDPOINT=answering_hub)
     done = subprocess.run([sys.executable, "-c", _TRAINER % profile], env=env, capture_output=True, text=True,

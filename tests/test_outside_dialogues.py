@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from utils import facts
+from utils import evaluation
 from utils.config import DATA_DIR
 from utils.scoring import OUTSIDE_SETS
 
@@ -35,7 +35,7 @@ def test_rows_have_the_schema(name):
     for row in rows:
         assert all(isinstance(row.get(c), str) and row[c].strip() for c in COLUMNS[:-1]), row.get("id")
         assert isinstance(row["facts"], list) and row["facts"], row["id"]
-        assert all(isinstance(f, str) and facts.fact_variants(f) for f in row["facts"]), row["id"]
+        assert all(isinstance(f, str) and evaluation.fact_variants(f) for f in row["facts"]), row["id"]
         turns = row["dialogue"].split("\n")
         assert turns[0].startswith("#Person1#: ") and all(TURN.match(t) for t in turns), row["id"]
         assert {t[:10] for t in turns} == {"#Person1#:", "#Person2#:"}, row["id"]
@@ -56,7 +56,7 @@ def test_handwritten_dialogues_are_dialogsum_shaped():
 @pytest.mark.parametrize("name", SETS)
 def test_every_fact_is_in_its_dialogue_and_its_summary(name):
     missing = [(row["id"], fact, where) for row in _rows(name) for fact in row["facts"]
-               for where in ("dialogue", "summary") if not facts.fact_found(fact, row[where])]
+               for where in ("dialogue", "summary") if not evaluation.fact_found(fact, row[where])]
     assert not missing
 
 

@@ -187,10 +187,10 @@ class _Handle:
 
 
 def _fake_kernel(monkeypatch, count: list[int]) -> list[str]:
-    """Make :mod:`utils.progress` believe it runs in a kernel, in cell ``count[0]``; returns the outputs drawn."""
+    """Make :mod:`utils.notebook` believe it runs in a kernel, in cell ``count[0]``; returns the outputs drawn."""
     import IPython.display
 
-    from utils import progress
+    from utils import notebook
 
     outputs: list[str] = []
 
@@ -205,14 +205,14 @@ def _fake_kernel(monkeypatch, count: list[int]) -> list[str]:
         outputs.append(data["text/plain"])
         return _Handle(outputs)
 
-    monkeypatch.setattr(progress, "_kernel", lambda: Shell())
-    monkeypatch.setattr(progress, "_CELL", None)
+    monkeypatch.setattr(notebook, "_kernel", lambda: Shell())
+    monkeypatch.setattr(notebook, "_CELL", None)
     monkeypatch.setattr(IPython.display, "display", display)
     return outputs
 
 
 def test_the_bars_of_a_cell_share_one_output_that_ends_in_their_last_state(monkeypatch):
-    from utils.progress import Bar
+    from utils.notebook import Bar
 
     cell = [1]
     outputs = _fake_kernel(monkeypatch, cell)
@@ -233,7 +233,7 @@ def test_the_bars_of_a_cell_share_one_output_that_ends_in_their_last_state(monke
 
 
 def test_outside_a_kernel_the_bar_is_tqdms_text_on_stderr(capsys):
-    from utils.progress import Bar
+    from utils.notebook import Bar
 
     with Bar(total=2, desc="Scoring", unit="prompt") as bar:
         bar.update(2)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from utils.config import DATA_DIR, ROOT
-from utils.tasks import PROBES
+from utils.data import PROBES
 from utils.world import synth
 
 SPEAKER = re.compile(r"^(#Person[12]#): \S")

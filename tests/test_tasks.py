@@ -1,4 +1,4 @@
-"""The task registry (utils/tasks.py): every module asks it, so a fifth probe task is one entry plus its data."""
+"""The task registry (utils/data.py): every module asks it, so a fifth probe task is one entry plus its data."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from utils import data, evaluation, forgetting, mixture, modeling, scoring, tasks, templates
+from utils import data, evaluation, forgetting, mixture, modeling, scoring, templates
 from utils.config import DATA_DIR, get_profile
 
 TOY_TEMPLATES = """\
@@ -38,7 +38,7 @@ def _toy_rows(split: str, n: int) -> list[dict]:
 
 
 @pytest.fixture
-def colour_task(tmp_path, monkeypatch) -> tasks.Task:
+def colour_task(tmp_path, monkeypatch) -> data.Task:
     """A toy fifth probe, registered for this test only: its JSONL splits and template file in ``tmp_path``."""
     folder, template_dir = tmp_path / "colour", tmp_path / "templates"
     for split, n in {"train": 6, "validation": 2, "test": 5}.items():
@@ -46,13 +46,13 @@ def colour_task(tmp_path, monkeypatch) -> tasks.Task:
         (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _toy_rows(split, n)))
     template_dir.mkdir()
     (template_dir / "colour.yaml").write_text(TOY_TEMPLATES)
-    monkeypatch.setattr(tasks, "TASKS", dict(tasks.TASKS))  # registered for this test only
-    return tasks.register(tasks.Task("colour", ("id", "text", "label", "options"), "text", "label",
+    monkeypatch.setattr(data, "TASKS", dict(data.TASKS))  # registered for this test only
+    return data.register(data.Task("colour", ("id", "text", "label", "options"), "text", "label",
                                      "classification", "Name the colour.", folder, templates_dir=template_dir))
 
 
 def test_a_registered_probe_is_loaded_prompted_and_scored(colour_task, micro_model_dir, micro_profile):
-    assert "colour" in tasks.probe_names()
+    assert "colour" in data.probe_names()
     test = data.load_probe("colour", micro_profile)["test"]
     assert test.column_names == list(colour_task.columns) and len(test) == 5
     assert len(mixture.task_train_split("colour", micro_profile)) == 6
@@ -73,13 +73,13 @@ def test_a_registered_probe_is_loaded_prompted_and_scored(colour_task, micro_mod
 
 
 def test_the_registry_is_the_one_record_of_each_probe():
-    for name in tasks.PROBES:
-        task = tasks.get(name)
+    for name in data.PROBES:
+        task = data.get(name)
         assert task.template_file.is_file()
         meta = json.loads((DATA_DIR / "probes" / name / "meta.json").read_text())
         assert meta == task.meta(), f"data/probes/{name}/meta.json differs from the registry: run `make data`"
         assert list(data.load_probe(name, get_profile("tiny"))["test"].column_names) == list(task.columns)
-    assert tasks.get("topic").has_labels and not tasks.get("title").has_labels
+    assert data.get("topic").has_labels and not data.get("title").has_labels
 
 
 def test_unknown_and_bad_tasks_are_refused_clearly():
@@ -87,9 +87,9 @@ def test_unknown_and_bad_tasks_are_refused_clearly():
         data.load_probe("colour", get_profile("tiny"))
     with pytest.raises(data.DataError, match="Unknown probe task 'dialogsum'"):
         data.load_probe("dialogsum", get_profile("tiny"))  # the target is a task, not a probe
-    with pytest.raises(tasks.TaskError, match="lack \\['answer'\\]"):
-        tasks.Task("broken", ("id", "text"), "text", "answer", "qa", "", DATA_DIR)
-    with pytest.raises(tasks.TaskError, match="unknown task_type 'ranking'"):
-        tasks.Task("broken", ("id", "text"), "text", "text", "ranking", "", DATA_DIR)
-    with pytest.raises(tasks.TaskError, match="already registered"):
-        tasks.register(tasks.get("qa"))
+    with pytest.raises(data.TaskError, match="lack \\['answer'\\]"):
+        data.Task("broken", ("id", "text"), "text", "answer", "qa", "", DATA_DIR)
+    with pytest.raises(data.TaskError, match="unknown task_type 'ranking'"):
+        data.Task("broken", ("id", "text"), "text", "text", "ranking", "", DATA_DIR)
+    with pytest.raises(data.TaskError, match="already registered"):
+        data.register(data.get("qa"))

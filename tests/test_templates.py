@@ -12,7 +12,7 @@ from datasets import Dataset, DatasetDict
 from jinja2.sandbox import SecurityError
 
 from utils.config import DATA_DIR
-from utils.tasks import PROBES
+from utils.data import PROBES
 from utils.templates import (
     Template,
     TemplateError,

@@ -13,7 +13,7 @@ import torch
 
 from utils import modeling
 from utils.config import TINY_MODEL_DIR, get_profile
-from utils.tasks import PROBES
+from utils.data import PROBES
 from utils.world import tiny_flan
 
 MAX_PARAMETERS = 10_000_000

@@ -32,7 +32,7 @@ from pathlib import Path
 # processes on a small machine. Set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from utils import hub  # noqa: E402
+from utils import config  # noqa: E402
 from utils.config import PROFILES, get_profile, set_seed  # noqa: E402
 
 
@@ -55,7 +55,7 @@ def prepare_hugging_face() -> None:
       theirs (Arrow copies of the JSON files, the ROUGE module, and their lock files): they go to
       :func:`offline_hf_home`, so that a read-only ``results/`` still loads finished runs. An ``HF_HOME`` set by
       the user wins; the ``full`` profile uses the user's own cache (one inherited from an offline run is dropped).
-    * Online or offline, decided once for the profile (:func:`utils.hub.decide_access`).
+    * Online or offline, decided once for the profile (:func:`utils.config.decide_access`).
     """
     profile = PROFILES.get((os.environ.get("COURSE_PROFILE") or "tiny").strip())
     if profile is None:  # get_profile() explains the valid names when the notebook asks for the profile
@@ -65,7 +65,7 @@ def prepare_hugging_face() -> None:
         os.environ.setdefault("HF_HOME", ours)
     elif os.environ.get("HF_HOME") == ours:
         del os.environ["HF_HOME"]
-    hub.decide_access(profile.name, profile.offline)
+    config.decide_access(profile.name, profile.offline)
 
 
 prepare_hugging_face()

@@ -18,14 +18,14 @@ import json
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 from datasets import Dataset, DatasetDict, Features, List, Value
 
-from utils import hub, tasks
-from utils.config import Profile
-from utils.tasks import TARGET_COLUMNS
+from utils import config
+from utils.config import DATA_DIR, TEMPLATES_DIR, Profile
 
 SPLITS = ("train", "validation", "test")
 #: Carried where present, never required: ``facts``, the phrases a correct summary contains (the synthetic
@@ -133,12 +133,12 @@ def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:
 
 def load_hub(hub_id: str) -> DatasetDict:
     """``datasets.load_dataset(hub_id)``; without a connection, from the HF cache or a quick, clear error."""
-    online = hub.use_hub(hub_id, datasets.config.HF_HUB_OFFLINE)
+    online = config.use_hub(hub_id, datasets.config.HF_HUB_OFFLINE)
     try:
         return datasets.load_dataset(hub_id)
     except (OSError, datasets.exceptions.DatasetNotFoundError) as e:
         if not online or datasets.config.HF_HUB_OFFLINE:
-            raise hub.unavailable(hub_id, e) from e
+            raise config.unavailable(hub_id, e) from e
         raise DataError(f"Could not load {hub_id!r} from the Hub ({e}). Check the data set id in the profile, "
                         "or switch to COURSE_PROFILE=tiny.") from e
 
@@ -160,13 +160,13 @@ def _load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
         if (folder / "dataset_info.json").is_file():
             out[split] = datasets.load_from_disk(str(folder))
             continue
-        online = hub.use_hub(hub_id, datasets.config.HF_HUB_OFFLINE)
+        online = config.use_hub(hub_id, datasets.config.HF_HUB_OFFLINE)
         try:
             stream = datasets.load_dataset(hub_id, split=split, streaming=True)
             rows = list(stream.take(n))
         except (OSError, datasets.exceptions.DatasetNotFoundError, ValueError) as e:
             if not online or datasets.config.HF_HUB_OFFLINE:
-                raise hub.unavailable(hub_id, e) from e
+                raise config.unavailable(hub_id, e) from e
             raise DataError(f"Could not stream {hub_id!r} from the Hub ({e}). Check the data set id in the "
                             "profile, or switch to COURSE_PROFILE=tiny.") from e
         out[split] = Dataset.from_list(rows, features=stream.features)
@@ -200,7 +200,7 @@ def _cap_rows(ds: Dataset, n: int, seed: int) -> Dataset:
     return ds if len(ds) <= n else ds.shuffle(seed=seed).select(range(n))
 
 
-def _probe_features(task: tasks.Task) -> Features:
+def _probe_features(task: Task) -> Features:
     """A probe's normalized schema as explicit features: plain strings, so that a Hub ``ClassLabel`` column of
     the same name (AG News' and Amazon polarity's ``label``) can never encode a label name back into its number."""
     return Features({c: List(Value("string")) if c == "options" else Value("string") for c in task.columns})
@@ -211,7 +211,7 @@ def normalize_target(raw: DatasetDict) -> DatasetDict:
     missing = [s for s in SPLITS if s not in raw]
     if missing:
         raise DataError(f"The target data set lacks split(s) {', '.join(missing)}; it needs {', '.join(SPLITS)}.")
-    return DatasetDict({s: raw[s].map(tasks.get(tasks.TARGET_TASK).hub_row, remove_columns=raw[s].column_names)
+    return DatasetDict({s: raw[s].map(get(TARGET_TASK).hub_row, remove_columns=raw[s].column_names)
                         .select_columns(list(TARGET_COLUMNS)) for s in SPLITS})
 
 
@@ -223,7 +223,7 @@ def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) ->
     """
     task = _probe_task(name)
     if hub_id != task.hub_id:
-        known = ", ".join(f"{t.name}={t.hub_id}" for t in map(tasks.get, tasks.probe_names()) if t.hub_id)
+        known = ", ".join(f"{t.name}={t.hub_id}" for t in map(get, probe_names()) if t.hub_id)
         raise DataError(f"No mapping for probe {name!r} from {hub_id!r}. Supported: {known}.")
     test = raw["test"] if "test" in raw else raw["validation"]
     train, validation = _split_off_validation(raw["train"], _FULL_CAPS["validation"], seed, task.hub_group)
@@ -244,7 +244,7 @@ def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) ->
 
 def _reads_local_files(source: str, profile: Profile) -> bool:
     """Offline profiles always read local folders; others do when ``source`` is an existing folder."""
-    return profile.offline or hub.is_local(source)
+    return profile.offline or config.is_local(source)
 
 
 def load_target(profile: Profile) -> DatasetDict:
@@ -262,11 +262,11 @@ def load_target(profile: Profile) -> DatasetDict:
     return ds
 
 
-def _probe_task(name: str) -> tasks.Task:
+def _probe_task(name: str) -> Task:
     """The registry's record of probe task ``name`` (a :class:`DataError` naming the probes if there is none)."""
     try:
-        return tasks.get_probe(name)
-    except tasks.TaskError as error:
+        return get_probe(name)
+    except TaskError as error:
         raise DataError(str(error)) from None
 
 
@@ -342,3 +342,162 @@ def group_id(ids: list[str]) -> str:
     if len(ids) > 1 and match and all(re.fullmatch(rf"{re.escape(match[1])}_\d+", i) for i in ids):
         return match[1]
     return ids[0]
+
+
+#: The main score of each task type: what a probe's ``main`` is and what forgetting is measured on.
+_MAIN_METRIC = {"qa": "f1", "classification": "accuracy", "generation": "rouge1", "summarization": "rouge1"}
+
+
+class TaskError(KeyError):
+    """A task name the registry does not know, or a record that cannot be registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the course knows about one task. ``columns`` is its normalized schema (the same in every profile);
+    ``long_field`` the long input text (pre-training text for the tiny model, and the field shortened when a
+    prompt would not fit the model); ``answer`` the column holding the expected output."""
+
+    name: str
+    columns: tuple[str, ...]
+    long_field: str
+    answer: str
+    task_type: str  # one of MAIN_METRIC
+    description: str
+    data_dir: Path  # the JSONL splits of the offline profiles
+    probe: bool = True  # a held-in skill scored for forgetting (the target and the chats are not)
+    hub_id: str | None = None  # the data set the ``full`` profile loads (None: the local files everywhere)
+    hub_row: Callable[..., dict] | None = None  # (row, idx, split) -> a row in ``columns`` (a Hub row mapped)
+    hub_group: str | None = None  # rows sharing this Hub column stay on one side when validation is carved
+    templates_dir: Path = TEMPLATES_DIR  # holds the template file ``<name>.yaml``
+
+    def __post_init__(self) -> None:
+        if self.task_type not in _MAIN_METRIC:
+            raise TaskError(f"Task {self.name!r}: unknown task_type {self.task_type!r}; use one of "
+                            f"{', '.join(_MAIN_METRIC)}.")
+        missing = [c for c in ("id", self.long_field, self.answer) if c not in self.columns]
+        if missing:
+            raise TaskError(f"Task {self.name!r}: columns {self.columns} lack {missing}; list every column of "
+                            "its rows (an id, the long input field and the answer included).")
+        if self.hub_id is not None and self.hub_row is None:
+            raise TaskError(f"Task {self.name!r}: a hub_id needs its hub_row, the mapping of a Hub row to columns.")
+
+    @property
+    def main_metric(self) -> str:
+        """The task's main score (``f1``, ``accuracy`` or ``rouge1``)."""
+        return _MAIN_METRIC[self.task_type]
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether answers are labels from a fixed list (then the share of valid labels is reported too)."""
+        return self.task_type == "classification"
+
+    @property
+    def template_file(self) -> Path:
+        """The task's template file."""
+        return Path(self.templates_dir) / f"{self.name}.yaml"
+
+    def meta(self) -> dict:
+        """What ``data/probes/<name>/meta.json`` records: task type, main metric and description."""
+        return {"task_type": self.task_type, "main_metric": self.main_metric, "description": self.description}
+
+
+# --- the Hub row mappings of the ``full`` profile -------------------------------------------------------
+AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+SENTIMENT_LABELS = ["negative", "positive"]
+TARGET_COLUMNS = ("id", "dialogue", "summary", "topic")
+
+
+def _dialogsum_row(row: dict, idx: int = 0, split: str = "") -> dict:
+    """knkarthick/dialogsum (already the target schema; extra columns dropped)."""
+    return {c: str(row[c]) for c in TARGET_COLUMNS}
+
+
+def _squad_row(row: dict, idx: int = 0, split: str = "") -> dict:
+    """rajpurkar/squad -> qa: the first gold answer is the answer (SQuAD's own id is kept)."""
+    return {"id": str(row["id"]), "context": row["context"], "question": row["question"],
+            "answer": row["answers"]["text"][0]}
+
+
+def _ag_news_row(row: dict, idx: int, split: str) -> dict:
+    """fancyzhx/ag_news -> topic: the label number becomes its name; all names are the options."""
+    return {"id": f"ag_news_{split}_{idx}", "text": row["text"], "label": AG_NEWS_LABELS[row["label"]],
+            "options": AG_NEWS_LABELS}
+
+
+def _amazon_sentiment_row(row: dict, idx: int, split: str) -> dict:
+    """fancyzhx/amazon_polarity -> sentiment: the review's content and negative/positive."""
+    return {"id": f"amazon_{split}_{idx}", "text": row["content"], "label": SENTIMENT_LABELS[row["label"]],
+            "options": SENTIMENT_LABELS}
+
+
+def _amazon_title_row(row: dict, idx: int, split: str) -> dict:
+    """fancyzhx/amazon_polarity -> title: the review's content and its title."""
+    return {"id": f"amazon_{split}_{idx}", "text": row["content"], "title": row["title"]}
+
+
+# --- the registry ---------------------------------------------------------------------------------------
+#: The target task: its source is the profile's ``target`` (a local folder, or DialogSum on the Hub).
+TARGET_TASK = "dialogsum"
+_PROBE_DIR = DATA_DIR / "probes"
+
+TASKS: dict[str, Task] = {task.name: task for task in (
+    Task(TARGET_TASK, TARGET_COLUMNS, "dialogue", "summary", "summarization",
+         "Dialogue summarization (DialogSum schema): the held-out target task.", DATA_DIR / "dialogsum",
+         probe=False, hub_row=_dialogsum_row),  # the Hub id is the full profile's ``target``
+    Task("qa", ("id", "context", "question", "answer"), "context", "answer", "qa",
+         "Extractive question answering over synthetic dialogues: the answer is a span of the context "
+         "(who/when/where/what/how much about a slot of the dialogue).", _PROBE_DIR / "qa",
+         hub_id="rajpurkar/squad", hub_row=_squad_row, hub_group="title"),
+    Task("topic", ("id", "text", "label", "options"), "text", "label", "classification",
+         "Which everyday scenario is this dialogue about? One of the listed options.", _PROBE_DIR / "topic",
+         hub_id="fancyzhx/ag_news", hub_row=_ag_news_row),
+    Task("sentiment", ("id", "text", "label", "options"), "text", "label", "classification",
+         "Is this app review negative or positive? Some reviews are mixed; the final verdict decides.",
+         _PROBE_DIR / "sentiment", hub_id="fancyzhx/amazon_polarity", hub_row=_amazon_sentiment_row),
+    Task("title", ("id", "text", "title"), "text", "title", "generation",
+         "Write a short title (2-5 words, like an app-store review title) for an app review.",
+         _PROBE_DIR / "title", hub_id="fancyzhx/amazon_polarity", hub_row=_amazon_title_row),
+    Task("chats", TARGET_COLUMNS, "dialogue", "summary", "summarization",
+         "SAMSum-style chat summarization, held in: the tiny model is instruction-tuned on it.",
+         DATA_DIR / "chats", probe=False),
+)}
+
+
+def get(name: str | Task) -> Task:
+    """The registered task ``name`` (a :class:`Task` is returned as it is)."""
+    if isinstance(name, Task):
+        return name
+    if name not in TASKS:
+        raise TaskError(f"Unknown task {name!r}. Registered tasks: {', '.join(TASKS)} "
+                        "(add one with utils.data.register).")
+    return TASKS[name]
+
+
+def get_probe(name: str | Task) -> Task:
+    """The registered *probe* task ``name``; the target and other non-probe tasks are refused."""
+    task = get(name) if name in TASKS or isinstance(name, Task) else None
+    if task is None or not task.probe:
+        raise TaskError(f"Unknown probe task {name!r}. Probe tasks: {', '.join(probe_names())}.")
+    return task
+
+
+def register(task: Task, replace: bool = False) -> Task:
+    """Add ``task`` to the registry (every module that asks the registry then knows it)."""
+    if task.name in TASKS and not replace:
+        raise TaskError(f"A task named {task.name!r} is already registered; choose another name "
+                        "(or pass replace=True).")
+    TASKS[task.name] = task
+    return task
+
+
+def probe_names() -> tuple[str, ...]:
+    """The registered probe tasks, in registration order."""
+    return tuple(name for name, task in TASKS.items() if task.probe)
+
+
+#: The course's probe tasks (the registry's probes when the course starts).
+PROBES = probe_names()

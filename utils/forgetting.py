@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from utils import data, evaluation, fingerprints, modeling, scoring, tasks, templates, training
+from utils import data, evaluation, modeling, results, scoring, templates, training
 from utils.config import Profile, shown_path
+from utils.data import PROBES
 from utils.results import atomic_write_json, read_sealed
-from utils.tasks import PROBES
 
 
 # --- cached scoring -----------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ def weights_key(model) -> str:
 
 
 def _digest(obj) -> str:
-    return fingerprints.of_json(obj, length=12)
+    return results.of_json(obj, length=12)
 
 
 def _tokenizer_key(tokenizer) -> str:
@@ -166,7 +166,7 @@ def target_scores(model, tokenizer, profile: Profile, template_name: str = scori
     ROUGE-1 (:func:`target_example_scores`)."""
     profile = _with_n(profile, n_eval_dialogues=n)
     test = data.target_test(profile)
-    template = templates.fingerprint(templates.get_template(tasks.TARGET_TASK, template_name))
+    template = templates.fingerprint(templates.get_template(data.TARGET_TASK, template_name))
     settings = {"tokenizer": _tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
                 "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
@@ -201,7 +201,7 @@ def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile,
     (``target``) and beside it ``target_fact_recall`` (where the data records facts) and ``target_grounding``,
     with the target's held-out template (``target_held_out``), each probe's main score and the
     ``probe_average``. All cached, so models scored before cost nothing."""
-    held_out_name = templates.held_out_template(tasks.TARGET_TASK).name
+    held_out_name = templates.held_out_template(data.TARGET_TASK).name
     rows = {}
     for name, model in models.items():
         target = target_scores(model, tokenizer, profile)
@@ -284,7 +284,7 @@ def valid_label_shares(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFram
     Accuracy can fall because the model picks the wrong label, or because it no longer answers with a
     label (e.g. it now summarizes everything): this table tells which.
     """
-    return main_scores({name: {p: s for p, s in by_probe.items() if tasks.get(p).has_labels}
+    return main_scores({name: {p: s for p, s in by_probe.items() if data.get(p).has_labels}
                         for name, by_probe in results.items()}, metric="valid_label_share")
 
 
@@ -334,7 +334,7 @@ def forgetting_metrics(results: Mapping[str, Mapping[str, dict]], base: str = "b
     section: dict = {}
     for probe in results[base]:
         section[probe] = {name: by_probe[probe]["main"] for name, by_probe in results.items()}
-        if tasks.get(probe).has_labels:
+        if data.get(probe).has_labels:
             section[probe]["valid_label_share"] = {name: by_probe[probe]["valid_label_share"]
                                                    for name, by_probe in results.items()}
     section["average"] = {name: _average_probe_score(by_probe) for name, by_probe in results.items()}

@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, Features, List, Value
 
-from utils import data, finetuning, forgetting, modeling, tasks, templates, training
+from utils import data, finetuning, forgetting, modeling, templates, training
 from utils.config import Profile
-from utils.tasks import PROBES
+from utils.data import PROBES
 
-_TARGET_TASK = tasks.TARGET_TASK
+_TARGET_TASK = data.TARGET_TASK
 ZERO_SHOT, FEW_SHOT = "zero_shot", "few_shot"
 #: The columns of every mixture: what each example is, where it comes from, and the text the model sees.
 COLUMNS = ("task", "template", "format", "n_shots", "row_id", "shot_ids", "source", "target")
@@ -181,7 +181,7 @@ def task_train_split(task: str, profile: Profile):
     """The train split of the target task or of a probe task."""
     if task == _TARGET_TASK:
         return data.load_target(profile)["train"]
-    if task in tasks.probe_names():
+    if task in data.probe_names():
         return data.load_probe(task, profile)["train"]
     raise MixtureError(f"Unknown task {task!r}; mixtures use {_TARGET_TASK!r} and the probe tasks {PROBES}.")
 

@@ -12,9 +12,9 @@ import huggingface_hub
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from utils import config, data, fingerprints, hub
+from utils import config, data, results
 from utils.config import Profile, get_profile
-from utils.tasks import PROBES
+from utils.data import PROBES
 
 #: The one warning of a library that the course silences: PEFT 0.21 reads transformers 5's deprecated
 #: ``is_gradient_checkpointing`` whenever it wraps or loads a model (``get_peft_model``, ``PeftModel.from_pretrained``),
@@ -85,9 +85,9 @@ def _restore_advice(folder: Path) -> str:
 def _from_pretrained(cls, name: str, what: str, **kwargs):
     """``cls.from_pretrained`` for a folder or a Hub id, failing fast with advice when offline."""
     kwargs.setdefault("trust_remote_code", False)
-    if hub.is_local(name):
+    if config.is_local(name):
         return cls.from_pretrained(name, **kwargs)
-    online = hub.use_hub(name, huggingface_hub.is_offline_mode())
+    online = config.use_hub(name, huggingface_hub.is_offline_mode())
     try:
         return cls.from_pretrained(name, local_files_only=not online, **kwargs)
     except OSError as error:
@@ -96,7 +96,7 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
                 f"Could not load {what} {name!r}: {error}. Check the name (e.g. google/flan-t5-base) "
                 "or set COURSE_MODEL to a local folder."
             ) from error
-        raise hub.unavailable(name, error) from error
+        raise config.unavailable(name, error) from error
 
 
 def load_tokenizer(model: str | Profile):
@@ -105,16 +105,16 @@ def load_tokenizer(model: str | Profile):
     name = _resolve(model)
     try:
         tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
-    except (ModelLoadError, hub.HubUnavailableError):
+    except (ModelLoadError, config.HubUnavailableError):
         raise
     except Exception as error:  # tokenizers' and transformers' own errors on a broken file name neither file nor fix
-        where = Path(name).expanduser() if hub.is_local(name) else name
+        where = Path(name).expanduser() if config.is_local(name) else name
         raise ModelLoadError(
             f"The tokenizer of {name!r} cannot be read ({type(error).__name__}: {str(error)[:200]}). Its files "
             f"(tokenizer.json, tokenizer_config.json) are cut short, broken or of another kind of tokenizer than "
             f"the model's. {_restore_advice(where) if isinstance(where, Path) else 'Check the name.'}"
         ) from error
-    if not hub.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
+    if not config.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
         _check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
     return tokenizer
 
@@ -150,7 +150,7 @@ def _check_tokenizer(tokenizer, model_config, name: str) -> None:
                          "tokenizer's vocabulary")
     if wrong:
         where = Path(name).expanduser()
-        advice = _restore_advice(where) if hub.is_local(name) else "Load the model's own tokenizer."
+        advice = _restore_advice(where) if config.is_local(name) else "Load the model's own tokenizer."
         raise ModelLoadError(
             f"The tokenizer loaded for {name!r} does not belong to this model: {'; '.join(wrong)}. Its pieces are "
             f"in another order than the ones the model was trained on, so every word would map to the wrong "
@@ -158,15 +158,15 @@ def _check_tokenizer(tokenizer, model_config, name: str) -> None:
         )
 
 
-def load_model(model: str | Profile, device: str | None = None, **config):
+def load_model(model: str | Profile, device: str | None = None, **overrides):
     """A fresh copy of the seq2seq model, from safetensors only, in eval mode on ``device``.
 
-    ``config`` overrides settings of the model's config, e.g. ``dropout_rate=0.1``.
+    ``overrides`` are settings of the model's config, e.g. ``dropout_rate=0.1``.
     """
     name = _resolve(model)
-    if hub.is_local(name):
+    if config.is_local(name):
         _check_safetensors(name)
-    loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True, **config)
+    loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True, **overrides)
     if device:
         loaded = loaded.to(device)
     return loaded.eval()
@@ -234,7 +234,7 @@ def model_fingerprint(model: str) -> str:
     if not folder.is_dir():
         return model
     paths = sorted({path for pattern in _MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
-    return fingerprints.digest(chunk for path in paths for chunk in _named_file_chunks(path))
+    return results.digest(chunk for path in paths for chunk in _named_file_chunks(path))
 
 
 def _named_file_chunks(path: Path):
@@ -246,7 +246,7 @@ def _named_file_chunks(path: Path):
 
 def weights_fingerprint(model) -> str:
     """A SHA-256 over every parameter and buffer: equal fingerprints mean identical weights."""
-    return fingerprints.digest((chunk for name, tensor in sorted(model.state_dict().items()) for chunk in (
+    return results.digest((chunk for name, tensor in sorted(model.state_dict().items()) for chunk in (
         name, tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())), length=None)
 
 

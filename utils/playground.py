@@ -29,7 +29,6 @@ from utils import (
     modeling,
     prompting,
     scoring,
-    tasks,
     templates,
     training,
 )
@@ -60,7 +59,7 @@ def _readable(dialogue: str) -> str:
 
 def summary_prompt(dialogue: str, template_name: str = scoring.EVAL_TEMPLATE) -> str:
     """The prompt a summarization template makes of one dialogue (of any length: see :func:`readable`)."""
-    template = templates.get_template(tasks.TARGET_TASK, template_name)
+    template = templates.get_template(data.TARGET_TASK, template_name)
     return template.render_source({"id": "", "dialogue": _readable(dialogue), "summary": "", "topic": ""})
 
 

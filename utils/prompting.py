@@ -29,8 +29,8 @@ import pandas as pd
 
 from utils import evaluation, templates
 from utils.config import Profile
+from utils.data import TARGET_TASK
 from utils.scoring import EVAL_TEMPLATE
-from utils.tasks import TARGET_TASK
 
 STYLES = ("no_instruction", "zero_shot", "one_shot", "few_shot")
 

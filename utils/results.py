@@ -9,16 +9,17 @@ leaves a half-written file behind, and notebooks running in parallel never lose 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from filelock import FileLock
 
-from utils import fingerprints
 from utils.config import Profile
 
 
@@ -66,7 +67,7 @@ def atomic_write_json(path: str | Path, obj, sealed: bool = False) -> Path:
     (or damaged) from the one the course wrote (:func:`read_sealed`)."""
     obj = _clean(obj)
     if sealed:
-        obj = {**obj, _SEAL: fingerprints.of_json(obj)}
+        obj = {**obj, _SEAL: of_json(obj)}
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
@@ -83,7 +84,7 @@ def read_sealed(path: str | Path) -> dict | None:
 def _unsealed(value: dict) -> tuple[dict, bool | None]:
     """``value`` without its seal, and whether the seal matches the rest (None: it has no seal)."""
     content = {key: item for key, item in value.items() if key != _SEAL}
-    return content, (value[_SEAL] == fingerprints.of_json(content) if _SEAL in value else None)
+    return content, (value[_SEAL] == of_json(content) if _SEAL in value else None)
 
 
 @contextlib.contextmanager
@@ -177,3 +178,16 @@ def _merged_sections(folder: Path) -> dict:
               f"(the file is kept as {kept.name if kept.exists() else path.name}). Run the lesson that saves "
               f"'{path.stem}' again to measure it anew.", file=sys.stderr)
     return merged
+
+
+def digest(chunks: Iterable[str | bytes], length: int | None = 16) -> str:
+    """The SHA-256 of ``chunks`` fed in order (text as UTF-8) as hex, its first ``length`` digits (None: all)."""
+    hasher = hashlib.sha256()
+    for chunk in chunks:
+        hasher.update(chunk.encode() if isinstance(chunk, str) else chunk)
+    return hasher.hexdigest()[:length]
+
+
+def of_json(obj, length: int | None = 16) -> str:
+    """:func:`digest` of ``obj`` as JSON with sorted keys (equal objects, equal fingerprints)."""
+    return digest([json.dumps(obj, sort_keys=True)], length)

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from utils import data, evaluation, fingerprints, modeling, results, templates
-from utils import facts as fact_rules
+from utils import data, evaluation, modeling, results, templates
 from utils.config import DATA_DIR, Profile
-from utils.tasks import TARGET_TASK
+from utils.data import TARGET_TASK
 
 #: The prompt every model is scored with on the target task: the reference lab's, word for word.
 EVAL_TEMPLATE = "summarize_following_conversation"
@@ -27,8 +26,8 @@ EVAL_TEMPLATE = "summarize_following_conversation"
 SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
               + list(evaluation.GROUNDING_KEYS))
 #: The fingerprint of the code that turns outputs into scores: saved scores are reused only by the same code.
-SCORING_CODE = fingerprints.digest(path.read_bytes() for path in (
-    Path(evaluation.__file__), Path(fact_rules.__file__), Path(__file__), evaluation.ROUGE_DIR / "rouge.py"))
+SCORING_CODE = results.digest(path.read_bytes() for path in (
+    Path(evaluation.__file__), Path(__file__), evaluation.ROUGE_DIR / "rouge.py"))
 
 
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
@@ -100,7 +99,7 @@ def fact_recall_by(table: pd.DataFrame, kind: Callable[[str], str]) -> pd.DataFr
     per_fact = recorded.explode("facts")  # one row per fact, beside its row's prediction
     per_fact = per_fact.assign(
         kind=per_fact["facts"].map(kind),
-        found=[fact_rules.fact_found(fact, prediction)
+        found=[evaluation.fact_found(fact, prediction)
                for fact, prediction in zip(per_fact["facts"], per_fact["prediction"], strict=True)])
     keys = ["model", "kind"] if "model" in table else ["kind"]
     return per_fact.groupby(keys)["found"].agg(facts="size", fact_recall="mean")
@@ -119,9 +118,9 @@ def explain_output(row: Mapping) -> str:
     lines += ["", "  ".join(measures)]
     if isinstance(row.get("facts"), list | tuple):
         lines.append(f"facts every reference states: {list(row['facts'])}; the output misses "
-                     f"{fact_rules.missed_facts(row['prediction'], row['facts'])}")
+                     f"{evaluation.missed_facts(row['prediction'], row['facts'])}")
     lines.append(f"specifics of the output not in the dialogue: "
-                 f"{fact_rules.ungrounded_items(row['prediction'], row['dialogue'])}")
+                 f"{evaluation.ungrounded_items(row['prediction'], row['dialogue'])}")
     return "\n".join(lines)
 
 
@@ -210,9 +209,9 @@ def outside_dialogues(name: str) -> list[dict]:
 
 def invented_names(summary: str, dialogue: str) -> list[str]:
     """The capitalized names in ``summary`` that ``dialogue`` does not contain (of the ungrounded specifics of
-    :func:`utils.facts.ungrounded_items`, those that are words). A sentence's first word is not checked, so this
+    :func:`utils.evaluation.ungrounded_items`, those that are words). A sentence's first word is not checked, so this
     is a lower bound."""
-    return [item for item in fact_rules.ungrounded_items(summary, dialogue) if item[:1].isalpha() and item[:1].isupper()]
+    return [item for item in evaluation.ungrounded_items(summary, dialogue) if item[:1].isalpha() and item[:1].isupper()]
 
 
 def score_outside(models: Mapping[str, object], tokenizer, profile: Profile,

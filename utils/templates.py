@@ -42,7 +42,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 
-from utils import fingerprints, tasks
+from utils import data, results
 from utils.config import TEMPLATES_DIR
 
 #: Separates a template's input from its target, as in promptsource.
@@ -476,7 +476,7 @@ def list_tasks(directory: str | Path = TEMPLATES_DIR) -> list[str]:
 
 def load_templates(task: str, directory: str | Path | None = None) -> list[Template]:
     """Load and check every template of ``task`` from ``<directory>/<task>.yaml`` (in file order); by default
-    from the task's ``templates_dir`` in the registry (:mod:`utils.tasks`), or ``data/templates``."""
+    from the task's ``templates_dir`` in the registry (:mod:`utils.data`), or ``data/templates``."""
     path = _template_file(task, directory)
     if not path.is_file():
         raise TemplateError(
@@ -490,10 +490,10 @@ def load_templates(task: str, directory: str | Path | None = None) -> list[Templ
 
 
 def _template_file(task: str, directory: str | Path | None) -> Path:
-    """``<directory>/<task>.yaml``; without a directory, the registered task's template file (:mod:`utils.tasks`),
+    """``<directory>/<task>.yaml``; without a directory, the registered task's template file (:mod:`utils.data`),
     or the one in ``data/templates``."""
     if directory is None:
-        return tasks.TASKS[task].template_file if task in tasks.TASKS else TEMPLATES_DIR / f"{task}.yaml"
+        return data.TASKS[task].template_file if task in data.TASKS else TEMPLATES_DIR / f"{task}.yaml"
     return Path(directory) / f"{task}.yaml"
 
 
@@ -656,7 +656,7 @@ def held_out_template(task: str, directory: str | Path | None = None) -> Templat
 def fingerprint(template: Template) -> str:
     """A short hash of a template's text (its Jinja and answer choices): a cache key that an edit of the
     template's wording changes, where its name would not."""
-    return fingerprints.digest([f"{template.jinja}\x00{template.answer_choices or ''}"])
+    return results.digest([f"{template.jinja}\x00{template.answer_choices or ''}"])
 
 
 # --- applying templates to data sets ----------------------------------------------------------------

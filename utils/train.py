@@ -27,19 +27,19 @@ import sys
 from pathlib import Path
 
 import utils
-from utils import hub
+from utils import config
 from utils.config import PROFILES, ProfileError, get_profile
 
 
 def _decide_hub_access(argv: list[str]) -> None:
     """Take the Hub decision again for ``--profile`` when it needs the Hub and ``utils`` decided for another
     profile as it was imported (``$COURSE_PROFILE``, default tiny). The Hugging Face libraries read that decision
-    once, when imported (:func:`utils.hub.decide_access`), so this runs before they are."""
+    once, when imported (:func:`utils.config.decide_access`), so this runs before they are."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--profile", default=None)
     name = early.parse_known_args(argv)[0].profile  # none: utils decided for $COURSE_PROFILE, which is the one
     profile = PROFILES.get((name or "").strip())
-    if profile is None or profile.offline or os.environ.get(hub.DECIDED_FOR, profile.name) == profile.name:
+    if profile is None or profile.offline or os.environ.get(config.DECIDED_FOR, profile.name) == profile.name:
         return  # an unknown name is explained by get_profile in main(); an offline profile needs no Hub
     os.environ["COURSE_PROFILE"] = profile.name
     utils.prepare_hugging_face()

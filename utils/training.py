@@ -45,7 +45,7 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint, sort_checkpoints
 
-from utils import evaluation, fingerprints, modeling
+from utils import evaluation, modeling, results
 from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, shown_path
 from utils.results import atomic_write_json, locked, read_json_object, read_sealed
 
@@ -173,7 +173,7 @@ def data_fingerprint(dataset) -> str:
     if columns is None:
         raise TypeError(f"The trainer's data is a {type(dataset).__name__}; the course caches runs of "
                         "datasets.Dataset data (what datasets.map returns).")
-    return fingerprints.digest(chunk for name in sorted(columns)
+    return results.digest(chunk for name in sorted(columns)
                                for chunk in (name, b"\x00", json.dumps(list(dataset[name])), b"\x01"))
 
 
@@ -212,10 +212,10 @@ def run_key(trainer) -> str:
                 if k not in ("base_model_name_or_path", "revision")}
     generation = getattr(model, "generation_config", None)
     generation = generation and {k: v for k, v in generation.to_dict().items() if k != "transformers_version"}
-    return fingerprints.of_json(_plain({
+    return results.of_json(_plain({
         "arguments": {k: v for k, v in args.to_dict().items() if k not in _NOT_IN_KEY},
         "weights": modeling.weights_fingerprint(model),
-        "trainable": fingerprints.digest(n for n, p in model.named_parameters() if p.requires_grad),
+        "trainable": results.digest(n for n, p in model.named_parameters() if p.requires_grad),
         "config": config, "peft": peft, "generation": generation,
         "train_data": data_fingerprint(trainer.train_dataset),
         "eval_data": None if trainer.eval_dataset is None else data_fingerprint(trainer.eval_dataset),

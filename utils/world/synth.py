@@ -36,11 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utils import tasks
+from utils import data
 from utils.config import DATA_DIR, TINY_MODEL_DIR
-from utils.data import SPLITS, TARGET_COLUMNS, read_jsonl
-from utils.facts import contains, is_number, normalize
-from utils.tasks import PROBES
+from utils.data import PROBES, SPLITS, TARGET_COLUMNS, read_jsonl
+from utils.evaluation import contains, is_number, normalize
 
 DEFAULT_SEED = 1234
 #: Dialogues per split of the target task (the test split has 3 reference rows per dialogue).
@@ -933,7 +932,7 @@ class Dialogue:
 
 def summary_facts(slots: dict, summaries: list[str], roles: dict) -> list[str]:
     """The facts a correct summary must carry: the scene's slot values that *every* one of its summary
-    phrasings states (as whole normalized tokens, :func:`utils.facts.contains`), in slot order.
+    phrasings states (as whole normalized tokens, :func:`utils.evaluation.contains`), in slot order.
 
     Values as the summaries write them (``{B} has to work late`` with its speaker tag filled in); a number
     takes the word that follows it in every phrasing (``five nights``); repeats and values inside a longer
@@ -1249,7 +1248,7 @@ def generate(out_dir: Path = DATA_DIR, seed: int = DEFAULT_SEED) -> list[Path]:
             written.append(out_dir / "probes" / probe / f"{split}.jsonl")
             write_jsonl(written[-1], rows)
         meta = out_dir / "probes" / probe / "meta.json"
-        meta.write_text(json.dumps(tasks.get(probe).meta(), indent=2) + "\n", encoding="utf-8")
+        meta.write_text(json.dumps(data.get(probe).meta(), indent=2) + "\n", encoding="utf-8")
         written.append(meta)
     for split, rows in chat_rows(seed, taken).items():
         written.append(out_dir / "chats" / f"{split}.jsonl")
@@ -1328,8 +1327,8 @@ def card_stats(data_dir: Path = DATA_DIR) -> str:
     lines += ["### Probe tasks: `data/probes/`", "", "| probe | train | validation | test | input words | target |",
               "|---|---|---|---|---|---|"]
     for probe in PROBES:
-        rows = {s: read_jsonl(data_dir / "probes" / probe / f"{s}.jsonl", tasks.get(probe).columns) for s in SPLITS}
-        text, target_col = tasks.get(probe).long_field, tasks.get(probe).answer
+        rows = {s: read_jsonl(data_dir / "probes" / probe / f"{s}.jsonl", data.get(probe).columns) for s in SPLITS}
+        text, target_col = data.get(probe).long_field, data.get(probe).answer
         all_rows = [r for s in SPLITS for r in rows[s]]
         if target_col == "label":
             labels = sorted({r["label"] for r in all_rows})

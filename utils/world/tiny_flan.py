@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from utils import data, evaluation, modeling, scoring, tasks, templates, training
+from utils import data, evaluation, modeling, scoring, templates, training
 from utils.config import DATA_DIR, TINY_MODEL_DIR, get_profile, set_seed
+from utils.data import PROBES
 from utils.mixture import SHOT_DELIMITERS, MixtureSpec, build_mixture
-from utils.tasks import PROBES
 from utils.world import synth
 
 N_SENTINELS = 100
@@ -183,7 +183,7 @@ def pretraining_texts(splits: dict, background_notes: int = 0, seed: int = 42) -
     """
     texts = []
     for task in ("dialogsum", *PROBES, CHATS):
-        texts += splits[task][tasks.get(task).long_field]
+        texts += splits[task][data.get(task).long_field]
     if background_notes:
         texts += synth.background_texts(background_notes, seed)
     return list(dict.fromkeys(texts))
