@@ -190,3 +190,20 @@ def test_every_public_name_is_used_outside_its_module():
     left = {module: sorted(names) for module, names in unused_public_names().items() if names}
     assert not left, ("public names nothing outside their module uses (make them private with a leading "
                       f"underscore, or delete them): {left}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Small enough to read
+# ---------------------------------------------------------------------------------------------
+
+#: The package's size budget (issue 31): a newcomer reads ``utils`` in an afternoon. ``utils/world/`` (the
+#: offline world's build tools) is outside it.
+MAX_MODULES, MAX_LINES = 20, 5000
+
+
+def test_utils_stays_within_its_size_budget():
+    lines = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in MODULES.items()}
+    assert len(lines) <= MAX_MODULES, f"{len(lines)} modules in utils/ (at most {MAX_MODULES}): {sorted(lines)}"
+    assert sum(lines.values()) <= MAX_LINES, (
+        f"utils/ has {sum(lines.values())} lines (at most {MAX_LINES}); the largest: "
+        f"{sorted(lines.items(), key=lambda item: -item[1])[:5]}. Shorten or move code, don't grow the budget.")
