@@ -274,7 +274,7 @@ def test_lesson_05_builds_in_its_cells_the_data_build_mixture_and_replay_mixture
     import datasets
     import pandas as pd
 
-    from utils import finetuning
+    from utils import data, finetuning
 
     single = templates.apply_template(Dataset.from_list(splits["dialogsum"]),
                                       templates.training_templates("dialogsum", include_inverted=False))
@@ -283,7 +283,7 @@ def test_lesson_05_builds_in_its_cells_the_data_build_mixture_and_replay_mixture
     monkeypatch.setattr(finetuning, "summarization_training_data", lambda _profile: single)
     sizes = {task: len(rows) for task, rows in splits.items()}
     spec = MixtureSpec(tasks=TASKS, cap=300, target_share=0.6, seed=profile.seed)
-    names = {"datasets": datasets, "np": np, "pd": pd, "mixture": mixture, "templates": templates,
+    names = {"datasets": datasets, "np": np, "pd": pd, "mixture": mixture, "templates": templates, "data": data,
              "finetuning": finetuning, "profile": profile, "TASKS": TASKS, "PROBES": PROBES, "CAP": 300,
              "TARGET_SHARE": 0.6, "counts": mixture.allocate(mixture.budget_examples(profile), spec.rates(sizes))}
     exec(_lesson_05_cell("mix = datasets.concatenate_datasets"), names)
