@@ -1,6 +1,7 @@
 """Models, tokenizers and LoRA adapters, loaded the same way in every profile.
 
-Weights are read from safetensors only and ``trust_remote_code`` is never enabled: a checkpoint is data, never code.
+Weights are read from safetensors only and ``trust_remote_code`` is never enabled: a checkpoint is data,
+never code.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 from utils import config, data, results
 from utils.config import Profile, get_profile
 
-#: PEFT 0.21 reads transformers 5's deprecated ``is_gradient_checkpointing`` whenever it wraps or loads a model;
-#: no learner can act on it, so exactly this warning is silenced (every other shows).
+#: PEFT 0.21 reads transformers 5's deprecated ``is_gradient_checkpointing`` whenever it wraps or loads a
+#: model; no learner can act on it, so exactly this warning is silenced (every other shows).
 PEFT_DEPRECATION = {"message": "`is_gradient_checkpointing` is deprecated", "category": FutureWarning,
                     "module": "transformers.modeling_utils"}
 
-#: transformers 5's ``T5Config`` always ties the embeddings, so loading a T5 with its own output layer logs this,
-#: and a LoRA merge warns the next; nothing is wrong (filtered by :func:`utils.notebook.quiet_libraries`).
+#: transformers 5's ``T5Config`` always ties the embeddings, so loading a T5 with its own output layer logs
+#: this and a LoRA merge warns the next; nothing is wrong (filtered by :func:`utils.notebook.quiet_libraries`).
 UNTIED_T5_LOAD = "The tied weights mapping and config for this model specifies to tie shared.weight to lm_head.weight"
 UNTIED_T5_MERGE = {"message": "Input and output embeddings are no longer tied after merging", "category": UserWarning}
 
@@ -42,27 +43,29 @@ def _check_safetensors(folder: str | Path) -> None:
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise ModelLoadError(f"{folder} is not a model folder (no config.json). Give a Hub id such as "
-                             "google/flan-t5-base or a folder saved with save_pretrained; rebuild the course's "
-                             "tiny model with `make model`.")
+                             "google/flan-t5-base or a folder saved with save_pretrained; rebuild the "
+                             "course's tiny model with `make model`.")
     if not list(folder.glob("*.safetensors")):
         found = [p.name for p in folder.iterdir() if p.name in _PICKLE_WEIGHTS]
         detail = f" It only has pickle weights ({', '.join(found)}), which the course refuses to load." if found else ""
         raise ModelLoadError(f"No *.safetensors weights in {folder}.{detail} Convert it once with "
-                             "`model.save_pretrained(folder, safe_serialization=True)` from a trusted environment.")
+                             "`model.save_pretrained(folder, safe_serialization=True)` from a trusted "
+                             "environment.")
     for weights in sorted(folder.glob("*.safetensors")):  # a header or size cut short by a copy or a download
         try:
             with safe_open(str(weights), framework="pt"):
                 pass
         except SafetensorError as error:
-            raise ModelLoadError(f"The weights {weights.name} in {folder} look truncated or corrupt ({error}). "
-                                 f"{_restore_advice(folder)}") from None
+            raise ModelLoadError(f"The weights {weights.name} in {folder} look truncated or corrupt "
+                                 f"({error}). {_restore_advice(folder)}") from None
 
 
 def _restore_advice(folder: Path) -> str:
     """How to get a good copy of a model folder back: git or `make model` for the course's own."""
     if folder.resolve() == config.TINY_MODEL_DIR.resolve():
-        return (f"Restore the course's copy with `git checkout -- {config.TINY_MODEL_DIR.relative_to(config.ROOT)}` "
-                "(run in the course folder), or rebuild it with `make model`.")
+        tiny = config.TINY_MODEL_DIR.relative_to(config.ROOT)
+        return (f"Restore the course's copy with `git checkout -- {tiny}` (run in the course folder), or "
+                "rebuild it with `make model`.")
     return "Copy the folder again, or save it again with `model.save_pretrained(folder)`."
 
 
@@ -90,9 +93,10 @@ def load_tokenizer(model: str | Profile):
         raise
     except Exception as error:  # tokenizers' and transformers' own errors name neither the file nor a fix
         advice = _restore_advice(Path(name).expanduser()) if config.is_local(name) else "Check the name."
-        raise ModelLoadError(f"The tokenizer of {name!r} cannot be read ({type(error).__name__}: "
-                             f"{str(error)[:200]}). Its files (tokenizer.json, tokenizer_config.json) are cut short, "
-                             f"broken or of another kind of tokenizer than the model's. {advice}") from error
+        raise ModelLoadError(
+            f"The tokenizer of {name!r} cannot be read ({type(error).__name__}: {str(error)[:200]}). Its files "
+            f"(tokenizer.json, tokenizer_config.json) are cut short, broken or of another kind of tokenizer than "
+            f"the model's. {advice}") from error
     if not config.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
         _check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
     return tokenizer
@@ -104,13 +108,14 @@ def _check_tokenizer(tokenizer, model_config, name: str) -> None:
     Offline, with only config.json cached, transformers silently builds an empty T5 tokenizer (104 tokens).
     """
     vocab_size, n = model_config.vocab_size, len(tokenizer)
-    if not vocab_size // 2 <= n <= vocab_size:  # models round their matrix up a little (FLAN-T5: 32,100 in 32,128)
+    if not vocab_size // 2 <= n <= vocab_size:  # models round their matrix up (FLAN-T5: 32,100 in 32,128)
         raise ModelLoadError(
-            f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has {vocab_size:,}: "
-            "its tokenizer files are missing from the cache or do not belong to this model (offline, transformers "
-            "builds an empty tokenizer when only config.json is cached, and every word becomes <unk>). Cache "
-            "everything the profile needs with `COURSE_PROFILE=full python -m utils.modeling` on a machine with "
-            "network, or give a folder holding both the model and its tokenizer.")
+            f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has "
+            f"{vocab_size:,}: its tokenizer files are missing from the cache or do not belong to this model "
+            "(offline, transformers builds an empty tokenizer when only config.json is cached, and every word "
+            "becomes <unk>). Cache everything the profile needs with `COURSE_PROFILE=full python -m "
+            "utils.modeling` on a machine with network, or give a folder holding both the model and its "
+            "tokenizer.")
     wrong = []
     for role, token in (("pad", tokenizer.pad_token), ("eos", tokenizer.eos_token)):
         wanted = getattr(model_config, f"{role}_token_id", None)
@@ -121,11 +126,13 @@ def _check_tokenizer(tokenizer, model_config, name: str) -> None:
         elif (piece := tokenizer.convert_ids_to_tokens(wanted)) != token:
             wrong.append(f"id {wanted} is {token} for the model, {piece!r} in the tokenizer's vocabulary")
     if wrong:
-        advice = _restore_advice(Path(name).expanduser()) if config.is_local(name) else "Load the model's own tokenizer."
+        advice = "Load the model's own tokenizer."
+        if config.is_local(name):
+            advice = _restore_advice(Path(name).expanduser())
         raise ModelLoadError(
-            f"The tokenizer loaded for {name!r} does not belong to this model: {'; '.join(wrong)}. Its pieces are "
-            f"in another order than the ones the model was trained on, so every word would map to the wrong "
-            f"embedding. {advice}")
+            f"The tokenizer loaded for {name!r} does not belong to this model: {'; '.join(wrong)}. Its pieces "
+            f"are in another order than the ones the model was trained on, so every word would map to the "
+            f"wrong embedding. {advice}")
 
 
 def load_model(model: str | Profile, device: str | None = None, **overrides):
@@ -157,15 +164,16 @@ def add_lora(model, profile: Profile, r: int | None = None, alpha: int | None = 
     available = linear_module_names(model)
     missing = [t for t in targets if t not in available]
     if missing:
-        raise ValueError(f"LoRA target modules {missing} do not exist in this model. Its linear layers are named "
-                         f"{available}; for T5 use e.g. ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo').")
+        raise ValueError(
+            f"LoRA target modules {missing} do not exist in this model. Its linear layers are named "
+            f"{available}; for T5 use e.g. ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo').")
     return get_peft_model(model, LoraConfig(
         task_type=TaskType.SEQ_2_SEQ_LM, r=r or profile.lora_r, lora_alpha=alpha or profile.lora_alpha,
         lora_dropout=profile.lora_dropout if dropout is None else dropout, target_modules=list(targets)))
 
 
 def parameter_counts(model) -> dict:
-    """Trainable and total parameters (a shared matrix counts once), and the trainable fraction (in [0, 1])."""
+    """Trainable and total parameters (a shared matrix counts once) and the trainable fraction."""
     if hasattr(model, "get_nb_trainable_parameters"):  # a PeftModel
         trainable, total = model.get_nb_trainable_parameters()
     else:
@@ -179,9 +187,9 @@ _MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "token
 
 
 def model_fingerprint(model: str) -> str:
-    """A short hash of a local model folder's weights, config and tokenizer files (a Hub id stands for itself).
+    """A short hash of a local model folder's weights, config and tokenizer files (a Hub id is itself).
 
-    Files count by name and content, never by the folder's location, so a moved checkout still finds its runs.
+    Files count by name and content, never by location, so a moved checkout still finds its runs.
     """
     folder = Path(model).expanduser()
     if not folder.is_dir():
