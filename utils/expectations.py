@@ -1,25 +1,14 @@
 """What a learner should see and what the course must reach: one table of the numbers the lessons show.
 
-Each lesson ends a section with a "What you should see" note. The note's words stay in the notebook; the
-numbers live in :data:`EXPECTED`, one :class:`Expectation` per quantity: where ``metrics.json`` keeps it (if
-it does), the range a learner should see, what to check when a value is off, and, for the few that are course
-targets, the bound a whole ``make course`` run must meet. The ranges are generous, a sanity check for learners
-(a number far outside means something went wrong); a target's bound is stricter and lies inside its range.
-
-Only the ``tiny`` profile has entries: ``smoke`` trains too little to expect anything, and ``full`` runs
-FLAN-T5-base on DialogSum, whose yardstick is the reference lab's published figures.
-
-In a notebook::
-
-    expectations.note("01", {"zero_shot.rouge1": scores["rouge1"]}, profile)
-
-shows this run's values beside the ranges and, for a value out of range, what to check. At the end of a
-course run, :func:`check` reads each target's number from ``metrics.json`` (computed by the lessons, never
-typed here) and compares it with its bound.
+:data:`EXPECTED` holds one :class:`Expectation` per number (``tiny`` profile only): where ``metrics.json``
+keeps it, a generous range a learner should see, what to check when it is off, and for a course target the
+stricter bound a whole ``make course`` run must meet. A notebook shows its values beside the ranges with
+``expectations.note("01", {"zero_shot.rouge1": scores["rouge1"]}, profile)``; :func:`check` tests the targets.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,8 +40,7 @@ class Target:
 class Expectation:
     """A number a lesson shows, the range it should fall in, and what to check when it does not.
 
-    ``metrics``: where ``metrics.json`` keeps it, as a dotted path (``"a.b - c.d"``: a difference of two), or
-    None where the lesson shows it without saving it. ``target``: set where the number is a course target.
+    ``metrics``: its dotted path in ``metrics.json`` (``"a.b - c.d"``: a difference), None if not saved.
     """
 
     label: str
@@ -77,15 +65,9 @@ class Expectation:
         """The number in a course run's metrics (KeyError or TypeError when it is not there)."""
         if self.metrics is None:
             raise KeyError(self.label)
-        first, *rest = [_lookup(metrics, path.strip()) for path in self.metrics.split(" - ")]
+        first, *rest = [functools.reduce(operator.getitem, path.strip().split("."), metrics)
+                        for path in self.metrics.split(" - ")]
         return float(first - sum(rest))
-
-
-def _lookup(metrics: Mapping, path: str):
-    value = metrics
-    for key in path.split("."):
-        value = value[key]
-    return value
 
 
 #: ``EXPECTED[profile]["<lesson>.<name>"]``: scores are fractions in [0, 1], as the lessons compute them.
@@ -179,31 +161,21 @@ class UnknownExpectation(KeyError):
         return str(self.args[0])
 
 
-def _known_keys() -> set[str]:
-    """Every ``<lesson>.<name>`` key of any profile."""
-    return {key for ranges in EXPECTED.values() for key in ranges}
-
-
-def _ranges(lesson: str, profile: Profile) -> dict[str, Expectation]:
-    """The expected ranges of one lesson (``"01"``) under a profile (empty where it has none)."""
-    return {key: e for key, e in EXPECTED.get(profile.name, {}).items() if key.split(".", 1)[0] == lesson}
-
-
 def note(lesson: str, values: Mapping[str, float], profile: Profile) -> pd.DataFrame:
     """This run's values beside the expected ranges, one row each; an out-of-range value says what to check.
 
-    ``values`` maps names without the lesson prefix (``"zero_shot.rouge1"``) to this run's numbers. Every
-    name must have an entry in :data:`EXPECTED` (under any profile), so a typo fails here in every profile,
-    CI's ``smoke`` included. Prints one line saying how many values are in range, or why there are no ranges.
+    ``values`` maps names without the lesson prefix (``"zero_shot.rouge1"``) to numbers. A name with no entry
+    under any profile fails in every profile (CI's ``smoke`` included), so a typo cannot hide.
     """
     name = profile.name
-    unknown = sorted(f"{lesson}.{key}" for key in values if f"{lesson}.{key}" not in _known_keys())
+    known = {key for ranges in EXPECTED.values() for key in ranges}
+    unknown = sorted(f"{lesson}.{key}" for key in values if f"{lesson}.{key}" not in known)
     if unknown:
-        listed = ", ".join(sorted(k.split(".", 1)[1] for k in _known_keys() if k.startswith(f"{lesson}."))) or "none"
+        listed = ", ".join(sorted(k.split(".", 1)[1] for k in known if k.startswith(f"{lesson}."))) or "none"
         raise UnknownExpectation(
             f"No expected range for {unknown} in utils/expectations.py. Lesson {lesson} has: {listed}. "
             "Fix the name, or add an Expectation to EXPECTED.")
-    expected = _ranges(lesson, profile)
+    expected = {key: e for key, e in EXPECTED.get(name, {}).items() if key.split(".", 1)[0] == lesson}
     rows = []
     for key, value in values.items():
         value = float(value)
@@ -226,10 +198,7 @@ def note(lesson: str, values: Mapping[str, float], profile: Profile) -> pd.DataF
     return table
 
 
-# ---------------------------------------------------------------------------------------------
-# The course's targets, checked on a finished run's metrics.json: what `make course` asserts at its end
-# ---------------------------------------------------------------------------------------------
-
+# --- the course's targets, checked on a finished run's metrics.json at the end of `make course` ---------
 
 class TargetsMissed(RuntimeError):
     """A finished course run missed one or more of its profile's targets."""
@@ -241,24 +210,18 @@ def targets_for(profile_name: str) -> dict[str, Expectation]:
 
 
 def check(metrics: Mapping, profile_name: str) -> list[dict]:
-    """One row per target of the profile: its value, the bound and whether it is met.
-
-    A number the metrics lack (its lesson did not run, or saved no such key) is a miss, with the lesson
-    to run named in ``value``'s place.
-    """
+    """One row per target of the profile: its value, the bound and whether it is met (a missing value is a
+    miss whose note names the lesson to run)."""
     rows = []
     for key, entry in targets_for(profile_name).items():
         target, lesson = entry.target, key.split(".", 1)[0]
-        bound = f"{target.op} {target.bound:g}"
         try:
             value = entry.read(metrics)
+            met, note = target.met(value), f"missed (lesson {lesson})"
         except (KeyError, TypeError):
-            rows.append({"target": target.name, "value": None, "bound": bound,
-                         "met": False, "note": f"missing from metrics.json: run lesson {lesson}"})
-            continue
-        met = target.met(value)
-        rows.append({"target": target.name, "value": value, "bound": bound,
-                     "met": met, "note": "" if met else f"missed (lesson {lesson})"})
+            value, met, note = None, False, f"missing from metrics.json: run lesson {lesson}"
+        rows.append({"target": target.name, "value": value, "bound": f"{target.op} {target.bound:g}",
+                     "met": met, "note": "" if met else note})
     return rows
 
 

@@ -14,20 +14,14 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from utils import config, data, results
 from utils.config import Profile, get_profile
-from utils.data import PROBES
 
-#: The one warning of a library that the course silences: PEFT 0.21 reads transformers 5's deprecated
-#: ``is_gradient_checkpointing`` whenever it wraps or loads a model (``get_peft_model``, ``PeftModel.from_pretrained``),
-#: which no course code causes and no learner can act on. Exactly that message, from where transformers raises it
-#: (``warnings.filterwarnings("ignore", **PEFT_DEPRECATION)``); every other warning shows.
+#: PEFT 0.21 reads transformers 5's deprecated ``is_gradient_checkpointing`` whenever it wraps or loads a
+#: model; no learner can act on it, so exactly this warning is silenced (every other shows).
 PEFT_DEPRECATION = {"message": "`is_gradient_checkpointing` is deprecated", "category": FutureWarning,
                     "module": "transformers.modeling_utils"}
 
-#: transformers 5's ``T5Config`` always sets ``tie_word_embeddings=True``, whatever config.json says, so loading any
-#: T5 whose checkpoint holds its own output layer (FLAN-T5's, and the course's tiny model) logs that the config
-#: "specifies to tie" the two and that they were left untied, and a LoRA merge then warns that they are "no longer
-#: tied". Nothing is wrong, and the advice the first gives cannot be followed. These two messages are filtered
-#: exactly (:func:`utils.notebook.quiet_libraries`); every other shows.
+#: transformers 5's ``T5Config`` always ties the embeddings, so loading a T5 with its own output layer logs
+#: this and a LoRA merge warns the next; nothing is wrong (filtered by :func:`utils.notebook.quiet_libraries`).
 UNTIED_T5_LOAD = "The tied weights mapping and config for this model specifies to tie shared.weight to lm_head.weight"
 UNTIED_T5_MERGE = {"message": "Input and output embeddings are no longer tied after merging", "category": UserWarning}
 
@@ -43,42 +37,35 @@ def _resolve(model: str | Profile) -> str:
 
 
 def _check_safetensors(folder: str | Path) -> None:
-    """Refuse a local model folder that has no ``*.safetensors`` weights (pickle weights can run code)."""
+    """Refuse a local model folder without intact ``*.safetensors`` weights (pickle weights can run code)."""
+    from safetensors import SafetensorError, safe_open
+
     folder = Path(folder)
     if not (folder / "config.json").exists():
-        raise ModelLoadError(
-            f"{folder} is not a model folder (no config.json). Give a Hub id such as google/flan-t5-base or a "
-            "folder saved with save_pretrained; rebuild the course's tiny model with `make model`."
-        )
+        raise ModelLoadError(f"{folder} is not a model folder (no config.json). Give a Hub id such as "
+                             "google/flan-t5-base or a folder saved with save_pretrained; rebuild the "
+                             "course's tiny model with `make model`.")
     if not list(folder.glob("*.safetensors")):
         found = [p.name for p in folder.iterdir() if p.name in _PICKLE_WEIGHTS]
         detail = f" It only has pickle weights ({', '.join(found)}), which the course refuses to load." if found else ""
-        raise ModelLoadError(
-            f"No *.safetensors weights in {folder}.{detail} Convert it once with "
-            "`model.save_pretrained(folder, safe_serialization=True)` from a trusted environment."
-        )
-    for weights in sorted(folder.glob("*.safetensors")):
-        _check_weights_file(weights)
-
-
-def _check_weights_file(path: Path) -> None:
-    """Refuse a ``*.safetensors`` file whose header or size is wrong (cut short by a copy, a download or a disk)."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt"):
-            pass
-    except SafetensorError as error:
-        raise ModelLoadError(
-            f"The weights {path.name} in {path.parent} look truncated or corrupt ({error}). {_restore_advice(path.parent)}"
-        ) from None
+        raise ModelLoadError(f"No *.safetensors weights in {folder}.{detail} Convert it once with "
+                             "`model.save_pretrained(folder, safe_serialization=True)` from a trusted "
+                             "environment.")
+    for weights in sorted(folder.glob("*.safetensors")):  # a header or size cut short by a copy or a download
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except SafetensorError as error:
+            raise ModelLoadError(f"The weights {weights.name} in {folder} look truncated or corrupt "
+                                 f"({error}). {_restore_advice(folder)}") from None
 
 
 def _restore_advice(folder: Path) -> str:
     """How to get a good copy of a model folder back: git or `make model` for the course's own."""
     if folder.resolve() == config.TINY_MODEL_DIR.resolve():
-        return (f"Restore the course's copy with `git checkout -- {config.TINY_MODEL_DIR.relative_to(config.ROOT)}` (run in the "
-                "course folder), or rebuild it with `make model`.")
+        tiny = config.TINY_MODEL_DIR.relative_to(config.ROOT)
+        return (f"Restore the course's copy with `git checkout -- {tiny}` (run in the course folder), or "
+                "rebuild it with `make model`.")
     return "Copy the folder again, or save it again with `model.save_pretrained(folder)`."
 
 
@@ -92,70 +79,60 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
         return cls.from_pretrained(name, local_files_only=not online, **kwargs)
     except OSError as error:
         if online:
-            raise ModelLoadError(
-                f"Could not load {what} {name!r}: {error}. Check the name (e.g. google/flan-t5-base) "
-                "or set COURSE_MODEL to a local folder."
-            ) from error
+            raise ModelLoadError(f"Could not load {what} {name!r}: {error}. Check the name (e.g. "
+                                 "google/flan-t5-base) or set COURSE_MODEL to a local folder.") from error
         raise config.unavailable(name, error) from error
 
 
 def load_tokenizer(model: str | Profile):
-    """The tokenizer of ``model`` (a Hub id, a folder, or a profile: its model), checked against the
-    model's config (:func:`_check_tokenizer`)."""
+    """The tokenizer of ``model`` (a Hub id, a folder or a profile), checked against the model's config."""
     name = _resolve(model)
     try:
         tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
     except (ModelLoadError, config.HubUnavailableError):
         raise
-    except Exception as error:  # tokenizers' and transformers' own errors on a broken file name neither file nor fix
-        where = Path(name).expanduser() if config.is_local(name) else name
+    except Exception as error:  # tokenizers' and transformers' own errors name neither the file nor a fix
+        advice = _restore_advice(Path(name).expanduser()) if config.is_local(name) else "Check the name."
         raise ModelLoadError(
             f"The tokenizer of {name!r} cannot be read ({type(error).__name__}: {str(error)[:200]}). Its files "
             f"(tokenizer.json, tokenizer_config.json) are cut short, broken or of another kind of tokenizer than "
-            f"the model's. {_restore_advice(where) if isinstance(where, Path) else 'Check the name.'}"
-        ) from error
+            f"the model's. {advice}") from error
     if not config.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
         _check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
     return tokenizer
 
 
 def _check_tokenizer(tokenizer, model_config, name: str) -> None:
-    """Refuse a tokenizer that does not belong to the model of ``model_config``.
+    """Refuse a tokenizer whose size or special-token ids do not match the model's config.
 
-    * Size: no more tokens than the model has embedding rows, and at least half as many (models round their
-      matrix up a little, e.g. FLAN-T5: 32,100 tokens, 32,128 rows). Offline, with the model's config cached but
-      not its tokenizer files, transformers silently builds an *empty* T5 tokenizer (104 tokens) that turns every
-      word into ``<unk>``; this catches it.
-    * Order: the special tokens the model was trained with (padding, end of sequence, the decoder's start) must
-      have the ids the model's config gives them. A tokenizer of the right size whose pieces are in another order
-      (another model's, or a file edited by hand) fails here instead of making the model write nonsense.
+    Offline, with only config.json cached, transformers silently builds an empty T5 tokenizer (104 tokens).
     """
     vocab_size, n = model_config.vocab_size, len(tokenizer)
-    if not vocab_size // 2 <= n <= vocab_size:
+    if not vocab_size // 2 <= n <= vocab_size:  # models round their matrix up (FLAN-T5: 32,100 in 32,128)
         raise ModelLoadError(
-            f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has {vocab_size:,}: "
-            "its tokenizer files are missing from the cache or do not belong to this model (offline, transformers "
-            "builds an empty tokenizer when only config.json is cached, and every word becomes <unk>). "
-            "Cache everything the profile needs with `COURSE_PROFILE=full python -m utils.modeling` on a machine "
-            "with network, or give a folder holding both the model and its tokenizer."
-        )
+            f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has "
+            f"{vocab_size:,}: its tokenizer files are missing from the cache or do not belong to this model "
+            "(offline, transformers builds an empty tokenizer when only config.json is cached, and every word "
+            "becomes <unk>). Cache everything the profile needs with `COURSE_PROFILE=full python -m "
+            "utils.modeling` on a machine with network, or give a folder holding both the model and its "
+            "tokenizer.")
     wrong = []
     for role, token in (("pad", tokenizer.pad_token), ("eos", tokenizer.eos_token)):
         wanted = getattr(model_config, f"{role}_token_id", None)
-        if token is not None and wanted is not None and tokenizer.convert_tokens_to_ids(token) != wanted:
-            wrong.append(f"{token} is id {tokenizer.convert_tokens_to_ids(token)} for the tokenizer, {wanted} for "
-                         "the model")
-        elif token is not None and wanted is not None and tokenizer.convert_ids_to_tokens(wanted) != token:
-            wrong.append(f"id {wanted} is {token} for the model, {tokenizer.convert_ids_to_tokens(wanted)!r} in the "
-                         "tokenizer's vocabulary")
+        if token is None or wanted is None:
+            continue
+        if (got := tokenizer.convert_tokens_to_ids(token)) != wanted:
+            wrong.append(f"{token} is id {got} for the tokenizer, {wanted} for the model")
+        elif (piece := tokenizer.convert_ids_to_tokens(wanted)) != token:
+            wrong.append(f"id {wanted} is {token} for the model, {piece!r} in the tokenizer's vocabulary")
     if wrong:
-        where = Path(name).expanduser()
-        advice = _restore_advice(where) if config.is_local(name) else "Load the model's own tokenizer."
+        advice = "Load the model's own tokenizer."
+        if config.is_local(name):
+            advice = _restore_advice(Path(name).expanduser())
         raise ModelLoadError(
-            f"The tokenizer loaded for {name!r} does not belong to this model: {'; '.join(wrong)}. Its pieces are "
-            f"in another order than the ones the model was trained on, so every word would map to the wrong "
-            f"embedding. {advice}"
-        )
+            f"The tokenizer loaded for {name!r} does not belong to this model: {'; '.join(wrong)}. Its pieces "
+            f"are in another order than the ones the model was trained on, so every word would map to the "
+            f"wrong embedding. {advice}")
 
 
 def load_model(model: str | Profile, device: str | None = None, **overrides):
@@ -167,9 +144,7 @@ def load_model(model: str | Profile, device: str | None = None, **overrides):
     if config.is_local(name):
         _check_safetensors(name)
     loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True, **overrides)
-    if device:
-        loaded = loaded.to(device)
-    return loaded.eval()
+    return (loaded.to(device) if device else loaded).eval()
 
 
 def linear_module_names(model) -> list[str]:
@@ -179,9 +154,8 @@ def linear_module_names(model) -> list[str]:
 
 def add_lora(model, profile: Profile, r: int | None = None, alpha: int | None = None,
              targets: tuple[str, ...] | None = None, dropout: float | None = None):
-    """Wrap ``model`` with fresh LoRA adapters (PEFT); only the adapters are trainable.
+    """Wrap ``model`` with fresh LoRA adapters (defaults from the profile); only the adapters are trainable.
 
-    Defaults come from the profile (``lora_r``, ``lora_alpha``, ``lora_targets``, ``lora_dropout``).
     PEFT injects the adapters into ``model`` itself, so pass a fresh copy, never the base you compare to.
     """
     from peft import LoraConfig, TaskType, get_peft_model
@@ -192,24 +166,14 @@ def add_lora(model, profile: Profile, r: int | None = None, alpha: int | None = 
     if missing:
         raise ValueError(
             f"LoRA target modules {missing} do not exist in this model. Its linear layers are named "
-            f"{available}; for T5 use e.g. ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo')."
-        )
-    config = LoraConfig(
-        task_type=TaskType.SEQ_2_SEQ_LM,
-        r=r or profile.lora_r,
-        lora_alpha=alpha or profile.lora_alpha,
-        lora_dropout=profile.lora_dropout if dropout is None else dropout,
-        target_modules=list(targets),
-    )
-    return get_peft_model(model, config)
+            f"{available}; for T5 use e.g. ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo').")
+    return get_peft_model(model, LoraConfig(
+        task_type=TaskType.SEQ_2_SEQ_LM, r=r or profile.lora_r, lora_alpha=alpha or profile.lora_alpha,
+        lora_dropout=profile.lora_dropout if dropout is None else dropout, target_modules=list(targets)))
 
 
 def parameter_counts(model) -> dict:
-    """Trainable and total parameters (a shared matrix counts once), and the trainable fraction (in [0, 1]).
-
-    Counted by the libraries: peft's ``get_nb_trainable_parameters`` for a LoRA model, transformers'
-    ``num_parameters`` for any other.
-    """
+    """Trainable and total parameters (a shared matrix counts once) and the trainable fraction."""
     if hasattr(model, "get_nb_trainable_parameters"):  # a PeftModel
         trainable, total = model.get_nb_trainable_parameters()
     else:
@@ -217,18 +181,15 @@ def parameter_counts(model) -> dict:
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
 
 
-#: The files of a local model folder that decide what a run trains: weights, config, tokenizer, generation
-#: defaults (a model card or build notes are left out: editing them changes nothing a run does).
+#: The files of a local model folder that decide what a run trains (a model card changes nothing).
 _MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "added_tokens.json", "spiece.model", "*.model", "vocab.*", "merges.txt")
 
 
 def model_fingerprint(model: str) -> str:
-    """A short hash of a local model folder's content (a Hub id stands for itself).
+    """A short hash of a local model folder's weights, config and tokenizer files (a Hub id is itself).
 
-    It covers weights, config and tokenizer files (:data:`_MODEL_FILES`), by name relative to the folder and
-    content, never by the folder's location: a rebuilt base model or an edited ``tokenizer.json`` does not
-    reuse runs of the previous one, and a moved checkout still finds its runs.
+    Files count by name and content, never by location, so a moved checkout still finds its runs.
     """
     folder = Path(model).expanduser()
     if not folder.is_dir():
@@ -256,14 +217,13 @@ def folder_size_mb(folder: str | Path, pattern: str = "*.safetensors") -> float:
 
 
 def warm_cache(profile: Profile) -> list[str]:
-    """Load everything the profile needs from the Hub once, so that later runs work offline from the HF cache:
-    the model, its tokenizer files (checked against the model), the target task and every probe task."""
+    """Load the profile's model, tokenizer, target task and probe tasks once, so later runs work offline."""
     load_tokenizer(profile)
     load_model(profile)
     loaded = [f"model and tokenizer {profile.model}"]
     target = data.load_target(profile)
     loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
-    for probe in PROBES:
+    for probe in data.PROBES:
         splits = data.load_probe(probe, profile)
         loaded.append(f"probe {probe} from {data.probe_source(probe, profile)} "
                       f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")

@@ -1,13 +1,7 @@
-"""Putting it all together: try the course's models side by side, ship one, and use it on a file.
+"""Putting it all together (lesson 06): try the course's models side by side, ship one, use it on a file.
 
-* :func:`summarize_with` -- one dialogue, several models, one template: a table of their summaries. It is
-  the playground's callback, a plain function, so it runs (and is tested) without any widget.
-* :func:`side_by_side` -- such a table as a reader wants it: whole summaries, left-aligned.
-* :func:`playground` -- an ipywidgets panel around it: paste a dialogue, pick models and a template.
-* :func:`same_logits` -- do two models (say a LoRA model and its merged copy, made with PEFT's
-  ``merge_and_unload`` in lesson 06's cell) compute the same?
-* :func:`summarize_file` -- summarize a JSONL or text file of dialogues in batches, write JSONL.
-* :func:`round_trip` -- reload a saved model from disk and check it gives the same outputs.
+:func:`summarize_with` is the playground's callback, a plain function, so it runs (and is tested) without
+a widget; :func:`playground` is the ipywidgets panel around it.
 """
 
 from __future__ import annotations
@@ -21,36 +15,25 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from utils import (
-    data,
-    evaluation,
-    finetuning,
-    mixture,
-    modeling,
-    prompting,
-    scoring,
-    templates,
-    training,
-)
+from utils import data, evaluation, finetuning, mixture, modeling, prompting, scoring, templates, training
 from utils.config import Profile, shown_path
 
 
 def course_models(profile: Profile) -> dict[str, object]:
-    """The course's four models, from their cached runs (trained first if missing): the base model and
-    the single-task full, single-task LoRA and multi-task fine-tunes."""
+    """The base model and the single-task full, single-task LoRA and multi-task fine-tunes (cached runs)."""
     return {"base": modeling.load_model(profile),
             "full": finetuning.single_task_run("full", profile).model,
             "lora": finetuning.single_task_run("lora", profile).model,
             "multi-task": mixture.multitask_run(profile).model}
 
 
-#: A longer dialogue loses its middle before a template renders it: a model reads a few thousand characters
-#: (``max_source_length`` tokens), and :func:`utils.evaluation.fit_prompts` then cuts the rest by the same rule.
+#: A longer dialogue loses its middle before a template renders it (a model reads a few thousand characters);
+#: :func:`utils.evaluation.fit_prompts` then cuts the rest by the same rule.
 _LONGEST_DIALOGUE = templates.MAX_RENDER_CHARS // 4
 
 
 def _readable(dialogue: str) -> str:
-    """``dialogue``, its middle cut (marked ``...``) when it is longer than :data:`_LONGEST_DIALOGUE` characters."""
+    """``dialogue``, its middle cut (marked ``...``) when longer than :data:`_LONGEST_DIALOGUE` characters."""
     if len(dialogue) <= _LONGEST_DIALOGUE:
         return dialogue
     half = _LONGEST_DIALOGUE // 2
@@ -58,15 +41,14 @@ def _readable(dialogue: str) -> str:
 
 
 def summary_prompt(dialogue: str, template_name: str = scoring.EVAL_TEMPLATE) -> str:
-    """The prompt a summarization template makes of one dialogue (of any length: see :func:`readable`)."""
+    """The prompt a summarization template makes of one dialogue (of any length: see :func:`_readable`)."""
     template = templates.get_template(data.TARGET_TASK, template_name)
     return template.render_source({"id": "", "dialogue": _readable(dialogue), "summary": "", "topic": ""})
 
 
 def summarize_with(models: Mapping[str, object], dialogue: str, template_name: str, tokenizer,
                    profile: Profile) -> pd.DataFrame:
-    """Summaries of one ``dialogue`` by each of ``models`` (name -> model), all with the same template and
-    the course's generation config: a table with columns ``model`` and ``summary``."""
+    """A table (``model``, ``summary``) of one ``dialogue`` summarized by each of ``models``."""
     dialogue = (dialogue or "").strip()
     if not dialogue:
         raise ValueError("The dialogue is empty: paste a conversation, one turn per line "
@@ -83,8 +65,7 @@ def summarize_with(models: Mapping[str, object], dialogue: str, template_name: s
 
 
 def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile) -> str:
-    """The prompt for one dialogue, fitted to the model by the course's rule (:func:`utils.evaluation.fit_prompts`:
-    the middle is cut, so the instruction and the cue "Summary:" stay); says so when it cuts."""
+    """The prompt for one dialogue, fitted by :func:`utils.evaluation.fit_prompts`; says so when it cuts."""
     prompts, shortened = evaluation.fit_prompts([summary_prompt(dialogue, template_name)], tokenizer,
                                                 profile.max_source_length, warn=False)  # said below, in plain words
     if shortened:
@@ -94,9 +75,8 @@ def fitted_prompt(dialogue: str, template_name: str, tokenizer, profile: Profile
 
 
 class _SideBySide:
-    """A table of summaries (:func:`summarize_with`'s) shown whole and left-aligned, where pandas would cut each
-    at ``display.max_colwidth`` characters and right-align it; as an HTML table in a notebook, as one line per
-    model in plain text (a terminal, a viewer of saved notebooks without HTML)."""
+    """A table of summaries shown whole and left-aligned (pandas cuts and right-aligns): HTML in a notebook,
+    one line per model in plain text."""
 
     def __init__(self, table: pd.DataFrame):
         self.table = table
@@ -119,14 +99,9 @@ def side_by_side(table: pd.DataFrame) -> _SideBySide:
     return _SideBySide(table)
 
 
-def playground(models: Mapping[str, object], tokenizer, profile: Profile,
-               dialogue: str = ""):
+def playground(models: Mapping[str, object], tokenizer, profile: Profile, dialogue: str = ""):
     """An ipywidgets panel: a dialogue box, model and template pickers, and a button that shows
-    :func:`summarize_with`'s table. With a ``dialogue``, the panel opens with its summaries already shown.
-    Returns the panel (display it by leaving it last in a cell).
-
-    A saved copy of the notebook keeps what a reader can read without a kernel: the panel's plain-text and
-    HTML forms say what it is and hold the last table it showed (a viewer that draws widgets draws the panel)."""
+    :func:`summarize_with`'s table (at once, given a ``dialogue``). Leave it last in a cell to display it."""
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -138,7 +113,7 @@ def playground(models: Mapping[str, object], tokenizer, profile: Profile,
                                 layout=widgets.Layout(width=f"{max(map(len, names)) + 14}ch"))
     button = widgets.Button(description="Summarize", button_style="primary")
     output = widgets.Output()
-    panel = _Panel([text, widgets.HBox([chosen, template]), button, output])
+    panel = _panel_class()([text, widgets.HBox([chosen, template]), button, output])
 
     def on_click(_):
         output.clear_output()
@@ -158,44 +133,36 @@ def playground(models: Mapping[str, object], tokenizer, profile: Profile,
 
 
 @functools.cache
-def _panel_class():
+def _panel_class():  # made on first use, so that importing utils needs no ipywidgets
     import ipywidgets as widgets
 
     class Panel(widgets.VBox):
-        """The playground's VBox, with a plain-text and an HTML form for a saved copy (instead of
-        ``VBox(children=...)``): what the panel is, and the last table it showed."""
+        """The playground's VBox; a saved copy shows what it is and the last table it showed."""
 
         last: _SideBySide | None = None
         last_template: str = ""
 
-        def _note(self) -> str:
-            shown = f" It showed, with the template {self.last_template!r}:" if self.last is not None else ""
-            return ("[The playground: a dialogue box, model and template pickers and a Summarize button; "
-                    f"it needs a live kernel, so run the notebook to use it.]{shown}")
-
         def _repr_mimebundle_(self, **kwargs):
             bundle = super()._repr_mimebundle_(**kwargs) or {}
             table = self.last
-            bundle["text/plain"] = self._note() + (f"\n{table!r}" if table is not None else "")
-            bundle["text/html"] = f"<p><em>{html.escape(self._note())}</em></p>" + (table._repr_html_() if table is not None else "")
+            shown = f" It showed, with the template {self.last_template!r}:" if table is not None else ""
+            note = ("[The playground: a dialogue box, model and template pickers and a Summarize button; "
+                    f"it needs a live kernel, so run the notebook to use it.]{shown}")
+            bundle["text/plain"] = note + (f"\n{table!r}" if table is not None else "")
+            bundle["text/html"] = (f"<p><em>{html.escape(note)}</em></p>"
+                                   + (table._repr_html_() if table is not None else ""))
             return bundle
 
     return Panel
 
 
-def _Panel(children):  # noqa: N802 -- a class made on first use, so that importing utils needs no ipywidgets
-    return _panel_class()(children)
-
-
 # --- shipping a model ---------------------------------------------------------------------------------
 def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float = 1e-4,
                 max_source_length: int = evaluation.DEFAULT_MAX_SOURCE_LENGTH) -> bool:
-    """Whether two models give the same next-token scores on ``prompts`` (fitted to ``max_source_length`` by
-    :func:`utils.evaluation.fit_prompts`; teacher-forced, first 8 steps)."""
+    """Whether two models give the same next-token scores on ``prompts`` (fitted, teacher-forced, 8 steps)."""
     prompts = evaluation.fit_prompts(prompts, tokenizer, max_source_length, warn=False)[0]
     batch = tokenizer(prompts, return_tensors="pt", padding=True)
-    start = model_a.config.decoder_start_token_id
-    decoder = torch.full((len(prompts), 8), start, dtype=torch.long)
+    decoder = torch.full((len(prompts), 8), model_a.config.decoder_start_token_id, dtype=torch.long)
     with torch.inference_mode():
         a = model_a(**batch, decoder_input_ids=decoder).logits
         b = model_b(**batch, decoder_input_ids=decoder).logits
@@ -204,8 +171,10 @@ def same_logits(model_a, model_b, tokenizer, prompts: Sequence[str], atol: float
 
 def round_trip(name: str, model, folder: str | Path, tokenizer, dialogues: Sequence[str],
                profile: Profile, method: str = "full", base_model: str | None = None) -> dict:
-    """Reload ``folder`` from disk and compare it with ``model`` in memory: same summaries of ``dialogues``,
-    same scores? ``method='lora'`` reloads an adapter folder onto ``base_model``."""
+    """Reload ``folder`` and compare it with ``model`` in memory: same summaries, same next-token scores?
+
+    ``method='lora'`` reloads an adapter folder onto ``base_model``.
+    """
     reloaded = training.load_checkpoint(folder, method, base_model or profile.model)
     before = scoring.summarize(model, tokenizer, list(dialogues), profile, desc=f"{name} (in memory)")
     after = scoring.summarize(reloaded, tokenizer, list(dialogues), profile, desc=f"{name} (reloaded)")
@@ -221,8 +190,8 @@ _DIALOGUE_FILE_ADVICE = 'Each line must be an object like {"id": "d1", "dialogue
 
 
 def read_dialogues(path: str | Path) -> list[dict]:
-    """Dialogues from a file: JSONL (one object per line with a ``dialogue`` and optionally an ``id``) or
-    plain text (dialogues separated by a blank line). Returns ``[{"id", "dialogue"}]``."""
+    """``[{"id", "dialogue"}]`` from a JSONL file (``dialogue`` and optionally ``id`` per line) or plain text
+    (dialogues separated by a blank line)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; give a .jsonl or .txt file of dialogues.")
@@ -242,7 +211,7 @@ def read_dialogues(path: str | Path) -> list[dict]:
 
 
 def write_dialogues(dialogues, path: str | Path) -> Path:
-    """Write rows with ``id`` and ``dialogue`` (e.g. a few test dialogues) as a JSONL file."""
+    """Write rows with ``id`` and ``dialogue`` as a JSONL file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"id": row["id"], "dialogue": row["dialogue"]}, ensure_ascii=False) for row in dialogues]
@@ -252,8 +221,8 @@ def write_dialogues(dialogues, path: str | Path) -> Path:
 
 def summarize_file(model, tokenizer, path: str | Path, out_path: str | Path, profile: Profile,
                    template_name: str = scoring.EVAL_TEMPLATE) -> pd.DataFrame:
-    """Summarize every dialogue of ``path`` in batches (:func:`utils.scoring.summarize`) and write
-    ``out_path`` as JSONL (``id``, ``dialogue``, ``summary``). Returns the same rows as a table."""
+    """Summarize every dialogue of ``path`` in batches; write ``out_path`` as JSONL (``id``, ``dialogue``,
+    ``summary``) and return the same rows as a table."""
     rows = read_dialogues(path)
     summaries = scoring.summarize(model, tokenizer, [_readable(r["dialogue"]) for r in rows], profile, template_name,
                                   desc=f"Summarizing {Path(path).name}")
