@@ -152,8 +152,6 @@ OVERRIDES = {
 #: Every ``COURSE_*`` environment variable the course reads; any other one is most likely a typo.
 _KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COURSE_HUB_HOST",
                    _BUDGET_VARIABLE, *OVERRIDES)
-#: Variables that name a path: a relative one is resolved once, against the folder the command ran in.
-_PATH_VARIABLES = ("COURSE_RESULTS_DIR", "COURSE_MODEL")
 
 
 def check_setting(name: str, value, low, high, kind: type = int):
@@ -195,7 +193,7 @@ def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> dict[
     environ = os.environ if environ is None else environ
     cwd = Path(cwd or os.getcwd())
     changes = {}
-    for var in _PATH_VARIABLES:
+    for var in ("COURSE_RESULTS_DIR", "COURSE_MODEL"):
         raw = environ.get(var)
         if not raw:
             continue
@@ -235,13 +233,10 @@ def get_profile(name: str | None = None) -> Profile:
 def named_budget(profile: Profile, budget: str | None) -> dict:
     """The settings of ``profile``'s budget named ``budget`` (None or ``default``: no change)."""
     budget = (budget or "default").strip()
-    budgets = profile.extra.get("budgets", {})
-    if budget == "default":
-        return {}
+    budgets = {"default": {}, **profile.extra.get("budgets", {})}
     if budget not in budgets:
-        valid = ", ".join(["default", *budgets])
         raise ProfileError(f"{_BUDGET_VARIABLE}={budget!r} is not a budget of the {profile.name!r} profile; "
-                           f"valid: {valid}. Unset it to use the profile's own budget.")
+                           f"valid: {', '.join(budgets)}. Unset it to use the profile's own budget.")
     return budgets[budget]
 
 
