@@ -84,15 +84,13 @@ def _unsealed(value: dict) -> tuple[dict, bool | None]:
 def locked(lock_path: str | Path):
     """Hold an exclusive lock on ``lock_path`` (across processes, on every platform) during the block."""
     lock_path = Path(lock_path)
-    lock = FileLock(lock_path)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        acquired = lock.acquire()
+        acquired = FileLock(lock_path).acquire()
     except OSError as error:
-        raise PermissionError(
-            f"Cannot write the lock file {lock_path} ({error.strerror or error}): the results folder is not "
-            "writable. Make it writable, or set COURSE_RESULTS_DIR to a folder you can write to."
-        ) from error
+        raise PermissionError(f"Cannot write the lock file {lock_path} ({error.strerror or error}): the "
+                              "results folder is not writable. Make it writable, or set COURSE_RESULTS_DIR "
+                              "to a folder you can write to.") from error
     with acquired:  # released when the block ends
         yield
 
@@ -100,8 +98,7 @@ def locked(lock_path: str | Path):
 def save_metrics(section: str, values: dict, profile: Profile) -> Path:
     """Save one notebook's ``section`` and rebuild ``metrics.json``; returns its path."""
     folder = profile.results_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    with locked(folder / ".metrics.lock"):
+    with locked(folder / ".metrics.lock"):  # creates the folder
         atomic_write_json(folder / "sections" / f"{section}.json", values, sealed=True)
         return atomic_write_json(folder / "metrics.json", _merged_sections(folder))
 
