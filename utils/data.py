@@ -208,9 +208,13 @@ def load_target(profile: Profile) -> DatasetDict:
         ds = load_local(profile.target, TARGET_COLUMNS)
     else:
         ds = normalize_target(load_hub(profile.target))
-    if profile.n_train:
-        ds["train"] = ds["train"].select(range(min(profile.n_train, len(ds["train"]))))
+    ds["train"] = _first(ds["train"], profile.n_train)
     return ds
+
+
+def _first(ds: Dataset, n: int | None) -> Dataset:
+    """The first ``n`` rows of ``ds`` (all of them when ``n`` is None)."""
+    return ds.select(range(min(n, len(ds)))) if n else ds
 
 
 def _probe_task(name: str) -> Task:
@@ -249,18 +253,12 @@ def _hub_probe(name: str, source: str, seed: int, load: Callable, load_head: Cal
 
 def target_test(profile: Profile):
     """The target test split, one row per dialogue with its list of ``references``, cut to the profile."""
-    grouped = group_references(load_target(profile)["test"])
-    if profile.n_eval_dialogues:
-        grouped = grouped.select(range(min(profile.n_eval_dialogues, len(grouped))))
-    return grouped
+    return _first(group_references(load_target(profile)["test"]), profile.n_eval_dialogues)
 
 
 def probe_test(probe: str, profile: Profile):
     """A probe task's test split, cut to the profile's ``n_probe_eval``."""
-    test = load_probe(probe, profile)["test"]
-    if profile.n_probe_eval:
-        test = test.select(range(min(profile.n_probe_eval, len(test))))
-    return test
+    return _first(load_probe(probe, profile)["test"], profile.n_probe_eval)
 
 
 def group_references(test: Dataset) -> Dataset:
