@@ -46,7 +46,7 @@ import datasets.config
 import huggingface_hub
 from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 from utils import config
-state = [huggingface_hub.is_offline_mode(), datasets.config.HF_HUB_OFFLINE, config.online()]
+state = [huggingface_hub.is_offline_mode(), datasets.config.HF_HUB_OFFLINE, config.hub_reachable()]
 if state[0]:
     started = time.perf_counter()
     try:

@@ -25,10 +25,8 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 
 
 def shown_path(path: str | Path) -> str:
-    """``path`` as the course shows it: relative to the course folder (``data/models/tiny-flan-t5``) when inside
-    it, else relative to ``COURSE_RESULTS_DIR`` (``$COURSE_RESULTS_DIR/tiny/runs/...``) or the home folder
-    (``~/...``), so a screen shows no absolute path of the machine that ran the course. Anything else, a Hub id
-    such as ``google/flan-t5-base`` included, is returned as it is."""
+    """``path`` relative to the course folder, ``$COURSE_RESULTS_DIR`` or ``~``, so a screen shows no absolute
+    path of the machine that ran the course; anything else (a Hub id included) as it is."""
     text = str(path)
     if not Path(text).is_absolute():
         return text
@@ -87,7 +85,8 @@ class Profile:
     def describe(self) -> str:
         where = "offline, everything from data/" if self.offline else "Hugging Face Hub (or a warm cache)"
         return (
-            f"Profile '{self.name}': model {shown_path(self.model)}, target data {shown_path(self.target)} ({where}); "
+            f"Profile '{self.name}': model {shown_path(self.model)}, "
+            f"target data {shown_path(self.target)} ({where}); "
             f"{self.train_steps} training steps of batch {self.batch_size}; "
             f"{self.n_eval_dialogues or 'all'} test dialogues. "
             "Switch with COURSE_PROFILE=tiny|smoke|full."
@@ -95,85 +94,54 @@ class Profile:
 
 
 _TINY = dict(
-    model=str(TINY_MODEL_DIR),
-    target=str(DATA_DIR / "dialogsum"),
+    model=str(TINY_MODEL_DIR), target=str(DATA_DIR / "dialogsum"), offline=True,
     probes={},  # each probe's own folder (utils/data.py)
-    offline=True,
-    lora_r=6,
-    lora_alpha=12,
-    lora_dropout=0.05,
-    # Rank 6 on q, v, o and the feed-forward's wi_0, wi_1, wo: 2.9% of the model's weights (issue 14 asks for at most
-    # 3%). ROUGE-1 after lesson 03's budget (data/models/tiny-flan-t5-trials.md, round 5): on the committed model
-    # this 0.595, 85% of full fine-tuning's 0.699. The sweep, on round 5's seed-42 build (full 0.688): this 0.587 at
-    # lr 1e-2 (0.587 at 7e-3, 0.564 at 1.5e-2, 0.308 at 2.5e-2); rank 4 (1.9%) 0.566 at 1e-2, 0.571 at 1.5e-2,
-    # 0.491 at 2e-2; rank 4 with alpha 16 0.450; rank 4 adding k 0.537.
-    lora_targets=("q", "v", "o", "wi_0", "wi_1", "wo"),
-    max_source_length=512,
-    max_target_length=64,
-    max_new_tokens=48,
+    # Rank 6 on q, v, o, wi_0, wi_1, wo: 2.9% of the weights (issue 14: at most 3%); ROUGE-1 0.595, 85% of
+    # full fine-tuning's 0.699 (the sweep: data/models/tiny-flan-t5-trials.md, round 5).
+    lora_r=6, lora_alpha=12, lora_dropout=0.05, lora_targets=("q", "v", "o", "wi_0", "wi_1", "wo"),
+    max_source_length=512, max_target_length=64, max_new_tokens=48,
 )
 
 PROFILES: dict[str, Profile] = {
-    # 200 steps of batch 16 (0.8 epoch): with 300, lessons 03 and 05 took 203 s and 284 s on an idle 2-core machine
-    # (2026-12-02), too close to the 5-minute budget for machines up to 2x slower.
+    # 200 steps of batch 16 (0.8 epoch): with 300, lessons 03 and 05 took up to 284 s on an idle 2-core
+    # machine, too close to the 5-minute budget for machines up to 2x slower.
     "tiny": Profile(
         name="tiny", n_train=None, n_eval_dialogues=None, n_probe_eval=200, train_steps=200,
         batch_size=16, eval_batch_size=64, lr_full=1e-3, lr_lora=1e-2, **_TINY,
     ),
     "smoke": Profile(
         name="smoke", n_train=256, n_eval_dialogues=16, n_probe_eval=16, train_steps=8,
-        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=1.5e-2, n_checkpoints=2, n_validation=16, **_TINY,
+        batch_size=8, eval_batch_size=16, lr_full=1e-3, lr_lora=1.5e-2, n_checkpoints=2, n_validation=16,
+        **_TINY,
     ),
     "full": Profile(
-        name="full",
-        model="google/flan-t5-base",
-        target="knkarthick/dialogsum",
+        name="full", model="google/flan-t5-base", target="knkarthick/dialogsum", offline=False,
         probes={},  # each probe's Hub data set (utils/data.py)
-        offline=False,
-        n_train=None,
-        # Sized for a free Colab T4 (fp32: a T4 has no native bf16): the whole course in about an hour, estimated
-        # (not measured) from FLAN-T5-base's ~0.5 s per step of batch 4 there and five training runs. 500 steps of
-        # batch 4 are 2,000 examples, a sixth of one epoch of DialogSum's 12,460; the reference lab trained ten
-        # epochs (COURSE_BUDGET=lab below), so expect less than its 42.2 / 40.8 ROUGE-1 (README, "Running the
-        # full profile").
-        n_eval_dialogues=200,
-        n_probe_eval=200,
-        train_steps=500,
-        batch_size=4,
+        # Sized for a free Colab T4 (fp32): about an hour in all (estimated, ~0.5 s per step). 500 steps of
+        # batch 4 are a sixth of an epoch; the reference lab trained ten (COURSE_BUDGET=lab): expect less.
+        n_train=None, n_eval_dialogues=200, n_probe_eval=200, train_steps=500, batch_size=4,
         eval_batch_size=32,
-        lr_full=5e-5,  # the lab's 1e-5 is for ten epochs; 5e-5 as the common FLAN-T5-base SAMSum recipe (5 epochs)
-        lr_lora=1e-3,
-        lora_r=32,
-        lora_alpha=32,
-        lora_dropout=0.05,
-        lora_targets=("q", "v"),
-        max_source_length=512,
-        max_target_length=128,
-        max_new_tokens=128,
-        n_checkpoints=3,
-        n_validation=50,
+        lr_full=5e-5,  # the lab's 1e-5 is for ten epochs; 5e-5 is the common FLAN-T5-base SAMSum recipe
+        lr_lora=1e-3, lora_r=32, lora_alpha=32, lora_dropout=0.05, lora_targets=("q", "v"),
+        max_source_length=512, max_target_length=128, max_new_tokens=128, n_checkpoints=3, n_validation=50,
         extra={"budgets": {
-            # The reference lab: 10 epochs of 12,460 rows at batch 4 (lr 1e-5); LoRA r=32, alpha=32, q/v, lr 1e-3;
-            # every test dialogue. Hours on an A100 for the five runs, days on a T4.
-            "lab": dict(train_steps=31150, lr_full=1e-5, n_eval_dialogues=None, n_probe_eval=500, n_checkpoints=5,
-                        n_validation=200),
+            # The reference lab: 10 epochs at batch 4, every test dialogue. Hours on an A100, days on a T4.
+            "lab": dict(train_steps=31150, lr_full=1e-5, n_eval_dialogues=None, n_probe_eval=500,
+                        n_checkpoints=5, n_validation=200),
         }},
     ),
 }
 
-#: The reference lab's published ROUGE-1 (FLAN-T5-base on DialogSum after 31,150 steps, the ``lab`` budget), scored
-#: row by row against single references without stemming: ``evaluation.score_summaries(..., protocol="lab")``.
+#: The reference lab's published ROUGE-1 (``lab`` budget), scored as ``score_summaries(..., protocol="lab")``.
 LAB_ROUGE1 = {"zero-shot": 0.2334, "full": 0.4216, "lora": 0.4081}
 
-#: Chooses one of a profile's named budgets (``extra["budgets"]``), e.g. ``COURSE_BUDGET=lab`` for the reference
-#: lab's in ``full``; unset or ``default``: the profile's own.
+#: Chooses one of a profile's named budgets (``extra["budgets"]``); unset or ``default``: the profile's own.
 _BUDGET_VARIABLE = "COURSE_BUDGET"
 
-#: The most training steps and the largest batch a run may ask for, so a typo cannot run (or allocate) forever.
+#: The most training steps and the largest batch a run may ask for: a typo cannot run (or allocate) forever.
 MAX_TRAIN_STEPS = 1_000_000
 MAX_BATCH_SIZE = 4096
-#: Environment variables that shrink or grow a profile's budgets (handy on a small GPU): the profile field
-#: each one sets and its valid range (whole numbers).
+#: Environment variables that override a profile's budgets: the field each one sets and its valid range.
 OVERRIDES = {
     "COURSE_TRAIN_STEPS": ("train_steps", 1, MAX_TRAIN_STEPS),
     "COURSE_EVAL_DIALOGUES": ("n_eval_dialogues", 1, 10**9),
@@ -182,25 +150,21 @@ OVERRIDES = {
     "COURSE_N_TRAIN": ("n_train", 1, 10**9),
 }
 #: Every ``COURSE_*`` environment variable the course reads; any other one is most likely a typo.
-#: Add a new variable here when the course starts reading it.
-_KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COURSE_HUB_HOST", _BUDGET_VARIABLE,
-                   *OVERRIDES)
-#: Variables that name a path: a relative one is resolved once, against the folder the command ran in.
-_PATH_VARIABLES = ("COURSE_RESULTS_DIR", "COURSE_MODEL")
+_KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COURSE_HUB_HOST",
+                   _BUDGET_VARIABLE, *OVERRIDES)
 
 
 def check_setting(name: str, value, low, high, kind: type = int):
-    """``value`` if it is a ``kind`` (int or float) in ``[low, high]``, else a :class:`SettingError` naming
-    the setting, the value and the valid range. ``low`` is exclusive for floats (a rate of 0 learns nothing).
-    """
-    if isinstance(value, bool):
-        ok = False
-    elif kind is int:
+    """``value`` if it is a ``kind`` (int or float) in ``[low, high]``, else a :class:`SettingError`.
+
+    ``low`` is exclusive for floats (a rate of 0 learns nothing)."""
+    if kind is int:
         ok = isinstance(value, numbers.Integral) and low <= value <= high
+        valid = f"a whole number from {low:,} to {high:,}"
     else:
         ok = isinstance(value, numbers.Real) and math.isfinite(value) and low < value <= high
-    if not ok:
-        valid = f"a whole number from {low:,} to {high:,}" if kind is int else f"a number above {low:g} and at most {high:g}"
+        valid = f"a number above {low:g} and at most {high:g}"
+    if isinstance(value, bool) or not ok:
         raise SettingError(f"{name}={value!r} is out of range: give {valid}.")
     return kind(value)
 
@@ -208,13 +172,9 @@ def check_setting(name: str, value, low, high, kind: type = int):
 _WARNED: set[str] = set()  # unknown variables already warned about (once per process)
 
 
-def _check_variables(environ=None) -> None:
-    """Refuse a misspelt ``COURSE_*`` variable (it would be ignored without a word), suggesting the valid name.
-
-    A ``COURSE_*`` name close to a known one is an error; one close to none is only warned about.
-    """
-    environ = os.environ if environ is None else environ
-    for var in sorted(v for v in environ if v.startswith("COURSE_") and v not in _KNOWN_VARIABLES):
+def _check_variables() -> None:
+    """Refuse a ``COURSE_*`` variable close to a known name (a typo), suggesting it; warn about any other."""
+    for var in sorted(v for v in os.environ if v.startswith("COURSE_") and v not in _KNOWN_VARIABLES):
         close = difflib.get_close_matches(var, _KNOWN_VARIABLES, n=1, cutoff=0.75)
         if close:
             raise ProfileError(f"Unknown environment variable {var} (did you mean {close[0]}?). "
@@ -226,17 +186,14 @@ def _check_variables(environ=None) -> None:
 
 
 def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> dict[str, str]:
-    """Make relative ``COURSE_RESULTS_DIR`` and ``COURSE_MODEL`` absolute, against ``cwd`` (default: the
-    folder the command runs in), in ``environ`` (default: this process's environment); returns the changes.
+    """Make relative ``COURSE_RESULTS_DIR`` and ``COURSE_MODEL`` in ``environ`` absolute against ``cwd``.
 
-    The course runner calls it before it starts the notebooks' kernels, whose working folder is
-    ``notebooks/``: a relative path would otherwise be read from there. ``COURSE_MODEL`` is a path when such
-    a folder exists or when it starts with ``.`` or ``~``; anything else is a Hub id and stays as it is.
-    """
+    ``COURSE_MODEL`` is a path when such a folder exists or it starts with ``.`` or ``~``, else a Hub id.
+    Returns the changes."""
     environ = os.environ if environ is None else environ
     cwd = Path(cwd or os.getcwd())
     changes = {}
-    for var in _PATH_VARIABLES:
+    for var in ("COURSE_RESULTS_DIR", "COURSE_MODEL"):
         raw = environ.get(var)
         if not raw:
             continue
@@ -251,17 +208,12 @@ def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> dict[
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """Return the active profile: ``name``, else ``$COURSE_PROFILE``, else ``tiny``.
-
-    ``COURSE_MODEL`` overrides the model; the variables in :data:`OVERRIDES` override budgets (each checked
-    against its range); a misspelt ``COURSE_*`` variable is refused (:func:`_check_variables`).
-    """
+    """The active profile (``name``, else ``$COURSE_PROFILE``, else ``tiny``), with the environment's
+    overrides (:data:`OVERRIDES`, ``COURSE_MODEL``, ``COURSE_BUDGET``) checked and applied."""
     name = (name or os.environ.get("COURSE_PROFILE") or "tiny").strip()
     if name not in PROFILES:
-        raise ProfileError(
-            f"Unknown course profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
-            "Set COURSE_PROFILE to one of them (tiny runs offline on a laptop CPU)."
-        )
+        raise ProfileError(f"Unknown course profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
+                           "Set COURSE_PROFILE to one of them (tiny runs offline on a laptop CPU).")
     _check_variables()
     changes: dict = dict(named_budget(PROFILES[name], os.environ.get(_BUDGET_VARIABLE)))
     if os.environ.get("COURSE_MODEL"):
@@ -272,7 +224,8 @@ def get_profile(name: str | None = None) -> Profile:
             try:
                 value = int(raw)
             except ValueError:
-                raise ProfileError(f"{var}={raw!r} is not a whole number; unset it or give e.g. {var}=100") from None
+                raise ProfileError(f"{var}={raw!r} is not a whole number; "
+                                   f"unset it or give e.g. {var}=100") from None
             changes[attr] = check_setting(var, value, low, high)
     return dataclasses.replace(PROFILES[name], **changes)
 
@@ -280,22 +233,15 @@ def get_profile(name: str | None = None) -> Profile:
 def named_budget(profile: Profile, budget: str | None) -> dict:
     """The settings of ``profile``'s budget named ``budget`` (None or ``default``: no change)."""
     budget = (budget or "default").strip()
-    budgets = profile.extra.get("budgets", {})
-    if budget == "default":
-        return {}
+    budgets = {"default": {}, **profile.extra.get("budgets", {})}
     if budget not in budgets:
-        valid = ", ".join(["default", *budgets])
         raise ProfileError(f"{_BUDGET_VARIABLE}={budget!r} is not a budget of the {profile.name!r} profile; "
-                           f"valid: {valid}. Unset it to use the profile's own budget.")
+                           f"valid: {', '.join(budgets)}. Unset it to use the profile's own budget.")
     return budgets[budget]
 
 
 def set_seed(seed: int = 42) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and every GPU) so a run can be repeated: ``transformers.set_seed``.
-
-    Imported when called, so that importing the configuration does not load transformers and torch.
-    (String hashing cannot be seeded from inside a running Python: ``PYTHONHASHSEED`` only acts at start-up.)
-    """
+    """Seed Python, NumPy and PyTorch (CPU and every GPU) so a run can be repeated."""
     import transformers
 
     transformers.set_seed(seed)
@@ -308,8 +254,6 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-_HUB_HOST = "huggingface.co"
-
 _ADVICE = (
     "The Hugging Face Hub cannot be reached and nothing usable is cached. Either run offline with "
     "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network with "
@@ -317,8 +261,7 @@ _ADVICE = (
     "~/.cache/huggingface over."
 )
 
-
-#: What the Hugging Face libraries read, once, when imported, to know whether they may use the network.
+#: What the Hugging Face libraries read, once, on import, to know whether they may use the network.
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 #: The profile whose decision those variables hold when the course set them (unset: they are the user's own).
 DECIDED_FOR = "FLAN_COURSE_HUB_DECIDED_FOR"
@@ -334,22 +277,19 @@ def is_local(name_or_path: str) -> bool:
 
 
 def _hub_url() -> str:
-    """The address probed for reachability: ``HF_ENDPOINT`` (a mirror) if set, else the Hub (or ``COURSE_HUB_HOST``)."""
+    """The address probed: ``HF_ENDPOINT`` (a mirror) if set, else the Hub (or ``COURSE_HUB_HOST``)."""
     if os.environ.get("HF_ENDPOINT"):
         return os.environ["HF_ENDPOINT"].rstrip("/") + "/"
-    return f"https://{os.environ.get('COURSE_HUB_HOST', _HUB_HOST)}/"
+    return f"https://{os.environ.get('COURSE_HUB_HOST', 'huggingface.co')}/"
 
 
 @functools.cache
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick HTTP request to the Hub, through the proxy the libraries would use; False when offline mode is
-    forced by the environment.
+    """Whether this process uses the Hub: not in offline mode (``HF_HUB_OFFLINE``), and it answers.
 
-    A bare TCP connection is not enough: a proxy or firewall that accepts connections but blocks the Hub would
-    pass it, and every download would then retry for a minute before failing. Only an answer that is not an
-    error (status < 400) counts as reachable.
-    """
-    if _offline_variable_set():
+    One HTTP request, through the libraries' proxy: a bare TCP connection would pass a firewall that blocks
+    the Hub, and every download would then retry for a minute."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
         return False
     import httpx
 
@@ -360,20 +300,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return response.status_code < 400
 
 
-def _offline_variable_set() -> bool:
-    """True when ``HF_HUB_OFFLINE`` says offline (set by :func:`decide_access` or by the user)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def decide_access(profile_name: str, offline_profile: bool) -> bool:
-    """Decide whether this process uses the Hub, before any Hugging Face library is imported; True when online.
-
-    The libraries read :data:`OFFLINE_VARIABLES` once, when imported, so the decision is written there:
-    ``utils/__init__`` calls this as ``utils`` is imported (every notebook's first import). An offline profile
-    never needs the Hub; the ``full`` one goes offline when the Hub does not answer (:func:`hub_reachable`).
-    Variables the user set win. A decision inherited from a process of another profile (the course runner
-    starts the kernels of the profile it was given) is taken again.
-    """
+def decide_access(profile_name: str, offline_profile: bool) -> None:
+    """Write :data:`OFFLINE_VARIABLES` before any Hugging Face library is imported: offline for an offline
+    profile or when the Hub does not answer. The user's own win; another profile's are decided anew."""
     if os.environ.get(DECIDED_FOR, profile_name) != profile_name:
         for variable in (*OFFLINE_VARIABLES, DECIDED_FOR):
             os.environ.pop(variable, None)
@@ -382,28 +311,18 @@ def decide_access(profile_name: str, offline_profile: bool) -> bool:
         if offline_profile or not hub_reachable():
             os.environ.update(dict.fromkeys(OFFLINE_VARIABLES, "1"))
         os.environ[DECIDED_FOR] = profile_name
-    return online()
-
-
-def online() -> bool:
-    """Whether this process uses the Hub: not in offline mode, and the Hub answers (probed once per process)."""
-    return hub_reachable()
 
 
 def use_hub(what: str, library_offline: bool) -> bool:
-    """Whether loading ``what`` may use the Hub (:func:`online`).
-
-    Without the Hub, the loading library must have started in offline mode (``library_offline``: its own
-    switch, read when it was imported after :func:`decide_access`). A library imported before ``utils`` started
-    online and would retry the unreachable Hub for half a minute: refused at once, with what to do.
-    """
-    if online():
+    """Whether loading ``what`` may use the Hub; without it, refuse a library that started online
+    (``library_offline`` False: imported before ``utils``), which would retry the Hub for half a minute."""
+    if hub_reachable():
         return True
     if not library_offline:
         raise HubUnavailableError(
-            f"Could not load {what!r}: the Hub cannot be reached, and the Hugging Face libraries were imported "
-            "before `utils`, so they started in online mode. Import utils first (as every notebook does), or set "
-            f"HF_HUB_OFFLINE=1, to read the cache. {_ADVICE}")
+            f"Could not load {what!r}: the Hub cannot be reached, and the Hugging Face libraries were "
+            "imported before `utils`, so they started in online mode. Import utils first (as every notebook "
+            f"does), or set HF_HUB_OFFLINE=1, to read the cache. {_ADVICE}")
     return False
 
 

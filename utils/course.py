@@ -1,12 +1,9 @@
 """Run the whole course headlessly: ``python -m utils.course run`` (what ``make course`` calls).
 
-Notebooks run in order under the chosen profile, each in a fresh kernel with the ``notebooks/`` folder as its
-working directory (so a relative ``COURSE_RESULTS_DIR`` or ``COURSE_MODEL`` is first made absolute, against
-the folder the command ran in: :func:`utils.config.resolve_path_variables`). A progress bar follows the
-cells; the first failing notebook stops the run with its error.
-``results/<profile>/`` then holds the executed notebooks, ``metrics.json`` (each notebook saves its own
-section), ``timings.json`` and ``report.md``. A whole run ends by checking the profile's course targets
-(:mod:`utils.expectations`) and exits 1 if one is missed.
+Each notebook runs in order in a fresh kernel, in ``notebooks/``; the first failing one stops the run.
+``results/<profile>/`` then holds the executed notebooks, ``metrics.json``, ``timings.json`` and
+``report.md``. A whole run ends by checking the profile's course targets (:mod:`utils.expectations`).
+Also: ``report``, ``check``, ``compare`` and ``slides`` (offline reveal.js slides of a finished run).
 """
 
 from __future__ import annotations
@@ -52,28 +49,26 @@ class _Interrupted(RuntimeError):
 
 #: Notebooks run after the numbered lessons, in this order (no lesson depends on them).
 AFTER_LESSONS = ("bonus_how_the_tiny_model_was_made.ipynb",)
+#: Set when Ctrl-C reaches the runner between notebooks (while one runs, nbclient's handler takes it).
+_INTERRUPTED = threading.Event()
 
 
 def course_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """The lessons, in learning order: ``NN_name.ipynb`` sorted by number, then :data:`AFTER_LESSONS`."""
-    lessons = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    lessons = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     return lessons + [folder / name for name in AFTER_LESSONS if (folder / name).is_file()]
 
 
 def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
     """Execute one notebook in a fresh kernel; save the executed copy to ``out_dir``; return seconds."""
     notebook = nbformat.read(path, as_version=4)
-    n_code = sum(cell.cell_type == "code" for cell in notebook.cells)
-    bar = tqdm(total=n_code, desc=path.stem, unit="cell", leave=True)
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        on_cell_executed=lambda **_: bar.update(1),
-    )
+    bar = tqdm(total=sum(cell.cell_type == "code" for cell in notebook.cells), desc=path.stem, unit="cell")
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}},
+                            on_cell_executed=lambda **_: bar.update(1))
     started = time.perf_counter()
     try:
+        # The kernel's own messages (start-up warnings, shut-down chatter) go to a log, off the screen.
         with _kernel_log(out_dir.parent / "logs" / f"{path.stem}.kernel.log") as kernel_output:
             client.execute(stdout=kernel_output, stderr=kernel_output)
         if _interrupted(client):  # nbclient can end a run it was interrupted in as if it had finished
@@ -81,7 +76,7 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
     except BaseException as error:  # a failing cell, a dead kernel, Ctrl-C: keep what ran
         bar.close()
         saved = _save_executed(notebook, out_dir / path.name, failing=True)
-        if _interrupted(client):  # Ctrl-C: the kernel was shut down for it, or nbclient's clean-up tripped on it
+        if _interrupted(client):  # Ctrl-C: the kernel was shut down, or nbclient's clean-up tripped on it
             raise KeyboardInterrupt from None
         if not isinstance(error, CellExecutionError):
             raise
@@ -92,24 +87,18 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
     return time.perf_counter() - started
 
 
-@contextlib.contextmanager
 def _kernel_log(path: Path):
-    """Where the kernel process writes its own messages (its start-up warnings, what it prints while being shut
-    down): a log beside the executed notebooks, off the screen; nowhere when that folder cannot be written."""
+    """A log file to write to (as a context manager); nowhere when its folder cannot be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 (the caller closes it)
     except OSError:
-        yield subprocess.DEVNULL
-        return
-    with handle:
-        yield handle
+        return contextlib.nullcontext(subprocess.DEVNULL)
 
 
 def _save_executed(notebook, target: Path, failing: bool) -> Path | None:
-    """Write the executed notebook atomically (a full disk leaves the earlier copy, never an empty file); return
-    where, or None. When the notebook itself failed, a folder that cannot be written only gets a note, so the
-    notebook's own error is the one shown."""
+    """Write the executed notebook atomically; return where, or None. For a failed notebook, a folder that
+    cannot be written only gets a note, so the notebook's own error is the one shown."""
     try:
         return atomic_write_text(target, nbformat.writes(notebook))
     except OSError as error:
@@ -119,52 +108,51 @@ def _save_executed(notebook, target: Path, failing: bool) -> Path | None:
         return None
 
 
-#: Set when Ctrl-C (SIGINT) reaches the runner between notebooks (while one runs, nbclient's handler takes it).
-_INTERRUPTED = threading.Event()
-
-
 def _interrupted(client: NotebookClient) -> bool:
-    """Whether Ctrl-C (or SIGTERM) stopped ``client``: nbclient's own handler, which shuts the kernel down, leaves
-    its clean-up task behind (and then raises whatever that clean-up trips on), or it reached us."""
+    """Whether Ctrl-C (or SIGTERM) stopped ``client``: it reached us, or nbclient's own handler (which shuts
+    the kernel down) left its clean-up task behind."""
     cleanup = getattr(client, "_async_cleanup_kernel_future", None)
     if cleanup is not None and cleanup.done() and not cleanup.cancelled():
-        cleanup.exception()  # retrieved: its double clean-up's error is nbclient's, nothing a learner can act on
+        cleanup.exception()  # retrieved: its double clean-up's error is nbclient's, nothing to act on
     return _INTERRUPTED.is_set() or cleanup is not None
 
 
 def _not_nbclient_leftover(record: logging.LogRecord) -> bool:
-    """A logging filter for after Ctrl-C: False for asyncio's report of an nbclient task that failed while the kernel
-    was being shut down ("Task exception was never retrieved", printed when the task is collected, at exit)."""
+    """A logging filter for after Ctrl-C: hides asyncio's report, at exit, of an nbclient task that failed
+    while the kernel was being shut down."""
     message = record.getMessage()
     return not (message.startswith("Task exception was never retrieved") and "NotebookClient." in message)
 
 
-def _on_interrupt(signum, frame) -> None:
-    _INTERRUPTED.set()
-    raise KeyboardInterrupt
-
-
 @contextlib.contextmanager
 def _noting_interrupts():
-    """Note Ctrl-C while the notebooks run (in the main thread, where signals arrive), then restore the handler."""
+    """Note Ctrl-C while the notebooks run (in the main thread, where signals arrive)."""
+    def on_interrupt(signum, frame) -> None:
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     _INTERRUPTED.clear()
-    previous = signal.signal(signal.SIGINT, _on_interrupt)
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
+#: Runs that lessons share beyond one lesson's time budget: lesson 04's learning-rate grid (LoRA at full
+#: fine-tuning's rate, also lesson 03's exercise 3; full fine-tuning at LoRA's rate). ``make course`` trains
+#: them first, as a step of its own, so the lessons load them.
+SHARED_RUNS = (("lora", "lr_full"), ("full", "lr_lora"))
+SHARED_RUNS_STEP = "shared runs (lesson 04's learning-rate grid)"
+#: The lessons that use :data:`SHARED_RUNS`: a course run that includes one of them trains the runs first.
+_SHARED_RUNS_BEFORE = ("03_", "04_")
+
+
 def run_course(profile_name: str | None = None, only: list[str] | None = None) -> Path:
     """Run the notebooks (all, or those whose names start with one of ``only``); return the report's path."""
-    with _noting_interrupts():
-        return _run_course(profile_name, only)
-
-
-def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
     resolve_path_variables()  # the kernels run in notebooks/: relative paths are made absolute here, once
     profile = get_profile(profile_name)
     os.environ["COURSE_PROFILE"] = profile.name  # the kernels inherit it
@@ -176,24 +164,26 @@ def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
     timings_path = out / "timings.json"
     timings = _timings(timings_path)
     started = time.perf_counter()
-    if any(path.name.startswith(_SHARED_RUNS_BEFORE) for path in notebooks):
-        try:
-            timings[SHARED_RUNS_STEP] = round(train_shared_runs(profile), 1)
-        except KeyboardInterrupt:
-            raise _Interrupted(f"Interrupted (Ctrl-C) while training the shared runs. Nothing saved in {out} is lost; "
-                              "run the same command again to go on: an interrupted run resumes from its last "
-                              "checkpoint.") from None
-        atomic_write_json(timings_path, timings)
-    for i, path in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {path.name}", flush=True)
-        try:
-            timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
-        except KeyboardInterrupt:
-            logging.getLogger("asyncio").addFilter(_not_nbclient_leftover)
-            raise _Interrupted(f"Interrupted (Ctrl-C) in {path.name}. What the lessons saved is intact in {out}; run "
-                              "the same command again to go on: finished trainings load from the cache, and an "
-                              "interrupted one resumes from its last checkpoint.") from None
-        atomic_write_json(timings_path, timings)
+    with _noting_interrupts():
+        if any(path.name.startswith(_SHARED_RUNS_BEFORE) for path in notebooks):
+            try:
+                timings[SHARED_RUNS_STEP] = round(train_shared_runs(profile), 1)
+            except KeyboardInterrupt:
+                raise _Interrupted(f"Interrupted (Ctrl-C) while training the shared runs. Nothing saved in "
+                                   f"{out} is lost; run the same command again to go on: an interrupted run "
+                                   "resumes from its last checkpoint.") from None
+            atomic_write_json(timings_path, timings)
+        for i, path in enumerate(notebooks, 1):
+            print(f"[{i}/{len(notebooks)}] {path.name}", flush=True)
+            try:
+                timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
+            except KeyboardInterrupt:
+                logging.getLogger("asyncio").addFilter(_not_nbclient_leftover)
+                raise _Interrupted(f"Interrupted (Ctrl-C) in {path.name}. What the lessons saved is intact "
+                                   f"in {out}; run the same command again to go on: finished trainings load "
+                                   "from the cache, and an interrupted one resumes from its last "
+                                   "checkpoint.") from None
+            atomic_write_json(timings_path, timings)
     total = time.perf_counter() - started
     print(f"Ran {len(notebooks)} notebooks in {total:.0f} s (peak memory of a kernel: {peak_memory_text()}).")
     report = _write_report(profile.name)
@@ -203,50 +193,36 @@ def _run_course(profile_name: str | None, only: list[str] | None) -> Path:
     return report
 
 
-#: Runs that lessons share beyond one lesson's time budget: lesson 04's learning-rate grid (LoRA at full
-#: fine-tuning's rate, also lesson 03's exercise 3; full fine-tuning at LoRA's rate). ``make course`` trains them
-#: before the lessons (a step of its own in ``timings.json`` and the report), so the lessons load them; a learner who
-#: runs a lesson alone trains them in that lesson.
-SHARED_RUNS = (("lora", "lr_full"), ("full", "lr_lora"))
-SHARED_RUNS_STEP = "shared runs (lesson 04's learning-rate grid)"
-#: The lessons that use :data:`SHARED_RUNS`: a course run that includes one of them trains the runs first.
-_SHARED_RUNS_BEFORE = ("03_", "04_")
-
-
 def train_shared_runs(profile) -> float:
-    """Train (or find cached) :data:`SHARED_RUNS` with ``python -m utils.train``, lesson 03's recipe at the other
-    method's learning rate; the seconds it took."""
+    """Train (or find cached) :data:`SHARED_RUNS` with ``python -m utils.train``; the seconds it took."""
     started = time.perf_counter()
     for method, rate in SHARED_RUNS:
         print(f"Shared run: {method} at {rate} = {getattr(profile, rate):g}", flush=True)
         subprocess.run([sys.executable, "-m", "utils.train", "--task", "dialogsum", "--method", method,
-                        "--profile", profile.name, "--learning-rate", repr(getattr(profile, rate)), "--no-score"],
-                       check=True, stdout=subprocess.DEVNULL)
+                        "--profile", profile.name, "--learning-rate", repr(getattr(profile, rate)),
+                        "--no-score"], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
 def _timings(path: Path) -> dict:
-    """Seconds per notebook of earlier runs (``timings.json``); a file that is not valid JSON starts afresh."""
-    if not path.exists():
-        return {}
+    """Seconds per notebook of earlier runs (``timings.json``); an invalid file starts afresh."""
     timings = read_json_object(path)
-    if timings is None:
+    if timings is None and path.exists():
         print(f"Note: {path} was not valid JSON; the run times start afresh.", file=sys.stderr)
     return timings or {}
 
 
-def _check_targets(profile_name: str | None = None) -> list[dict]:
+def _check_targets(profile_name: str | None = None) -> None:
     """Check the profile's course targets on its ``metrics.json``; print them; raise if one is missed."""
     profile = get_profile(profile_name)
     rows = expectations.check(load_metrics(profile), profile.name)
     print("\n".join(["Course targets:", *expectations.markdown(rows, profile.name)]))
     expectations.raise_if_missed(rows)
-    return rows
 
 
 def peak_child_memory_mb() -> float | None:
-    """Peak resident memory of the largest finished child process (the notebook kernels), in MB; None where
-    the platform has no ``resource`` module (Windows)."""
+    """Peak resident memory of the largest finished child process (the notebook kernels), in MB; None
+    without the ``resource`` module (Windows)."""
     if resource is None:
         return None
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -260,60 +236,48 @@ def peak_memory_text() -> str:
 
 
 def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _flatten(prefix: str, value, rows: list) -> None:
+def _flat(value, prefix: str = ""):
+    """(``a.b.c``, value) for each leaf of nested dicts; lists are left out."""
     if isinstance(value, dict):
         for key, sub in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else key, sub, rows)
+            yield from _flat(sub, f"{prefix}.{key}" if prefix else key)
     elif not isinstance(value, list):
-        rows.append((prefix, value))
+        yield prefix, value
 
 
 def _write_report(profile_name: str | None = None) -> Path:
     """``report.md``: the key tables of a course run, from ``metrics.json`` and ``timings.json``."""
     profile = get_profile(profile_name)
-    out = profile.results_dir
     metrics = load_metrics(profile)
-    timings = _timings(out / "timings.json")
-    lines = [f"# Course report: profile `{profile.name}`", "", profile.describe(), ""]
-    lines += _headline(metrics)
-    lines += ["## Course targets", "", *expectations.markdown(expectations.check(metrics, profile.name), profile.name)]
+    timings = _timings(profile.results_dir / "timings.json")
+    targets = expectations.markdown(expectations.check(metrics, profile.name), profile.name)
+    lines = [f"# Course report: profile `{profile.name}`", "", profile.describe(), "", *_headline(metrics),
+             "## Course targets", "", *targets]
     if timings:
         lines += ["## Notebook run times", "", "| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs:.1f} |" for name, secs in timings.items()]
         lines += [f"| **total** | {sum(timings.values()):.1f} |", ""]
     for section, values in metrics.items():
-        rows: list = []
-        _flatten("", values, rows)
         lines += [f"## `{section}`", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {key} | {_fmt(val)} |" for key, val in rows]
-        lines.append("")
-    return atomic_write_text(out / "report.md", "\n".join(lines))
+        lines += [f"| {key} | {_fmt(val)} |" for key, val in _flat(values)] + [""]
+    return atomic_write_text(profile.results_dir / "report.md", "\n".join(lines))
 
 
-#: The headline's measures of each summarizer: ROUGE-1 and, beside it, the fact measures (``-`` where a run
-#: did not record one, e.g. fact recall on data without facts).
+#: The headline's measures of each summarizer (``-`` where a run did not record one).
 _HEADLINE_MEASURES = {"rouge1": "ROUGE-1", "fact_recall": "fact recall", "grounding": "grounding"}
 
 
 def _headline(metrics: dict) -> list[str]:
-    """The course's summary table: ROUGE-1, fact recall and grounding on the target for each model, and the
-    trivial lead baselines (the first k utterances of each dialogue) where lesson 01 measured them."""
-    rows = []
-    zero_shot = metrics.get("zero_shot", {})
-    if zero_shot:
-        rows.append(("base (zero-shot)", zero_shot))
-    for k in (1, 2):
-        if f"lead_{k}" in zero_shot:
-            rows.append((f"lead-{k} (first {f'{k} utterances' if k > 1 else 'utterance'})", zero_shot[f"lead_{k}"]))
-    single = metrics.get("single_task", {})
-    for method in ("full", "lora"):
-        if method in single:
-            rows.append((f"single-task {method}", single[method]))
+    """The course's summary table on the target: each model, and the lead baselines (the first k utterances
+    of each dialogue) where lesson 01 measured them."""
+    zero_shot, single = metrics.get("zero_shot", {}), metrics.get("single_task", {})
+    rows = [("base (zero-shot)", zero_shot)] if zero_shot else []
+    rows += [(f"lead-{k} (first {f'{k} utterances' if k > 1 else 'utterance'})", zero_shot[f"lead_{k}"])
+             for k in (1, 2) if f"lead_{k}" in zero_shot]
+    rows += [(f"single-task {method}", single[method]) for method in ("full", "lora") if method in single]
     if "multitask" in metrics:
         rows.append(("multi-task", metrics["multitask"].get("target", {})))
     if not rows:
@@ -321,8 +285,9 @@ def _headline(metrics: dict) -> list[str]:
     lines = ["## Headline: the held-out target task", "",
              "| model | " + " | ".join(_HEADLINE_MEASURES.values()) + " |",
              "|---|" + "---|" * len(_HEADLINE_MEASURES)]
-    lines += [f"| {name} | " + " | ".join(_fmt(scores[key]) if key in scores else "-" for key in _HEADLINE_MEASURES)
-              + " |" for name, scores in rows]
+    for name, scores in rows:
+        cells = [_fmt(scores[key]) if key in scores else "-" for key in _HEADLINE_MEASURES]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -330,15 +295,15 @@ def _headline(metrics: dict) -> list[str]:
 _VOLATILE_KEY = re.compile(r"seconds|runtime|per_second|_time$|peak_memory")
 
 
-def _stable_metrics(metrics: dict) -> dict:
+def _stable(metrics: dict) -> dict:
     """``metrics`` without wall-clock measurements, for comparing two runs."""
-    return {key: _stable_metrics(value) if isinstance(value, dict) else value
+    return {key: _stable(value) if isinstance(value, dict) else value
             for key, value in metrics.items() if not _VOLATILE_KEY.search(key)}
 
 
 def metric_differences(first: dict, second: dict, prefix: str = "") -> list[str]:
     """Where two runs' stable metrics differ (empty when the runs agree exactly)."""
-    first, second = _stable_metrics(first), _stable_metrics(second)
+    first, second = _stable(first), _stable(second)
     differences = []
     for key in sorted(set(first) | set(second)):
         a, b, name = first.get(key), second.get(key), f"{prefix}{key}"
@@ -368,8 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "slides":
             out = build_slides(args.run_dir)
-            print(f"Slides: {shown_path(out)}/ (open one in a browser; no network needed: arrow keys, Esc for an "
-                  "overview)")
+            print(f"Slides: {shown_path(out)}/ (open one in a browser; no network needed: arrow keys, "
+                  "Esc for an overview)")
         elif args.command == "run":
             run_course(args.profile, args.only)
         elif args.command == "check":
@@ -380,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if differences else 0
         else:
             print(_write_report(args.profile))
-    except NotebookFailed as error:
+    except (NotebookFailed, ProfileError, OSError) as error:  # OSError: a results folder not writable
         print(f"\nThe course stopped: {error}", file=sys.stderr)
         return 1
     except _Interrupted as error:
@@ -391,11 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Read the lessons' 'what you should see' notes in results/<profile>/notebooks/ and report.md.",
               file=sys.stderr)
         return 1
-    except (ProfileError, OSError) as error:  # a bad setting, or a results folder that cannot be written
-        print(f"\nThe course stopped: {error}", file=sys.stderr)
-        return 1
     return 0
-
 
 
 #: npm package -> (version, the files taken from it: path prefixes inside the package). reveal.js 4 is what
@@ -405,58 +366,55 @@ PACKAGES = {
     "requirejs": ("2.3.7", ("require.js", "LICENSE")),
     "jquery": ("3.7.1", ("dist/jquery.min.js", "LICENSE.txt")),
     "mathjax": ("2.7.9", ("MathJax.js", "config/TeX-AMS_CHTML-full.js", "config/Safe.js", "extensions/",
-                          "jax/input/TeX/", "jax/element/", "jax/output/CommonHTML/", "fonts/HTML-CSS/TeX/woff/",
-                          "LICENSE")),
+                          "jax/input/TeX/", "jax/element/", "jax/output/CommonHTML/",
+                          "fonts/HTML-CSS/TeX/woff/", "LICENSE")),
 }
-#: Where :func:`vendor` keeps them: inside the virtual environment, nothing in the home folder.
-_VENDOR_DIR = Path(sys.prefix) / "share" / "flan-course" / "slides-vendor"
 #: The URLs the slides load them from, relative to the slides' folder.
 URLS = {
     "reveal_url_prefix": "vendor/reveal.js",
     "require_js_url": "vendor/requirejs/require.js",
     "jquery_url": "vendor/jquery/dist/jquery.min.js",
     "mathjax_url": "vendor/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
-    # The template imports mermaid (diagrams, which no lesson has) as a module: an empty one, loaded from nowhere.
+    # The template imports mermaid (diagrams, which no lesson has) as a module: an empty one, from nowhere.
     "mermaid_js_url": "data:text/javascript,export default {initialize() {}}",
 }
 _WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def mark_sections(notebook: nbformat.NotebookNode) -> int:
-    """Slide markings on ``notebook`` (in place): its first cell and every markdown cell that opens with a ``##``
-    heading start a slide, ``###`` a sub-slide; the other cells follow on their slide. Widget outputs keep their
-    text or HTML form only, and go where they have none (a saved widget needs a kernel or a CDN). Returns the
-    number of slides."""
+    """Mark ``notebook``'s slides in place: the first cell and each markdown cell opening with ``##`` start a
+    slide, ``###`` a sub-slide. Widget outputs keep their text or HTML form only, or go (a saved widget needs
+    a kernel or a CDN). Returns the number of slides."""
     slides = 0
     for index, cell in enumerate(notebook.cells):
         source = cell.source.lstrip() if cell.cell_type == "markdown" else ""
         if index == 0 or re.match(r"##(?!#)\s", source):
             kind, slides = "slide", slides + 1
-        elif re.match(r"###(?!#)\s", source):
-            kind = "subslide"
         else:
-            kind = "-"
+            kind = "subslide" if re.match(r"###(?!#)\s", source) else "-"
         cell.metadata["slideshow"] = {"slide_type": kind}
-        if "outputs" in cell:  # a widget alone shows nothing without its kernel: dropped
-            cell.outputs = [output for output in cell.outputs if set(output.get("data", {_WIDGET: 0})) != {_WIDGET}]
-        for output in cell.get("outputs", []):
-            output.get("data", {}).pop(_WIDGET, None)
+        if "outputs" in cell:
+            cell.outputs = [output for output in cell.outputs
+                            if set(output.get("data", {_WIDGET: 0})) != {_WIDGET}]
+            for output in cell.outputs:
+                output.get("data", {}).pop(_WIDGET, None)
     notebook.metadata.pop("widgets", None)
     return slides
 
 
-def vendor(folder: Path = _VENDOR_DIR) -> Path:
-    """The packages of :data:`PACKAGES` in ``folder/<package>/``, fetched with ``npm pack`` on first use."""
-    stamps = {name: folder / name / ".version" for name in PACKAGES}
-    missing = [name for name, stamp in stamps.items()
-               if not stamp.is_file() or stamp.read_text().strip() != PACKAGES[name][0]]
+def vendor(folder: Path = Path(sys.prefix) / "share" / "flan-course" / "slides-vendor") -> Path:
+    """The packages of :data:`PACKAGES` in ``folder/<package>/`` (by default inside the virtual environment),
+    fetched with ``npm pack`` on first use."""
+    missing = [name for name, (version, _) in PACKAGES.items()
+               if not (folder / name / ".version").is_file()
+               or (folder / name / ".version").read_text().strip() != version]
     if not missing:
         return folder
     npm = shutil.which("npm")
     if npm is None:
-        raise SystemExit("make slides needs npm once, to fetch reveal.js, require.js, jQuery and MathJax for slides "
-                         "that work offline (https://nodejs.org). Or present the lessons live in JupyterLab: "
-                         "see docs/what-a-course-run-writes.md#slides.")
+        raise SystemExit("make slides needs npm once, to fetch reveal.js, require.js, jQuery and MathJax for "
+                         "slides that work offline (https://nodejs.org). Or present the lessons live in "
+                         "JupyterLab: see docs/what-a-course-run-writes.md#slides.")
     with tempfile.TemporaryDirectory() as tmp:
         for name in missing:
             version, keep = PACKAGES[name]
@@ -479,8 +437,8 @@ def vendor(folder: Path = _VENDOR_DIR) -> Path:
 
 
 def build_slides(run_dir: str | Path) -> Path:
-    """Slides of every executed lesson of ``run_dir/notebooks/`` (a course run's folder, ``results/<profile>``) in
-    ``run_dir/slides/``, with the libraries they load beside them (``vendor/``). Returns the slides' folder."""
+    """Slides of every executed lesson of ``run_dir/notebooks/`` in ``run_dir/slides/``, with the libraries
+    they load beside them (``vendor/``); returns the slides' folder."""
     from nbconvert import SlidesExporter
 
     run_dir = Path(run_dir)
@@ -491,7 +449,8 @@ def build_slides(run_dir: str | Path) -> Path:
     out = run_dir / "slides"
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(vendor(), out / "vendor", dirs_exist_ok=True, ignore=shutil.ignore_patterns(".version"))
-    exporter = SlidesExporter(reveal_scroll=True, reveal_theme="white", **URLS)  # white: its fonts are in reveal.js
+    # The white theme: its fonts are in reveal.js.
+    exporter = SlidesExporter(reveal_scroll=True, reveal_theme="white", **URLS)
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
         count = mark_sections(notebook)

@@ -1,19 +1,14 @@
-"""Load every task's data in any profile, cut test splits to the profile, and group multi-reference test rows.
+"""Every task's data in any profile: the task registry, the loaders, test splits cut to the profile.
 
-Offline profiles (``tiny``, ``smoke``) read the JSONL files in ``data/`` (made by ``make data``);
-each file is checked first so that a broken file gives an error naming the file and the line.
-The ``full`` profile reads the Hub data sets and maps their own schemas to the same normalized
-ones, so the notebooks never see a difference:
-
-- target: ``{"id", "dialogue", "summary", "topic"}`` (the DialogSum schema)
-- qa: ``{"id", "context", "question", "answer"}``
-- topic, sentiment: ``{"id", "text", "label", "options"}``
-- title: ``{"id", "text", "title"}``
+Offline profiles (``tiny``, ``smoke``) read the JSONL files in ``data/`` (``make data``), each checked first
+so a broken file gives an error naming the file and the line. ``full`` maps the Hub data sets to the same
+schemas (each :class:`Task`'s ``columns``), so the notebooks never see a difference.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import shutil
@@ -32,11 +27,13 @@ SPLITS = ("train", "validation", "test")
 #: corpus records them, see data/README.md; DialogSum on the Hub has none).
 OPTIONAL_TARGET_COLUMNS = ("facts",)
 _REGENERATE = "Regenerate the course data with `make data` (or `python -m utils.world.synth`)."
+#: Columns whose value is a list of strings; every other column of a row must be a string.
+_LIST_COLUMNS = ("options",)
 
 #: Full profile: how many rows of a large Hub set are kept per split.
 _FULL_CAPS = {"train": 30_000, "validation": 1_000, "test": 20_000}
-#: Hub sets far larger than the caps (Amazon polarity: 3.6M rows) are streamed: only the first rows of each split
-#: are read (train: enough to carve validation and sample the cap from), and kept in the HF cache for offline use.
+#: Hub sets far larger than the caps (Amazon polarity: 3.6M rows) are streamed: only the first rows of each
+#: split are read (train: enough to carve validation and sample the cap from).
 STREAMED = {"fancyzhx/amazon_polarity": {"train": 2 * (_FULL_CAPS["train"] + _FULL_CAPS["validation"]),
                                          "test": _FULL_CAPS["test"]}}
 
@@ -45,18 +42,9 @@ class DataError(ValueError):
     """A data file or data set is missing or broken; the message says what to do."""
 
 
-# ---------------------------------------------------------------------------------------------
-# Local JSONL files
-# ---------------------------------------------------------------------------------------------
-
-
-#: Columns whose value is a list of strings; every other column of a row must be a string.
-_LIST_COLUMNS = ("options",)
-
-
 def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = _REGENERATE) -> list[dict]:
-    """Read a JSONL file, checking that it exists, is not empty and every line is UTF-8 JSON, an object with
-    ``columns``, each of them text (a list of texts for :data:`_LIST_COLUMNS`). Errors end with ``advice``."""
+    """The rows of a JSONL file, checked: every line a UTF-8 JSON object with ``columns``, each of them text
+    (a list of texts for :data:`_LIST_COLUMNS`). Errors name the file and line and end with ``advice``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Data file {path} not found. {advice}")
@@ -64,21 +52,21 @@ def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = _R
     for number, line in enumerate(read_utf8(path, advice).split("\n"), start=1):
         if not line.strip():
             continue
+        where = f"{path}, line {number}"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DataError(f"{path}, line {number}: not valid JSON ({e.msg}). {advice}") from None
-        except (ValueError, RecursionError) as e:  # a number of thousands of digits; lists nested thousands deep
+            raise DataError(f"{where}: not valid JSON ({e.msg}). {advice}") from None
+        except (ValueError, RecursionError) as e:  # a number of thousands of digits; lists nested too deep
             what = "nested too deeply" if isinstance(e, RecursionError) else str(e).split(";")[0]
-            raise DataError(f"{path}, line {number}: a value Python will not read ({what}). {advice}") from None
+            raise DataError(f"{where}: a value Python will not read ({what}). {advice}") from None
         if not isinstance(row, dict):
-            raise DataError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}. "
-                            f"{advice}")
+            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}. {advice}")
         missing = [c for c in columns if c not in row]
         if missing:
-            raise DataError(f"{path}, line {number}: missing column(s) {', '.join(missing)} "
+            raise DataError(f"{where}: missing column(s) {', '.join(missing)} "
                             f"(expected {', '.join(columns)}). {advice}")
-        _check_types(row, columns, f"{path}, line {number}", advice)
+        _check_types(row, columns, where, advice)
         rows.append(row)
     if not rows:
         raise DataError(f"Data file {path} is empty. {advice}")
@@ -92,11 +80,11 @@ def read_utf8(path: str | Path, advice: str = _REGENERATE) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: not UTF-8 text (byte {raw[e.start]:#04x}); save the file as UTF-8. "
-                        f"{advice}") from None
+        raise DataError(f"{path}, line {line}: not UTF-8 text (byte {raw[e.start]:#04x}); save the file as "
+                        f"UTF-8. {advice}") from None
 
 
-def _check_types(row: dict, columns: tuple[str, ...], where: str, advice: str = _REGENERATE) -> None:
+def _check_types(row: dict, columns: tuple[str, ...], where: str, advice: str) -> None:
     """Each of ``columns`` must hold text (a list of texts for :data:`_LIST_COLUMNS`): a null, a number or a
     list would otherwise reach the prompts as "None", "3" or "['a']"."""
     for column in columns:
@@ -109,26 +97,26 @@ def _check_types(row: dict, columns: tuple[str, ...], where: str, advice: str = 
             continue
         else:
             expected = 'text (a string in quotes, e.g. "...")'
-        found = "null" if value is None else f"{type(value).__name__} {_shown(value)}"
+        shown = json.dumps(value, ensure_ascii=False)
+        shown = shown if len(shown) <= 60 else shown[:60] + "..."
+        found = "null" if value is None else f"{type(value).__name__} {shown}"
         raise DataError(f"{where}: column {column!r} holds {found}; it must be {expected}. {advice}")
 
 
-def _shown(value, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:
-    """Check ``folder/{train,validation,test}.jsonl``, then load them with ``datasets.load_dataset("json")``."""
+    """Check ``folder/{train,validation,test}.jsonl``, then load them with ``datasets``."""
     files = {split: Path(folder) / f"{split}.jsonl" for split in SPLITS}
     for path in files.values():
         read_jsonl(path, columns)
     return datasets.load_dataset("json", data_files={split: str(p) for split, p in files.items()})
 
 
-# ---------------------------------------------------------------------------------------------
-# The Hub (full profile)
-# ---------------------------------------------------------------------------------------------
+def _hub_error(hub_id: str, error: Exception, online: bool, verb: str) -> Exception:
+    """Without a connection, :func:`utils.config.unavailable`; else a wrong data set id, most likely."""
+    if not online or datasets.config.HF_HUB_OFFLINE:
+        return config.unavailable(hub_id, error)
+    return DataError(f"Could not {verb} {hub_id!r} from the Hub ({error}). Check the data set id in the "
+                     "profile, or switch to COURSE_PROFILE=tiny.")
 
 
 def load_hub(hub_id: str) -> DatasetDict:
@@ -137,26 +125,16 @@ def load_hub(hub_id: str) -> DatasetDict:
     try:
         return datasets.load_dataset(hub_id)
     except (OSError, datasets.exceptions.DatasetNotFoundError) as e:
-        if not online or datasets.config.HF_HUB_OFFLINE:
-            raise config.unavailable(hub_id, e) from e
-        raise DataError(f"Could not load {hub_id!r} from the Hub ({e}). Check the data set id in the profile, "
-                        "or switch to COURSE_PROFILE=tiny.") from e
-
-
-def _head_cache(hub_id: str, split: str, n: int) -> Path:
-    """Where the first ``n`` rows of a streamed Hub split are kept (inside the HF data sets cache)."""
-    return Path(datasets.config.HF_DATASETS_CACHE) / "course_heads" / hub_id.replace("/", "--") / f"{split}-{n}"
+        raise _hub_error(hub_id, e, online, "load") from e
 
 
 def _load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
-    """The first ``sizes[split]`` rows of each split of a large Hub set, streamed (never the whole download).
-
-    Online this reads only the first Parquet row groups; offline, the rows kept by an earlier run (see
-    :func:`_head_cache`) or the HF data sets cache. The Hub's features (``ClassLabel`` included) are kept.
-    """
+    """The first ``sizes[split]`` rows of each split of a large Hub set, streamed (never the whole download)
+    and kept in the HF data sets cache for offline use, with the Hub's features (``ClassLabel`` included)."""
     out = {}
     for split, n in sizes.items():
-        folder = _head_cache(hub_id, split, n)
+        heads = Path(datasets.config.HF_DATASETS_CACHE) / "course_heads"
+        folder = heads / hub_id.replace("/", "--") / f"{split}-{n}"
         if (folder / "dataset_info.json").is_file():
             out[split] = datasets.load_from_disk(str(folder))
             continue
@@ -165,10 +143,7 @@ def _load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
             stream = datasets.load_dataset(hub_id, split=split, streaming=True)
             rows = list(stream.take(n))
         except (OSError, datasets.exceptions.DatasetNotFoundError, ValueError) as e:
-            if not online or datasets.config.HF_HUB_OFFLINE:
-                raise config.unavailable(hub_id, e) from e
-            raise DataError(f"Could not stream {hub_id!r} from the Hub ({e}). Check the data set id in the "
-                            "profile, or switch to COURSE_PROFILE=tiny.") from e
+            raise _hub_error(hub_id, e, online, "stream") from e
         out[split] = Dataset.from_list(rows, features=stream.features)
         staging = folder.with_name(folder.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted save
@@ -178,12 +153,9 @@ def _load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
     return DatasetDict(out)
 
 
-def _split_off_validation(train: Dataset, n: int, seed: int, group: str | None = None) -> tuple[Dataset, Dataset]:
-    """Carve a validation set of about ``n`` rows from ``train``.
-
-    With ``group`` (e.g. SQuAD's ``title``) whole groups move, taken from the end, so that no
-    context is shared between the two parts; otherwise a seeded random sample.
-    """
+def _split_off_validation(train: Dataset, n: int, seed: int, group: str | None) -> tuple[Dataset, Dataset]:
+    """Carve a validation set of about ``n`` rows from ``train``: a seeded random sample, or with ``group``
+    (e.g. SQuAD's ``title``) whole groups from the end, so that no context is shared between the two parts."""
     n = max(1, min(n, len(train) // 2))
     if group is None:
         parts = train.train_test_split(test_size=n, seed=seed)
@@ -195,75 +167,58 @@ def _split_off_validation(train: Dataset, n: int, seed: int, group: str | None =
     return train.select(range(start)), train.select(range(start, len(keys)))
 
 
-def _cap_rows(ds: Dataset, n: int, seed: int) -> Dataset:
-    """At most ``n`` rows: a seeded random sample when ``ds`` is larger."""
-    return ds if len(ds) <= n else ds.shuffle(seed=seed).select(range(n))
-
-
-def _probe_features(task: Task) -> Features:
-    """A probe's normalized schema as explicit features: plain strings, so that a Hub ``ClassLabel`` column of
-    the same name (AG News' and Amazon polarity's ``label``) can never encode a label name back into its number."""
-    return Features({c: List(Value("string")) if c == "options" else Value("string") for c in task.columns})
-
-
 def normalize_target(raw: DatasetDict) -> DatasetDict:
     """Map a Hub DialogSum ``DatasetDict`` to the target schema."""
     missing = [s for s in SPLITS if s not in raw]
     if missing:
-        raise DataError(f"The target data set lacks split(s) {', '.join(missing)}; it needs {', '.join(SPLITS)}.")
+        raise DataError(f"The target data set lacks split(s) {', '.join(missing)}; "
+                        f"it needs {', '.join(SPLITS)}.")
     return DatasetDict({s: raw[s].map(get(TARGET_TASK).hub_row, remove_columns=raw[s].column_names)
                         .select_columns(list(TARGET_COLUMNS)) for s in SPLITS})
 
 
 def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) -> DatasetDict:
-    """Map a Hub probe data set (``raw``, in its own schema) to the probe's normalized schema and splits.
+    """Map a Hub probe data set to the probe's schema and splits, large splits capped at :data:`_FULL_CAPS`.
 
-    Validation is carved from train (SQuAD's own validation split serves as its test split, as usual).
-    Large splits are capped at :data:`_FULL_CAPS` rows.
-    """
+    Validation is carved from train (SQuAD's own validation split serves as its test split, as usual)."""
     task = _probe_task(name)
     if hub_id != task.hub_id:
         known = ", ".join(f"{t.name}={t.hub_id}" for t in map(get, probe_names()) if t.hub_id)
         raise DataError(f"No mapping for probe {name!r} from {hub_id!r}. Supported: {known}.")
-    test = raw["test"] if "test" in raw else raw["validation"]
     train, validation = _split_off_validation(raw["train"], _FULL_CAPS["validation"], seed, task.hub_group)
-    splits = {"train": train, "validation": validation, "test": test}
+    test = raw["test"] if "test" in raw else raw["validation"]
+    # Plain strings, so that a Hub ``ClassLabel`` column of the same name (AG News' ``label``) can never
+    # encode a label name back into its number.
+    features = Features({c: List(Value("string")) if c == "options" else Value("string")
+                         for c in task.columns})
     out = {}
-    for split, ds in splits.items():
-        ds = _cap_rows(ds, _FULL_CAPS[split], seed)
-        ds = ds.map(task.hub_row, with_indices=True, fn_kwargs={"split": split}, remove_columns=ds.column_names,
-                    features=_probe_features(task))
+    for split, ds in {"train": train, "validation": validation, "test": test}.items():
+        if len(ds) > _FULL_CAPS[split]:
+            ds = ds.shuffle(seed=seed).select(range(_FULL_CAPS[split]))
+        ds = ds.map(task.hub_row, with_indices=True, fn_kwargs={"split": split},
+                    remove_columns=ds.column_names, features=features)
         out[split] = ds.select_columns(list(task.columns))
     return DatasetDict(out)
 
 
-# ---------------------------------------------------------------------------------------------
-# The loaders the notebooks call
-# ---------------------------------------------------------------------------------------------
-
-
-def _reads_local_files(source: str, profile: Profile) -> bool:
-    """Offline profiles always read local folders; others do when ``source`` is an existing folder."""
-    return profile.offline or config.is_local(source)
-
-
 def load_target(profile: Profile) -> DatasetDict:
-    """The target task (dialogue summarization) as train/validation/test in the DialogSum schema.
-
-    The test split keeps DialogSum's flattening (several reference rows per dialogue); see
-    :func:`group_references`. ``profile.n_train`` keeps only the first rows of train.
-    """
-    if _reads_local_files(profile.target, profile):
+    """The target task (dialogue summarization) as train/validation/test in the DialogSum schema, train cut
+    to ``profile.n_train``; test has several reference rows per dialogue (:func:`group_references`)."""
+    if profile.offline or config.is_local(profile.target):
         ds = load_local(profile.target, TARGET_COLUMNS)
     else:
         ds = normalize_target(load_hub(profile.target))
-    if profile.n_train:
-        ds["train"] = ds["train"].select(range(min(profile.n_train, len(ds["train"]))))
+    ds["train"] = _first(ds["train"], profile.n_train)
     return ds
 
 
+def _first(ds: Dataset, n: int | None) -> Dataset:
+    """The first ``n`` rows of ``ds`` (all of them when ``n`` is None)."""
+    return ds.select(range(min(n, len(ds)))) if n else ds
+
+
 def _probe_task(name: str) -> Task:
-    """The registry's record of probe task ``name`` (a :class:`DataError` naming the probes if there is none)."""
+    """The registry's record of probe task ``name`` (a :class:`DataError` naming the probes if none)."""
     try:
         return get_probe(name)
     except TaskError as error:
@@ -271,8 +226,8 @@ def _probe_task(name: str) -> Task:
 
 
 def probe_source(name: str, profile: Profile) -> str:
-    """Where a probe's data comes from: the profile's override if it names one, else the task's local folder
-    (offline profiles, or a task with no Hub data set) or its Hub id."""
+    """Where a probe's data comes from: the profile's override, else the task's local folder (offline
+    profiles, or a task with no Hub data set) or its Hub id."""
     task = _probe_task(name)
     if name in profile.probes:
         return profile.probes[name]
@@ -282,10 +237,11 @@ def probe_source(name: str, profile: Profile) -> str:
 def load_probe(name: str, profile: Profile) -> DatasetDict:
     """A registered probe task (``qa``, ``topic``, ``sentiment``, ``title``...) as train/validation/test."""
     source = probe_source(name, profile)
-    if _reads_local_files(source, profile):
+    if profile.offline or config.is_local(source):
         return load_local(source, _probe_task(name).columns)
-    # the loaders are part of the key, so that a test replacing them never gets another loader's rows
-    return DatasetDict(_hub_probe(name, source, profile.seed, load_hub, _load_hub_head))  # a copy: callers may edit
+    # The loaders are part of the key, so that a test replacing them never gets another loader's rows; the
+    # DatasetDict is a copy, as callers may edit it.
+    return DatasetDict(_hub_probe(name, source, profile.seed, load_hub, _load_hub_head))
 
 
 @functools.lru_cache(maxsize=8)
@@ -297,42 +253,27 @@ def _hub_probe(name: str, source: str, seed: int, load: Callable, load_head: Cal
 
 def target_test(profile: Profile):
     """The target test split, one row per dialogue with its list of ``references``, cut to the profile."""
-    grouped = group_references(load_target(profile)["test"])
-    if profile.n_eval_dialogues:
-        grouped = grouped.select(range(min(profile.n_eval_dialogues, len(grouped))))
-    return grouped
+    return _first(group_references(load_target(profile)["test"]), profile.n_eval_dialogues)
 
 
 def probe_test(probe: str, profile: Profile):
     """A probe task's test split, cut to the profile's ``n_probe_eval``."""
-    test = load_probe(probe, profile)["test"]
-    if profile.n_probe_eval:
-        test = test.select(range(min(profile.n_probe_eval, len(test))))
-    return test
+    return _first(load_probe(probe, profile)["test"], profile.n_probe_eval)
 
 
 def group_references(test: Dataset) -> Dataset:
-    """One row per dialogue: consecutive rows sharing a dialogue become a list of ``references``.
+    """One row per dialogue, in order: consecutive rows sharing a dialogue become a list of ``references``.
 
-    Columns: ``id`` (``test_0_1`` becomes ``test_0``), ``dialogue``, ``topic`` (the first row's) and
-    ``references`` (list of summaries, in file order), then the :data:`OPTIONAL_TARGET_COLUMNS` the rows
-    have (the first row's: a dialogue's rows share its ``facts``). Dialogue order is kept.
-    """
+    The other columns (``id`` shortened by :func:`group_id`, ``dialogue``, ``topic`` and the
+    :data:`OPTIONAL_TARGET_COLUMNS` present) are the group's first row's."""
     optional = [c for c in OPTIONAL_TARGET_COLUMNS if c in test.column_names]
-    groups: list[dict] = []
-    for row in test:
-        if groups and groups[-1]["dialogue"] == row["dialogue"]:
-            groups[-1]["references"].append(row["summary"])
-            groups[-1]["ids"].append(row["id"])
-        else:
-            groups.append({"ids": [row["id"]], "dialogue": row["dialogue"], "topic": row["topic"],
-                           "references": [row["summary"]], **{c: row[c] for c in optional}})
+    groups = [list(rows) for _, rows in itertools.groupby(test, key=lambda row: row["dialogue"])]
     return Dataset.from_dict({
-        "id": [group_id(g["ids"]) for g in groups],
-        "dialogue": [g["dialogue"] for g in groups],
-        "topic": [g["topic"] for g in groups],
-        "references": [g["references"] for g in groups],
-        **{c: [g[c] for g in groups] for c in optional},
+        "id": [group_id([row["id"] for row in g]) for g in groups],
+        "dialogue": [g[0]["dialogue"] for g in groups],
+        "topic": [g[0]["topic"] for g in groups],
+        "references": [[row["summary"] for row in g] for g in groups],
+        **{c: [g[0][c] for g in groups] for c in optional},
     })
 
 
@@ -357,15 +298,14 @@ class TaskError(KeyError):
 
 @dataclass(frozen=True)
 class Task:
-    """What the course knows about one task. ``columns`` is its normalized schema (the same in every profile);
-    ``long_field`` the long input text (pre-training text for the tiny model, and the field shortened when a
-    prompt would not fit the model); ``answer`` the column holding the expected output."""
+    """What the course knows about one task. ``columns``: its schema (the same in every profile);
+    ``long_field``: the long input (shortened when a prompt would not fit); ``answer``: the output."""
 
     name: str
     columns: tuple[str, ...]
     long_field: str
     answer: str
-    task_type: str  # one of MAIN_METRIC
+    task_type: str  # one of _MAIN_METRIC
     description: str
     data_dir: Path  # the JSONL splits of the offline profiles
     probe: bool = True  # a held-in skill scored for forgetting (the target and the chats are not)
@@ -380,10 +320,11 @@ class Task:
                             f"{', '.join(_MAIN_METRIC)}.")
         missing = [c for c in ("id", self.long_field, self.answer) if c not in self.columns]
         if missing:
-            raise TaskError(f"Task {self.name!r}: columns {self.columns} lack {missing}; list every column of "
-                            "its rows (an id, the long input field and the answer included).")
+            raise TaskError(f"Task {self.name!r}: columns {self.columns} lack {missing}; list every column "
+                            "of its rows (an id, the long input field and the answer included).")
         if self.hub_id is not None and self.hub_row is None:
-            raise TaskError(f"Task {self.name!r}: a hub_id needs its hub_row, the mapping of a Hub row to columns.")
+            raise TaskError(f"Task {self.name!r}: a hub_id needs its hub_row, the mapping of a Hub row to "
+                            "columns.")
 
     @property
     def main_metric(self) -> str:
@@ -397,11 +338,10 @@ class Task:
 
     @property
     def template_file(self) -> Path:
-        """The task's template file."""
         return Path(self.templates_dir) / f"{self.name}.yaml"
 
     def meta(self) -> dict:
-        """What ``data/probes/<name>/meta.json`` records: task type, main metric and description."""
+        """What ``data/probes/<name>/meta.json`` records."""
         return {"task_type": self.task_type, "main_metric": self.main_metric, "description": self.description}
 
 

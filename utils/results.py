@@ -1,9 +1,7 @@
-"""Where a course run keeps what it measured: ``results/<profile>/metrics.json``.
+"""What a course run measured (``results/<profile>/metrics.json``) and the fingerprints behind cache keys.
 
-Each notebook saves its own section (``save_metrics("zero_shot", {...}, profile)``) into
-``results/<profile>/sections/<section>.json``; ``metrics.json`` is then rebuilt from all sections under a
-file lock. Files are written atomically (write to a temporary file, then rename), so a killed run never
-leaves a half-written file behind, and notebooks running in parallel never lose each other's sections.
+Each notebook saves its own section (``save_metrics("zero_shot", {...}, profile)``) to ``sections/``;
+``metrics.json`` is rebuilt from them under a file lock. Writes are atomic (a temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -21,6 +19,9 @@ from pathlib import Path
 from filelock import FileLock
 
 from utils.config import Profile
+
+#: The key under which a file the course reuses records the fingerprint of its content (:func:`read_sealed`).
+_SEAL = "_sealed"
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -50,21 +51,16 @@ def _clean(value):
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
     if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
+        if not math.isfinite(value):
             raise ValueError("A metric is NaN or infinite; fix the computation before saving it.")
         return round(value, 6)
     return value
 
 
-#: The key under which a file the course reuses records the fingerprint of its own content (:func:`read_sealed`).
-_SEAL = "_sealed"
-
-
 def atomic_write_json(path: str | Path, obj, sealed: bool = False) -> Path:
-    """Atomically write ``obj`` as pretty, key-sorted JSON (so identical runs give identical files).
+    """Atomically write ``obj`` as pretty, key-sorted JSON (identical runs, identical files).
 
-    ``sealed``: add :data:`_SEAL`, the fingerprint of the content, so that a reader can tell a file edited by hand
-    (or damaged) from the one the course wrote (:func:`read_sealed`)."""
+    ``sealed`` adds the content's fingerprint, so a reader can tell a file edited or damaged since."""
     obj = _clean(obj)
     if sealed:
         obj = {**obj, _SEAL: of_json(obj)}
@@ -72,12 +68,9 @@ def atomic_write_json(path: str | Path, obj, sealed: bool = False) -> Path:
 
 
 def read_sealed(path: str | Path) -> dict | None:
-    """The object a sealed file holds (without its seal); None when the file is missing, not JSON, has no seal
-    (an older version of the course wrote it) or was changed since the course wrote it."""
+    """A sealed file's object without its seal; None when it is missing, not JSON, unsealed or changed."""
     value = read_json_object(Path(path))
-    if value is None:
-        return None
-    content, intact = _unsealed(value)
+    content, intact = _unsealed(value or {})
     return content if intact else None
 
 
@@ -89,69 +82,50 @@ def _unsealed(value: dict) -> tuple[dict, bool | None]:
 
 @contextlib.contextmanager
 def locked(lock_path: str | Path):
-    """Hold an exclusive lock on ``lock_path`` (across processes) for the duration of the block.
-
-    ``filelock`` picks the platform's lock (``fcntl`` on Linux and macOS, ``msvcrt`` on Windows).
-    """
+    """Hold an exclusive lock on ``lock_path`` (across processes, on every platform) during the block."""
     lock_path = Path(lock_path)
-    lock = FileLock(lock_path)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
+        acquired = FileLock(lock_path).acquire()
     except OSError as error:
-        raise PermissionError(
-            f"Cannot write the lock file {lock_path} ({error.strerror or error}): the results folder is not "
-            "writable. Make it writable, or set COURSE_RESULTS_DIR to a folder you can write to."
-        ) from error
-    try:
+        raise PermissionError(f"Cannot write the lock file {lock_path} ({error.strerror or error}): the "
+                              "results folder is not writable. Make it writable, or set COURSE_RESULTS_DIR "
+                              "to a folder you can write to.") from error
+    with acquired:  # released when the block ends
         yield
-    finally:
-        lock.release()
-
-
-def _results_dir(profile: Profile) -> Path:
-    """``results/<profile>/``, created if needed."""
-    folder = profile.results_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def save_metrics(section: str, values: dict, profile: Profile) -> Path:
     """Save one notebook's ``section`` and rebuild ``metrics.json``; returns its path."""
-    folder = _results_dir(profile)
-    with locked(folder / ".metrics.lock"):
+    folder = profile.results_dir
+    with locked(folder / ".metrics.lock"):  # creates the folder
         atomic_write_json(folder / "sections" / f"{section}.json", values, sealed=True)
         return atomic_write_json(folder / "metrics.json", _merged_sections(folder))
 
 
 def saved_section(section: str, profile: Profile) -> dict | None:
-    """A lesson's saved ``section`` for another lesson to reuse; None unless it is exactly what the lesson saved
-    (never a section edited by hand or written by an older version of the course: measure it again)."""
+    """A lesson's saved ``section`` for another lesson to reuse; None unless it is as the lesson saved it."""
     return read_sealed(profile.results_dir / "sections" / f"{section}.json")
 
 
 def load_metrics(profile: Profile) -> dict:
-    """Everything saved so far under the profile (empty when nothing is).
-
-    ``metrics.json`` is derived from ``sections/``: when it is not valid JSON (a disk that filled up, an editor
-    that crashed) it is rebuilt from them, and a note says so."""
+    """Everything saved so far under the profile (empty when nothing is); an invalid ``metrics.json`` is
+    rebuilt from ``sections/``, with a note."""
     folder = profile.results_dir
     path = folder / "metrics.json"
-    if not path.exists():
-        return {}
     metrics = read_json_object(path)
-    if metrics is not None:
-        return metrics
+    if metrics is not None or not path.exists():
+        return metrics or {}
     print(f"Note: {path} was not valid JSON; rebuilt it from {folder / 'sections'}.", file=sys.stderr)
     merged = _merged_sections(folder)
-    with contextlib.suppress(OSError):  # a read-only results folder: use the rebuilt metrics without saving them
+    with contextlib.suppress(OSError):  # a read-only results folder: use the rebuilt metrics unsaved
         with locked(folder / ".metrics.lock"):
             atomic_write_json(path, merged)
     return merged
 
 
 def read_json_object(path: Path) -> dict | None:
-    """The JSON object in ``path``; None when the file is missing or not valid UTF-8 JSON holding an object."""
+    """The JSON object in ``path``; None when the file is missing or not UTF-8 JSON holding an object."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError, UnicodeDecodeError):
@@ -160,16 +134,17 @@ def read_json_object(path: Path) -> dict | None:
 
 
 def _merged_sections(folder: Path) -> dict:
-    """Every section under ``folder/sections``. A section file that is not valid JSON is left out and renamed
-    ``<name>.json.corrupt`` (kept, not deleted), with a note naming the lesson to run again."""
+    """Every section under ``folder/sections``; one that is not valid JSON is left out and kept as
+    ``<name>.json.corrupt``, with a note naming the lesson to run again."""
     merged = {}
     for path in sorted((folder / "sections").glob("*.json")):
         values = read_json_object(path)
         if values is not None:
             merged[path.stem], intact = _unsealed(values)
             if intact is False:
-                print(f"Note: {path} was changed after its lesson saved it: metrics.json shows it as it is now, "
-                      "but no lesson reuses it (run its lesson again to measure it anew).", file=sys.stderr)
+                print(f"Note: {path} was changed after its lesson saved it: metrics.json shows it as it "
+                      "is now, but no lesson reuses it (run its lesson again to measure it anew).",
+                      file=sys.stderr)
             continue
         kept = path.with_name(path.name + ".corrupt")
         with contextlib.suppress(OSError):
@@ -181,7 +156,7 @@ def _merged_sections(folder: Path) -> dict:
 
 
 def digest(chunks: Iterable[str | bytes], length: int | None = 16) -> str:
-    """The SHA-256 of ``chunks`` fed in order (text as UTF-8) as hex, its first ``length`` digits (None: all)."""
+    """The hex SHA-256 of ``chunks`` fed in order (text as UTF-8), its first ``length`` digits (None: all)."""
     hasher = hashlib.sha256()
     for chunk in chunks:
         hasher.update(chunk.encode() if isinstance(chunk, str) else chunk)
