@@ -1,9 +1,9 @@
 """Prompt templates: turn a data row into an instruction (``source``) and its answer (``target``).
 
-Each task has a YAML file ``data/templates/<task>.yaml`` with several phrasings of it (as in promptsource and
-FLAN), each a Jinja body ``input ||| target``. Templates render in a sandbox, with strict undefined variables and
-a time and size budget, and are checked when their file loads (by rendering a dummy row built from its
-``fields:``), so a typo fails at once. Bad templates raise :class:`TemplateError`.
+Each task has a YAML file ``data/templates/<task>.yaml`` with several phrasings of it (as in promptsource
+and FLAN), each a Jinja body ``input ||| target``. Templates render in a sandbox, with strict undefined
+variables and a time and size budget, and are checked when their file loads (by rendering a dummy row built
+from its ``fields:``), so a typo fails at once. Bad templates raise :class:`TemplateError`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ _budget = threading.local()  # .deadline: the time.monotonic() by which the curr
 
 
 def _tick() -> None:
-    """Fail the current render once it has run past its deadline (called on every loop step, call and operator)."""
+    """Fail the current render once past its deadline (called on every loop step, call and operator)."""
     deadline = getattr(_budget, "deadline", None)
     if deadline is not None and time.monotonic() > deadline:
         raise _OverBudget(f"it ran for more than {_RENDER_SECONDS:g} s")
@@ -79,7 +79,8 @@ def _checked(value):
 
 def _check_size(count: int, what: str) -> None:
     if count > MAX_RENDER_CHARS:
-        raise _OverBudget(f"{what} asks for {count:,} characters or items (the limit is {MAX_RENDER_CHARS:,})")
+        raise _OverBudget(f"{what} asks for {count:,} characters or items "
+                          f"(the limit is {MAX_RENDER_CHARS:,})")
 
 
 def _check_numbers(args, what: str) -> None:
@@ -105,7 +106,7 @@ def _check_growth(name: str, text, args: tuple, kwargs: dict, what: str) -> None
     if not isinstance(text, str):
         return
     size = None
-    if name in ("replace", "do_replace") and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+    if name in ("replace", "do_replace") and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
         count = args[2] if len(args) > 2 else kwargs.get("count")
         matches = text.count(args[0]) if args[0] else len(text) + 1
         if isinstance(count, int) and count >= 0:
@@ -131,7 +132,8 @@ def _budget_range(*args: int) -> range:
 
 def _budget_lipsum(n: int = 5, html: bool = False, min: int = 20, max: int = 100) -> str:  # noqa: A002
     if not 0 <= n <= _MAX_LIPSUM or not 0 <= min <= max <= 100:
-        raise _OverBudget(f"lipsum(n={n}, min={min}, max={max}) (the limits are n <= {_MAX_LIPSUM}, max <= 100)")
+        raise _OverBudget(f"lipsum(n={n}, min={min}, max={max}) "
+                          f"(the limits are n <= {_MAX_LIPSUM}, max <= 100)")
     return generate_lorem_ipsum(n, html, min, max)
 
 
@@ -208,8 +210,8 @@ _ENV = _BudgetedSandbox(undefined=StrictUndefined, trim_blocks=True, lstrip_bloc
 
 
 class _BudgetedTree(NodeTransformer):
-    """Sends every ``{% for %}`` loop through :func:`_budget_iter` and every ``~`` through :func:`_budget_concat`
-    (the sandbox has no hook for either), so even a loop with an empty body is held to the time budget."""
+    """Sends every ``{% for %}`` loop through :func:`_budget_iter` and every ``~`` through
+    :func:`_budget_concat` (the sandbox has no hook for either): even an empty loop is held to the budget."""
 
     def visit_For(self, node: nodes.For) -> nodes.For:
         node = self.generic_visit(node)
@@ -255,7 +257,8 @@ def _variables(source: str) -> frozenset[str]:
 
 
 def _syntax_error(template_id: str, exc: jinja2.TemplateSyntaxError) -> TemplateError:
-    return TemplateError(f"Template {template_id!r} has a Jinja syntax error (line {exc.lineno}): {exc.message}")
+    return TemplateError(f"Template {template_id!r} has a Jinja syntax error (line {exc.lineno}): "
+                         f"{exc.message}")
 
 
 @dataclass(frozen=True)
@@ -452,7 +455,7 @@ def _template_file(task: str, directory: str | Path | None) -> Path:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """YAML's safe loader without aliases: an alias bomb (aliases of aliases) could never be expanded or checked."""
+    """YAML's safe loader without aliases: an alias bomb (aliases of aliases) could never be checked."""
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -526,7 +529,8 @@ def _template_from_entry(entry, task: str) -> Template:
         raise TemplateError(f"{where}: 'metadata' must be a mapping (key: value lines), got {_quote(raw)}.")
     unknown = set(raw) - _METADATA_KEYS
     if unknown:
-        raise TemplateError(f"{where}: unknown metadata key(s) {sorted(unknown)}; allowed: {sorted(_METADATA_KEYS)}.")
+        raise TemplateError(f"{where}: unknown metadata key(s) {sorted(unknown)}; "
+                            f"allowed: {sorted(_METADATA_KEYS)}.")
     for key in ("original_task", "held_out"):
         if not isinstance(raw.get(key, False), bool):
             raise TemplateError(f"{where}: metadata {key} must be true or false, not {_quote(raw[key])}.")
@@ -536,7 +540,8 @@ def _template_from_entry(entry, task: str) -> Template:
     if metadata.format not in _FORMATS:
         raise TemplateError(f"{where}: format must be one of {_FORMATS} (few-shot is built by code).")
     if metadata.held_out and not metadata.original_task:
-        raise TemplateError(f"{where} is held out but inverted; hold out a template of the original task instead.")
+        raise TemplateError(f"{where} is held out but inverted; "
+                            "hold out a template of the original task instead.")
     return Template(name=name, task=task, jinja=entry["jinja"], answer_choices=entry.get("answer_choices"),
                     metadata=metadata)
 
@@ -576,7 +581,8 @@ def get_template(task: str, name: str, directory: str | Path | None = None) -> T
 def training_templates(task: str, include_inverted: bool = True, directory: str | Path | None = None
                        ) -> list[Template]:
     """Templates to train on: all but the held-out one (and, if asked, without inverted ones)."""
-    return [t for t in load_templates(task, directory) if not t.held_out and (include_inverted or t.original_task)]
+    return [t for t in load_templates(task, directory)
+            if not t.held_out and (include_inverted or t.original_task)]
 
 
 def held_out_template(task: str, directory: str | Path | None = None) -> Template:
@@ -612,8 +618,8 @@ def _render_row(example: dict, index: int, templates: tuple[Template, ...], assi
 
 def apply_template(dataset, templates: Template | Sequence[Template], seed: int = 42,
                    num_proc: int | None = None, with_target: bool = True, keep_columns: bool = True):
-    """A ``Dataset`` (or ``DatasetDict``) with the columns ``source``, ``target`` (unless ``with_target=False``)
-    and ``template`` (its name) added; several templates are spread evenly over the rows, reproducibly."""
+    """A ``Dataset`` (or ``DatasetDict``) with the columns ``source``, ``target`` (unless
+    ``with_target=False``) and ``template`` (its name) added; several templates are spread evenly."""
     templates = (templates,) if isinstance(templates, Template) else tuple(templates)
     if not templates:
         raise TemplateError("apply_template got no templates; pass one Template or a list of them.")
