@@ -143,7 +143,7 @@ def test_few_shot_share_and_shots_never_include_the_query(mix, splits):
     ids = {task: {row["id"] for row in rows} for task, rows in splits.items()}
     for row in few:
         assert row["row_id"] not in row["shot_ids"]
-        assert 1 <= row["n_shots"] == len(row["shot_ids"]) <= 2
+        assert 1 <= row["n_shots"] == len(row["shot_ids"]) == len(set(row["shot_ids"])) <= 2
         assert set(row["shot_ids"]) <= ids[row["task"]]  # shots from the same task's train split
     zero = mix.filter(lambda r: r["format"] == mixture.ZERO_SHOT)
     assert all(n == 0 for n in zero["n_shots"]) and not any(zero["shot_ids"])
@@ -158,41 +158,12 @@ def test_few_shot_prompts_fit_or_fall_back_to_zero_shot(splits, profile):
     assert mixture.ZERO_SHOT in set(mix.filter(lambda r: r["task"] == "dialogsum")["format"])
 
 
-def test_pick_shots_never_returns_the_query():
-    rng = np.random.default_rng(0)
-    for query in range(5):
-        for _ in range(50):
-            shots = mixture.shot_indices(5, query, 3, rng)
-            assert query not in shots and len(set(shots)) == 3 and all(0 <= s < 5 for s in shots)
-    with pytest.raises(MixtureError):
-        mixture.shot_indices(3, 0, 3, rng)
-
-
 def test_sample_rows_repeats_only_after_a_full_pass():
     rng = np.random.default_rng(0)
     once = mixture.sample_rows(10, 10, rng)
     assert sorted(once) == list(range(10))
     twice = mixture.sample_rows(10, 15, rng)
     assert Counter(Counter(twice).values()) == Counter({1: 5, 2: 5})
-
-
-@pytest.mark.parametrize("ratio", [0.05, 0.2, 0.5])
-def test_replay_adds_the_given_share_of_probe_data(ratio, splits, profile):
-    single = templates.apply_template(Dataset.from_list(splits["dialogsum"]),
-                                      templates.training_templates("dialogsum", include_inverted=False))
-    replay = mixture.replay_mixture(ratio, profile, splits={**splits, "dialogsum": single})
-    tasks = Counter(replay["task"])
-    assert tasks["dialogsum"] == len(single)  # all of the single-task data, unchanged
-    assert (len(replay) - tasks["dialogsum"]) / len(replay) == pytest.approx(ratio, abs=2 / len(replay))
-    assert {t for t in tasks if t != "dialogsum"} == set(PROBES)
-    target_rows = replay.filter(lambda r: r["task"] == "dialogsum")
-    assert sorted(target_rows["source"]) == sorted(single["source"])
-    assert set(replay["format"]) == {mixture.ZERO_SHOT}
-
-
-def test_replay_ratio_must_be_a_share(profile):
-    with pytest.raises(MixtureError, match="ratio"):
-        mixture.replay_mixture(1.0, profile)
 
 
 def test_spec_validation():
@@ -212,27 +183,24 @@ def test_composition_counts_each_task_and_format(mix):
         1 for t, f in zip(mix["task"], mix["format"], strict=True) if t == "dialogsum" and f == "few_shot")
 
 
-def test_multitask_and_replay_runs_use_the_single_task_base_and_budget(micro_profile, monkeypatch):
+def test_multitask_run_uses_the_single_task_base_and_budget(micro_profile, monkeypatch):
+    from utils import finetuning, training
+
     calls = []
-    signature = inspect.signature(mixture.training.train)  # each call's arguments by name, however passed
-    monkeypatch.setattr(mixture.training, "train",
+    signature = inspect.signature(training.train)  # each call's arguments by name, however passed
+    monkeypatch.setattr(training, "train",
                         lambda *args, **kwargs: calls.append(signature.bind(*args, **kwargs).arguments))
-    mixture.finetuning.single_task_run("full", micro_profile)
+    finetuning.single_task_run("full", micro_profile)
     mixture.multitask_run(micro_profile)
-    mixture.replay_run(0.2, micro_profile)
-    single, multi, replay = calls
+    single, multi = calls
     required = {"name", "method", "train_data", "profile"}
-    for run in (multi, replay):
-        assert run["method"] == "full" and run["profile"] == micro_profile  # same base model
-        assert set(run) - required <= set(single) - required | {"force"}, run  # same budget: nothing overridden
-        assert not {"steps", "learning_rate", "batch_size"} & set(run)
+    assert multi["method"] == "full" and multi["profile"] == micro_profile  # same base model
+    assert set(multi) - required <= set(single) - required | {"force"}, multi  # same budget: nothing overridden
+    assert not {"steps", "learning_rate", "batch_size"} & set(multi)
     assert len(multi["train_data"]) == micro_profile.train_steps * micro_profile.batch_size
     assert set(multi["train_data"]["task"]) == set(TASKS)
-    assert replay["name"] == "replay_20pct_full" and multi["name"] == "multitask_full"
-    assert multi.get("eval_data") is None and replay.get("eval_data") is None  # lesson 05 scores the end only
-    single_sources = sorted(single["train_data"]["source"])
-    replay_target = replay["train_data"].filter(lambda r: r["task"] == "dialogsum")
-    assert sorted(replay_target["source"]) == single_sources  # replay = the single-task data + probe data
+    assert multi["name"] == "multitask_full"
+    assert multi.get("eval_data") is None  # lesson 05 scores the end only
 
 
 def test_multitask_section_holds_what_metrics_json_promises():
@@ -268,9 +236,10 @@ def _lesson_05_cell(marker: str) -> str:
     return cells[0]
 
 
-def test_lesson_05_builds_in_its_cells_the_data_build_mixture_and_replay_mixture_give(splits, profile, monkeypatch):
-    """Lesson 05 builds its mixtures in the open; the CLI, the tiny build and the playground call the functions.
-    Both must be the same data, or a run trained by one would not be found by the other."""
+def test_lesson_05_builds_in_its_cells_the_data_build_mixture_gives(splits, profile, monkeypatch):
+    """Lesson 05 builds its mixtures in the open; the CLI, the tiny build and the playground call the function.
+    Both must be the same data, or a run trained by one would not be found by the other. Its replay data is the
+    single-task data, all of it, plus the given share of zero-shot probe data."""
     import datasets
     import pandas as pd
 
@@ -283,7 +252,7 @@ def test_lesson_05_builds_in_its_cells_the_data_build_mixture_and_replay_mixture
     monkeypatch.setattr(finetuning, "summarization_training_data", lambda _profile: single)
     sizes = {task: len(rows) for task, rows in splits.items()}
     spec = MixtureSpec(tasks=TASKS, cap=300, target_share=0.6, seed=profile.seed)
-    names = {"datasets": datasets, "np": np, "pd": pd, "mixture": mixture, "templates": templates, "data": data,
+    names = {"datasets": datasets, "np": np, "pd": pd, "data": data, "mixture": mixture, "templates": templates,
              "finetuning": finetuning, "profile": profile, "TASKS": TASKS, "PROBES": PROBES, "CAP": 300,
              "TARGET_SHARE": 0.6, "counts": mixture.allocate(mixture.budget_examples(profile), spec.rates(sizes))}
     exec(_lesson_05_cell("mix = datasets.concatenate_datasets"), names)
@@ -291,13 +260,20 @@ def test_lesson_05_builds_in_its_cells_the_data_build_mixture_and_replay_mixture
     assert names["spec"] == dataclasses.replace(spec, few_shot_share=names["FEW_SHOT_SHARE"], max_shots=names["MAX_SHOTS"])
     assert names["mix"].to_list() == built.to_list() and len(built) == mixture.budget_examples(profile)
     exec(_lesson_05_cell("def replay_data("), names)
-    replay = mixture.replay_mixture(0.2, profile, splits={**splits, "dialogsum": single})
-    assert names["replay_data"](0.2).to_list() == replay.to_list()
+    for ratio in (0.05, 0.2, 0.5):
+        replay = names["replay_data"](ratio)
+        tasks = Counter(replay["task"])
+        assert tasks["dialogsum"] == len(single)
+        assert (len(replay) - tasks["dialogsum"]) / len(replay) == pytest.approx(ratio, abs=2 / len(replay))
+        assert {t for t in tasks if t != "dialogsum"} == set(PROBES)
+        target_rows = replay.filter(lambda r: r["task"] == "dialogsum")
+        assert sorted(target_rows["source"]) == sorted(single["source"])
+        assert set(replay["format"]) == {mixture.ZERO_SHOT}
 
 
 def test_lesson_05_trainers_are_the_runs_the_playground_and_the_cli_train(micro_profile, monkeypatch):
-    """Lesson 05 builds its two trainers in cells; ``mixture.multitask_run`` / ``replay_run`` (the playground,
-    lesson 06, ``python -m utils.train``) build them with ``training.recipe_trainer``. Same key, same run."""
+    """Lesson 05 builds its two trainers in cells; ``mixture.multitask_run`` (the playground, lesson 06,
+    ``python -m utils.train``) builds it with ``training.recipe_trainer``. Same key, same run."""
     import contextlib
     from types import SimpleNamespace
 

@@ -1,23 +1,8 @@
-"""Zero-, one- and few-shot prompts for dialogue summarization, built the safe way.
+"""Zero-, one- and few-shot prompts for dialogue summarization (lesson 01), and scoring prompts side by side.
 
-Two rules the reference lab broke, kept here in code:
-
-* **Shots come from the train split only.** An exemplar taken from the test split leaks a test answer into
-  the prompt. :func:`pick_shots` draws from the split you give it and :func:`check_shots` raises
-  :class:`ShotLeakError` when a shot's id or dialogue belongs to the test split.
-* **Every prompt is measured, never silently cut.** A tokenizer cuts a long prompt at the model's limit,
-  and what goes is the end: the query dialogue and ``Summary:``. :func:`length_report` measures every
-  prompt (with :func:`utils.evaluation.prompt_lengths`) and names those that would be truncated.
-
-The prompt *styles* compared in lesson 01, from least to most help:
-
-``no_instruction``  the dialogue alone; the model must guess what to do;
-``zero_shot``       the course's evaluation template (an instruction, no example);
-``one_shot``        one solved example from the train split, then the query;
-``few_shot``        several solved examples, then the query.
-
-:func:`compare_styles` and :func:`compare_templates` score such prompts side by side, like with like
-(:func:`score_prompts`): same dialogues, same generation config, multi-reference ROUGE with bootstrap CIs.
+Shots come from the train split only (:func:`check_shots` raises :class:`ShotLeakError` on a test row), and
+every prompt is measured, never silently cut (:func:`length_report`): a tokenizer cuts a long prompt's end,
+the query dialogue itself. :func:`score_prompts` compares like with like: same dialogues, same decoding.
 """
 
 from __future__ import annotations
@@ -32,6 +17,8 @@ from utils.config import Profile
 from utils.data import TARGET_TASK
 from utils.scoring import EVAL_TEMPLATE
 
+#: Prompt styles, from least to most help: the dialogue alone, the evaluation template, then one or several
+#: solved train examples before the query.
 STYLES = ("no_instruction", "zero_shot", "one_shot", "few_shot")
 
 
@@ -42,18 +29,16 @@ class ShotLeakError(ValueError):
 # --- choosing exemplars ------------------------------------------------------------------------------
 def pick_shots(train, k: int, seed: int = 42, test=None, tokenizer=None, max_tokens: int | None = None
                ) -> list[dict]:
-    """``k`` solved examples drawn at random (reproducibly, from ``seed``) from the ``train`` split.
-
-    Pass the ``test`` split too, and the shots are checked against it with :func:`check_shots`. With
-    ``max_tokens`` (and the ``tokenizer`` that counts them), only rows whose solved example
-    (:func:`shot_text`) is at most that long are drawn, to leave room in the prompt for the query.
-    """
+    """``k`` solved examples drawn reproducibly from ``train``, checked against ``test`` if given; with
+    ``max_tokens`` (and the ``tokenizer`` that counts them) only rows whose :func:`shot_text` fits."""
     candidates = np.arange(len(train))
     if max_tokens is not None:
         if tokenizer is None:
-            raise ValueError("max_tokens needs the tokenizer that counts the tokens: pick_shots(..., tokenizer=tokenizer)")
+            raise ValueError("max_tokens needs the tokenizer that counts the tokens: "
+                             "pick_shots(..., tokenizer=tokenizer)")
         template = eval_template()
-        lengths = np.asarray(evaluation.prompt_lengths(tokenizer, [shot_text(row, template) for row in train]))
+        texts = [shot_text(row, template) for row in train]
+        lengths = np.asarray(evaluation.prompt_lengths(tokenizer, texts))
         candidates = candidates[lengths <= max_tokens]
     if k < 0 or k > len(candidates):
         within = f" with at most {max_tokens} tokens" if max_tokens is not None else ""
@@ -67,28 +52,23 @@ def pick_shots(train, k: int, seed: int = 42, test=None, tokenizer=None, max_tok
 
 
 def shot_text(shot: Mapping, template: templates.Template | None = None) -> str:
-    """One solved example as it appears in a few-shot prompt: the rendered input, a new line, the summary."""
+    """One solved example as a few-shot prompt shows it: the rendered input, a new line, the summary."""
     return "\n".join((template or eval_template()).render(shot))
 
 
 def check_shots(shots: Sequence[Mapping], test) -> None:
-    """Raise :class:`ShotLeakError` when a shot's ``id`` or ``dialogue`` is in the ``test`` split.
-
-    ``test`` is the test split (flat or grouped by dialogue), a ``Dataset`` or a list of rows. Dialogues are
-    compared too, because a grouped test split renames ids and the same dialogue can hide under another id.
-    """
+    """Raise :class:`ShotLeakError` when a shot's ``id`` or ``dialogue`` is in the ``test`` split (flat or
+    grouped by dialogue, which renames ids: hence the dialogues are compared too)."""
     rows = _rows(test)
     test_ids = {row["id"] for row in rows if "id" in row}
     test_dialogues = {row["dialogue"] for row in rows if "dialogue" in row}
-    leaked = [
-        str(shot.get("id", f"shot #{i}")) for i, shot in enumerate(shots)
-        if shot.get("id") in test_ids or shot.get("dialogue") in test_dialogues
-    ]
+    leaked = [str(shot.get("id", f"shot #{i}")) for i, shot in enumerate(shots)
+              if shot.get("id") in test_ids or shot.get("dialogue") in test_dialogues]
     if leaked:
         raise ShotLeakError(
-            f"{len(leaked)} of {len(shots)} few-shot exemplars come from the test split: {', '.join(leaked)}. "
-            "A test answer in the prompt inflates the score. Take shots from the train split: "
-            "pick_shots(dataset['train'], k, test=dataset['test'])."
+            f"{len(leaked)} of {len(shots)} few-shot exemplars come from the test split: "
+            f"{', '.join(leaked)}. A test answer in the prompt inflates the score. Take shots from the train "
+            "split: pick_shots(dataset['train'], k, test=dataset['test'])."
         )
 
 
@@ -100,11 +80,8 @@ def eval_template() -> templates.Template:
 
 def build_prompt(example: Mapping, style: str, shots: Sequence[Mapping] = (),
                  template: templates.Template | None = None) -> str:
-    """The prompt for one dialogue in one of the :data:`STYLES`.
-
-    ``one_shot`` uses the first of ``shots``; ``few_shot`` uses all of them (at least two). Exemplars are
-    rendered with their summaries, the query without (FLAN-style, via :func:`templates.render_few_shot`).
-    """
+    """The prompt for one dialogue in one of the :data:`STYLES`: ``one_shot`` uses the first of ``shots``,
+    ``few_shot`` all of them (at least two), rendered with their summaries before the query."""
     if style not in STYLES:
         raise ValueError(f"Unknown prompt style {style!r}; use one of {', '.join(STYLES)}.")
     template = template or eval_template()
@@ -117,32 +94,27 @@ def build_prompt(example: Mapping, style: str, shots: Sequence[Mapping] = (),
         raise ValueError(f"The {style} style needs at least {needed} shot(s), got {len(shots)}; "
                          "pass shots=pick_shots(train, k).")
     chosen = shots[:1] if style == "one_shot" else shots
-    source, _ = templates.render_few_shot(template, chosen, example, with_target=False)
-    return source
+    return templates.render_few_shot(template, chosen, example, with_target=False)[0]
 
 
-def build_prompts(examples: Iterable[Mapping], shots: Sequence[Mapping] = (), styles: Sequence[str] = STYLES,
-                  template: templates.Template | None = None) -> pd.DataFrame:
+def build_prompts(examples: Iterable[Mapping], shots: Sequence[Mapping] = (), styles: Sequence[str] = STYLES
+                  ) -> pd.DataFrame:
     """Every example in every style: a table with the columns ``id``, ``style`` and ``prompt``."""
-    template = template or eval_template()
-    rows = [
-        {"id": example.get("id", str(i)), "style": style, "prompt": build_prompt(example, style, shots, template)}
-        for i, example in enumerate(examples)
-        for style in styles
-    ]
+    template = eval_template()
+    rows = [{"id": example.get("id", str(i)), "style": style,
+             "prompt": build_prompt(example, style, shots, template)}
+            for i, example in enumerate(examples) for style in styles]
     return pd.DataFrame(rows, columns=["id", "style", "prompt"])
 
 
 # --- checking lengths ----------------------------------------------------------------------------------
-def length_report(tokenizer, prompts: Sequence[str], limit: int, names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Each prompt's length in tokens against ``limit``: columns ``tokens``, ``fits`` and ``over_by``.
-
-    Nothing is cut. Rows that do not fit are the prompts a tokenizer with ``truncation=True`` would cut
-    (losing their end); :func:`describe_lengths` says how many. ``names`` (e.g. ``"test_3/few_shot"``)
-    label the rows; by default they are numbered.
-    """
+def length_report(tokenizer, prompts: Sequence[str], limit: int, names: Sequence[str] | None = None
+                  ) -> pd.DataFrame:
+    """Each prompt's length in tokens against ``limit`` (columns ``tokens``, ``fits``, ``over_by``); nothing
+    is cut. ``names`` (e.g. ``"test_3/few_shot"``) label the rows; by default they are numbered."""
     if limit < 1:
-        raise ValueError(f"limit must be a positive number of tokens (e.g. profile.max_source_length), got {limit}")
+        raise ValueError(f"limit must be a positive number of tokens (e.g. profile.max_source_length), "
+                         f"got {limit}")
     prompts = list(prompts)
     if names is not None and len(names) != len(prompts):
         raise ValueError(f"{len(names)} names for {len(prompts)} prompts; give one name per prompt")
@@ -163,23 +135,17 @@ def describe_lengths(report: pd.DataFrame, what: str = "prompts") -> str:
     longest = int(report["tokens"].max())
     if too_long.empty:
         return f"All {len(report)} {what} fit in the {limit}-token limit (longest: {longest} tokens)."
-    shown = ", ".join(f"{_label(i)} ({n} tokens)" for i, n in too_long["tokens"].head(5).items())
+    shown = ", ".join(f"{f'#{i}' if isinstance(i, int | np.integer) else i} ({n} tokens)"
+                      for i, n in too_long["tokens"].head(5).items())
     more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
     return (f"{len(too_long)} of {len(report)} {what} exceed the {limit}-token limit and would be truncated: "
             f"{shown}{more}. They are not cut here: use fewer or shorter shots, or leave them out.")
 
 
-def _label(index) -> str:
-    return f"#{index}" if isinstance(index, int | np.integer) else str(index)
-
-
-def length_table(rows, tokenizer, template: templates.Template | None = None) -> pd.DataFrame:
-    """Lengths of each row's dialogue and summary in words and tokens, and of its evaluation prompt in tokens.
-
-    Columns: ``dialogue_words``, ``summary_words``, ``dialogue_tokens``, ``prompt_tokens``, ``summary_tokens``
-    (token counts include the end-of-sequence token, as the model sees them).
-    """
-    template = template or eval_template()
+def length_table(rows, tokenizer) -> pd.DataFrame:
+    """Each row's dialogue and summary in words and tokens, and its evaluation prompt in tokens (token counts
+    include the end-of-sequence token, as the model sees them)."""
+    template = eval_template()
     rows = _rows(rows)
     dialogues = [row["dialogue"] for row in rows]
     summaries = [row["summary"] for row in rows]
@@ -195,51 +161,38 @@ def length_table(rows, tokenizer, template: templates.Template | None = None) ->
 # --- comparing prompts ----------------------------------------------------------------------------------
 def compare_styles(model, tokenizer, test, shots: Sequence[Mapping], profile: Profile,
                    styles: Sequence[str] = STYLES) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score each prompt style (see :data:`STYLES`) on the same test dialogues; see :func:`score_prompts`."""
+    """Score each prompt style on the same test dialogues (:func:`score_prompts`)."""
     rows = _rows(test)
     check_shots(shots, rows)
     return score_prompts(model, tokenizer, build_prompts(rows, shots, styles), rows, profile, by="style")
 
 
-def summary_templates(include_held_out: bool = True) -> list[templates.Template]:
-    """The target task's summarization templates (inverted ones left out), in file order."""
-    return [t for t in templates.load_templates(TARGET_TASK)
-            if t.original_task and (include_held_out or not t.held_out)]
+def summary_templates() -> list[templates.Template]:
+    """The target task's summarization templates (held-out one included, inverted ones not), in file order."""
+    return [t for t in templates.load_templates(TARGET_TASK) if t.original_task]
 
 
 def compare_templates(model, tokenizer, test, profile: Profile, names: Sequence[str] | None = None
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score each summarization template zero-shot on the same test dialogues; see :func:`score_prompts`.
-
-    ``names`` defaults to every summarization template (:func:`summary_templates`), the held-out one included.
-    """
+    """Score each summarization template (by default all, :func:`summary_templates`) zero-shot on the same
+    test dialogues (:func:`score_prompts`)."""
     rows = _rows(test)
     names = list(names) if names is not None else [t.name for t in summary_templates()]
-    prompts = pd.DataFrame(
-        [{"id": row["id"], "template": name, "prompt": templates.get_template(TARGET_TASK, name).render_source(row)}
-         for row in rows for name in names],
-        columns=["id", "template", "prompt"],
-    )
+    chosen = {name: templates.get_template(TARGET_TASK, name) for name in names}
+    prompts = pd.DataFrame([{"id": row["id"], "template": name, "prompt": chosen[name].render_source(row)}
+                            for row in rows for name in names], columns=["id", "template", "prompt"])
     return score_prompts(model, tokenizer, prompts, rows, profile, by="template")
 
 
 def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profile,
                   by: str = "style") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Generate and score several ways of prompting (column ``by`` of ``prompts``) on the same dialogues.
+    """Generate and score each way of prompting (column ``by`` of ``prompts``: ``id``, ``by``, ``prompt``) on
+    ``test`` grouped by dialogue. A dialogue too long in any way is left out of every way (``n_left_out``).
 
-    ``prompts`` has the columns ``id``, ``by`` and ``prompt``; ``test`` is the test split grouped by dialogue
-    (``id``, ``references``). Decoding is the course's generation config. Like with like: a dialogue whose
-    prompt is too long for the model in *any* way is left out of *every* way (counted in ``n_left_out``);
-    nothing is cut. Returns
-
-    * a scores table, one row per way: ROUGE with 95% bootstrap CIs (:func:`evaluation.score_summaries`),
-      grounding and, where ``test`` has ``facts``, fact recall (:func:`evaluation.score_facts`),
-      ``prompt_tokens`` (mean) and ``n_left_out``;
-    * an outputs table, one row per dialogue and way: ``prompt``, ``tokens``, ``prediction``, ``references``
-      and per-dialogue ``rouge1`` (for paired comparisons).
+    Returns one row per way (ROUGE with bootstrap CIs, grounding, fact recall, ``prompt_tokens``) and one per
+    dialogue and way (``prompt``, ``tokens``, ``prediction``, ``references``, ``rouge1``).
     """
     rows = {row["id"]: row for row in _rows(test)}
-    references = {i: row["references"] for i, row in rows.items()}
     prompts = prompts.reset_index(drop=True)
     prompts["tokens"] = length_report(tokenizer, prompts["prompt"], profile.max_source_length)["tokens"]
     fits = prompts.groupby("id", sort=False)["tokens"].max() <= profile.max_source_length
@@ -249,10 +202,10 @@ def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profil
     kept = prompts[prompts["id"].map(fits)]
     scores, outputs = [], []
     for name, mine in kept.groupby(by, sort=False):
-        refs = [references[i] for i in mine["id"]]
+        mine_rows = [rows[i] for i in mine["id"]]
+        refs = [row["references"] for row in mine_rows]
         predictions = evaluation.generate(model, tokenizer, list(mine["prompt"]), profile, desc=str(name))
         result = evaluation.score_summaries(predictions, refs, seed=profile.seed)
-        mine_rows = [rows[i] for i in mine["id"]]
         facts = [row["facts"] for row in mine_rows] if all("facts" in row for row in mine_rows) else None
         result.update(evaluation.score_facts(predictions, [row["dialogue"] for row in mine_rows], facts,
                                              seed=profile.seed))
@@ -263,12 +216,11 @@ def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profil
     return pd.DataFrame(scores), pd.concat(outputs, ignore_index=True)
 
 
-def templates_section(validation_scores: pd.DataFrame, test_scores: pd.DataFrame, paired: Mapping, *, best: str,
-                      worst: str, held_out: str, n_validation_dialogues: int, n_test_dialogues: int,
-                      n_training_templates: int) -> dict:
-    """Lesson 02's ``templates`` section of metrics.json: every template's validation ROUGE-1 with its interval
-    (``validation_scores``, :func:`compare_templates`), the ``held_out`` template's, and the ``best`` and
-    ``worst`` (chosen on validation) measured on test (``test_scores``) with their ``paired`` bootstrap."""
+def templates_section(validation_scores: pd.DataFrame, test_scores: pd.DataFrame, paired: Mapping, *,
+                      best: str, worst: str, held_out: str, n_validation_dialogues: int,
+                      n_test_dialogues: int, n_training_templates: int) -> dict:
+    """Lesson 02's ``templates`` section of metrics.json: each template's validation scores, and the ``best``
+    and ``worst`` (chosen on validation) measured on test with their ``paired`` bootstrap."""
     keys = ("rouge1", "rouge1_ci_low", "rouge1_ci_high", "fact_recall", "grounding")
     validation = validation_scores.set_index("template")["rouge1"]
     on_test = test_scores.set_index("template")["rouge1"]

@@ -1,24 +1,9 @@
 """Prompt templates: turn a data row into an instruction (``source``) and its answer (``target``).
 
-In the spirit of promptsource and FLAN, each task has a YAML file in ``data/templates/<task>.yaml`` with
-several phrasings of the same task. A template's ``jinja`` body holds the input, then ``|||``, then the target::
-
-    Summarize the following conversation.
-
-    {{dialogue}}
-
-    Summary: ||| {{summary}}
-
-Templates render in a sandboxed Jinja environment with strict undefined variables, and every template is
-checked when its file loads (by rendering it on a dummy row built from the file's ``fields:``), so a typo
-fails at once, not in the middle of a training run. Bad templates raise :class:`TemplateError`.
-
-A render has a budget (:data:`_RENDER_SECONDS`, :data:`MAX_RENDER_CHARS`): a template only arranges a row's
-fields into a prompt, so nested ``range()`` loops, ``'x' * 10**9`` or ``lipsum(10**5)`` fail at once with a
-short message instead of hanging. Template files are read without YAML aliases (an alias bomb cannot expand).
-
-Main entry points: :func:`load_templates`, :func:`get_template`, :func:`training_templates`,
-:func:`held_out_template`, :meth:`Template.render`, :func:`apply_template` and :func:`render_few_shot`.
+Each task has a YAML file ``data/templates/<task>.yaml`` with several phrasings of it (as in promptsource
+and FLAN), each a Jinja body ``input ||| target``. Templates render in a sandbox, with strict undefined
+variables and a time and size budget, and are checked when their file loads (by rendering a dummy row built
+from its ``fields:``), so a typo fails at once. Bad templates raise :class:`TemplateError`.
 """
 
 from __future__ import annotations
@@ -45,29 +30,25 @@ from jinja2.visitor import NodeTransformer
 from utils import data, results
 from utils.config import TEMPLATES_DIR
 
-#: Separates a template's input from its target, as in promptsource.
-_SEPARATOR = "|||"
-#: The variable holding a template's rendered answer choices (a list) inside its Jinja body.
-_CHOICES_VARIABLE = "answer_choices"
-#: Field types allowed in a file's ``fields:`` mapping, with the dummy value used to check templates.
+_SEPARATOR = "|||"  # between a template's input and its target, as in promptsource
+_CHOICES_VARIABLE = "answer_choices"  # holds the rendered answer choices (a list) inside a template
+#: Field types allowed in a file's ``fields:``, with the dummy value templates are checked on.
 _FIELD_TYPES = {"string": lambda name: f"<{name}>", "list": lambda name: [f"<{name} 1>", f"<{name} 2>"]}
 _METADATA_KEYS = {"task", "original_task", "held_out", "metrics", "format"}
 _FORMATS = ("zero_shot",)
 
-#: A render's budget. A template arranges a row's fields into a prompt; anything slower or longer is a mistake.
+#: A render's budget: a template only arranges a row's fields, so anything slower or longer is a mistake.
 _RENDER_SECONDS = 2.0
-#: The longest text (or list) a render may produce, in the output or in any value it builds on the way.
-MAX_RENDER_CHARS = 200_000
-#: The most items a template's ``range()`` may give, and the most paragraphs its ``lipsum()`` may write.
-_MAX_RANGE = 10_000
-_MAX_LIPSUM = 10
-#: A format width of five digits or more (``'%99999s'``, ``'{:>99999}'``) or a ``*`` width would pad without bound.
+MAX_RENDER_CHARS = 200_000  # the longest text or list a render may build, in its output or on the way
+_MAX_RANGE = 10_000  # items a template's range() may give
+_MAX_LIPSUM = 10  # paragraphs a template's lipsum() may write
+#: A format width of five digits or more (``'%99999s'``, ``'{:>99999}'``) or a ``*`` width pads without bound.
 _WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{5,}|\d*\.(\*|\d{5,}))|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
-#: How error messages quote a value: short, whatever its size or depth.
-_QUOTE = reprlib.Repr()
+_QUOTE = reprlib.Repr()  # error messages quote a value briefly, whatever its size or depth
 _QUOTE.maxstring = _QUOTE.maxother = 80
 _QUOTE.maxlist = _QUOTE.maxtuple = _QUOTE.maxdict = 4
 _QUOTE.maxlevel = 2
+_quote = _QUOTE.repr
 
 
 class TemplateError(ValueError):
@@ -75,14 +56,14 @@ class TemplateError(ValueError):
 
 
 class _OverBudget(Exception):
-    """A render ran past :data:`_RENDER_SECONDS` or built more than :data:`MAX_RENDER_CHARS` (internal)."""
+    """A render ran too long or built too much (becomes a :class:`TemplateError`)."""
 
 
-_budget = threading.local()  # .deadline: time.monotonic() by which the current render must end
+_budget = threading.local()  # .deadline: the time.monotonic() by which the current render must end
 
 
 def _tick() -> None:
-    """Fail the current render once it has run past its deadline (called on every loop step, call and operator)."""
+    """Fail the current render once past its deadline (called on every loop step, call and operator)."""
     deadline = getattr(_budget, "deadline", None)
     if deadline is not None and time.monotonic() > deadline:
         raise _OverBudget(f"it ran for more than {_RENDER_SECONDS:g} s")
@@ -98,14 +79,21 @@ def _checked(value):
 
 def _check_size(count: int, what: str) -> None:
     if count > MAX_RENDER_CHARS:
-        raise _OverBudget(f"{what} asks for {count:,} characters or items (the limit is {MAX_RENDER_CHARS:,})")
+        raise _OverBudget(f"{what} asks for {count:,} characters or items "
+                          f"(the limit is {MAX_RENDER_CHARS:,})")
 
 
 def _check_numbers(args, what: str) -> None:
-    """Refuse a count or width above :data:`MAX_RENDER_CHARS` (e.g. ``center(10**9)``, ``ljust(10**9)``)."""
+    """Refuse a count or width over budget (``center(10**9)``, ``ljust(10**9)``)."""
     for arg in args:
         if isinstance(arg, int) and not isinstance(arg, bool):
             _check_size(arg, what)
+
+
+def _check_parts(value, what: str) -> None:
+    """Refuse joining a list whose texts add up to more than the budget (``[text] * 9999``)."""
+    if isinstance(value, (list, tuple)):
+        _check_size(sum(len(part) for part in value if isinstance(part, str)), what)
 
 
 def _check_format(text) -> None:
@@ -113,48 +101,12 @@ def _check_format(text) -> None:
         raise _OverBudget("a format string has a '*' width or a width of five digits or more")
 
 
-def _budget_range(*args: int) -> range:
-    """``range()`` for templates: at most :data:`_MAX_RANGE` items."""
-    items = range(*args)
-    if len(items) > _MAX_RANGE:
-        raise _OverBudget(f"range() of {len(items):,} items (the limit is {_MAX_RANGE:,})")
-    return items
-
-
-def _budget_lipsum(n: int = 5, html: bool = False, min: int = 20, max: int = 100) -> str:  # noqa: A002
-    """``lipsum()`` for templates: at most :data:`_MAX_LIPSUM` paragraphs of at most 100 words."""
-    if not 0 <= n <= _MAX_LIPSUM or not 0 <= min <= max <= 100:
-        raise _OverBudget(f"lipsum(n={n}, min={min}, max={max}) (the limits are n <= {_MAX_LIPSUM}, max <= 100)")
-    return generate_lorem_ipsum(n, html, min, max)
-
-
-def _budget_iter(iterable):
-    """What every ``{% for %}`` loop iterates over (see :func:`_compile`): the items, one budget tick each."""
-    for item in iterable:
-        _tick()
-        yield item
-
-
-def _budget_concat(*parts) -> str:
-    """``a ~ b`` for templates: the parts as text, joined unless the result would be over budget."""
-    texts = [str(part) for part in parts]
-    _check_parts(texts, "a concatenation ('~')")
-    return "".join(texts)
-
-
-def _check_parts(value, what: str) -> None:
-    """Refuse joining a list whose texts add up to more than :data:`MAX_RENDER_CHARS` (e.g. ``[text] * 9999``)."""
-    if isinstance(value, (list, tuple)):
-        _check_size(sum(len(part) for part in value if isinstance(part, str)), what)
-
-
 def _check_growth(name: str, text, args: tuple, kwargs: dict, what: str) -> None:
-    """Refuse a call that would grow ``text`` past the budget, before it builds the result: ``replace`` (each
-    match becomes the new text), ``expandtabs`` (each tab its width) and ``indent`` (each line its width)."""
+    """Refuse ``replace``, ``expandtabs`` or ``indent`` growing ``text`` past the budget, before it runs."""
     if not isinstance(text, str):
         return
     size = None
-    if name in ("replace", "do_replace") and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+    if name in ("replace", "do_replace") and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
         count = args[2] if len(args) > 2 else kwargs.get("count")
         matches = text.count(args[0]) if args[0] else len(text) + 1
         if isinstance(count, int) and count >= 0:
@@ -171,20 +123,46 @@ def _check_growth(name: str, text, args: tuple, kwargs: dict, what: str) -> None
         _check_size(size, what)
 
 
+def _budget_range(*args: int) -> range:
+    items = range(*args)
+    if len(items) > _MAX_RANGE:
+        raise _OverBudget(f"range() of {len(items):,} items (the limit is {_MAX_RANGE:,})")
+    return items
+
+
+def _budget_lipsum(n: int = 5, html: bool = False, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    if not 0 <= n <= _MAX_LIPSUM or not 0 <= min <= max <= 100:
+        raise _OverBudget(f"lipsum(n={n}, min={min}, max={max}) "
+                          f"(the limits are n <= {_MAX_LIPSUM}, max <= 100)")
+    return generate_lorem_ipsum(n, html, min, max)
+
+
+def _budget_iter(iterable):
+    for item in iterable:
+        _tick()
+        yield item
+
+
+def _budget_concat(*parts) -> str:
+    texts = [str(part) for part in parts]
+    _check_parts(texts, "a concatenation ('~')")
+    return "".join(texts)
+
+
 def _budget_filter(function):
     """A Jinja filter that ticks the budget and refuses huge counts and results."""
     skip = 2 if hasattr(function, "jinja_pass_arg") else 1  # the context (if passed) and the filtered value
+    what = f"the filter {function.__name__}"
 
     @functools.wraps(function)
     def budgeted(*args, **kwargs):
         _tick()
-        _check_numbers([*args[skip:], *kwargs.values()], f"the filter {function.__name__}")
+        _check_numbers([*args[skip:], *kwargs.values()], what)
         if len(args) >= skip:
-            _check_parts(args[skip - 1], f"the filter {function.__name__}")
-        if function.__name__ == "do_format" and len(args) >= skip:
-            _check_format(args[skip - 1])
-        if len(args) >= skip:
-            _check_growth(function.__name__, args[skip - 1], args[skip:], kwargs, f"the filter {function.__name__}")
+            _check_parts(args[skip - 1], what)
+            if function.__name__ == "do_format":
+                _check_format(args[skip - 1])
+            _check_growth(function.__name__, args[skip - 1], args[skip:], kwargs, what)
         return _checked(function(*args, **kwargs))
 
     return budgeted
@@ -218,34 +196,22 @@ class _BudgetedSandbox(ImmutableSandboxedEnvironment):
         _tick()
         owner = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
         if isinstance(owner, str):  # str.ljust(10**9), str.center, str.zfill, str.format('{:>99999}')
-            _check_numbers([*args, *kwargs.values()], f"str.{__obj.__name__}()")
+            what = f"str.{__obj.__name__}()"
+            _check_numbers([*args, *kwargs.values()], what)
             for arg in args:
-                _check_parts(arg, f"str.{__obj.__name__}()")
+                _check_parts(arg, what)
             _check_format(owner)
-            _check_growth(__obj.__name__, owner, args, kwargs, f"str.{__obj.__name__}()")
+            _check_growth(__obj.__name__, owner, args, kwargs, what)
         return _checked(super().call(__context, __obj, *args, **kwargs))
 
 
-# Immutable sandbox: templates may read rows but not call unsafe attributes or mutate lists/dicts.
 # trim_blocks/lstrip_blocks let a `{% for %}` loop sit on its own lines without leaving blank lines.
 _ENV = _BudgetedSandbox(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
-@functools.cache
-def _compile(source: str) -> jinja2.Template:
-    """Compile Jinja source once (cached, so Template objects stay plain, picklable data).
-
-    Every loop and ``~`` is rewritten (:class:`_BudgetedTree`), so even a loop with an empty body is held to
-    the render's time budget.
-    """
-    tree = _BudgetedTree().visit(_ENV.parse(source))
-    tree.set_environment(_ENV)
-    return _ENV.from_string(tree)
-
-
 class _BudgetedTree(NodeTransformer):
-    """Rewrites a parsed template so that every ``{% for %}`` loop iterates through :func:`_budget_iter` and
-    every ``~`` goes through :func:`_budget_concat` (neither has a hook of its own in the sandbox)."""
+    """Sends every ``{% for %}`` loop through :func:`_budget_iter` and every ``~`` through
+    :func:`_budget_concat` (the sandbox has no hook for either): even an empty loop is held to the budget."""
 
     def visit_For(self, node: nodes.For) -> nodes.For:
         node = self.generic_visit(node)
@@ -260,8 +226,16 @@ def _call(function: str, args: list, lineno: int) -> nodes.Call:
     return nodes.Call(nodes.Name(function, "load", lineno=lineno), list(args), [], None, None, lineno=lineno)
 
 
+@functools.cache
+def _compile(source: str) -> jinja2.Template:
+    """Compile Jinja source once, budgeted (cached here, so Template objects stay plain, picklable data)."""
+    tree = _BudgetedTree().visit(_ENV.parse(source))
+    tree.set_environment(_ENV)
+    return _ENV.from_string(tree)
+
+
 def _render_budgeted(source: str, context: dict) -> str:
-    """Render ``source`` within :data:`_RENDER_SECONDS` and :data:`MAX_RENDER_CHARS` (else :class:`_OverBudget`)."""
+    """Render ``source`` within the time and size budget (else :class:`_OverBudget`)."""
     outer = getattr(_budget, "deadline", None)
     _budget.deadline = outer or time.monotonic() + _RENDER_SECONDS
     try:
@@ -276,25 +250,21 @@ def _render_budgeted(source: str, context: dict) -> str:
         _budget.deadline = outer
 
 
-def _quote(value) -> str:
-    """``repr(value)``, shortened: error messages quote data without printing (or even building) all of it."""
-    return _QUOTE.repr(value)
-
-
 @functools.cache
 def _variables(source: str) -> frozenset[str]:
     """The top-level variables a piece of Jinja source reads."""
     return frozenset(meta.find_undeclared_variables(_ENV.parse(source)))
 
 
+def _syntax_error(template_id: str, exc: jinja2.TemplateSyntaxError) -> TemplateError:
+    return TemplateError(f"Template {template_id!r} has a Jinja syntax error (line {exc.lineno}): "
+                         f"{exc.message}")
+
+
 @dataclass(frozen=True)
 class _TemplateMetadata:
-    """What a template is for.
-
-    ``task`` names what the template asks for (e.g. ``summarization``, ``dialogue_generation``);
-    ``original_task`` is False for an *inverted* template (e.g. write a dialogue from its summary);
-    ``held_out`` marks the one template per task kept out of every training run (for evaluation only).
-    """
+    """What a template asks for (``task``, e.g. ``summarization``); ``original_task`` is False for an inverted
+    template (a dialogue from its summary); ``held_out`` marks the one per task never trained on."""
 
     task: str = ""
     original_task: bool = True
@@ -328,7 +298,6 @@ class Template:
                 f"between the input and the target (e.g. 'Summarize: {{{{dialogue}}}} {_SEPARATOR} {{{{summary}}}}')."
             )
 
-    # --- descriptive properties -------------------------------------------------------------------
     @property
     def id(self) -> str:
         """``task/name``, the template's unique identifier."""
@@ -355,19 +324,11 @@ class Template:
     def target_jinja(self) -> str:
         return self.jinja.split(_SEPARATOR)[1]
 
-    @property
-    def variables(self) -> frozenset[str]:
-        """Row fields (and ``answer_choices``) this template reads."""
-        names = _variables(self.input_jinja) | _variables(self.target_jinja)
-        return names | (_variables(self.answer_choices) if self.answer_choices else frozenset())
-
-    # --- rendering ----------------------------------------------------------------------------------
     def render(self, example: Mapping) -> tuple[str, str]:
         """Render a row into ``(source, target)``, both stripped; empty results are errors."""
         context = self._context(example, self.input_jinja, self.target_jinja)
-        source = self._render_part(self.input_jinja, context, example, "input")
-        target = self._render_part(self.target_jinja, context, example, "target")
-        return source, target
+        return (self._render_part(self.input_jinja, context, example, "input"),
+                self._render_part(self.target_jinja, context, example, "target"))
 
     def render_source(self, example: Mapping) -> str:
         """Render only the input (for rows without a target, e.g. test rows grouped by dialogue)."""
@@ -402,7 +363,7 @@ class Template:
             context[_CHOICES_VARIABLE] = self.answer_choices_for(example)
         return context
 
-    def _check_fields(self, needed: frozenset[str] | set[str], example: Mapping) -> None:
+    def _check_fields(self, needed: frozenset[str], example: Mapping) -> None:
         missing = sorted(set(needed) - set(example))
         if missing:
             raise TemplateError(
@@ -439,9 +400,7 @@ class Template:
                 "only arranges a row's fields into a prompt; remove the loop, repetition or padding that grows it."
             ) from None
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
-                f"Template {self.id!r} has a Jinja syntax error (line {exc.lineno}): {exc.message}"
-            ) from exc
+            raise _syntax_error(self.id, exc) from exc
         except SecurityError as exc:
             raise TemplateError(
                 f"Template {self.id!r} did something the sandbox forbids ({_short(exc)}). Templates may only read "
@@ -463,7 +422,7 @@ def _row_label(example: Mapping) -> str:
 
 
 def _short(text, limit: int = 300) -> str:
-    """``str(text)`` cut to ``limit`` characters (a message quoting a huge value stays readable)."""
+    """``str(text)`` cut to ``limit`` characters, so a message quoting a huge value stays readable."""
     text = str(text)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
@@ -475,8 +434,8 @@ def list_tasks(directory: str | Path = TEMPLATES_DIR) -> list[str]:
 
 
 def load_templates(task: str, directory: str | Path | None = None) -> list[Template]:
-    """Load and check every template of ``task`` from ``<directory>/<task>.yaml`` (in file order); by default
-    from the task's ``templates_dir`` in the registry (:mod:`utils.data`), or ``data/templates``."""
+    """Load and check every template of ``task`` (in file order) from ``<directory>/<task>.yaml``, by default
+    from the task's file in the registry (:mod:`utils.data`) or in ``data/templates``."""
     path = _template_file(task, directory)
     if not path.is_file():
         raise TemplateError(
@@ -490,16 +449,13 @@ def load_templates(task: str, directory: str | Path | None = None) -> list[Templ
 
 
 def _template_file(task: str, directory: str | Path | None) -> Path:
-    """``<directory>/<task>.yaml``; without a directory, the registered task's template file (:mod:`utils.data`),
-    or the one in ``data/templates``."""
     if directory is None:
         return data.TASKS[task].template_file if task in data.TASKS else TEMPLATES_DIR / f"{task}.yaml"
     return Path(directory) / f"{task}.yaml"
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """YAML's safe loader without anchors and aliases: a template file has no use for them, and an alias bomb
-    (aliases of aliases, a billion items) could not be expanded, printed or checked in any time."""
+    """YAML's safe loader without aliases: an alias bomb (aliases of aliases) could never be checked."""
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -537,7 +493,12 @@ def _load_file(path: Path) -> list[Template]:
         raise TemplateError("needs top-level keys 'task', 'fields' and 'templates' (see data/templates/README.md).")
     if spec["task"] != path.stem:
         raise TemplateError(f"declares task {_quote(spec['task'])} but the file is named {path.name}; make them match.")
-    fields = _parse_fields(spec["fields"])
+    fields = spec["fields"]
+    if not isinstance(fields, dict) or not fields:
+        raise TemplateError("'fields' must map each row field to its type, e.g. {text: string, options: list}.")
+    bad = {name: kind for name, kind in fields.items() if not isinstance(kind, str) or kind not in _FIELD_TYPES}
+    if bad:
+        raise TemplateError(f"unknown field type(s) {_quote(bad)}; use one of {', '.join(_FIELD_TYPES)}.")
     dummy = {name: _FIELD_TYPES[kind](name) for name, kind in fields.items()}
     if not isinstance(spec["templates"] or [], list):
         raise TemplateError("'templates' must be a list of entries, each starting with '- name: ...'.")
@@ -556,15 +517,6 @@ def _load_file(path: Path) -> list[Template]:
     return templates
 
 
-def _parse_fields(fields) -> dict[str, str]:
-    if not isinstance(fields, dict) or not fields:
-        raise TemplateError("'fields' must map each row field to its type, e.g. {text: string, options: list}.")
-    bad = {name: kind for name, kind in fields.items() if not isinstance(kind, str) or kind not in _FIELD_TYPES}
-    if bad:
-        raise TemplateError(f"unknown field type(s) {_quote(bad)}; use one of {', '.join(_FIELD_TYPES)}.")
-    return dict(fields)
-
-
 def _template_from_entry(entry, task: str) -> Template:
     if not isinstance(entry, dict) or "name" not in entry or "jinja" not in entry:
         raise TemplateError(f"every template needs a 'name' and a 'jinja' body; got {_quote(entry)}.")
@@ -577,39 +529,32 @@ def _template_from_entry(entry, task: str) -> Template:
         raise TemplateError(f"{where}: 'metadata' must be a mapping (key: value lines), got {_quote(raw)}.")
     unknown = set(raw) - _METADATA_KEYS
     if unknown:
-        raise TemplateError(
-            f"{where}: unknown metadata key(s) {sorted(unknown)}; allowed: {sorted(_METADATA_KEYS)}."
-        )
+        raise TemplateError(f"{where}: unknown metadata key(s) {sorted(unknown)}; "
+                            f"allowed: {sorted(_METADATA_KEYS)}.")
     for key in ("original_task", "held_out"):
         if not isinstance(raw.get(key, False), bool):
             raise TemplateError(f"{where}: metadata {key} must be true or false, not {_quote(raw[key])}.")
-    metadata = _TemplateMetadata(
-        task=raw.get("task", ""),
-        original_task=raw.get("original_task", True),
-        held_out=raw.get("held_out", False),
-        metrics=tuple(raw.get("metrics") or ()),
-        format=raw.get("format", "zero_shot"),
-    )
+    metadata = _TemplateMetadata(task=raw.get("task", ""), original_task=raw.get("original_task", True),
+                                 held_out=raw.get("held_out", False), metrics=tuple(raw.get("metrics") or ()),
+                                 format=raw.get("format", "zero_shot"))
     if metadata.format not in _FORMATS:
         raise TemplateError(f"{where}: format must be one of {_FORMATS} (few-shot is built by code).")
     if metadata.held_out and not metadata.original_task:
-        raise TemplateError(
-            f"{where} is held out but inverted; hold out a template of the original task instead."
-        )
+        raise TemplateError(f"{where} is held out but inverted; "
+                            "hold out a template of the original task instead.")
     return Template(name=name, task=task, jinja=entry["jinja"], answer_choices=entry.get("answer_choices"),
                     metadata=metadata)
 
 
 def _validate(template: Template, dummy: dict) -> None:
     """Fail now, not mid-training: check syntax, variables and a render on a dummy row."""
+    variables = set()
     for part in filter(None, (template.input_jinja, template.target_jinja, template.answer_choices)):
         try:
-            _variables(part)
+            variables |= _variables(part)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
-                f"Template {template.id!r} has a Jinja syntax error (line {exc.lineno}): {exc.message}"
-            ) from exc
-    unknown = sorted(template.variables - set(dummy) - {_CHOICES_VARIABLE})
+            raise _syntax_error(template.id, exc) from exc
+    unknown = sorted(variables - set(dummy) - {_CHOICES_VARIABLE})
     if unknown:
         raise TemplateError(
             f"Template {template.id!r} uses {', '.join(map(repr, unknown))}, which is not among the file's "
@@ -636,10 +581,8 @@ def get_template(task: str, name: str, directory: str | Path | None = None) -> T
 def training_templates(task: str, include_inverted: bool = True, directory: str | Path | None = None
                        ) -> list[Template]:
     """Templates to train on: all but the held-out one (and, if asked, without inverted ones)."""
-    return [
-        t for t in load_templates(task, directory)
-        if not t.held_out and (include_inverted or t.original_task)
-    ]
+    return [t for t in load_templates(task, directory)
+            if not t.held_out and (include_inverted or t.original_task)]
 
 
 def held_out_template(task: str, directory: str | Path | None = None) -> Template:
@@ -654,14 +597,13 @@ def held_out_template(task: str, directory: str | Path | None = None) -> Templat
 
 
 def fingerprint(template: Template) -> str:
-    """A short hash of a template's text (its Jinja and answer choices): a cache key that an edit of the
-    template's wording changes, where its name would not."""
+    """A short hash of a template's wording (Jinja and answer choices), for cache keys."""
     return results.digest([f"{template.jinja}\x00{template.answer_choices or ''}"])
 
 
 # --- applying templates to data sets ----------------------------------------------------------------
 def assign_templates(n_rows: int, n_templates: int, seed: int = 42) -> np.ndarray:
-    """Which template each row gets: balanced (each used n_rows/n_templates times, +-1), shuffled by seed."""
+    """Which template each row gets: each used n_rows/n_templates times (+-1), shuffled by ``seed``."""
     return np.random.default_rng(seed).permutation(np.arange(n_rows) % n_templates)
 
 
@@ -676,38 +618,30 @@ def _render_row(example: dict, index: int, templates: tuple[Template, ...], assi
 
 def apply_template(dataset, templates: Template | Sequence[Template], seed: int = 42,
                    num_proc: int | None = None, with_target: bool = True, keep_columns: bool = True):
-    """Turn a ``Dataset`` (or ``DatasetDict``) into an instruction data set with ``datasets.map``.
-
-    Adds the columns ``source``, ``target`` (unless ``with_target=False``) and ``template`` (its name).
-    With several templates each row gets one, balanced and reproducible from ``seed``.
-    """
+    """A ``Dataset`` (or ``DatasetDict``) with the columns ``source``, ``target`` (unless
+    ``with_target=False``) and ``template`` (its name) added; several templates are spread evenly."""
     templates = (templates,) if isinstance(templates, Template) else tuple(templates)
     if not templates:
         raise TemplateError("apply_template got no templates; pass one Template or a list of them.")
     if hasattr(dataset, "keys"):  # a DatasetDict: each split on its own
         from datasets import DatasetDict
 
-        return DatasetDict({
-            split: apply_template(ds, templates, seed, num_proc, with_target, keep_columns)
-            for split, ds in dataset.items()
-        })
+        return DatasetDict({split: apply_template(ds, templates, seed, num_proc, with_target, keep_columns)
+                            for split, ds in dataset.items()})
     assignment = assign_templates(len(dataset), len(templates), seed) if len(templates) > 1 else None
     render = functools.partial(_render_row, templates=templates, assignment=assignment, with_target=with_target)
     label = templates[0].id if len(templates) == 1 else f"{len(templates)} {templates[0].task} templates"
-    return dataset.map(
-        render, with_indices=True, num_proc=num_proc, desc=f"Rendering {label}",
-        remove_columns=None if keep_columns else dataset.column_names,
-    )
+    return dataset.map(render, with_indices=True, num_proc=num_proc, desc=f"Rendering {label}",
+                       remove_columns=None if keep_columns else dataset.column_names)
 
 
 def render_few_shot(template: Template, shots: Sequence[Mapping], example: Mapping,
                     delimiter: str | Sequence[str] = "\n\n", target_separator: str = "\n",
                     seed: int = 0, with_target: bool = True) -> tuple[str, str | None]:
-    """FLAN-style few-shot prompt: each shot rendered with its target, then the query's input.
+    """FLAN-style few-shot ``(source, target)``: each shot with its target, then the query's input.
 
-    ``delimiter`` joins the exemplars; give a list to pick one at random (reproducibly from ``seed``),
-    as FLAN varies its few-shot delimiters. Returns ``(source, target)``; target is None when
-    ``with_target=False`` (rows without a reference). Shots must not contain the query row itself.
+    A list of delimiters picks one reproducibly from ``seed`` (FLAN varies them); target is None when
+    ``with_target=False``. Shots must not contain the query row itself.
     """
     if "id" in example and any(shot.get("id") == example["id"] for shot in shots):
         raise TemplateError(
@@ -719,8 +653,5 @@ def render_few_shot(template: Template, shots: Sequence[Mapping], example: Mappi
             raise TemplateError("delimiter is an empty list; give a string or a non-empty list of strings.")
         delimiter = random.Random(seed).choice(list(delimiter))
     exemplars = [target_separator.join(template.render(shot)) for shot in shots]
-    if with_target:
-        source, target = template.render(example)
-    else:
-        source, target = template.render_source(example), None
+    source, target = template.render(example) if with_target else (template.render_source(example), None)
     return delimiter.join([*exemplars, source]), target
