@@ -2,7 +2,7 @@
 
 :func:`cached_run` keeps each run in ``results/<profile>/runs/<name>/<key>/`` (key: :func:`run_key`): a rerun
 loads it, a killed run resumes from its last complete checkpoint. A run folder holds ``checkpoint-<step>/``,
-``final/`` (model or adapter, tokenizer, ``training_summary.json``) and ``course_run.json``, the course's mark:
+``final/`` (model or adapter, tokenizer, ``training_summary.json``) and the course's mark ``course_run.json``:
 ``force=True`` deletes only what the course wrote, and a folder without the mark is refused.
 """
 
@@ -74,10 +74,9 @@ class RunSettings:
     def __post_init__(self):
         if self.method not in METHODS:
             raise SettingError(f"Unknown training method {self.method!r}; use one of {METHODS}.")
-        object.__setattr__(self, "steps", check_setting("steps", self.steps, 1, MAX_TRAIN_STEPS))
-        object.__setattr__(self, "learning_rate", check_setting("learning_rate", self.learning_rate, 0.0, 1.0,
-                                                                float))
-        object.__setattr__(self, "batch_size", check_setting("batch_size", self.batch_size, 1, MAX_BATCH_SIZE))
+        for name, low, high, kind in (("steps", 1, MAX_TRAIN_STEPS, int), ("learning_rate", 0.0, 1.0, float),
+                                      ("batch_size", 1, MAX_BATCH_SIZE, int)):
+            object.__setattr__(self, name, check_setting(name, getattr(self, name), low, high, kind))
 
     def __str__(self) -> str:
         """The settings as the dataclass writes them, with the model's folder shown relative to the course."""
@@ -107,8 +106,8 @@ class RunSettings:
                     "targets": sorted(config.target_modules)}
             base = config.base_model_name_or_path or base
         return cls(name=name, method="lora" if lora else "full", model=base, steps=args.max_steps,
-                   learning_rate=args.learning_rate, batch_size=args.per_device_train_batch_size, seed=args.seed,
-                   lora=lora)
+                   learning_rate=args.learning_rate, batch_size=args.per_device_train_batch_size,
+                   seed=args.seed, lora=lora)
 
 
 def world() -> tuple[int, int]:
@@ -126,11 +125,12 @@ _NOT_IN_KEY = frozenset({
     "output_dir", "run_name", "project", "report_to", "disable_tqdm", "log_level", "log_level_replica",
     "log_on_each_node", "skip_memory_metrics", "debug", "do_train", "do_eval", "do_predict",
     "resume_from_checkpoint", "overwrite_output_dir", "per_device_eval_batch_size", "eval_accumulation_steps",
-    "eval_do_concat_batches", "eval_use_gather_object", "bf16", "fp16", "bf16_full_eval", "fp16_full_eval", "tf32",
-    "use_cpu", "no_cuda", "torch_compile", "torch_compile_backend", "torch_compile_mode", "use_liger_kernel",
-    "liger_kernel_config", "activation_checkpointing", "activation_checkpointing_kwargs", "gradient_checkpointing",
-    "gradient_checkpointing_kwargs", "torch_empty_cache_steps", "dataloader_num_workers", "dataloader_pin_memory",
-    "dataloader_persistent_workers", "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
+    "eval_do_concat_batches", "eval_use_gather_object", "bf16", "fp16", "bf16_full_eval", "fp16_full_eval",
+    "tf32", "use_cpu", "no_cuda", "torch_compile", "torch_compile_backend", "torch_compile_mode",
+    "use_liger_kernel", "liger_kernel_config", "activation_checkpointing", "activation_checkpointing_kwargs",
+    "gradient_checkpointing", "gradient_checkpointing_kwargs", "torch_empty_cache_steps",
+    "dataloader_num_workers", "dataloader_pin_memory", "dataloader_persistent_workers",
+    "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
     "local_rank", "ddp_backend", "ddp_timeout", "ddp_find_unused_parameters", "ddp_bucket_cap_mb",
     "ddp_broadcast_buffers", "ddp_static_graph", "fsdp", "fsdp_config", "deepspeed", "parallelism_config",
     "accelerator_config", "save_total_limit", "save_on_each_node", "save_only_model", "save_safetensors",
@@ -169,7 +169,8 @@ def run_key(trainer) -> str:
     whether validation is scored, callbacks' ``cache_key``; not folder names, precision or device.
     """
     model, args, collator_ = trainer.model, trainer.args, trainer.data_collator
-    config = {k: v for k, v in model.config.to_dict().items() if k not in ("_name_or_path", "transformers_version")}
+    config = {k: v for k, v in model.config.to_dict().items()
+              if k not in ("_name_or_path", "transformers_version")}
     peft = None
     if hasattr(model, "peft_config"):
         peft = {k: v for k, v in model.peft_config["default"].to_dict().items()
@@ -208,8 +209,7 @@ def check_output(folder: str | Path, force: bool = False) -> Path:
         raise RunFolderError(
             f"Refusing to use {folder.resolve()} as a run folder: it holds files the course did not write "
             f"there (no {RUN_MARKER}), and training or --force would mix with or delete them. Give --output "
-            "(output_dir) a new or empty folder, e.g. --output runs/my-run."
-        )
+            "(output_dir) a new or empty folder, e.g. --output runs/my-run.")
     return folder
 
 
@@ -229,7 +229,7 @@ def _claim_folder(folder: Path) -> None:
 
 
 def _clear_run(folder: Path) -> None:
-    """Delete what the course wrote into a run folder (checked by :func:`check_output`); keep anything else."""
+    """Delete what the course wrote into a run folder (checked by :func:`check_output`), nothing else."""
     if not folder.is_dir():
         return
     written = [p for p in folder.iterdir() if p.name in _COURSE_FILES and p.name != RUN_MARKER]
@@ -241,7 +241,7 @@ def _clear_run(folder: Path) -> None:
 
 
 def tokenize(dataset, tokenizer, profile: Profile):
-    """``source``/``target`` columns as ``input_ids``, ``attention_mask``, ``labels`` and ``length``, unpadded.
+    """``source``/``target`` as ``input_ids``, ``attention_mask``, ``labels`` and ``length``, unpadded.
 
     Long prompts are fitted by :func:`utils.evaluation.fit_prompts`; targets are cut at ``max_target_length``.
     """
@@ -249,9 +249,10 @@ def tokenize(dataset, tokenizer, profile: Profile):
     def encode(batch):
         prompts = evaluation.fit_prompts(batch["source"], tokenizer, profile.max_source_length)[0]
         sources = tokenizer(prompts, verbose=False)["input_ids"]
-        targets = tokenizer(text_target=batch["target"], max_length=profile.max_target_length, truncation=True)
+        labels = tokenizer(text_target=batch["target"], max_length=profile.max_target_length,
+                           truncation=True)["input_ids"]
         return {"input_ids": sources, "attention_mask": [[1] * len(ids) for ids in sources],
-                "labels": targets["input_ids"], "length": [len(ids) for ids in sources]}
+                "labels": labels, "length": [len(ids) for ids in sources]}
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
 
@@ -264,8 +265,8 @@ def collator(tokenizer, model):
 def precision() -> str:
     """``bf16`` on a GPU that computes it natively (compute capability >= 8.0, Ampere), else ``fp32``.
 
-    Never fp16: T5 overflows it to NaN. Not ``torch.cuda.is_bf16_supported()``: it counts bf16 that T4 and V100
-    only emulate, slower than fp32.
+    Never fp16: T5 overflows it to NaN. Not ``torch.cuda.is_bf16_supported()``: it counts bf16 that T4 and
+    V100 only emulate, slower than fp32.
     """
     if not torch.cuda.is_available():
         return "fp32"
@@ -274,9 +275,10 @@ def precision() -> str:
 
 def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
                        evaluate: bool, **overrides) -> Seq2SeqTrainingArguments:
-    """The trainer's arguments as lesson 03 writes them; ``overrides`` replace or add some (``deepspeed=...``)."""
+    """The trainer's arguments as lesson 03 writes them; ``overrides`` replace or add some."""
     every = max(1, settings.steps // max(1, n_checkpoints))
-    generation = GenerationConfig.from_pretrained(settings.model, **evaluation.decoding(profile)) if evaluate else None
+    generation = (GenerationConfig.from_pretrained(settings.model, **evaluation.decoding(profile))
+                  if evaluate else None)
     return Seq2SeqTrainingArguments(**dict(
         output_dir=str(output_dir), max_steps=settings.steps, seed=settings.seed, data_seed=settings.seed,
         per_device_train_batch_size=settings.batch_size, per_device_eval_batch_size=profile.eval_batch_size,
@@ -291,8 +293,8 @@ def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile
 
 
 def early_checkpoints(steps: int) -> list[int]:
-    """Steps 5% and 12.5% into a run (step 2 at the earliest: step 1's learning rate is 0), where a run changes
-    fastest: lesson 04's learning-vs-forgetting curve needs points there."""
+    """Steps 5% and 12.5% into a run (step 2 at the earliest: step 1's learning rate is 0), where a run
+    changes fastest: lesson 04's learning-vs-forgetting curve needs points there."""
     return sorted({max(2, round(steps * share)) for share in (0.05, 0.125)} - set(range(steps, steps + 3)))
 
 
@@ -330,17 +332,16 @@ class KeepGenerationConfig(TrainerCallback):
 
 def validation_rouge(prediction, tokenizer) -> dict[str, float]:
     """The trainer's ``compute_metrics`` (lesson 03 writes it in a cell): mean ROUGE-1 and ROUGE-L."""
-    predictions = np.where(prediction.predictions == -100, tokenizer.pad_token_id, prediction.predictions)
-    labels = np.where(prediction.label_ids == -100, tokenizer.pad_token_id, prediction.label_ids)
-    decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
-    references = tokenizer.batch_decode(labels, skip_special_tokens=True)
+    decoded, references = (tokenizer.batch_decode(np.where(ids == -100, tokenizer.pad_token_id, ids),
+                                                  skip_special_tokens=True)
+                           for ids in (prediction.predictions, prediction.label_ids))
     scores = evaluation.rouge_per_example(decoded, references)
     return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
 
 
 class _OptimizerStateInLastOnly(TrainerCallback):
     """Keep the optimizer state in the newest checkpoint only: a third of the disk a run needs (FLAN-T5-base:
-    1 GB of weights, 2 GB of AdamW moments). A resume from an older checkpoint restarts AdamW's moments there."""
+    1 GB of weights, 2 GB of AdamW moments). A resume from an older checkpoint restarts AdamW there."""
 
     def on_save(self, args, state, control, **kwargs):
         if args.should_save:  # only the main process writes
@@ -392,31 +393,29 @@ def load_run(path: str | Path) -> TrainedRun:
     if not (final / SUMMARY_FILE).exists():
         raise FileNotFoundError(
             f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with training.train(...) "
-            "(e.g. finetuning.single_task_run('full')); an interrupted run resumes where it stopped."
-        )
+            "(e.g. finetuning.single_task_run('full')); an interrupted run resumes where it stopped.")
     summary = read_sealed(final / SUMMARY_FILE)
     if summary is None:
         raise RunFolderError(
-            f"{final / SUMMARY_FILE} is not the summary this run saved: it was edited, damaged or written by an "
-            "older version of the course, so its settings and figures cannot be trusted. Restore it (e.g. from a "
-            "backup), or train the run again: force=True in training.train(...), --force for python -m utils.train.")
+            f"{final / SUMMARY_FILE} is not the summary this run saved: it was edited, damaged or written by "
+            "an older version of the course, so its settings and figures cannot be trusted. Restore it (e.g. "
+            "from a backup), or train the run again: force=True in training.train(...), --force for "
+            "python -m utils.train.")
     settings = RunSettings(**summary["settings"])
-    model = load_checkpoint(final, settings.method, settings.model)
-    return TrainedRun(model=model, path=path, settings=settings, summary=summary)
+    return TrainedRun(load_checkpoint(final, settings.method, settings.model), path, settings, summary)
 
 
 def load_checkpoint(folder: str | Path, method: str, base_model: str):
-    """A model from a run's checkpoint folder, from safetensors only (a LoRA adapter on a fresh ``base_model``)."""
+    """A model from a run's checkpoint folder, from safetensors (a LoRA adapter on a fresh ``base_model``)."""
     if method != "lora":
         return modeling.load_model(str(folder))
     from peft import PeftModel
 
-    adapter = Path(folder) / "adapter_model.safetensors"
-    if not adapter.exists():
+    if not (Path(folder) / "adapter_model.safetensors").exists():
         raise modeling.ModelLoadError(
-            f"No adapter_model.safetensors in {folder}; the course loads LoRA adapters from safetensors only. "
-            "Save the adapter with `model.save_pretrained(folder)` (PEFT writes safetensors by default)."
-        )
+            f"No adapter_model.safetensors in {folder}; the course loads LoRA adapters from safetensors "
+            "only. Save the adapter with `model.save_pretrained(folder)` (PEFT writes safetensors by "
+            "default).")
     with _quiet_peft():
         return PeftModel.from_pretrained(modeling.load_model(base_model), str(folder)).eval()
 
@@ -430,7 +429,7 @@ def _quiet_peft():
 
 
 def checkpoints(path: str | Path) -> list[tuple[int, Path]]:
-    """A run's intermediate checkpoints (folders named exactly ``checkpoint-<step>``) as (step, folder), in order."""
+    """A run's checkpoints (folders named exactly ``checkpoint-<step>``) as (step, folder), in order."""
     if not Path(path).is_dir():
         return []
     found = [Path(folder) for folder in sort_checkpoints(str(path))]
@@ -454,16 +453,17 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).groupby("step").first().sort_index()
 
 
-def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_data=None, n_checkpoints: int | None = None,
-                   callbacks: list | None = None, output_dir: str | Path | None = None,
-                   trainer_args: dict | None = None) -> Seq2SeqTrainer:
+def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_data=None,
+                   n_checkpoints: int | None = None, callbacks: list | None = None,
+                   output_dir: str | Path | None = None, trainer_args: dict | None = None) -> Seq2SeqTrainer:
     """The ``Seq2SeqTrainer`` lesson 03 builds in its cells for ``settings`` (so the same :func:`run_key`).
 
     ``output_dir`` defaults to ``results/<profile>/runs/<settings.name>`` (the cache adds the key).
     """
     _check_profile(profile)
-    n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
-                                  1, 100)
+    if n_checkpoints is None:
+        n_checkpoints = profile.n_checkpoints
+    n_checkpoints = check_setting("n_checkpoints", n_checkpoints, 1, 100)
     _check_data(train_data, "train_data")
     if eval_data is not None:
         _check_data(eval_data, "eval_data")
@@ -480,11 +480,12 @@ def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_dat
             model = modeling.add_lora(model, profile, r=lora["r"], alpha=lora["alpha"],
                                       targets=tuple(lora["targets"]), dropout=lora["dropout"])
     eval_tokens = tokenize(eval_data, tokenizer, profile) if eval_data is not None else None
+    metrics = functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None
+    early = CheckpointAt(early_checkpoints(settings.steps))
     return Seq2SeqTrainer(
         model=model, args=args, processing_class=tokenizer, data_collator=collator(tokenizer, model),
         train_dataset=tokenize(train_data, tokenizer, profile), eval_dataset=eval_tokens,
-        compute_metrics=functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None,
-        callbacks=[CheckpointAt(early_checkpoints(settings.steps)), KeepGenerationConfig(), *(callbacks or [])],
+        compute_metrics=metrics, callbacks=[early, KeepGenerationConfig(), *(callbacks or [])],
     )
 
 
@@ -493,8 +494,8 @@ def train(name: str, method: str, train_data, profile: Profile, eval_data=None,
           n_checkpoints: int | None = None, callbacks: list | None = None,
           output_dir: str | Path | None = None, trainer_args: dict | None = None) -> TrainedRun:
     """Fine-tune a fresh copy of the profile's model (``"full"`` or ``"lora"``) with :func:`recipe_trainer`,
-    or load the cached run. ``eval_data`` is scored at each checkpoint; ``output_dir`` is used as given (no key);
-    ``force=True`` trains again.
+    or load the cached run. ``eval_data`` is scored at each checkpoint; ``output_dir`` is used as given (no
+    key); ``force=True`` trains again.
     """
     _check_profile(profile)
     settings = RunSettings.from_profile(name, method, profile, steps, learning_rate)
@@ -556,17 +557,17 @@ def cached_run(trainer, force: bool = False, keyed: bool = True):
         run = _CachedRun(needs_training=not ended, resume_from=str(resume) if resume and not ended else None)
         with _disk_space(out):
             if ended:  # the run ended there; saving it as finished failed
-                print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as finished): "
-                      "saving it now, nothing more to train.")
+                print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as "
+                      "finished): saving it now, nothing more to train.")
                 _restore_finished(trainer, resume)
             elif resume:
                 print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
             yield run
         if trainer.state.global_step < trainer.args.max_steps:
             raise RuntimeError(
-                f"The trainer is at step {trainer.state.global_step} of {trainer.args.max_steps}, so nothing was saved as "
-                "a finished run: inside the `with training.cached_run(trainer) as run:` block, call "
-                "trainer.train(resume_from_checkpoint=run.resume_from) when run.needs_training.")
+                f"The trainer is at step {trainer.state.global_step} of {trainer.args.max_steps}, so nothing "
+                "was saved as a finished run: inside the `with training.cached_run(trainer) as run:` block, "
+                "call trainer.train(resume_from_checkpoint=run.resume_from) when run.needs_training.")
         run.result = _finish(trainer, settings, out, resume, clock, counts)
 
 
@@ -576,12 +577,12 @@ def _load_cached(out: Path) -> TrainedRun:
 
 
 def _check_profile(profile) -> None:
-    """Refuse anything but a :class:`Profile` (a call with its arguments in another order fails here, clearly)."""
+    """Refuse anything but a :class:`Profile` (a call with its arguments in another order fails here)."""
     if not isinstance(profile, Profile):
         raise TypeError(f"profile must be the course's Profile (what the notebook's set-up or "
-                        f"config.get_profile(name) returns), got {type(profile).__name__}. The run functions take "
-                        "(..., train_data, profile, eval_data=None, ...): pass the profile right after the "
-                        "training data.")
+                        f"config.get_profile(name) returns), got {type(profile).__name__}. The run "
+                        "functions take (..., train_data, profile, eval_data=None, ...): pass the profile "
+                        "right after the training data.")
 
 
 def _check_data(dataset, name: str) -> None:
@@ -589,7 +590,8 @@ def _check_data(dataset, name: str) -> None:
     columns = set(getattr(dataset, "column_names", None) or [])
     if not {"source", "target"} <= columns:
         raise ValueError(f"{name} needs 'source' and 'target' columns (prompt/target pairs), got "
-                         f"{sorted(columns) or type(dataset).__name__}. Build it with templates.apply_template(...).")
+                         f"{sorted(columns) or type(dataset).__name__}. Build it with "
+                         "templates.apply_template(...).")
     if len(dataset) == 0:
         use = "train on" if name == "train_data" else "validate with (pass None to skip validation)"
         raise ValueError(f"{name} is empty: there is nothing to {use}. Check the data set's split and any "
@@ -649,7 +651,8 @@ def _finish(trainer, settings: RunSettings, out: Path, resume: Path | None, cloc
             summary = read_sealed(out / "final" / SUMMARY_FILE)  # as saved (rounded), as a cached run has it
     if trainer.is_world_process_zero():
         _prune_checkpoints(out)
-        scored = f" ({validation:.0f} s of it scoring validation dialogues)" if trainer.eval_dataset is not None else ""
+        scored = (f" ({validation:.0f} s of it scoring validation dialogues)"
+                  if trainer.eval_dataset is not None else "")
         print(f"Trained in {wall:.0f} s{scored}; saved to {shown_path(out)}.")
     return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
 
@@ -660,8 +663,8 @@ def _step(checkpoint: Path) -> int:
 
 
 def _restore_finished(trainer, checkpoint: Path) -> None:
-    """Put ``trainer`` back as it ended at ``checkpoint`` (the last step), closing its log as ``train()`` does:
-    ``train_loss`` is the mean of the logged losses over the steps each covers."""
+    """Put ``trainer`` back as it ended at ``checkpoint`` (the last step), closing its log as ``train()``
+    does: ``train_loss`` is the mean of the logged losses over the steps each covers."""
     trainer._load_from_checkpoint(str(checkpoint))
     trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
     logged, covered, total = [e for e in trainer.state.log_history if "loss" in e], 0, 0.0
@@ -694,10 +697,10 @@ def _disk_space(folder: Path):
         free = shutil.disk_usage(folder).free / 2**20 if folder.exists() else float("nan")
         raise DiskFullError(
             errno.ENOSPC,
-            f"The disk is full: saving the run in {shown_path(folder)} failed ({free:.0f} MB free; the library said: "
-            f"{str(error)[:120]}). Free some space (for instance delete runs you no longer need from "
-            f"{shown_path(folder.parent)}) and run the same cell or command again: training resumes from the last complete "
-            "checkpoint, and nothing already saved is lost.") from error
+            f"The disk is full: saving the run in {shown_path(folder)} failed ({free:.0f} MB free; the "
+            f"library said: {str(error)[:120]}). Free some space (for instance delete runs you no longer "
+            f"need from {shown_path(folder.parent)}) and run the same cell or command again: training "
+            "resumes from the last complete checkpoint, and nothing already saved is lost.") from error
 
 
 def _prune_checkpoints(out: str | Path, before: float = float("inf")) -> None:
