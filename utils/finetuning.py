@@ -1,7 +1,5 @@
-"""Fine-tuning on the target task: the pairs runs train and validate on, and the cached single-task runs.
-
-Runs are cached under ``results/<profile>/runs/`` (:mod:`utils.training`), so a notebook that needs an
-earlier notebook's model loads it, or trains it itself under the active profile.
+"""Lesson 03's fine-tuning on the target task: its training and validation pairs, its cached single-task runs
+(:mod:`utils.training`) and the tables that compare them.
 """
 
 from __future__ import annotations
@@ -15,45 +13,44 @@ from utils.scoring import EVAL_TEMPLATE, saved_scores
 
 
 def summarization_training_data(profile: Profile, split: str = "train"):
-    """The target task as prompt/target pairs: each dialogue rendered with one of the training
-    summarization templates (the held-out template and inverted templates excluded)."""
+    """The target task as prompt/target pairs, each dialogue with one of the training templates (the held-out
+    and inverted templates excluded)."""
     rows = data.load_target(profile)[split]
     chosen = templates.training_templates(TARGET_TASK, include_inverted=False)
     return templates.apply_template(rows, chosen, seed=profile.seed)
 
 
 def validation_pairs(profile: Profile):
-    """A few validation dialogues with the evaluation prompt, for the validation loss/ROUGE curve."""
+    """A few validation dialogues with the evaluation prompt, for the validation curves."""
     rows = data.load_target(profile)["validation"]
     rows = rows.select(range(min(profile.n_validation, len(rows))))
-    return templates.apply_template(rows, templates.get_template(TARGET_TASK, EVAL_TEMPLATE), seed=profile.seed)
+    template = templates.get_template(TARGET_TASK, EVAL_TEMPLATE)
+    return templates.apply_template(rows, template, seed=profile.seed)
 
 
 def run_name(method: str) -> str:
-    """The name of a single-task run (lesson 03 names its runs so in its cells: ``single_task_full``...)."""
+    """The name of a single-task run, as lesson 03's cells name it."""
     return f"single_task_{method}"
 
 
 def single_task_run(method: str, profile: Profile, learning_rate: float | None = None,
                     force: bool = False) -> training.TrainedRun:
-    """Fine-tune on dialogue summarization alone (``full`` or ``lora``), or load the cached run.
-
-    ``learning_rate`` replaces the profile's rate for the method (lesson 04 compares rates)."""
+    """Fine-tune on dialogue summarization alone (``full`` or ``lora``), or load the cached run."""
     return training.train(run_name(method), method, summarization_training_data(profile), profile,
                           validation_pairs(profile), learning_rate=learning_rate, force=force)
 
 
-_ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
-_FACT_NAMES = {"fact_recall": "fact recall", "grounding": "grounding"}
+_SCORE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum",
+                "fact_recall": "fact recall", "grounding": "grounding"}
 
 
 def fine_tuning_table(scores: dict[str, dict], runs: dict[str, training.TrainedRun]) -> pd.DataFrame:
-    """One row per model: ROUGE-1/2/L/Lsum, fact recall (where measured) and grounding in percent with their
-    95% CI, trainable parameters, training time, checkpoint size and mean summary length. A model without a run (the zero-shot base) trained nothing."""
+    """One row per model: its scores in percent with their 95% CI, trainable parameters, training time,
+    checkpoint size and summary length. A model without a run (the zero-shot base) trained nothing."""
     rows = {}
     for name, s in scores.items():
         row = {label: f"{100 * s[r]:.1f} [{100 * s[f'{r}_ci_low']:.1f}, {100 * s[f'{r}_ci_high']:.1f}]"
-               for r, label in {**_ROUGE_NAMES, **_FACT_NAMES}.items() if r in s}
+               for r, label in _SCORE_NAMES.items() if r in s}
         run = runs.get(name)
         row["trainable params"] = run.summary["parameters"]["trainable"] if run else 0
         row["trainable %"] = 100 * run.trainable_fraction if run else 0.0
@@ -67,8 +64,7 @@ def fine_tuning_table(scores: dict[str, dict], runs: dict[str, training.TrainedR
 def side_by_side(outputs: dict[str, pd.DataFrame], ids: list[str]) -> pd.DataFrame:
     """The dialogues ``ids`` with their first reference and each model's summary (one column per model).
 
-    ``outputs`` maps a model's name to a table with ``id`` and ``prediction`` columns; the first table also
-    needs ``dialogue`` and ``references`` (as :func:`utils.scoring.evaluate_summarization` returns them)."""
+    ``outputs``: per model, a table as :func:`utils.scoring.evaluate_summarization` returns it."""
     first = next(iter(outputs.values())).set_index("id")
     table = pd.DataFrame({"dialogue": first.loc[ids, "dialogue"],
                           "reference": [refs[0] for refs in first.loc[ids, "references"]]})
@@ -79,20 +75,15 @@ def side_by_side(outputs: dict[str, pd.DataFrame], ids: list[str]) -> pd.DataFra
 
 def single_task_metrics(runs: dict[str, training.TrainedRun], test_scores: dict[str, dict],
                         held_out_scores: dict[str, dict]) -> dict:
-    """Per training method (``full``, ``lora``): its test scores with intervals, its scores with the held-out
-    prompt, trainable parameters and fraction, training time, checkpoint size and settings."""
+    """Per method: test and held-out-prompt scores, parameters, training time, checkpoint size, settings."""
     metrics = {}
     for name, run in runs.items():
-        scores, held = test_scores[name], held_out_scores[name]
+        scores, held, counts = test_scores[name], held_out_scores[name], run.summary["parameters"]
         metrics[name] = {
-            **saved_scores(scores),
-            "n_dialogues": scores["n"],
-            "held_out_template": saved_scores(held),
-            "trainable_params": run.summary["parameters"]["trainable"],
-            "total_params": run.summary["parameters"]["total"],
+            **saved_scores(scores), "n_dialogues": scores["n"], "held_out_template": saved_scores(held),
+            "trainable_params": counts["trainable"], "total_params": counts["total"],
             "trainable_fraction": run.trainable_fraction,
-            "train_seconds": run.summary["train_seconds"],
-            "checkpoint_mb": run.summary["checkpoint_mb"],
+            "train_seconds": run.summary["train_seconds"], "checkpoint_mb": run.summary["checkpoint_mb"],
             "steps": run.settings.steps, "batch_size": run.settings.batch_size,
             "learning_rate": run.settings.learning_rate, "lora": run.settings.lora,
         }

@@ -1,19 +1,9 @@
-"""Fine-tuning with the field's own tools, and a cache so nothing is trained twice.
+"""Fine-tuning with lesson 03's recipe (``Seq2SeqTrainer``, LoRA through PEFT), and a cache of runs.
 
-The recipe is lesson 03's, written out in its cells; :func:`recipe_trainer` builds the same trainer for
-lessons 04-06 and ``python -m utils.train``: tokenize prompt/target pairs (targets with ``text_target``); let
-``DataCollatorForSeq2Seq`` pad each batch to its own longest example and fill label padding with -100
-(ignored by the loss); train with ``Seq2SeqTrainer`` (bf16 on a GPU that supports it, fp32 otherwise,
-never fp16 for T5) from a fixed seed, scoring a few validation dialogues along the way with
-``predict_with_generate``. LoRA goes through PEFT.
-
-:func:`cached_run` saves each run under ``results/<profile>/runs/<name>/<key>/``, where the key hashes what
-the trainer will run (see :func:`run_key`). A rerun of the same recipe loads it instead of training again, and
-a run that was killed resumes from its last complete checkpoint. Inside a run folder:
-``checkpoint-<step>/`` (intermediate models, for learning curves), ``final/`` (the trained model or
-LoRA adapter, its tokenizer and ``training_summary.json``) and ``course_run.json``, the mark that the course
-made the folder: ``force=True`` deletes only what the course wrote, and a folder holding anything else
-without that mark is refused rather than written into.
+:func:`cached_run` keeps each run in ``results/<profile>/runs/<name>/<key>/`` (key: :func:`run_key`): a rerun
+loads it, a killed run resumes from its last complete checkpoint. A run folder holds ``checkpoint-<step>/``,
+``final/`` (model or adapter, tokenizer, ``training_summary.json``) and the course's mark ``course_run.json``:
+``force=True`` deletes only what the course wrote, and a folder without the mark is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +15,7 @@ import errno
 import functools
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -43,7 +34,7 @@ from transformers import (
     TrainerCallback,
     TrainerState,
 )
-from transformers.trainer_utils import get_last_checkpoint, sort_checkpoints
+from transformers.trainer_utils import sort_checkpoints
 
 from utils import evaluation, modeling, results
 from utils.config import MAX_BATCH_SIZE, MAX_TRAIN_STEPS, Profile, SettingError, check_setting, shown_path
@@ -51,19 +42,16 @@ from utils.results import atomic_write_json, locked, read_json_object, read_seal
 
 METHODS = ("full", "lora")
 SUMMARY_FILE = "training_summary.json"
-_ELAPSED_FILE = "course_elapsed.json"  # written into each checkpoint: training seconds so far
-#: Part of every run's cache key: bump it when the recipe changes so older runs are not reused.
-_RECIPE_VERSION = 7  # 6: prompts fitted by evaluation.fit_prompts (the cut middle marked "..."); 7: sealed summaries
-#: What a finished run keeps of its intermediate checkpoints (optimizer states are only needed to resume).
+_ELAPSED_FILE = "course_elapsed.json"  # in each checkpoint: training seconds so far
+#: Part of every run's cache key: bump it when the recipe changes. 6: prompts fitted by
+#: evaluation.fit_prompts; 7: sealed summaries.
+_RECIPE_VERSION = 7
+#: Only resuming needs these; a finished run's checkpoints drop them.
 RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
-#: The mark of a run folder made by the course (see :func:`_claim_folder`).
 RUN_MARKER = "course_run.json"
-#: The test scores ``python -m utils.train`` saves beside a run.
-SCORES_FILE = "scores.json"
-#: What the course writes into a run folder besides its checkpoints: ``force`` deletes these and nothing else.
+SCORES_FILE = "scores.json"  # test scores ``python -m utils.train`` saves beside a run
+#: What ``force`` deletes from a run folder besides its checkpoints.
 _COURSE_FILES = ("final", "final.partial", RUN_MARKER, SCORES_FILE)
-#: The most checkpoints a run may keep along training.
-_MAX_CHECKPOINTS = 100
 
 
 class RunFolderError(ValueError):
@@ -86,10 +74,9 @@ class RunSettings:
     def __post_init__(self):
         if self.method not in METHODS:
             raise SettingError(f"Unknown training method {self.method!r}; use one of {METHODS}.")
-        object.__setattr__(self, "steps", check_setting("steps", self.steps, 1, MAX_TRAIN_STEPS))
-        object.__setattr__(self, "learning_rate", check_setting("learning_rate", self.learning_rate, 0.0, 1.0,
-                                                                float))
-        object.__setattr__(self, "batch_size", check_setting("batch_size", self.batch_size, 1, MAX_BATCH_SIZE))
+        for name, low, high, kind in (("steps", 1, MAX_TRAIN_STEPS, int), ("learning_rate", 0.0, 1.0, float),
+                                      ("batch_size", 1, MAX_BATCH_SIZE, int)):
+            object.__setattr__(self, name, check_setting(name, getattr(self, name), low, high, kind))
 
     def __str__(self) -> str:
         """The settings as the dataclass writes them, with the model's folder shown relative to the course."""
@@ -110,7 +97,7 @@ class RunSettings:
 
     @classmethod
     def from_trainer(cls, trainer, name: str) -> RunSettings:
-        """What a trainer built in a notebook will run, as settings (recorded in the run's summary)."""
+        """What a trainer built in a notebook will run, as settings."""
         model, args = trainer.model, trainer.args
         lora, base = {}, model.config.name_or_path
         if hasattr(model, "peft_config"):
@@ -119,46 +106,31 @@ class RunSettings:
                     "targets": sorted(config.target_modules)}
             base = config.base_model_name_or_path or base
         return cls(name=name, method="lora" if lora else "full", model=base, steps=args.max_steps,
-                   learning_rate=args.learning_rate, batch_size=args.per_device_train_batch_size, seed=args.seed,
-                   lora=lora)
+                   learning_rate=args.learning_rate, batch_size=args.per_device_train_batch_size,
+                   seed=args.seed, lora=lora)
 
 
 def world() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process: ``(0, 1)`` unless started by ``torchrun`` / ``accelerate launch``.
+    """``(rank, world_size)``: ``(0, 1)`` unless started by ``torchrun`` / ``accelerate launch``.
 
-    Where a trainer exists, ``trainer.is_world_process_zero()`` answers instead. Before it exists, the launchers'
-    ``RANK`` / ``WORLD_SIZE`` are read here rather than asking ``accelerate.PartialState()``: measured under
-    ``torchrun --nproc_per_node 2`` on a CPU machine, ``PartialState()`` reports ``num_processes`` 1 and
-    ``_is_main_process`` True in *both* processes, because only the trainer's arguments (``use_cpu``) make it
-    distributed there.
+    Read from the launchers' variables: before a trainer exists, ``accelerate.PartialState()`` says "main
+    process" in every process of a CPU run (measured under ``torchrun --nproc_per_node 2``).
     """
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def _is_main_process() -> bool:
-    """False in the secondary processes of a multi-process run (see :func:`world`).
-
-    Every process trains on its own shard of the data; only the main process (rank 0) writes files.
-    """
-    return world()[0] == 0
-
-
-# ------------------------------------------------------------------------------------------------
-# Cache keys
-# ------------------------------------------------------------------------------------------------
-
-
-#: Trainer arguments that decide how a run is computed, shown or stored, never what it learns or logs: left out
-#: of the key, so that a run trained on a GPU (bf16, DeepSpeed, other data loaders) is reused on a CPU.
+#: Trainer arguments that change how a run is computed, shown or stored, not what it learns: left out of the
+#: key, so a run trained on a GPU (bf16, DeepSpeed, other data loaders) is reused on a CPU.
 _NOT_IN_KEY = frozenset({
     "output_dir", "run_name", "project", "report_to", "disable_tqdm", "log_level", "log_level_replica",
     "log_on_each_node", "skip_memory_metrics", "debug", "do_train", "do_eval", "do_predict",
     "resume_from_checkpoint", "overwrite_output_dir", "per_device_eval_batch_size", "eval_accumulation_steps",
-    "eval_do_concat_batches", "eval_use_gather_object", "bf16", "fp16", "bf16_full_eval", "fp16_full_eval", "tf32",
-    "use_cpu", "no_cuda", "torch_compile", "torch_compile_backend", "torch_compile_mode", "use_liger_kernel",
-    "liger_kernel_config", "activation_checkpointing", "activation_checkpointing_kwargs", "gradient_checkpointing",
-    "gradient_checkpointing_kwargs", "torch_empty_cache_steps", "dataloader_num_workers", "dataloader_pin_memory",
-    "dataloader_persistent_workers", "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
+    "eval_do_concat_batches", "eval_use_gather_object", "bf16", "fp16", "bf16_full_eval", "fp16_full_eval",
+    "tf32", "use_cpu", "no_cuda", "torch_compile", "torch_compile_backend", "torch_compile_mode",
+    "use_liger_kernel", "liger_kernel_config", "activation_checkpointing", "activation_checkpointing_kwargs",
+    "gradient_checkpointing", "gradient_checkpointing_kwargs", "torch_empty_cache_steps",
+    "dataloader_num_workers", "dataloader_pin_memory", "dataloader_persistent_workers",
+    "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
     "local_rank", "ddp_backend", "ddp_timeout", "ddp_find_unused_parameters", "ddp_bucket_cap_mb",
     "ddp_broadcast_buffers", "ddp_static_graph", "fsdp", "fsdp_config", "deepspeed", "parallelism_config",
     "accelerator_config", "save_total_limit", "save_on_each_node", "save_only_model", "save_safetensors",
@@ -191,21 +163,14 @@ def _plain(value):
 
 
 def run_key(trainer) -> str:
-    """The cache key of what ``trainer.train()`` will run: a hash of everything that changes the trained weights
-    or the saved log.
+    """The cache key of what ``trainer.train()`` will run: a hash of all that changes the weights or the log.
 
-    In the key: the trainer's arguments (all but :data:`_NOT_IN_KEY`); the model it starts from, by content (its
-    weights, LoRA adapters included, which of them train, its config and PEFT config, and the generation config
-    that scores validation dialogues); the tokenized training and validation data; the collator's padding;
-    whether validation is scored (``compute_metrics``); callbacks that say how they change a run (``cache_key``,
-    e.g. :class:`CheckpointAt`); :data:`_RECIPE_VERSION`. So an edited argument, template or model trains a new
-    run, and the same recipe built anywhere (lesson 03's cells, :func:`train`) finds the same run.
-
-    Left out: the folder names (a moved checkout reuses its runs); precision, device and the distributed
-    engines (:data:`_NOT_IN_KEY`); the code of ``compute_metrics`` (only its presence).
+    The arguments (but :data:`_NOT_IN_KEY`), the starting model by content, the tokenized data, the collator,
+    whether validation is scored, callbacks' ``cache_key``; not folder names, precision or device.
     """
     model, args, collator_ = trainer.model, trainer.args, trainer.data_collator
-    config = {k: v for k, v in model.config.to_dict().items() if k not in ("_name_or_path", "transformers_version")}
+    config = {k: v for k, v in model.config.to_dict().items()
+              if k not in ("_name_or_path", "transformers_version")}
     peft = None
     if hasattr(model, "peft_config"):
         peft = {k: v for k, v in model.peft_config["default"].to_dict().items()
@@ -228,42 +193,24 @@ def run_key(trainer) -> str:
 
 
 def keyed_folder(trainer) -> Path:
-    """Where a trainer's run is cached: a folder named by the run's key inside its ``output_dir``
-    (``runs/<name>/<key>/``; the trainer makes ``output_dir`` itself when it is built)."""
+    """Where a trainer's run is cached: ``<output_dir>/<run_key>``."""
     return Path(trainer.args.output_dir).resolve() / run_key(trainer)
 
 
-# ------------------------------------------------------------------------------------------------
-# Run folders: mark the course's own, delete only what the course wrote
-# ------------------------------------------------------------------------------------------------
-
-
-def _course_entries(folder: Path) -> list[Path]:
-    """What the course wrote into a run folder: its ``checkpoint-<step>/`` folders and :data:`_COURSE_FILES`."""
-    return [p for p in folder.iterdir() if p.name in _COURSE_FILES] + [p for _, p in checkpoints(folder)]
-
-
-def _check_run_folder(folder: str | Path) -> Path:
-    """``folder`` if the course may write a run there: a new or empty folder, or one the course made
-    (it holds :data:`RUN_MARKER`); else a :class:`RunFolderError` (nothing is changed)."""
+def check_output(folder: str | Path, force: bool = False) -> Path:
+    """``folder`` if a run may be written there: new, empty or marked as the course's (:data:`RUN_MARKER`), or
+    holding a finished run to load (unless ``force``); else a :class:`RunFolderError`, nothing changed."""
     folder = Path(folder)
+    if not force and is_finished(folder):
+        return folder
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"The run folder {folder} is a file. Give --output (output_dir) a new folder.")
     if folder.is_dir() and not (folder / RUN_MARKER).exists() and any(folder.iterdir()):
         raise RunFolderError(
             f"Refusing to use {folder.resolve()} as a run folder: it holds files the course did not write "
             f"there (no {RUN_MARKER}), and training or --force would mix with or delete them. Give --output "
-            "(output_dir) a new or empty folder, e.g. --output runs/my-run."
-        )
+            "(output_dir) a new or empty folder, e.g. --output runs/my-run.")
     return folder
-
-
-def check_output(folder: str | Path, force: bool = False) -> Path:
-    """:func:`_check_run_folder`, except that a finished run is loaded, not written, unless ``force``."""
-    folder = Path(folder)
-    if not force and is_finished(folder):
-        return folder
-    return _check_run_folder(folder)
 
 
 def is_finished(folder: str | Path) -> bool:
@@ -272,7 +219,7 @@ def is_finished(folder: str | Path) -> bool:
 
 
 def _claim_folder(folder: Path) -> None:
-    """Create a run folder and mark it as the course's (so ``force`` may later clear what the course wrote)."""
+    """Create a run folder and mark it as the course's."""
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / RUN_MARKER).exists():
         atomic_write_json(folder / RUN_MARKER, {
@@ -281,128 +228,78 @@ def _claim_folder(folder: Path) -> None:
         })
 
 
-def _clear_run(folder: str | Path) -> None:
-    """Delete what the course wrote into a run folder (checkpoints, final model, scores); keep anything else.
-
-    Refuses (:class:`RunFolderError`) a non-empty folder without the course's mark.
-    """
-    folder = _check_run_folder(folder)
+def _clear_run(folder: Path) -> None:
+    """Delete what the course wrote into a run folder (checked by :func:`check_output`), nothing else."""
     if not folder.is_dir():
         return
-    for path in _course_entries(folder):
-        if path.name == RUN_MARKER:
-            continue
+    written = [p for p in folder.iterdir() if p.name in _COURSE_FILES and p.name != RUN_MARKER]
+    for path in written + [p for _, p in checkpoints(folder)]:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink()
 
 
-# ------------------------------------------------------------------------------------------------
-# Data: tokenize, collate
-# ------------------------------------------------------------------------------------------------
-
-
 def tokenize(dataset, tokenizer, profile: Profile):
-    """Turn ``source``/``target`` columns into ``input_ids``, ``attention_mask`` and ``labels``.
+    """``source``/``target`` as ``input_ids``, ``attention_mask``, ``labels`` and ``length``, unpadded.
 
-    A prompt over ``max_source_length`` tokens is fitted by the course's one rule (its middle is cut, see
-    :func:`utils.evaluation.fit_prompts`), so the instruction's end ("Summary:") survives; targets (tokenized with ``text_target``) are cut at
-    ``max_target_length``. Nothing is padded here: padding happens per batch in the collator. ``length``
-    (prompt tokens) lets the trainer group examples of similar length into a batch.
+    Long prompts are fitted by :func:`utils.evaluation.fit_prompts`; targets are cut at ``max_target_length``.
     """
 
     def encode(batch):
         prompts = evaluation.fit_prompts(batch["source"], tokenizer, profile.max_source_length)[0]
         sources = tokenizer(prompts, verbose=False)["input_ids"]
-        targets = tokenizer(text_target=batch["target"], max_length=profile.max_target_length, truncation=True)
+        labels = tokenizer(text_target=batch["target"], max_length=profile.max_target_length,
+                           truncation=True)["input_ids"]
         return {"input_ids": sources, "attention_mask": [[1] * len(ids) for ids in sources],
-                "labels": targets["input_ids"], "length": [len(ids) for ids in sources]}
+                "labels": labels, "length": [len(ids) for ids in sources]}
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
 
 
 def collator(tokenizer, model):
-    """Pads each batch to its longest example; label padding becomes -100 so the loss ignores it.
-
-    Given the model, it also builds ``decoder_input_ids`` (the labels shifted right), as T5 expects.
-    """
+    """Pads each batch to its longest example, labels with -100 (ignored by the loss)."""
     return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
 
 
-# ------------------------------------------------------------------------------------------------
-# Trainer set-up
-# ------------------------------------------------------------------------------------------------
-
-
-#: The first GPU generation with bf16 in hardware (compute capability 8.0: Ampere, e.g. A100, RTX 30xx).
-_NATIVE_BF16_CAPABILITY = (8, 0)
-
-
 def precision() -> str:
-    """``bf16`` on a GPU that computes it natively (compute capability >= 8.0), else ``fp32``.
+    """``bf16`` on a GPU that computes it natively (compute capability >= 8.0, Ampere), else ``fp32``.
 
-    Never fp16: T5's activations overflow it to NaN. ``torch.cuda.is_bf16_supported()`` is not the test, as it
-    also counts bf16 that older GPUs (T4, V100) only emulate, slower than fp32.
+    Never fp16: T5 overflows it to NaN. Not ``torch.cuda.is_bf16_supported()``: it counts bf16 that T4 and
+    V100 only emulate, slower than fp32.
     """
     if not torch.cuda.is_available():
         return "fp32"
-    return "bf16" if tuple(torch.cuda.get_device_capability()) >= _NATIVE_BF16_CAPABILITY else "fp32"
+    return "bf16" if tuple(torch.cuda.get_device_capability()) >= (8, 0) else "fp32"
 
 
 def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
                        evaluate: bool, **overrides) -> Seq2SeqTrainingArguments:
-    """The trainer's arguments for a run, as lesson 03 writes them: a step budget, checkpoints along the way
-    (``n_checkpoints``, plus :func:`early_checkpoints`), a fixed seed, the course's decoding for validation.
-
-    ``overrides`` replace or add trainer arguments (e.g. ``deepspeed="ds.json"`` or ``fsdp="full_shard"``).
-    """
+    """The trainer's arguments as lesson 03 writes them; ``overrides`` replace or add some."""
     every = max(1, settings.steps // max(1, n_checkpoints))
-    return Seq2SeqTrainingArguments(**{**dict(
-        output_dir=str(output_dir),
-        max_steps=settings.steps,
-        per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=profile.eval_batch_size,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type="linear",
-        warmup_steps=max(1, settings.steps // 20),
-        weight_decay=0.0,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        train_sampling_strategy="group_by_length",
-        logging_steps=max(1, settings.steps // 25),
-        logging_first_step=True,
-        eval_strategy="steps" if evaluate else "no",
+    generation = (GenerationConfig.from_pretrained(settings.model, **evaluation.decoding(profile))
+                  if evaluate else None)
+    return Seq2SeqTrainingArguments(**dict(
+        output_dir=str(output_dir), max_steps=settings.steps, seed=settings.seed, data_seed=settings.seed,
+        per_device_train_batch_size=settings.batch_size, per_device_eval_batch_size=profile.eval_batch_size,
+        learning_rate=settings.learning_rate, lr_scheduler_type="linear", weight_decay=0.0,
+        warmup_steps=max(1, settings.steps // 20), train_sampling_strategy="group_by_length",
+        logging_steps=max(1, settings.steps // 25), logging_first_step=True,
+        eval_strategy="steps" if evaluate else "no", eval_steps=every,
         eval_on_start=evaluate,  # the starting point of the validation curves: the base model
-        eval_steps=every,
-        save_strategy="steps",
-        save_steps=every,
-        predict_with_generate=evaluate,
-        generation_config=GenerationConfig.from_pretrained(settings.model, **evaluation.decoding(profile)) if evaluate
-        else None,
-        report_to="none",
-        dataloader_pin_memory=torch.cuda.is_available(),
-        bf16=precision() == "bf16",
-    ), **overrides})
-
-
-#: Where the early checkpoints fall, as shares of the step budget (see :func:`early_checkpoints`).
-_EARLY_CHECKPOINTS = (0.05, 0.125)
+        save_strategy="steps", save_steps=every, predict_with_generate=evaluate, generation_config=generation,
+        report_to="none", dataloader_pin_memory=torch.cuda.is_available(), bf16=precision() == "bf16",
+    ) | overrides)
 
 
 def early_checkpoints(steps: int) -> list[int]:
-    """Steps early in a run of ``steps`` (5% and 12.5% in, step 2 at the earliest: the first step's learning rate
-    is 0 in the warm-up): a run changes fastest there, so a learning-vs-forgetting curve (lesson 04) needs points
-    there, not only every ``save_steps``."""
-    return sorted({max(2, round(steps * share)) for share in _EARLY_CHECKPOINTS} - set(range(steps, steps + 3)))
+    """Steps 5% and 12.5% into a run (step 2 at the earliest: step 1's learning rate is 0), where a run
+    changes fastest: lesson 04's learning-vs-forgetting curve needs points there."""
+    return sorted({max(2, round(steps * share)) for share in (0.05, 0.125)} - set(range(steps, steps + 3)))
 
 
 class CheckpointAt(TrainerCallback):
-    """Save a checkpoint, and score the validation data if the run does, at these steps as well.
-
-    The trainer's ``save_steps`` only takes one interval; this adds steps of your choice. It changes what a run
-    saves, so it is part of the run's cache key (``cache_key``, read by :func:`run_key`).
-    """
+    """Save a checkpoint (and validate, if the run does) at these steps too; part of :func:`run_key`."""
 
     def __init__(self, steps):
         self.steps = tuple(sorted({int(step) for step in steps}))
@@ -418,9 +315,8 @@ class CheckpointAt(TrainerCallback):
 class KeepGenerationConfig(TrainerCallback):
     """Put the model's generation config back after each validation batch.
 
-    transformers 5.24's ``generate`` writes its defaults (``max_length=20``) into the model's own generation
-    config the first time it runs; every later validation then warns "Both `max_new_tokens` (=48) and
-    `max_length` (=20) seem to have been set" (measured: ``tests/test_cached_run.py``). Nothing else changes.
+    transformers 5.24's ``generate`` writes ``max_length=20`` into it, so every later validation warns "Both
+    `max_new_tokens` (=48) and `max_length` (=20) seem to have been set" (``tests/test_cached_run.py``).
     """
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -435,35 +331,21 @@ class KeepGenerationConfig(TrainerCallback):
 
 
 def validation_rouge(prediction, tokenizer) -> dict[str, float]:
-    """The trainer's ``compute_metrics`` for the runs lessons 04-06 train (lesson 03 writes the same in a cell):
-    mean ROUGE-1 and ROUGE-L of the summaries generated for the validation dialogues, stemmed, -100 (no token)
-    turned back into padding before decoding."""
-    predictions = np.where(prediction.predictions == -100, tokenizer.pad_token_id, prediction.predictions)
-    labels = np.where(prediction.label_ids == -100, tokenizer.pad_token_id, prediction.label_ids)
-    decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
-    references = tokenizer.batch_decode(labels, skip_special_tokens=True)
-    scores = evaluation.rouge_per_example(decoded, references)  # evaluate's ROUGE, stemmed, one score per summary
+    """The trainer's ``compute_metrics`` (lesson 03 writes it in a cell): mean ROUGE-1 and ROUGE-L."""
+    decoded, references = (tokenizer.batch_decode(np.where(ids == -100, tokenizer.pad_token_id, ids),
+                                                  skip_special_tokens=True)
+                           for ids in (prediction.predictions, prediction.label_ids))
+    scores = evaluation.rouge_per_example(decoded, references)
     return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
 
 
 class _OptimizerStateInLastOnly(TrainerCallback):
-    """Keep the optimizer state (``optimizer.pt`` etc.) in the newest checkpoint only.
-
-    The trade-off: for FLAN-T5-base a checkpoint is about 1 GB of weights plus 2 GB of AdamW moments, and the
-    earlier checkpoints are kept for their weights (learning-vs-forgetting curves), so this divides the disk a
-    run needs by about three. Resuming after an interruption starts from the newest complete checkpoint, which
-    still holds everything, so it continues exactly as a straight run would. Only if that checkpoint is lost too
-    does a resume start from an older one without optimizer state: the trainer then begins with fresh AdamW
-    moments and learning-rate schedule at that step, a small detour rather than a restart from zero.
-    """
+    """Keep the optimizer state in the newest checkpoint only: a third of the disk a run needs (FLAN-T5-base:
+    1 GB of weights, 2 GB of AdamW moments). A resume from an older checkpoint restarts AdamW there."""
 
     def on_save(self, args, state, control, **kwargs):
-        if not args.should_save:  # only the main process writes
-            return
-        for step, folder in checkpoints(args.output_dir):
-            if step < state.global_step:
-                for name in RESUME_ONLY_FILES:
-                    (folder / name).unlink(missing_ok=True)
+        if args.should_save:  # only the main process writes
+            _prune_checkpoints(args.output_dir, before=state.global_step)
 
 
 class _ElapsedTime(TrainerCallback):
@@ -480,15 +362,9 @@ class _ElapsedTime(TrainerCallback):
         self.started = time.perf_counter()
 
     def on_save(self, args, state, control, **kwargs):
-        if not args.should_save:  # only the main process writes
-            return
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        atomic_write_json(folder / _ELAPSED_FILE, {"seconds": self.seconds()})
-
-
-# ------------------------------------------------------------------------------------------------
-# Runs: results, loading, checkpoints
-# ------------------------------------------------------------------------------------------------
+        if args.should_save:  # only the main process writes
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            atomic_write_json(folder / _ELAPSED_FILE, {"seconds": self.seconds()})
 
 
 @dataclass
@@ -502,7 +378,7 @@ class TrainedRun:
 
     @property
     def log_history(self) -> list[dict]:
-        """The trainer's log: training loss every few steps, validation loss and ROUGE at checkpoints."""
+        """The trainer's log: training loss, validation loss and ROUGE."""
         return self.summary["log_history"]
 
     @property
@@ -517,96 +393,77 @@ def load_run(path: str | Path) -> TrainedRun:
     if not (final / SUMMARY_FILE).exists():
         raise FileNotFoundError(
             f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with training.train(...) "
-            "(e.g. finetuning.single_task_run('full')); an interrupted run resumes where it stopped."
-        )
+            "(e.g. finetuning.single_task_run('full')); an interrupted run resumes where it stopped.")
     summary = read_sealed(final / SUMMARY_FILE)
     if summary is None:
         raise RunFolderError(
-            f"{final / SUMMARY_FILE} is not the summary this run saved: it was edited, damaged or written by an "
-            "older version of the course, so its settings and figures cannot be trusted. Restore it (e.g. from a "
-            "backup), or train the run again: force=True in training.train(...), --force for python -m utils.train.")
+            f"{final / SUMMARY_FILE} is not the summary this run saved: it was edited, damaged or written by "
+            "an older version of the course, so its settings and figures cannot be trusted. Restore it (e.g. "
+            "from a backup), or train the run again: force=True in training.train(...), --force for "
+            "python -m utils.train.")
     settings = RunSettings(**summary["settings"])
-    model = load_checkpoint(final, settings.method, settings.model)
-    return TrainedRun(model=model, path=path, settings=settings, summary=summary)
+    return TrainedRun(load_checkpoint(final, settings.method, settings.model), path, settings, summary)
 
 
 def load_checkpoint(folder: str | Path, method: str, base_model: str):
-    """A model from a run's checkpoint folder (final or intermediate), from safetensors only.
-
-    A LoRA checkpoint holds only the adapter: it is attached to a fresh copy of ``base_model``.
-    """
+    """A model from a run's checkpoint folder, from safetensors (a LoRA adapter on a fresh ``base_model``)."""
     if method != "lora":
         return modeling.load_model(str(folder))
     from peft import PeftModel
 
-    adapter = Path(folder) / "adapter_model.safetensors"
-    if not adapter.exists():
+    if not (Path(folder) / "adapter_model.safetensors").exists():
         raise modeling.ModelLoadError(
-            f"No adapter_model.safetensors in {folder}; the course loads LoRA adapters from safetensors only. "
-            "Save the adapter with `model.save_pretrained(folder)` (PEFT writes safetensors by default)."
-        )
+            f"No adapter_model.safetensors in {folder}; the course loads LoRA adapters from safetensors "
+            "only. Save the adapter with `model.save_pretrained(folder)` (PEFT writes safetensors by "
+            "default).")
     with _quiet_peft():
         return PeftModel.from_pretrained(modeling.load_model(base_model), str(folder)).eval()
 
 
 @contextlib.contextmanager
 def _quiet_peft():
-    """Silence the deprecation warning that PEFT 0.21 triggers inside transformers 5 (:data:`modeling.PEFT_DEPRECATION`)."""
+    """Silence PEFT 0.21's deprecation warning inside transformers 5 (:data:`modeling.PEFT_DEPRECATION`)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", **modeling.PEFT_DEPRECATION)
         yield
 
 
 def checkpoints(path: str | Path) -> list[tuple[int, Path]]:
-    """The intermediate checkpoints of a run as (step, folder), in training order (transformers'
-    ``sort_checkpoints``; only folders named exactly ``checkpoint-<step>``)."""
+    """A run's checkpoints (folders named exactly ``checkpoint-<step>``) as (step, folder), in order."""
     if not Path(path).is_dir():
         return []
     found = [Path(folder) for folder in sort_checkpoints(str(path))]
-    return [(_step(folder), folder) for folder in found if folder.name.split("-")[-1].isdigit()]
+    return [(_step(folder), folder) for folder in found if re.fullmatch(r"checkpoint-\d+", folder.name)]
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
     """The latest *complete* checkpoint of a run, or None.
 
-    transformers' ``get_last_checkpoint`` names the newest ``checkpoint-<step>`` folder; it is used when it
-    is complete. The trainer writes ``trainer_state.json`` last, so a checkpoint whose state is missing or
-    unreadable (cut short by a crash or a full disk) is incomplete, and the newest complete one before it is
-    used instead.
+    The trainer writes ``trainer_state.json`` last: a checkpoint without a readable one was cut short.
     """
-    newest = get_last_checkpoint(str(path)) if Path(path).is_dir() else None
-    if newest is not None and read_json_object(Path(newest) / "trainer_state.json") is not None:
-        return Path(newest)
-    complete = [folder for _, folder in checkpoints(path) if read_json_object(folder / "trainer_state.json") is not None]
-    return complete[-1] if complete else None
+    return next((folder for _, folder in reversed(checkpoints(path))
+                 if read_json_object(folder / "trainer_state.json") is not None), None)
 
 
 def history_frame(log_history: list[dict]) -> pd.DataFrame:
-    """The trainer's log as a table indexed by step: ``loss`` (training), ``eval_loss``, ``eval_rouge1``..."""
+    """The trainer's log as a table indexed by step: ``loss``, ``eval_loss``, ``eval_rouge1``..."""
     rows = [entry for entry in log_history if "train_runtime" not in entry]
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).groupby("step").first().sort_index()
 
 
-# ------------------------------------------------------------------------------------------------
-# Training
-# ------------------------------------------------------------------------------------------------
+def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_data=None,
+                   n_checkpoints: int | None = None, callbacks: list | None = None,
+                   output_dir: str | Path | None = None, trainer_args: dict | None = None) -> Seq2SeqTrainer:
+    """The ``Seq2SeqTrainer`` lesson 03 builds in its cells for ``settings`` (so the same :func:`run_key`).
 
-
-def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_data=None, n_checkpoints: int | None = None,
-                   callbacks: list | None = None, output_dir: str | Path | None = None,
-                   trainer_args: dict | None = None) -> Seq2SeqTrainer:
-    """The ``Seq2SeqTrainer`` lesson 03 builds in its cells, for ``settings``: a fresh copy of the base model (with
-    seeded LoRA adapters for a LoRA run), the pairs tokenized (:func:`tokenize`), the collator, the arguments
-    (:func:`training_arguments`), ROUGE on the validation pairs, early checkpoints (:class:`CheckpointAt`).
-
-    The same recipe gives the same :func:`run_key`, so a run lesson 03 trained is found here, and the other way
-    round. ``output_dir`` defaults to ``results/<profile>/runs/<settings.name>`` (the cache adds the key).
+    ``output_dir`` defaults to ``results/<profile>/runs/<settings.name>`` (the cache adds the key).
     """
     _check_profile(profile)
-    n_checkpoints = check_setting("n_checkpoints", profile.n_checkpoints if n_checkpoints is None else n_checkpoints,
-                                  1, _MAX_CHECKPOINTS)
+    if n_checkpoints is None:
+        n_checkpoints = profile.n_checkpoints
+    n_checkpoints = check_setting("n_checkpoints", n_checkpoints, 1, 100)
     _check_data(train_data, "train_data")
     if eval_data is not None:
         _check_data(eval_data, "eval_data")
@@ -623,15 +480,12 @@ def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_dat
             model = modeling.add_lora(model, profile, r=lora["r"], alpha=lora["alpha"],
                                       targets=tuple(lora["targets"]), dropout=lora["dropout"])
     eval_tokens = tokenize(eval_data, tokenizer, profile) if eval_data is not None else None
+    metrics = functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None
+    early = CheckpointAt(early_checkpoints(settings.steps))
     return Seq2SeqTrainer(
-        model=model,
-        args=args,
-        train_dataset=tokenize(train_data, tokenizer, profile),
-        eval_dataset=eval_tokens,
-        data_collator=collator(tokenizer, model),
-        processing_class=tokenizer,
-        compute_metrics=functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None,
-        callbacks=[CheckpointAt(early_checkpoints(settings.steps)), KeepGenerationConfig(), *(callbacks or [])],
+        model=model, args=args, processing_class=tokenizer, data_collator=collator(tokenizer, model),
+        train_dataset=tokenize(train_data, tokenizer, profile), eval_dataset=eval_tokens,
+        compute_metrics=metrics, callbacks=[early, KeepGenerationConfig(), *(callbacks or [])],
     )
 
 
@@ -639,15 +493,9 @@ def train(name: str, method: str, train_data, profile: Profile, eval_data=None,
           steps: int | None = None, learning_rate: float | None = None, force: bool = False,
           n_checkpoints: int | None = None, callbacks: list | None = None,
           output_dir: str | Path | None = None, trainer_args: dict | None = None) -> TrainedRun:
-    """Fine-tune a fresh copy of the profile's model on ``source``/``target`` pairs with lesson 03's recipe
-    (:func:`recipe_trainer`), or load the cached run.
-
-    ``method`` is ``"full"`` (every weight trains) or ``"lora"`` (PEFT adapters only). The base model on disk
-    is never modified. ``eval_data`` (optional pairs) is scored at every checkpoint: validation loss and
-    ROUGE. ``force=True`` trains again even if a finished run exists. ``callbacks`` are extra
-    ``transformers.TrainerCallback`` objects. ``output_dir`` is used as given instead of the cache folder;
-    ``trainer_args`` override trainer arguments (see :func:`training_arguments`). Under ``torchrun`` or
-    ``accelerate launch`` every process trains its shard of the data and only rank 0 writes (``python -m utils.train``).
+    """Fine-tune a fresh copy of the profile's model (``"full"`` or ``"lora"``) with :func:`recipe_trainer`,
+    or load the cached run. ``eval_data`` is scored at each checkpoint; ``output_dir`` is used as given (no
+    key); ``force=True`` trains again.
     """
     _check_profile(profile)
     settings = RunSettings.from_profile(name, method, profile, steps, learning_rate)
@@ -663,7 +511,6 @@ def train(name: str, method: str, train_data, profile: Profile, eval_data=None,
 class _CachedRun:
     """What :func:`cached_run` found for a trainer: a finished run (``result``), or where training starts."""
 
-    path: Path
     needs_training: bool
     resume_from: str | None = None
     result: TrainedRun | None = None
@@ -671,38 +518,30 @@ class _CachedRun:
 
 @contextlib.contextmanager
 def cached_run(trainer, force: bool = False, keyed: bool = True):
-    """Train a ``trainer`` once: cached by what it will run, resumable, saved as a finished run. Use it as ::
+    """Train a ``trainer`` once: cached by :func:`run_key` (``keyed=False``: in ``output_dir`` as given),
+    resumable, locked, saved into ``final/`` when the block ends. Use it as ::
 
         with training.cached_run(trainer) as run:
             if run.needs_training:
                 trainer.train(resume_from_checkpoint=run.resume_from)
         trained = run.result  # a TrainedRun
-
-    The run's folder is named by its :func:`run_key`, inside the trainer's ``output_dir`` (``keyed=False``: the
-    folder as given). A finished run there is loaded and nothing trains; a run that was interrupted resumes from
-    its last complete checkpoint (``run.resume_from``); ``force=True`` deletes what the course wrote there and
-    trains from the start. When the block ends, the final model, its tokenizer and a summary (settings, times,
-    the trainer's log) are saved into ``final/``. Notebooks running at once train a run once (a lock), and a
-    folder the course did not make is refused (:class:`RunFolderError`), nothing changed.
     """
     named = Path(trainer.args.output_dir).resolve()
-    name = named.name
     out = keyed_folder(trainer) if keyed else named
     if not force and is_finished(out):  # a finished run loads without writing anything (no lock either)
-        yield _CachedRun(out, needs_training=False, result=_load_cached(out))
+        yield _CachedRun(needs_training=False, result=_load_cached(out))
         return
-    if _is_main_process():
+    main = world()[0] == 0  # only the main process of a multi-process run writes files
+    if main:
         check_output(out, force)  # before anything is written or deleted
-    # Notebooks running in parallel train a run once. The processes of one distributed run meet inside the
-    # trainer, so they must not wait for each other here: only the main one takes the lock.
-    lock = locked(out.with_name(out.name + ".lock")) if _is_main_process() else contextlib.nullcontext()
-    with lock:
-        if force and _is_main_process():
-            _clear_run(out)
-        if not force and is_finished(out):
-            yield _CachedRun(out, needs_training=False, result=_load_cached(out))
+    # The processes of one distributed run meet inside the trainer: only the main one takes the lock.
+    with locked(out.with_name(out.name + ".lock")) if main else contextlib.nullcontext():
+        if not force and is_finished(out):  # another notebook finished it meanwhile
+            yield _CachedRun(needs_training=False, result=_load_cached(out))
             return
-        if _is_main_process():
+        if main:
+            if force:
+                _clear_run(out)
             _claim_folder(out)
         trainer.args.output_dir = str(out)
         resume, seconds_before = (None, 0.0) if force else _resume_point(out)
@@ -711,24 +550,24 @@ def cached_run(trainer, force: bool = False, keyed: bool = True):
         clock = _ElapsedTime(seconds_before)
         trainer.add_callback(clock)
         trainer.add_callback(_OptimizerStateInLastOnly())
-        settings = RunSettings.from_trainer(trainer, name)
+        settings = RunSettings.from_trainer(trainer, named.name)
         counts = modeling.parameter_counts(trainer.model)
         print(_describe(settings, counts))
         ended = resume is not None and _step(resume) >= trainer.args.max_steps
-        run = _CachedRun(out, needs_training=not ended, resume_from=str(resume) if resume and not ended else None)
+        run = _CachedRun(needs_training=not ended, resume_from=str(resume) if resume and not ended else None)
         with _disk_space(out):
             if ended:  # the run ended there; saving it as finished failed
-                print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as finished): "
-                      "saving it now, nothing more to train.")
+                print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as "
+                      "finished): saving it now, nothing more to train.")
                 _restore_finished(trainer, resume)
             elif resume:
                 print(f"Resuming from {resume.name} (an earlier run of these settings stopped there).")
             yield run
         if trainer.state.global_step < trainer.args.max_steps:
             raise RuntimeError(
-                f"The trainer is at step {trainer.state.global_step} of {trainer.args.max_steps}, so nothing was saved as "
-                "a finished run: inside the `with training.cached_run(trainer) as run:` block, call "
-                "trainer.train(resume_from_checkpoint=run.resume_from) when run.needs_training.")
+                f"The trainer is at step {trainer.state.global_step} of {trainer.args.max_steps}, so nothing "
+                "was saved as a finished run: inside the `with training.cached_run(trainer) as run:` block, "
+                "call trainer.train(resume_from_checkpoint=run.resume_from) when run.needs_training.")
         run.result = _finish(trainer, settings, out, resume, clock, counts)
 
 
@@ -738,21 +577,21 @@ def _load_cached(out: Path) -> TrainedRun:
 
 
 def _check_profile(profile) -> None:
-    """Refuse anything but a :class:`Profile` as ``profile`` (the run functions take ``train_data, profile,
-    eval_data`` in that order, so a call written for another order fails here, clearly)."""
+    """Refuse anything but a :class:`Profile` (a call with its arguments in another order fails here)."""
     if not isinstance(profile, Profile):
         raise TypeError(f"profile must be the course's Profile (what the notebook's set-up or "
-                        f"config.get_profile(name) returns), got {type(profile).__name__}. The run functions take "
-                        "(..., train_data, profile, eval_data=None, ...): pass the profile right after the "
-                        "training data.")
+                        f"config.get_profile(name) returns), got {type(profile).__name__}. The run "
+                        "functions take (..., train_data, profile, eval_data=None, ...): pass the profile "
+                        "right after the training data.")
 
 
 def _check_data(dataset, name: str) -> None:
-    """Refuse prompt/target pairs that cannot train: an empty set, or one without ``source``/``target``."""
+    """Refuse pairs that cannot train: an empty set, or one without ``source``/``target``."""
     columns = set(getattr(dataset, "column_names", None) or [])
     if not {"source", "target"} <= columns:
         raise ValueError(f"{name} needs 'source' and 'target' columns (prompt/target pairs), got "
-                         f"{sorted(columns) or type(dataset).__name__}. Build it with templates.apply_template(...).")
+                         f"{sorted(columns) or type(dataset).__name__}. Build it with "
+                         "templates.apply_template(...).")
     if len(dataset) == 0:
         use = "train on" if name == "train_data" else "validate with (pass None to skip validation)"
         raise ValueError(f"{name} is empty: there is nothing to {use}. Check the data set's split and any "
@@ -770,13 +609,10 @@ def _describe(settings: RunSettings, counts: dict) -> str:
 
 
 def _resume_point(out: Path) -> tuple[Path | None, float]:
-    """The checkpoint to resume from (None: start afresh) and the training seconds spent before it.
-
-    Checkpoint folders newer than the last complete one (a save cut short) are removed.
-    """
-    resume = last_checkpoint(out) if out.exists() else None
-    for step, folder in checkpoints(out) if out.exists() else []:
-        if (resume is None or step > _step(resume)) and _is_main_process():
+    """The checkpoint to resume from (or None) and the training seconds before it; removes newer ones."""
+    resume = last_checkpoint(out)
+    for step, folder in checkpoints(out):
+        if (resume is None or step > _step(resume)) and world()[0] == 0:
             shutil.rmtree(folder)
     if resume is None:
         return None, 0.0
@@ -786,29 +622,37 @@ def _resume_point(out: Path) -> tuple[Path | None, float]:
 
 def _finish(trainer, settings: RunSettings, out: Path, resume: Path | None, clock: _ElapsedTime,
             counts: dict) -> TrainedRun:
-    """Save the trained model and its summary into ``out/final`` (rank 0), drop optimizer states; the run."""
+    """Save the model and its summary into ``out/final`` (rank 0), drop optimizer states; the run."""
     model = trainer.model
     wall = clock.seconds()
     validation = sum(entry.get("eval_runtime", 0.0) for entry in trainer.state.log_history)
     summary = {
         "settings": asdict(settings),
-        "train_seconds": wall - validation,
-        "validation_seconds": validation,
-        "wall_seconds": wall,
+        "train_seconds": wall - validation, "validation_seconds": validation, "wall_seconds": wall,
         "resumed_from": resume.name if resume else None,
         "n_train_examples": len(trainer.train_dataset),
         "parameters": counts,
-        "precision": precision(),
-        "device": str(next(model.parameters()).device),
+        "precision": precision(), "device": str(next(model.parameters()).device),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "log_history": trainer.state.log_history,
     }
     tokenizer = trainer.processing_class or modeling.load_tokenizer(settings.model)
+    staging = out / "final.partial"  # renamed to final/ once complete
     with _disk_space(out):
-        summary = _save_final(trainer, tokenizer, out / "final", summary)
+        if staging.exists() and trainer.is_world_process_zero():
+            shutil.rmtree(staging)
+        trainer.save_model(str(staging))  # every process calls it (DeepSpeed, FSDP gather); rank 0 writes
+        if trainer.is_world_process_zero():
+            (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the summary has the settings
+            tokenizer.save_pretrained(staging)
+            summary["checkpoint_mb"] = modeling.folder_size_mb(staging)
+            atomic_write_json(staging / SUMMARY_FILE, summary, sealed=True)
+            staging.rename(out / "final")
+            summary = read_sealed(out / "final" / SUMMARY_FILE)  # as saved (rounded), as a cached run has it
     if trainer.is_world_process_zero():
         _prune_checkpoints(out)
-        scored = f" ({validation:.0f} s of it scoring validation dialogues)" if trainer.eval_dataset is not None else ""
+        scored = (f" ({validation:.0f} s of it scoring validation dialogues)"
+                  if trainer.eval_dataset is not None else "")
         print(f"Trained in {wall:.0f} s{scored}; saved to {shown_path(out)}.")
     return TrainedRun(model=model.eval(), path=out, settings=settings, summary=summary)
 
@@ -819,9 +663,8 @@ def _step(checkpoint: Path) -> int:
 
 
 def _restore_finished(trainer, checkpoint: Path) -> None:
-    """Put ``trainer`` in the state it had when it ended at ``checkpoint`` (the run's last step): its weights
-    (adapters for LoRA), its state and log, closed by the entry ``trainer.train()`` ends with. Its ``train_loss``
-    is the mean of the logged losses over the steps each covers (every step's loss is logged in some window)."""
+    """Put ``trainer`` back as it ended at ``checkpoint`` (the last step), closing its log as ``train()``
+    does: ``train_loss`` is the mean of the logged losses over the steps each covers."""
     trainer._load_from_checkpoint(str(checkpoint))
     trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
     logged, covered, total = [e for e in trainer.state.log_history if "loss" in e], 0, 0.0
@@ -837,13 +680,13 @@ class DiskFullError(OSError):
     """Saving a checkpoint or a finished run failed because the disk is full."""
 
 
-#: How the libraries word a write that ran out of space when they do not pass ENOSPC on (torch: a short write).
+#: How the libraries word a full disk when they do not pass ENOSPC on (torch: a short write).
 _NO_SPACE_MESSAGES = ("No space left on device", "unexpected pos")
 
 
 @contextlib.contextmanager
 def _disk_space(folder: Path):
-    """Turn a save that failed for want of disk space into a :class:`DiskFullError` that says so and what to do."""
+    """Turn a save that failed for want of disk space into a :class:`DiskFullError` saying what to do."""
     try:
         yield
     except (OSError, RuntimeError) as error:
@@ -854,35 +697,15 @@ def _disk_space(folder: Path):
         free = shutil.disk_usage(folder).free / 2**20 if folder.exists() else float("nan")
         raise DiskFullError(
             errno.ENOSPC,
-            f"The disk is full: saving the run in {shown_path(folder)} failed ({free:.0f} MB free; the library said: "
-            f"{str(error)[:120]}). Free some space (for instance delete runs you no longer need from "
-            f"{shown_path(folder.parent)}) and run the same cell or command again: training resumes from the last complete "
-            "checkpoint, and nothing already saved is lost.") from error
+            f"The disk is full: saving the run in {shown_path(folder)} failed ({free:.0f} MB free; the "
+            f"library said: {str(error)[:120]}). Free some space (for instance delete runs you no longer "
+            f"need from {shown_path(folder.parent)}) and run the same cell or command again: training "
+            "resumes from the last complete checkpoint, and nothing already saved is lost.") from error
 
 
-def _save_final(trainer, tokenizer, final: Path, summary: dict) -> dict:
-    """Save the trained weights (safetensors) and summary into ``final/`` atomically (rename at the end).
-
-    The trainer saves the weights: under DeepSpeed or FSDP it gathers the shards from every process first.
-
-    Returns the summary as saved (rounded as in the JSON file), so a fresh run and a cached one match.
-    """
-    staging = final.with_name("final.partial")
-    if staging.exists() and trainer.is_world_process_zero():
-        shutil.rmtree(staging)
-    trainer.save_model(str(staging))  # every process calls it; only rank 0 writes (safetensors)
-    if not trainer.is_world_process_zero():
-        return summary
-    (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the summary records the settings
-    tokenizer.save_pretrained(staging)
-    summary["checkpoint_mb"] = modeling.folder_size_mb(staging)
-    atomic_write_json(staging / SUMMARY_FILE, summary, sealed=True)
-    staging.rename(final)
-    return read_sealed(final / SUMMARY_FILE)
-
-
-def _prune_checkpoints(out: Path) -> None:
-    """Drop optimizer states from a finished run's checkpoints: only resuming needs them."""
-    for _, folder in checkpoints(out):
-        for name in RESUME_ONLY_FILES:
-            (folder / name).unlink(missing_ok=True)
+def _prune_checkpoints(out: str | Path, before: float = float("inf")) -> None:
+    """Drop :data:`RESUME_ONLY_FILES` from a run's checkpoints before step ``before``."""
+    for step, folder in checkpoints(out):
+        if step < before:
+            for name in RESUME_ONLY_FILES:
+                (folder / name).unlink(missing_ok=True)
