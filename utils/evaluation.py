@@ -63,7 +63,7 @@ def prompt_lengths(tokenizer, prompts: Sequence[str]) -> list[int]:
     prompts = _as_texts(prompts, "prompts")
     if not prompts:
         return []
-    # verbose=False: no warning for prompts over the model's limit, which are measured to be fitted
+    # verbose=False: no warning about prompts over the limit (they are measured to be fitted)
     return [len(ids) for ids in tokenizer(prompts, verbose=False)["input_ids"]]
 
 
@@ -119,14 +119,12 @@ def generate(model, tokenizer, prompts: Sequence[str], gen_config: GenerationCon
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not prompts:
         return []
-
     if truncate:
         prompts = fit_prompts(prompts, tokenizer, max_source_length, warn=False)[0]
     lengths = prompt_lengths(tokenizer, prompts)
     too_long = [(i, n) for i, n in enumerate(lengths) if n > max_source_length]
     if too_long:
         raise PromptTooLongError(too_long, max_source_length, len(prompts))
-
     # Longest first: a batch too big for memory fails at once, and the time estimate errs on the safe side.
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
     outputs: list[str] = [""] * len(prompts)
@@ -191,17 +189,14 @@ def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, seed: int = 0
     return _bootstrap(_as_scores(values), n_resamples, seed, confidence)[1:]
 
 
-_PROTOCOLS = ("course", "lab")
-
-
 def score_summaries(predictions: Sequence[str], references: Sequence, n_resamples: int = 1000, seed: int = 0,
                     protocol: str = "course") -> dict:
     """Mean ROUGE with 95% bootstrap intervals (``rouge1``, ``rouge1_ci_low``, ...), ``n``, ``gen_len_words``.
 
     ``protocol="course"``: one row per prediction, the best of its references, stemmed. ``"lab"``: as the
     reference lab scored, one row per (prediction, reference) pair, unstemmed (``n`` counts rows)."""
-    if protocol not in _PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r}; use one of {_PROTOCOLS}.")
+    if protocol not in ("course", "lab"):
+        raise ValueError(f"protocol={protocol!r}; use one of ('course', 'lab').")
     if protocol == "lab":
         predictions, references = _check_pairs(predictions, references)
         predictions = [p for p, refs in zip(predictions, references, strict=True) for _ in _references(refs)]
@@ -325,7 +320,7 @@ def valid_label_share(predictions: Sequence[str], options: Sequence) -> float:
 
 
 def score_probe(task: str | data.Task, predictions: Sequence[str], examples) -> dict:
-    """Score a registered probe's predictions against its rows' answer column (rows: a Dataset or dicts).
+    """Score a registered probe's predictions against the answer column of its rows (a Dataset or dicts).
 
     Returns ``main_metric``, ``score`` (its value), ``n`` and every metric: ``qa``: f1 (main), exact_match;
     ``classification``: accuracy (main), valid_label_share; ``generation``: rouge1 (main), rouge2, rougeL."""
@@ -334,14 +329,18 @@ def score_probe(task: str | data.Task, predictions: Sequence[str], examples) -> 
     except data.TaskError as error:
         raise ValueError(str(error)) from None
     predictions = _as_texts(predictions, "predictions")
-    references = _column(examples, task.answer)
+    rows = list(examples)
+    if rows and task.answer not in rows[0]:
+        raise ValueError(f"examples need the column {task.answer!r}; their columns are {list(rows[0])}")
+    references = [row[task.answer] for row in rows]
     _same_length(predictions, references, "examples")
     pairs = list(zip(predictions, references, strict=True))
     if task.task_type == "qa":
         metrics = {"f1": float(np.mean([squad_f1(p, r) for p, r in pairs])),
                    "exact_match": float(np.mean([exact_match(p, r) for p, r in pairs]))}
     elif task.task_type == "classification":
-        options = _column(examples, "options", required=False) or sorted(set(references))
+        has_options = rows and "options" in rows[0]
+        options = [row["options"] for row in rows] if has_options else sorted(set(references))
         metrics = {"accuracy": accuracy(predictions, references),
                    "valid_label_share": valid_label_share(predictions, options)}
     else:
@@ -364,24 +363,11 @@ def _same_length(predictions, other, what: str) -> None:
                          "they must match one to one")
 
 
-def _column(examples, name: str, required: bool = True) -> list | None:
-    """Column ``name`` of ``examples`` (a datasets.Dataset or a list of dicts)."""
-    is_dataset = hasattr(examples, "column_names")
-    rows = examples if is_dataset else list(examples)
-    names = examples.column_names if is_dataset else list(rows[0]) if rows else []
-    if name in names:
-        return list(rows[name]) if is_dataset else [row[name] for row in rows]
-    if required:
-        raise ValueError(f"examples need the column {name!r}; their columns are {list(names)}")
-    return None
-
-
 # --- forgetting measures ---------------------------------------------------------------------------
 def forgetting_drop(before: float, after: float) -> dict[str, float]:
     """``absolute`` = before - after (positive: forgotten) and ``relative`` = that / before (NaN when 0)."""
     absolute = float(before) - float(after)
-    relative = absolute / float(before) if before else float("nan")
-    return {"absolute": absolute, "relative": relative}
+    return {"absolute": absolute, "relative": absolute / float(before) if before else float("nan")}
 
 
 def max_minus_final(history: Sequence[float]) -> float:
@@ -424,8 +410,7 @@ def facts_per_example(predictions: Sequence[str], dialogues: Sequence[str],
                       facts: Sequence[Sequence[str]] | None = None) -> dict[str, np.ndarray]:
     """Per summary: ``grounding``, ``grounding_checked`` (1.0 when it has a specific to check) and, given
     ``facts`` (one list per dialogue), ``fact_recall`` (NaN for a dialogue with no recorded facts)."""
-    predictions = _as_texts(predictions, "predictions")
-    dialogues = _as_texts(dialogues, "dialogues")
+    predictions, dialogues = _as_texts(predictions, "predictions"), _as_texts(dialogues, "dialogues")
     _same_length(predictions, dialogues, "dialogues")
     result = {"grounding": np.array([grounding(p, d) for p, d in zip(predictions, dialogues, strict=True)]),
               "grounding_checked": np.array([float(bool(checkable_items(p))) for p in predictions])}
