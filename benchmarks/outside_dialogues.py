@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from utils import evaluation, modeling, scoring, training
-from utils import facts as fact_rules
 from utils.config import PROFILES, Profile
 
 LEAD_LINES = 2
@@ -101,7 +100,7 @@ def examples(results: dict, n: int) -> str:
             lines = [f"### {row['id']} ({row['topic']}): facts {row['facts']}", f"human: {row['summary']}"]
             for label, result in by_model.items():
                 output = result["outputs"][i].replace("\n", " / ")
-                missed = fact_rules.missed_facts(result["outputs"][i], row["facts"])
+                missed = evaluation.missed_facts(result["outputs"][i], row["facts"])
                 invented = result["scores"]["invented_names"][i]
                 lines.append(f"{label}: {output}  [misses {missed}; invented names {invented}]")
             blocks.append("\n".join(lines))

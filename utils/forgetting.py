@@ -91,8 +91,10 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile, force: bool = 
     test = data.probe_test(probe, profile)
 
     def compute():
-        predictions, n_shortened = scoring.probe_predictions(model, tokenizer, probe, test, profile)
-        return {"predictions": predictions, "n_shortened": n_shortened,
+        prompts = [scoring.probe_template(probe).render_source(row) for row in test]
+        prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length)
+        predictions = evaluation.generate(model, tokenizer, prompts, profile, desc=f"Probe {probe}")
+        return {"predictions": predictions, "n_shortened": len(shortened),
                 "scores": [evaluation.score_probe(probe, [p], [row])["score"]
                            for p, row in zip(predictions, test, strict=True)]}
 
