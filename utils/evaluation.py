@@ -44,8 +44,7 @@ class PromptTooLongError(ValueError):
             f"{shown}{more}; the longest is #{index} with {length} tokens. The model would never see their "
             "end (often the instruction or 'Summary:'). Shorten them (fewer few-shot examples, shorter "
             "dialogues), raise max_source_length if the model supports it, or pass truncate=True to cut "
-            "them on purpose."
-        )
+            "them on purpose.")
 
 
 def decoding(profile: Profile) -> dict:
@@ -104,10 +103,9 @@ def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, tail: int = _TAIL
 def generate(model, tokenizer, prompts: Sequence[str], gen_config: GenerationConfig | Profile,
              batch_size: int | None = None, max_source_length: int | None = None, *, truncate: bool = False,
              desc: str = "Generating", progress: bool = True) -> list[str]:
-    """One output per prompt, in their order, generated in length-sorted batches without gradients or dropout.
-
-    ``gen_config``: a :func:`generation_config`, or a profile (which also gives batch size and input limit).
-    A prompt over ``max_source_length`` tokens is a :class:`PromptTooLongError` unless ``truncate=True``."""
+    """One output per prompt, in their order, from length-sorted batches; ``gen_config`` is a
+    :func:`generation_config` or a profile (which also gives batch size and input limit). A prompt over
+    ``max_source_length`` tokens is a :class:`PromptTooLongError` unless ``truncate=True``."""
     prompts = _as_texts(prompts, "prompts")
     if isinstance(gen_config, Profile):
         batch_size = batch_size or gen_config.eval_batch_size
@@ -174,8 +172,7 @@ def load_rouge():
 
 def rouge_per_example(predictions: Sequence[str], references: Sequence,
                       use_stemmer: bool = True) -> dict[str, np.ndarray]:
-    """ROUGE-1/2/L/Lsum F-measure of every prediction against its reference or references (the best counts).
-
+    """ROUGE-1/2/L/Lsum F-measure of every prediction against its reference or references (the best counts);
     ``use_stemmer=False`` matches words as written (the reference lab's setting)."""
     predictions, references = _check_pairs(predictions, references)
     scores = load_rouge().compute(predictions=predictions, references=references, use_aggregator=False,
@@ -192,8 +189,7 @@ def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, seed: int = 0
 def score_summaries(predictions: Sequence[str], references: Sequence, n_resamples: int = 1000, seed: int = 0,
                     protocol: str = "course") -> dict:
     """Mean ROUGE with 95% bootstrap intervals (``rouge1``, ``rouge1_ci_low``, ...), ``n``, ``gen_len_words``.
-
-    ``protocol="course"``: one row per prediction, the best of its references, stemmed. ``"lab"``: as the
+    ``protocol="course"``: one row per prediction, the best of its references, stemmed; ``"lab"``: as the
     reference lab scored, one row per (prediction, reference) pair, unstemmed (``n`` counts rows)."""
     if protocol not in ("course", "lab"):
         raise ValueError(f"protocol={protocol!r}; use one of ('course', 'lab').")
@@ -213,17 +209,14 @@ def rouge_summary(per_example: Mapping[str, np.ndarray], predictions: Sequence[s
         low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
         result.update({rouge_type: float(values.mean()), f"{rouge_type}_ci_low": low,
                        f"{rouge_type}_ci_high": high})
-    result["n"] = len(predictions)
-    result["gen_len_words"] = float(np.mean([len(p.split()) for p in predictions]))
-    return result
+    words = [len(p.split()) for p in predictions]
+    return {**result, "n": len(predictions), "gen_len_words": float(np.mean(words))}
 
 
 def paired_bootstrap(scores_a: Sequence[float], scores_b: Sequence[float], n_resamples: int = 1000,
                      seed: int = 0, confidence: float = 0.95) -> dict:
-    """Is A better than B on the same examples? Resample examples, keeping each A/B pair together.
-
-    Returns ``mean_diff`` (A minus B), its interval ``ci_low``/``ci_high`` and ``p_a_better`` (the share of
-    resamples where A's mean beats B's)."""
+    """Is A better than B on the same examples? Resamples them, each A/B pair together: ``mean_diff`` (A
+    minus B), its interval ``ci_low``/``ci_high`` and ``p_a_better`` (the share of resamples A wins)."""
     a, b = _as_scores(scores_a), _as_scores(scores_b)
     if a.shape != b.shape:
         raise ValueError(f"paired scores must cover the same examples: got {len(a)} and {len(b)} scores")
@@ -320,10 +313,9 @@ def valid_label_share(predictions: Sequence[str], options: Sequence) -> float:
 
 
 def score_probe(task: str | data.Task, predictions: Sequence[str], examples) -> dict:
-    """Score a registered probe's predictions against the answer column of its rows (a Dataset or dicts).
-
-    Returns ``main_metric``, ``score`` (its value), ``n`` and every metric: ``qa``: f1 (main), exact_match;
-    ``classification``: accuracy (main), valid_label_share; ``generation``: rouge1 (main), rouge2, rougeL."""
+    """A registered probe's ``main_metric``, ``score`` (its value), ``n`` and every metric on ``examples`` (a
+    Dataset or dicts): ``qa``: f1 (main), exact_match; ``classification``: accuracy (main), valid_label_share;
+    ``generation``: rouge1 (main), rouge2, rougeL."""
     try:
         task = data.get_probe(task)
     except data.TaskError as error:
@@ -378,22 +370,19 @@ def max_minus_final(history: Sequence[float]) -> float:
     return float(scores[:-1].max() - scores[-1])
 
 
-def forgetting_table(scores: Mapping[str, Mapping[str, float]], base: str = "base",
-                     average: bool = True) -> pd.DataFrame:
-    """Probe scores (``scores[model][probe]``) and drops from ``base``, one row per probe (plus ``average``).
-
-    Columns: the base model, then per other model its score, ``<model> drop`` and ``<model> rel drop``."""
+def forgetting_table(scores: Mapping[str, Mapping[str, float]], base: str = "base") -> pd.DataFrame:
+    """Probe scores (``scores[model][probe]``) and drops from ``base``, one row per probe plus ``average``;
+    columns: the base model, then per other model its score, ``<model> drop`` and ``<model> rel drop``."""
     if base not in scores:
         raise ValueError(f"no scores for the base model {base!r}; models given: {list(scores)}")
     probes = list(scores[base])
     rows = {probe: {m: s.get(probe, np.nan) for m, s in scores.items()} for probe in probes}
-    if average:
-        rows["average"] = {m: float(np.mean([rows[p][m] for p in probes])) for m in scores}
+    rows["average"] = {m: float(np.mean([rows[p][m] for p in probes])) for m in scores}
     table = pd.DataFrame.from_dict(rows, orient="index")
     missing = table.columns[table.isna().any()].tolist()
     if missing:
         raise ValueError(f"models {missing} lack scores for some probes of {base!r}: {probes}")
-    columns, before = {base: table[base]}, table[base].astype(float)
+    columns, before = {base: table[base]}, table[base]
     for model in (m for m in scores if m != base):
         drop = before - table[model]  # as forgetting_drop: the relative drop is NaN where the base scores 0
         columns.update({model: table[model], f"{model} drop": drop,
