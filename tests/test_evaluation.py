@@ -119,8 +119,6 @@ def test_generate_with_a_profile_uses_its_budget(model, tokenizer):
 
 def test_prompt_lengths_count_special_tokens(tokenizer):
     assert evaluation.prompt_lengths(tokenizer, ["a b", "hello how are you"]) == [3, 5]
-    assert evaluation.check_prompt_lengths(tokenizer, PROMPTS, limit=4) == [(0, 5), (2, 9), (4, 7), (5, 6)]
-    assert evaluation.check_prompt_lengths(tokenizer, PROMPTS, limit=100) == []
 
 
 def test_too_long_prompt_is_an_error_unless_truncation_is_asked(model, tokenizer):

@@ -1,15 +1,8 @@
-"""Probing many models for forgetting: which held-in skills survive fine-tuning?
+"""Probing many models for forgetting: which skills the base model had (probes: question answering, topic and
+sentiment labels, titles) survive fine-tuning on dialogue summarization, on many models and checkpoints.
 
-A *probe* is a task the base model could already do (question answering, topic and sentiment
-classification, writing titles). Scoring every model on every probe shows what fine-tuning on dialogue
-summarization cost. This module runs the probes (:func:`probe_outputs`: the answers of
-:func:`utils.scoring.probe_predictions`, scored by :func:`utils.evaluation.score_probe`) on many models and
-checkpoints, and arranges the results; the measures themselves (drop, max-minus-final) live in
-:mod:`utils.evaluation`.
-
-Scores are cached under ``results/<profile>/scores/``, keyed by a hash of the model's *weights* and of the
-evaluation settings, so a later notebook asking for the same model's scores gets them in an instant, and a
-retrained model (new weights) is never mistaken for an old one.
+Scores are cached under ``results/<profile>/scores/``, keyed by a hash of the model's weights and of the
+evaluation settings: asking again costs nothing, and a retrained model is never mistaken for an old one.
 """
 
 from __future__ import annotations
@@ -28,8 +21,7 @@ from utils.results import atomic_write_json, read_sealed
 
 # --- cached scoring -----------------------------------------------------------------------------------
 def adapter_is_off(model) -> bool:
-    """True inside PEFT's ``with model.disable_adapter():`` (every adapter layer of a LoRA model switched off),
-    False for a model without adapters or with them on."""
+    """True inside PEFT's ``with model.disable_adapter():`` (every adapter layer of a LoRA model off)."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     layers = [module for module in model.modules() if isinstance(module, BaseTunerLayer)]
@@ -37,36 +29,28 @@ def adapter_is_off(model) -> bool:
 
 
 def weights_key(model) -> str:
-    """A short key for a model's exact weights (a hash of every parameter), marked ``-adapter-off`` for a LoRA
-    model scored inside ``with model.disable_adapter():`` (same parameters, another function)."""
+    """A short hash of a model's weights, marked ``-adapter-off`` inside ``model.disable_adapter()`` (same
+    parameters, another function)."""
     return modeling.weights_fingerprint(model)[:16] + ("-adapter-off" if adapter_is_off(model) else "")
 
 
-def _digest(obj) -> str:
-    return results.of_json(obj, length=12)
-
-
 def _tokenizer_key(tokenizer) -> str:
-    """A short key for a tokenizer's vocabulary (the same weights read through another vocabulary are
-    another model)."""
-    return _digest(sorted(tokenizer.get_vocab().items())) if tokenizer is not None else "none"
+    """A short hash of a tokenizer's vocabulary (the same weights read through another are another model)."""
+    return "none" if tokenizer is None else results.of_json(sorted(tokenizer.get_vocab().items()), length=12)
 
 
 def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile,
                   force: bool = False) -> dict:
-    """``compute()``'s scores for ``model``, from ``results/<profile>/scores/`` when already measured.
-
-    The file name joins ``name`` (what was scored), the weights' key and a hash of ``settings`` (everything
-    else that changes the score: tokenizer, test rows, prompt, decoding). Fresh or cached, the values are the
-    stored ones (numbers to 6 digits), so the two paths never differ.
-    """
-    path = profile.results_dir / "scores" / f"{name}-{weights_key(model)}-{_digest(settings)}.json"
+    """``compute()``'s scores for ``model``, cached in ``results/<profile>/scores/`` by ``name``, the weights'
+    key and a hash of ``settings`` (everything else that changes the score)."""
+    settings_key = results.of_json(settings, length=12)
+    path = profile.results_dir / "scores" / f"{name}-{weights_key(model)}-{settings_key}.json"
     cached = None if force else read_sealed(path)
     if cached is not None:
         return cached
     if path.exists() and not force:
-        print(f"Note: {path.name} in {shown_path(path.parent)} was changed after it was scored (or an older version of the "
-              "course wrote it): scoring again.")
+        print(f"Note: {path.name} in {shown_path(path.parent)} was changed after it was scored (or an older "
+              "version of the course wrote it): scoring again.")
     atomic_write_json(path, compute(), sealed=True)
     # Read back even when just computed: the file stores numbers to 6 digits, and a model scored now must
     # compare equal with the same model's scores read from the cache (e.g. lesson 04's adapter-off check).
@@ -86,26 +70,27 @@ def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
 
 def probe_outputs(model, tokenizer, probe: str, profile: Profile, force: bool = False) -> dict:
     """One probe's answers on its test rows (``predictions``), each row's main score (``scores``) and how many
-    prompts were shortened to fit (``n_shortened``), generated once and cached: :func:`probe_scores` and
-    :func:`probe_example_scores` both read them."""
+    prompts were cut to fit (``n_shortened``), generated once and cached."""
     test = data.probe_test(probe, profile)
 
     def compute():
-        predictions, n_shortened = scoring.probe_predictions(model, tokenizer, probe, test, profile)
-        return {"predictions": predictions, "n_shortened": n_shortened,
+        prompts = [scoring.probe_template(probe).render_source(row) for row in test]
+        prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length)
+        predictions = evaluation.generate(model, tokenizer, prompts, profile, desc=f"Probe {probe}")
+        return {"predictions": predictions, "n_shortened": len(shortened),
                 "scores": [evaluation.score_probe(probe, [p], [row])["score"]
                            for p, row in zip(predictions, test, strict=True)]}
 
-    return cached_scores(f"probe-examples-{probe}", model, _probe_settings(tokenizer, probe, profile, test), compute,
-                         profile, force)
+    settings = _probe_settings(tokenizer, probe, profile, test)
+    return cached_scores(f"probe-examples-{probe}", model, settings, compute, profile, force)
 
 
 def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PROBES,
                  n: int | None = None, force: bool = False) -> dict[str, dict]:
-    """Every probe's scores for one model (``main`` is the main score), cached; ``n`` test rows per probe
-    (default: the profile's ``n_probe_eval``). The answers are generated once (:func:`probe_outputs`)."""
+    """Every probe's scores for one model (``main`` is the main score) on ``n`` test rows (default the
+    profile's), cached."""
     profile = _with_n(profile, n_probe_eval=n)
-    results = {}
+    by_probe = {}
     for probe in probes:
         test = data.probe_test(probe, profile)
 
@@ -115,29 +100,23 @@ def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PRO
             scores["main"], scores["n_shortened"] = scores["score"], outputs["n_shortened"]
             return scores
 
-        results[probe] = cached_scores(f"probe-{probe}", model, _probe_settings(tokenizer, probe, profile, test),
-                                       compute, profile, force)
-    return results
+        settings = _probe_settings(tokenizer, probe, profile, test)
+        by_probe[probe] = cached_scores(f"probe-{probe}", model, settings, compute, profile, force)
+    return by_probe
 
 
 def probe_example_scores(model, tokenizer, probe: str, profile: Profile, n: int | None = None,
                          force: bool = False) -> np.ndarray:
-    """One probe's main score of each test row (token F1, 1/0 for a right/wrong label, ROUGE-1), cached; their
-    mean is :func:`probe_scores`'s ``main``. Paired over the same rows, two models' scores give a drop with an
-    interval (:func:`paired_differences`)."""
+    """One probe's main score of each test row, cached (paired between models: :func:`paired_differences`)."""
     profile = _with_n(profile, n_probe_eval=n)
     return np.asarray(probe_outputs(model, tokenizer, probe, profile, force)["scores"], dtype=float)
 
 
 def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
                        n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """``a`` minus ``b`` per probe, paired over the same test rows (:func:`utils.evaluation.paired_bootstrap`),
-    plus ``average``: the mean of the probes' differences, each probe's rows resampled on their own.
-
-    ``a`` and ``b`` map each probe to per-row scores (:func:`probe_example_scores`). With ``a`` the base model
-    and ``b`` a fine-tune, ``mean_diff`` is the drop. Columns: ``mean_diff``, ``ci_low``, ``ci_high`` (95%) and
-    ``verdict``: "a higher" or "b higher" when the interval excludes 0, else "can't tell".
-    """
+    """``a`` minus ``b`` per probe (per-row scores, paired: :func:`utils.evaluation.paired_bootstrap`) and on
+    ``average`` (each probe's rows resampled on their own): ``mean_diff``, 95% ``ci_low``/``ci_high`` and
+    ``verdict`` ("a higher" or "b higher" when the interval excludes 0, else "can't tell")."""
     missing = set(a) ^ set(b)
     if missing:
         raise ValueError(f"both models need the same probes; only one has {sorted(missing)}")
@@ -147,7 +126,8 @@ def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequenc
     means = np.mean([[d[rng.integers(0, len(d), len(d))].mean() for d in diffs] for _ in range(n_resamples)],
                     axis=1)
     rows["average"] = {"mean_diff": float(np.mean([d.mean() for d in diffs])),
-                       "ci_low": float(np.percentile(means, 2.5)), "ci_high": float(np.percentile(means, 97.5))}
+                       "ci_low": float(np.percentile(means, 2.5)),
+                       "ci_high": float(np.percentile(means, 97.5))}
     table = pd.DataFrame.from_dict(rows, orient="index")[["mean_diff", "ci_low", "ci_high"]]
     table["verdict"] = ["a higher" if low > 0 else "b higher" if high < 0 else "can't tell"
                         for low, high in zip(table["ci_low"], table["ci_high"], strict=True)]
@@ -161,9 +141,8 @@ _TARGET_MEASURES = (*evaluation.GROUNDING_KEYS, *evaluation.FACT_RECALL_KEYS, "r
 
 def target_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
                   n: int | None = None, force: bool = False) -> dict:
-    """ROUGE, grounding and (where the data records facts) fact recall on the target test dialogues (first
-    ``n``; default the profile's), with one prompt, cached; ``rouge1_per_dialogue`` holds each dialogue's
-    ROUGE-1 (:func:`target_example_scores`)."""
+    """:func:`utils.scoring.evaluate_summarization`'s scores on the first ``n`` target test dialogues (default
+    the profile's) with one prompt, cached, and each dialogue's ROUGE-1 (``rouge1_per_dialogue``)."""
     profile = _with_n(profile, n_eval_dialogues=n)
     test = data.target_test(profile)
     template = templates.fingerprint(templates.get_template(data.TARGET_TASK, template_name))
@@ -183,10 +162,9 @@ def target_scores(model, tokenizer, profile: Profile, template_name: str = scori
 
 def target_example_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
                           n: int | None = None) -> np.ndarray:
-    """Each target test dialogue's ROUGE-1 (their mean is :func:`target_scores`'s ``rouge1``), cached: paired
-    over the same dialogues, two models' scores give a target gain with an interval
-    (:func:`utils.evaluation.paired_bootstrap`)."""
-    return np.asarray(target_scores(model, tokenizer, profile, template_name, n)["rouge1_per_dialogue"], dtype=float)
+    """Each target test dialogue's ROUGE-1 (:func:`target_scores`), to pair between models."""
+    scores = target_scores(model, tokenizer, profile, template_name, n)
+    return np.asarray(scores["rouge1_per_dialogue"], dtype=float)
 
 
 def probe_models(models: Mapping[str, object], tokenizer, profile: Profile,
@@ -195,12 +173,14 @@ def probe_models(models: Mapping[str, object], tokenizer, profile: Profile,
     return {name: probe_scores(model, tokenizer, profile, probes, n=n) for name, model in models.items()}
 
 
+#: The fact measures a :func:`scoreboard` shows beside the target's ROUGE-1 (as ``target_<measure>``).
+TARGET_FACT_MEASURES = ("fact_recall", "grounding")
+
+
 def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile,
                probes: Sequence[str] = PROBES, held_out: bool = True) -> pd.DataFrame:
-    """Every model on every task, one row per model: target ROUGE-1 with the evaluation prompt
-    (``target``) and beside it ``target_fact_recall`` (where the data records facts) and ``target_grounding``,
-    with the target's held-out template (``target_held_out``), each probe's main score and the
-    ``probe_average``. All cached, so models scored before cost nothing."""
+    """One row per model, all cached: target ROUGE-1 (``target``) with its :data:`TARGET_FACT_MEASURES`, with
+    the held-out template (``target_held_out``), each probe's main score and ``probe_average``."""
     held_out_name = templates.held_out_template(data.TARGET_TASK).name
     rows = {}
     for name, model in models.items():
@@ -213,18 +193,11 @@ def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile,
         row.update({probe: scores["main"] for probe, scores in by_probe.items()})
         row["probe_average"] = _average_probe_score(by_probe)
         rows[name] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "model"
-    return table
-
-
-#: The fact measures a :func:`scoreboard` shows beside the target's ROUGE-1 (as ``target_<measure>``).
-TARGET_FACT_MEASURES = ("fact_recall", "grounding")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
 def target_measures(board: pd.DataFrame, model: str) -> dict:
-    """A model's target scores from a :func:`scoreboard` for metrics.json: ``rouge1`` and, beside it, the fact
-    measures the board has (``fact_recall``, ``grounding``)."""
+    """A model's ``rouge1`` and fact measures from a :func:`scoreboard`, for metrics.json."""
     row = board.loc[model]
     return {"rouge1": row["target"], **{key: row[f"target_{key}"] for key in TARGET_FACT_MEASURES
                                         if f"target_{key}" in board and pd.notna(row[f"target_{key}"])}}
@@ -232,23 +205,20 @@ def target_measures(board: pd.DataFrame, model: str) -> dict:
 
 def retention_table(board: pd.DataFrame, base: str = "base", reference: str = "full") -> pd.DataFrame:
     """From a :func:`scoreboard`: each model's ``probe_retention`` (its probe average as a share of the
-    base model's; NaN when the base scores 0) and ``target_gap`` (the ``reference`` model's target ROUGE-1
-    minus its own; positive = behind the reference)."""
+    base's; NaN when that is 0) and ``target_gap`` (``reference``'s target ROUGE-1 minus its own)."""
     base_average = board.loc[base, "probe_average"]
-    table = pd.DataFrame({
+    return pd.DataFrame({
         "probe_retention": board["probe_average"] / base_average if base_average > 0 else np.nan,
         "target_gap": board.loc[reference, "target"] - board["target"],
-    })
-    return table.drop(index=[base])
+    }).drop(index=[base])
 
 
 def example_outputs(models: Mapping[str, object], tokenizer, probe: str, profile: Profile,
                     n: int = 3) -> pd.DataFrame:
-    """What each model answers to the first ``n`` test prompts of a probe (all, if it has fewer), next to the
-    expected answer."""
+    """Each model's answers to a probe's first ``n`` test prompts, next to the expected answer."""
     test = data.probe_test(probe, profile)
-    rows = list(test.select(range(min(n, len(test)))))
     template = scoring.probe_template(probe)
+    rows = test.select(range(min(n, len(test))))
     prompts, expected = zip(*(template.render(row) for row in rows), strict=True)
     table = pd.DataFrame({"prompt": prompts, "expected": expected})
     for name, model in models.items():
@@ -261,13 +231,11 @@ def main_scores(results: Mapping[str, Mapping[str, dict]], metric: str = "main")
     """One number per model and probe (``metric`` of each, the main score by default): probes x models."""
     table = pd.DataFrame({name: {probe: s[metric] for probe, s in by_probe.items() if metric in s}
                           for name, by_probe in results.items()})
-    table.index.name = "probe"
-    return table
+    return table.rename_axis("probe")
 
 
 def drop_table(results: Mapping[str, Mapping[str, dict]], base: str = "base") -> pd.DataFrame:
-    """Scores and drops from the base model (absolute and relative), one row per probe plus ``average``
-    (:func:`utils.evaluation.forgetting_table` on the main scores)."""
+    """:func:`utils.evaluation.forgetting_table` of the main scores: scores and drops from ``base``."""
     return evaluation.forgetting_table(main_scores(results).to_dict(), base=base)
 
 
@@ -279,29 +247,21 @@ def drops(table: pd.DataFrame, relative: bool = False) -> pd.DataFrame:
 
 
 def valid_label_shares(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
-    """Share of outputs that are a valid label at all, for the label probes: probes x models.
-
-    Accuracy can fall because the model picks the wrong label, or because it no longer answers with a
-    label (e.g. it now summarizes everything): this table tells which.
-    """
+    """Share of outputs that are a valid label at all, for the label probes (probes x models): it tells a
+    wrong label from no label (e.g. a model that now summarizes everything)."""
     return main_scores({name: {p: s for p, s in by_probe.items() if data.get(p).has_labels}
                         for name, by_probe in results.items()}, metric="valid_label_share")
 
 
 def _average_probe_score(results: Mapping[str, dict]) -> float:
-    """The mean of a model's main probe scores (each a fraction in [0, 1])."""
     return float(np.mean([scores["main"] for scores in results.values()]))
 
 
 # --- learning vs forgetting along a run ---------------------------------------------------------------
 def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile,
                    probes: Sequence[str] = PROBES, n_target: int = 48, n_probe: int = 64) -> pd.DataFrame:
-    """Target ROUGE-1 and every probe's main score at step 0 (the base) and at each saved checkpoint.
-
-    Small evaluation sets (``n_target`` dialogues, ``n_probe`` rows per probe, at most the profile's) keep it
-    quick; the final point uses the finished model. One row per step (the index), ``target_rouge1``, then
-    one column per probe.
-    """
+    """Target ROUGE-1 (``target_rouge1``) and each probe's main score at step 0 (the base), each saved
+    checkpoint and the finished model, on small evaluation sets (at most the profile's); indexed by step."""
     n_target = min(n_target, profile.n_eval_dialogues or n_target)
     n_probe = min(n_probe, profile.n_probe_eval or n_probe)
     points = [(0, lambda: modeling.load_model(run.settings.model))]
@@ -312,25 +272,23 @@ def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile,
     rows = []
     for step, load in points:
         model = load()
-        row = {"step": step,
-               "target_rouge1": target_scores(model, tokenizer, profile, n=n_target)["rouge1"]}
-        row.update({p: s["main"] for p, s in probe_scores(model, tokenizer, profile, probes, n=n_probe).items()})
-        rows.append(row)
+        target = target_scores(model, tokenizer, profile, n=n_target)["rouge1"]
+        by_probe = probe_scores(model, tokenizer, profile, probes, n=n_probe)
+        rows.append({"step": step, "target_rouge1": target, **{p: s["main"] for p, s in by_probe.items()}})
     return pd.DataFrame(rows).set_index("step")
 
 
 def curve_forgetting(curve: pd.DataFrame, probes: Sequence[str] = PROBES) -> pd.Series:
-    """Per probe along a :func:`learning_curve`: best earlier score minus final score
-    (:func:`utils.evaluation.max_minus_final`); positive means forgotten."""
+    """Per probe along a :func:`learning_curve`: best earlier score minus final one (positive: forgotten)."""
     return pd.Series({p: evaluation.max_minus_final(curve[p].tolist()) for p in probes if p in curve},
                      name="max earlier - final")
 
 
 # --- metrics ------------------------------------------------------------------------------------------
 def forgetting_metrics(results: Mapping[str, Mapping[str, dict]], base: str = "base") -> dict:
-    """The ``forgetting`` section of metrics.json: ``<probe>.<model>`` main scores (plus
-    ``<probe>.valid_label_share.<model>`` for label probes), ``average.<model>``, and the drop of the
-    average from ``base`` (``average_drop``; ``average_relative_drop`` when the base average is not 0)."""
+    """The ``forgetting`` section of metrics.json: ``<probe>.<model>`` main scores (and
+    ``<probe>.valid_label_share.<model>`` for label probes), ``average.<model>`` and the drop of the average
+    from ``base`` (``average_drop``; ``average_relative_drop`` unless the base average is 0)."""
     section: dict = {}
     for probe in results[base]:
         section[probe] = {name: by_probe[probe]["main"] for name, by_probe in results.items()}

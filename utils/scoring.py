@@ -1,10 +1,6 @@
-"""Scoring the course's models on its test sets, like with like: the course's prompts, decoding and test rows.
-
-Summaries of the target test split and answers to the probe tasks, and the zero-shot scores saved for comparison.
-
-Every model is scored on the same test dialogues, with the same prompt (:data:`EVAL_TEMPLATE`, the reference
-lab's) and the same generation config; the generic measures (ROUGE, bootstrap, probe metrics) are in
-:mod:`utils.evaluation`.
+"""Scoring the course's models on its test sets like with like (same prompts, decoding and test rows): the
+target test split, the probes' prompt, the saved zero-shot scores and the sets outside the synthetic world.
+The generic measures are in :mod:`utils.evaluation`.
 """
 
 from __future__ import annotations
@@ -20,11 +16,10 @@ from utils.data import TARGET_TASK
 
 #: The prompt every model is scored with on the target task: the reference lab's, word for word.
 EVAL_TEMPLATE = "summarize_following_conversation"
-#: The scores saved per model: ROUGE-1/2/L/Lsum with their 95% intervals, the mean summary length and
-#: grounding (with its interval and the share of summaries it could check); fact recall is saved beside them
-#: where the data records facts (:func:`saved_scores`).
-SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")] + ["gen_len_words"]
-              + list(evaluation.GROUNDING_KEYS))
+#: The scores saved per model: ROUGE with its 95% intervals, the mean summary length and grounding (fact
+#: recall beside them where the data records facts: :func:`saved_scores`).
+SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")]
+              + ["gen_len_words", *evaluation.GROUNDING_KEYS])
 #: The fingerprint of the code that turns outputs into scores: saved scores are reused only by the same code.
 SCORING_CODE = results.digest(path.read_bytes() for path in (
     Path(evaluation.__file__), Path(__file__), evaluation.ROUGE_DIR / "rouge.py"))
@@ -33,31 +28,21 @@ SCORING_CODE = results.digest(path.read_bytes() for path in (
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
                desc: str, warn: bool = True) -> tuple[list[str], list[int]]:
     template = templates.get_template(TARGET_TASK, template_name)
-    prompts = [template.render_source({"dialogue": d, "summary": "", "id": "", "topic": ""}) for d in dialogues]
+    prompts = [template.render_source({"dialogue": d, "summary": "", "id": "", "topic": ""})
+               for d in dialogues]
     prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length, warn=warn)
-    outputs = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
-                                  batch_size=profile.eval_batch_size, max_source_length=profile.max_source_length,
-                                  desc=desc)
-    return outputs, shortened
+    return evaluation.generate(model, tokenizer, prompts, profile, desc=desc), shortened
 
 
 def summarize(model, tokenizer, dialogues: list[str], profile: Profile,
               template_name: str = EVAL_TEMPLATE, desc: str = "Summarizing") -> list[str]:
-    """Summaries of ``dialogues`` with one template and the course's generation config (a prompt too long
-    for the model loses its middle, with a warning: see :func:`utils.evaluation.fit_prompts`)."""
+    """Summaries of ``dialogues`` with one template, generated as every model's (long prompts are fitted)."""
     return _summarize(model, tokenizer, dialogues, profile, template_name, desc)[0]
 
 
 def evaluate_summarization(model, tokenizer, profile: Profile, template_name: str = EVAL_TEMPLATE,
                            desc: str = "Summarizing") -> tuple[dict, pd.DataFrame]:
-    """Score ``model`` on the target test split: ROUGE and the fact measures with bootstrap CIs, and a table
-    of its outputs.
-
-    Beside ROUGE, ``grounding`` (always) and ``fact_recall`` (where the data records facts), see
-    :func:`score_outputs`. The table has one row per dialogue (``dialogue``, ``prediction``, ``references``)
-    plus per-example ROUGE and fact columns, ready for paired comparisons between models.
-    ``scores["n_shortened"]`` counts the dialogues cut to fit the model (see :func:`utils.evaluation.fit_prompts`).
-    """
+    """:func:`score_outputs` of ``model`` on the target test split, with ``n_shortened`` (dialogues cut)."""
     test = data.target_test(profile)
     predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
     scores, table = score_outputs(predictions, test, profile)
@@ -66,49 +51,38 @@ def evaluate_summarization(model, tokenizer, profile: Profile, template_name: st
 
 
 def score_outputs(predictions: Sequence[str], test, profile: Profile) -> tuple[dict, pd.DataFrame]:
-    """Score summaries of the grouped ``test`` dialogues (a model's, or a baseline's such as
-    :func:`utils.evaluation.lead_summaries`): ROUGE against all references (:func:`evaluation.score_summaries`)
-    and, beside it, :func:`evaluation.score_facts` (fact recall only when ``test`` has ``facts``).
-
-    Returns the scores and a table: ``id``, ``dialogue``, ``prediction``, ``references``, per-example ROUGE,
-    ``grounding`` and ``fact_recall`` (where known)."""
+    """Summaries of the grouped ``test`` dialogues scored: ROUGE against all references and the fact measures,
+    with bootstrap intervals, and a table: ``id``, ``dialogue``, ``prediction``, ``references``, per-example
+    ROUGE, ``grounding`` and, where ``test`` records facts, ``facts`` and ``fact_recall``."""
     references = test["references"]
     facts = test["facts"] if "facts" in test.column_names else None
     rouge = evaluation.rouge_per_example(predictions, references)
     scores = evaluation.rouge_summary(rouge, predictions, seed=profile.seed)
     scores.update(evaluation.score_facts(predictions, test["dialogue"], facts, seed=profile.seed))
-    table = pd.DataFrame({"id": test["id"], "dialogue": test["dialogue"], "prediction": predictions,
-                          "references": references})
-    for name, values in rouge.items():
-        table[name] = values
     per_fact = evaluation.facts_per_example(predictions, test["dialogue"], facts)
-    table["grounding"] = per_fact["grounding"]
+    table = pd.DataFrame({"id": test["id"], "dialogue": test["dialogue"], "prediction": predictions,
+                          "references": references, **rouge, "grounding": per_fact["grounding"]})
     if facts is not None:
         table["facts"], table["fact_recall"] = list(facts), per_fact["fact_recall"]
     return scores, table
 
 
 def fact_recall_by(table: pd.DataFrame, kind: Callable[[str], str]) -> pd.DataFrame:
-    """Fact recall per kind of fact: each recorded fact of ``table`` (:func:`score_outputs`' table; several
-    models' tables concatenated with a ``model`` column) is labelled ``kind(fact)`` and counts as found when its
-    row's prediction states it. One row per kind (per model and kind): ``facts`` (how many) and
-    ``fact_recall`` (the share found). Empty when ``table`` records no facts."""
+    """Fact recall per ``kind(fact)`` (and per ``model`` when ``table`` concatenates several models' tables of
+    :func:`score_outputs`): ``facts`` (count) and ``fact_recall`` (the share found). Empty without facts."""
     if "facts" not in table:
         return pd.DataFrame(columns=["facts", "fact_recall"])
     recorded = table[table["facts"].map(lambda facts: isinstance(facts, list | tuple) and len(facts) > 0)]
     per_fact = recorded.explode("facts")  # one row per fact, beside its row's prediction
-    per_fact = per_fact.assign(
-        kind=per_fact["facts"].map(kind),
-        found=[evaluation.fact_found(fact, prediction)
-               for fact, prediction in zip(per_fact["facts"], per_fact["prediction"], strict=True)])
+    per_fact["kind"] = per_fact["facts"].map(kind)
+    per_fact["found"] = [evaluation.fact_found(fact, prediction)
+                         for fact, prediction in zip(per_fact["facts"], per_fact["prediction"], strict=True)]
     keys = ["model", "kind"] if "model" in table else ["kind"]
     return per_fact.groupby(keys)["found"].agg(facts="size", fact_recall="mean")
 
 
 def explain_output(row: Mapping) -> str:
-    """A scored output (a row of :func:`score_outputs`' table) as text to read: the dialogue, the output, the
-    references, its ROUGE-1, fact recall (where known) and grounding, the recorded facts it misses and the
-    specifics it names that the dialogue does not."""
+    """A row of :func:`score_outputs`' table as text, with the facts it misses and specifics it invents."""
     lines = [row["dialogue"], "", f"{'output':>12}: {row['prediction']}"]
     lines += [f"{f'reference {i}':>12}: {ref}" for i, ref in enumerate(row["references"], 1)]
     measures = [f"ROUGE-1 {row['rouge1']:.3f}"]
@@ -129,27 +103,14 @@ def probe_template(probe: str) -> templates.Template:
     return next(t for t in templates.training_templates(probe) if t.original_task)
 
 
-def probe_predictions(model, tokenizer, probe: str, test, profile: Profile) -> tuple[list[str], int]:
-    """The model's answers to a probe's ``test`` rows with the course's probe prompt (fitted to the model's
-    input limit) and generation config, and how many prompts had to be shortened."""
-    template = probe_template(probe)
-    prompts, shortened = evaluation.fit_prompts([template.render_source(row) for row in test], tokenizer,
-                                                profile.max_source_length)
-    predictions = evaluation.generate(model, tokenizer, prompts, evaluation.generation_config(profile),
-                                      batch_size=profile.eval_batch_size,
-                                      max_source_length=profile.max_source_length, desc=f"Probe {probe}")
-    return predictions, len(shortened)
-
-
 def saved_scores(scores: dict) -> dict:
     """The :data:`SCORE_KEYS` of ``scores``, plus fact recall with its interval where it was measured."""
     return {key: scores[key] for key in [*SCORE_KEYS, *evaluation.FACT_RECALL_KEYS] if key in scores}
 
 
 def zero_shot_setup(profile: Profile) -> dict:
-    """What makes zero-shot scores comparable with the fine-tuned models' (saved beside them by lesson 01):
-    the prompt's name and text, ``max_new_tokens``, the base model's fingerprint (weights and tokenizer) and
-    the scoring code's (:data:`SCORING_CODE`)."""
+    """What makes zero-shot scores comparable with the fine-tuned models': the prompt's name and text,
+    ``max_new_tokens`` and the fingerprints of the base model and of the scoring code."""
     return {"template": EVAL_TEMPLATE,
             "template_fingerprint": templates.fingerprint(templates.get_template(TARGET_TASK, EVAL_TEMPLATE)),
             "max_new_tokens": profile.max_new_tokens,
@@ -157,34 +118,27 @@ def zero_shot_setup(profile: Profile) -> dict:
             "scoring_code": SCORING_CODE}
 
 
-def zero_shot_section(scores: dict, profile: Profile, *, lead: dict, single_reference: dict, lab_protocol: dict,
-                      styles: pd.DataFrame, n_shots: int) -> dict:
-    """Lesson 01's ``zero_shot`` section of metrics.json: the zero-shot ``scores`` (``n`` saved as
-    ``n_dialogues``), the ``lead`` baselines, what makes a later comparison like with like
-    (:func:`zero_shot_setup`), ROUGE scored one row per reference (``single_reference``) and by the reference
-    lab's protocol (``lab_protocol``), and each prompt style's scores (``styles``, ``n_shots`` solved examples)."""
+def zero_shot_section(scores: dict, profile: Profile, *, lead: dict, single_reference: dict,
+                      lab_protocol: dict, styles: pd.DataFrame, n_shots: int) -> dict:
+    """Lesson 01's ``zero_shot`` section of metrics.json: the scores, the ``lead`` baselines, the
+    :func:`zero_shot_setup`, ROUGE per single reference and by the lab's protocol, and each prompt style's."""
     style_keys = ("rouge1", "rouge1_ci_low", "rouge1_ci_high", "prompt_tokens", "fact_recall", "grounding")
     return {
-        **{key: value for key, value in scores.items() if key != "n"},
-        "n_dialogues": scores["n"],
-        **lead,
-        **zero_shot_setup(profile),
-        "single_reference": {**{rouge: single_reference[rouge] for rouge in evaluation.ROUGE_TYPES},
-                             "rouge1_ci_low": single_reference["rouge1_ci_low"],
-                             "rouge1_ci_high": single_reference["rouge1_ci_high"], "n_rows": single_reference["n"]},
+        **{key: value for key, value in scores.items() if key != "n"}, "n_dialogues": scores["n"],
+        **lead, **zero_shot_setup(profile),
+        "single_reference": {**{key: single_reference[key]
+                                for key in (*evaluation.ROUGE_TYPES, "rouge1_ci_low", "rouge1_ci_high")},
+                             "n_rows": single_reference["n"]},
         "lab_protocol": {"rouge1": lab_protocol["rouge1"], "n_rows": lab_protocol["n"]},
-        "prompt_styles": {
-            "n_dialogues": int(styles["n"].iloc[0]),
-            "n_shots": n_shots,
-            **{row["style"]: {key: row[key] for key in style_keys if key in row} for row in styles.to_dict("records")},
-        },
+        "prompt_styles": {"n_dialogues": int(styles["n"].iloc[0]), "n_shots": n_shots,
+                          **{row["style"]: {key: row[key] for key in style_keys if key in row}
+                             for row in styles.to_dict("records")}},
     }
 
 
 def saved_zero_shot(profile: Profile) -> dict | None:
-    """Lesson 01's zero-shot scores if they were measured as the fine-tuned models are (:func:`zero_shot_setup`:
-    the same base model, prompt text, ``max_new_tokens`` and scoring code) on the same test dialogues, and the
-    saved section is as lesson 01 wrote it; otherwise None (then measure them again)."""
+    """Lesson 01's saved zero-shot scores if complete and comparable (:func:`zero_shot_setup`, the same test
+    dialogues), else None (then measure them again)."""
     saved = results.saved_section("zero_shot", profile) or {}
     test = data.target_test(profile)
     comparable = (all(saved.get(key) == value for key, value in zero_shot_setup(profile).items())
@@ -194,9 +148,8 @@ def saved_zero_shot(profile: Profile) -> dict | None:
 
 
 # --- dialogues the generator did not write ---------------------------------------------------------------
-#: Evaluation sets outside the synthetic world, kept out of every training mixture (their READMEs say where they
-#: come from): dialogues written by hand for this project, and real DialogSum test dialogues the reference labs
-#: print. Each row has ``id``, ``dialogue``, ``summary``, ``topic`` and ``facts``, the key facts a summary states.
+#: Evaluation sets kept out of every training mixture (their READMEs say where they come from): dialogues
+#: written by hand, and real DialogSum test dialogues the reference labs print.
 OUTSIDE_SETS = {"hand-written": DATA_DIR / "handwritten" / "test.jsonl",
                 "real DialogSum": DATA_DIR / "dialogsum_real" / "test.jsonl"}
 
@@ -208,17 +161,15 @@ def outside_dialogues(name: str) -> list[dict]:
 
 
 def invented_names(summary: str, dialogue: str) -> list[str]:
-    """The capitalized names in ``summary`` that ``dialogue`` does not contain (of the ungrounded specifics of
-    :func:`utils.evaluation.ungrounded_items`, those that are words). A sentence's first word is not checked, so this
-    is a lower bound."""
-    return [item for item in evaluation.ungrounded_items(summary, dialogue) if item[:1].isalpha() and item[:1].isupper()]
+    """Capitalized names in ``summary`` that ``dialogue`` lacks (a lower bound: first words go unchecked)."""
+    return [item for item in evaluation.ungrounded_items(summary, dialogue)
+            if item[:1].isalpha() and item[:1].isupper()]
 
 
 def score_outside(models: Mapping[str, object], tokenizer, profile: Profile,
                   sets: Sequence[str] = tuple(OUTSIDE_SETS)) -> tuple[pd.DataFrame, dict]:
-    """Every model (name -> model), and lead-2 beside them, on the :data:`OUTSIDE_SETS`, with the course's prompt and
-    decoding: per set and model, fact recall with its 95% interval, invented names per summary and grounding.
-    Returns the table (rows: set, model) and the summaries, ``{set: {model: [summary, ...]}}``."""
+    """Every model (and lead-2) on the :data:`OUTSIDE_SETS`: per set and model, fact recall with its 95%
+    interval, invented names per summary and grounding; and the summaries, ``{set: {model: [...]}}``."""
     rows, outputs = [], {}
     for name in sets:
         examples = outside_dialogues(name)
