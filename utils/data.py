@@ -1,8 +1,8 @@
 """Every task's data in any profile: the task registry, the loaders, test splits cut to the profile.
 
-Offline profiles (``tiny``, ``smoke``) read the JSONL files in ``data/`` (``make data``), each checked first
-so a broken file gives an error naming the file and the line. ``full`` maps the Hub data sets to the same
-schemas (each :class:`Task`'s ``columns``), so the notebooks never see a difference.
+Offline profiles (``tiny``, ``smoke``) read the JSONL files in ``data/`` (``make data``), checked first so a
+broken file gives an error naming the file and the line. ``full`` maps the Hub data sets to the same schemas
+(each :class:`Task`'s ``columns``), so the notebooks never see a difference.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class DataError(ValueError):
 
 def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = _REGENERATE) -> list[dict]:
     """The rows of a JSONL file, checked: every line a UTF-8 JSON object with ``columns``, each of them text
-    (a list of texts for :data:`_LIST_COLUMNS`). Errors name the file and line and end with ``advice``."""
+    (a list of texts for :data:`_LIST_COLUMNS`), as a null, a number or a list would reach the prompts as
+    "None", "3" or "['a']". Errors name the file and line and end with ``advice``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Data file {path} not found. {advice}")
@@ -66,7 +67,17 @@ def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = _R
         if missing:
             raise DataError(f"{where}: missing column(s) {', '.join(missing)} "
                             f"(expected {', '.join(columns)}). {advice}")
-        _check_types(row, columns, where, advice)
+        for column in columns:
+            value, listed = row[column], column in _LIST_COLUMNS
+            items = value if listed and isinstance(value, list) else [value]
+            if isinstance(value, list) == listed and all(isinstance(item, str) for item in items):
+                continue
+            shown = json.dumps(value, ensure_ascii=False)
+            shown = shown if len(shown) <= 60 else shown[:60] + "..."
+            found = "null" if value is None else f"{type(value).__name__} {shown}"
+            expected = ('a list of texts, e.g. ["yes", "no"]' if listed
+                        else 'text (a string in quotes, e.g. "...")')
+            raise DataError(f"{where}: column {column!r} holds {found}; it must be {expected}. {advice}")
         rows.append(row)
     if not rows:
         raise DataError(f"Data file {path} is empty. {advice}")
@@ -84,31 +95,12 @@ def read_utf8(path: str | Path, advice: str = _REGENERATE) -> str:
                         f"UTF-8. {advice}") from None
 
 
-def _check_types(row: dict, columns: tuple[str, ...], where: str, advice: str) -> None:
-    """Each of ``columns`` must hold text (a list of texts for :data:`_LIST_COLUMNS`): a null, a number or a
-    list would otherwise reach the prompts as "None", "3" or "['a']"."""
-    for column in columns:
-        value = row[column]
-        if column in _LIST_COLUMNS:
-            if isinstance(value, list) and all(isinstance(item, str) for item in value):
-                continue
-            expected = 'a list of texts, e.g. ["yes", "no"]'
-        elif isinstance(value, str):
-            continue
-        else:
-            expected = 'text (a string in quotes, e.g. "...")'
-        shown = json.dumps(value, ensure_ascii=False)
-        shown = shown if len(shown) <= 60 else shown[:60] + "..."
-        found = "null" if value is None else f"{type(value).__name__} {shown}"
-        raise DataError(f"{where}: column {column!r} holds {found}; it must be {expected}. {advice}")
-
-
 def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:
     """Check ``folder/{train,validation,test}.jsonl``, then load them with ``datasets``."""
-    files = {split: Path(folder) / f"{split}.jsonl" for split in SPLITS}
+    files = {split: str(Path(folder) / f"{split}.jsonl") for split in SPLITS}
     for path in files.values():
         read_jsonl(path, columns)
-    return datasets.load_dataset("json", data_files={split: str(p) for split, p in files.items()})
+    return datasets.load_dataset("json", data_files=files)
 
 
 def _hub_error(hub_id: str, error: Exception, online: bool, verb: str) -> Exception:
@@ -131,10 +123,9 @@ def load_hub(hub_id: str) -> DatasetDict:
 def _load_hub_head(hub_id: str, sizes: dict[str, int]) -> DatasetDict:
     """The first ``sizes[split]`` rows of each split of a large Hub set, streamed (never the whole download)
     and kept in the HF data sets cache for offline use, with the Hub's features (``ClassLabel`` included)."""
-    out = {}
+    out, heads = {}, Path(datasets.config.HF_DATASETS_CACHE) / "course_heads" / hub_id.replace("/", "--")
     for split, n in sizes.items():
-        heads = Path(datasets.config.HF_DATASETS_CACHE) / "course_heads"
-        folder = heads / hub_id.replace("/", "--") / f"{split}-{n}"
+        folder = heads / f"{split}-{n}"
         if (folder / "dataset_info.json").is_file():
             out[split] = datasets.load_from_disk(str(folder))
             continue
@@ -171,16 +162,14 @@ def normalize_target(raw: DatasetDict) -> DatasetDict:
     """Map a Hub DialogSum ``DatasetDict`` to the target schema."""
     missing = [s for s in SPLITS if s not in raw]
     if missing:
-        raise DataError(f"The target data set lacks split(s) {', '.join(missing)}; "
-                        f"it needs {', '.join(SPLITS)}.")
+        raise DataError(f"The target data set lacks split(s) {', '.join(missing)} of {', '.join(SPLITS)}.")
     return DatasetDict({s: raw[s].map(get(TARGET_TASK).hub_row, remove_columns=raw[s].column_names)
                         .select_columns(list(TARGET_COLUMNS)) for s in SPLITS})
 
 
 def normalize_probe(name: str, hub_id: str, raw: DatasetDict, seed: int = 42) -> DatasetDict:
-    """Map a Hub probe data set to the probe's schema and splits, large splits capped at :data:`_FULL_CAPS`.
-
-    Validation is carved from train (SQuAD's own validation split serves as its test split, as usual)."""
+    """Map a Hub probe data set to the probe's schema and splits, large splits capped at :data:`_FULL_CAPS`;
+    validation is carved from train (SQuAD's own validation split serves as its test split, as usual)."""
     task = _probe_task(name)
     if hub_id != task.hub_id:
         known = ", ".join(f"{t.name}={t.hub_id}" for t in map(get, probe_names()) if t.hub_id)
@@ -262,10 +251,8 @@ def probe_test(probe: str, profile: Profile):
 
 
 def group_references(test: Dataset) -> Dataset:
-    """One row per dialogue, in order: consecutive rows sharing a dialogue become a list of ``references``.
-
-    The other columns (``id`` shortened by :func:`group_id`, ``dialogue``, ``topic`` and the
-    :data:`OPTIONAL_TARGET_COLUMNS` present) are the group's first row's."""
+    """One row per dialogue, in order: consecutive rows sharing a dialogue become a list of ``references``;
+    the other columns (``id`` shortened by :func:`group_id`) are the group's first row's."""
     optional = [c for c in OPTIONAL_TARGET_COLUMNS if c in test.column_names]
     groups = [list(rows) for _, rows in itertools.groupby(test, key=lambda row: row["dialogue"])]
     return Dataset.from_dict({
@@ -323,17 +310,14 @@ class Task:
             raise TaskError(f"Task {self.name!r}: columns {self.columns} lack {missing}; list every column "
                             "of its rows (an id, the long input field and the answer included).")
         if self.hub_id is not None and self.hub_row is None:
-            raise TaskError(f"Task {self.name!r}: a hub_id needs its hub_row, the mapping of a Hub row to "
-                            "columns.")
+            raise TaskError(f"Task {self.name!r}: a hub_id needs a hub_row (mapping a Hub row to columns).")
 
     @property
-    def main_metric(self) -> str:
-        """The task's main score (``f1``, ``accuracy`` or ``rouge1``)."""
+    def main_metric(self) -> str:  # f1, accuracy or rouge1
         return _MAIN_METRIC[self.task_type]
 
     @property
-    def has_labels(self) -> bool:
-        """Whether answers are labels from a fixed list (then the share of valid labels is reported too)."""
+    def has_labels(self) -> bool:  # answers from a fixed list (the share of valid labels is reported too)
         return self.task_type == "classification"
 
     @property
@@ -345,7 +329,7 @@ class Task:
         return {"task_type": self.task_type, "main_metric": self.main_metric, "description": self.description}
 
 
-# --- the Hub row mappings of the ``full`` profile -------------------------------------------------------
+# The Hub row mappings of the ``full`` profile.
 AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 SENTIMENT_LABELS = ["negative", "positive"]
 TARGET_COLUMNS = ("id", "dialogue", "summary", "topic")
@@ -362,16 +346,11 @@ def _squad_row(row: dict, idx: int = 0, split: str = "") -> dict:
             "answer": row["answers"]["text"][0]}
 
 
-def _ag_news_row(row: dict, idx: int, split: str) -> dict:
-    """fancyzhx/ag_news -> topic: the label number becomes its name; all names are the options."""
-    return {"id": f"ag_news_{split}_{idx}", "text": row["text"], "label": AG_NEWS_LABELS[row["label"]],
-            "options": AG_NEWS_LABELS}
-
-
-def _amazon_sentiment_row(row: dict, idx: int, split: str) -> dict:
-    """fancyzhx/amazon_polarity -> sentiment: the review's content and negative/positive."""
-    return {"id": f"amazon_{split}_{idx}", "text": row["content"], "label": SENTIMENT_LABELS[row["label"]],
-            "options": SENTIMENT_LABELS}
+def _labelled_row(row: dict, idx: int, split: str, source: str, text: str, labels: list[str]) -> dict:
+    """A classification row (ag_news -> topic, amazon_polarity -> sentiment): the label number becomes its
+    name; all names are the options."""
+    return {"id": f"{source}_{split}_{idx}", "text": row[text], "label": labels[row["label"]],
+            "options": labels}
 
 
 def _amazon_title_row(row: dict, idx: int, split: str) -> dict:
@@ -379,7 +358,6 @@ def _amazon_title_row(row: dict, idx: int, split: str) -> dict:
     return {"id": f"amazon_{split}_{idx}", "text": row["content"], "title": row["title"]}
 
 
-# --- the registry ---------------------------------------------------------------------------------------
 #: The target task: its source is the profile's ``target`` (a local folder, or DialogSum on the Hub).
 TARGET_TASK = "dialogsum"
 _PROBE_DIR = DATA_DIR / "probes"
@@ -394,10 +372,12 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          hub_id="rajpurkar/squad", hub_row=_squad_row, hub_group="title"),
     Task("topic", ("id", "text", "label", "options"), "text", "label", "classification",
          "Which everyday scenario is this dialogue about? One of the listed options.", _PROBE_DIR / "topic",
-         hub_id="fancyzhx/ag_news", hub_row=_ag_news_row),
+         hub_id="fancyzhx/ag_news",
+         hub_row=functools.partial(_labelled_row, source="ag_news", text="text", labels=AG_NEWS_LABELS)),
     Task("sentiment", ("id", "text", "label", "options"), "text", "label", "classification",
          "Is this app review negative or positive? Some reviews are mixed; the final verdict decides.",
-         _PROBE_DIR / "sentiment", hub_id="fancyzhx/amazon_polarity", hub_row=_amazon_sentiment_row),
+         _PROBE_DIR / "sentiment", hub_id="fancyzhx/amazon_polarity",
+         hub_row=functools.partial(_labelled_row, source="amazon", text="content", labels=SENTIMENT_LABELS)),
     Task("title", ("id", "text", "title"), "text", "title", "generation",
          "Write a short title (2-5 words, like an app-store review title) for an app review.",
          _PROBE_DIR / "title", hub_id="fancyzhx/amazon_polarity", hub_row=_amazon_title_row),
@@ -409,27 +389,24 @@ TASKS: dict[str, Task] = {task.name: task for task in (
 
 def get(name: str | Task) -> Task:
     """The registered task ``name`` (a :class:`Task` is returned as it is)."""
-    if isinstance(name, Task):
-        return name
-    if name not in TASKS:
+    if not isinstance(name, Task) and name not in TASKS:
         raise TaskError(f"Unknown task {name!r}. Registered tasks: {', '.join(TASKS)} "
                         "(add one with utils.data.register).")
-    return TASKS[name]
+    return name if isinstance(name, Task) else TASKS[name]
 
 
 def get_probe(name: str | Task) -> Task:
     """The registered *probe* task ``name``; the target and other non-probe tasks are refused."""
-    task = get(name) if name in TASKS or isinstance(name, Task) else None
+    task = name if isinstance(name, Task) else TASKS.get(name)
     if task is None or not task.probe:
         raise TaskError(f"Unknown probe task {name!r}. Probe tasks: {', '.join(probe_names())}.")
     return task
 
 
-def register(task: Task, replace: bool = False) -> Task:
+def register(task: Task) -> Task:
     """Add ``task`` to the registry (every module that asks the registry then knows it)."""
-    if task.name in TASKS and not replace:
-        raise TaskError(f"A task named {task.name!r} is already registered; choose another name "
-                        "(or pass replace=True).")
+    if task.name in TASKS:
+        raise TaskError(f"A task named {task.name!r} is already registered; choose another name.")
     TASKS[task.name] = task
     return task
 
