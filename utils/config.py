@@ -1,7 +1,7 @@
 """Profiles, paths and seeds: the one place where the course's worlds differ.
 
-A *profile* names the model, the data and the budgets. The code path is the same for all of them.
-Choose one with the environment variable ``COURSE_PROFILE`` (``tiny`` by default).
+A *profile* names the model, the data and the budgets (the code path is the same for all of them); choose one
+with the environment variable ``COURSE_PROFILE`` (``tiny`` by default).
 """
 
 from __future__ import annotations
@@ -27,16 +27,14 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 def shown_path(path: str | Path) -> str:
     """``path`` relative to the course folder, ``$COURSE_RESULTS_DIR`` or ``~``, so a screen shows no absolute
     path of the machine that ran the course; anything else (a Hub id included) as it is."""
-    text = str(path)
+    text, results = str(path), os.environ.get("COURSE_RESULTS_DIR")
     if not Path(text).is_absolute():
         return text
     resolved = Path(text).resolve()
-    results = os.environ.get("COURSE_RESULTS_DIR")
-    for base, name in ((ROOT, None), (Path(results).resolve() if results else None, "$COURSE_RESULTS_DIR"),
-                       (Path.home().resolve(), "~")):
-        if base is not None and resolved.is_relative_to(base):
-            relative = resolved.relative_to(base).as_posix()
-            return relative if name is None else f"{name}/{relative}"
+    for base, name in ((ROOT, ""), (results and Path(results).resolve(), "$COURSE_RESULTS_DIR/"),
+                       (Path.home().resolve(), "~/")):
+        if base and resolved.is_relative_to(base):
+            return name + resolved.relative_to(base).as_posix()
     return text
 
 
@@ -84,13 +82,10 @@ class Profile:
 
     def describe(self) -> str:
         where = "offline, everything from data/" if self.offline else "Hugging Face Hub (or a warm cache)"
-        return (
-            f"Profile '{self.name}': model {shown_path(self.model)}, "
-            f"target data {shown_path(self.target)} ({where}); "
-            f"{self.train_steps} training steps of batch {self.batch_size}; "
-            f"{self.n_eval_dialogues or 'all'} test dialogues. "
-            "Switch with COURSE_PROFILE=tiny|smoke|full."
-        )
+        return (f"Profile '{self.name}': model {shown_path(self.model)}, target data "
+                f"{shown_path(self.target)} ({where}); {self.train_steps} training steps of batch "
+                f"{self.batch_size}; {self.n_eval_dialogues or 'all'} test dialogues. "
+                "Switch with COURSE_PROFILE=tiny|smoke|full.")
 
 
 _TINY = dict(
@@ -135,9 +130,6 @@ PROFILES: dict[str, Profile] = {
 #: The reference lab's published ROUGE-1 (``lab`` budget), scored as ``score_summaries(..., protocol="lab")``.
 LAB_ROUGE1 = {"zero-shot": 0.2334, "full": 0.4216, "lora": 0.4081}
 
-#: Chooses one of a profile's named budgets (``extra["budgets"]``); unset or ``default``: the profile's own.
-_BUDGET_VARIABLE = "COURSE_BUDGET"
-
 #: The most training steps and the largest batch a run may ask for: a typo cannot run (or allocate) forever.
 MAX_TRAIN_STEPS = 1_000_000
 MAX_BATCH_SIZE = 4096
@@ -151,12 +143,11 @@ OVERRIDES = {
 }
 #: Every ``COURSE_*`` environment variable the course reads; any other one is most likely a typo.
 _KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COURSE_HUB_HOST",
-                   _BUDGET_VARIABLE, *OVERRIDES)
+                   "COURSE_BUDGET", *OVERRIDES)
 
 
 def check_setting(name: str, value, low, high, kind: type = int):
-    """``value`` if it is a ``kind`` (int or float) in ``[low, high]``, else a :class:`SettingError`.
-
+    """``value`` if it is a ``kind`` (int or float) in ``[low, high]``, else a :class:`SettingError`;
     ``low`` is exclusive for floats (a rate of 0 learns nothing)."""
     if kind is int:
         ok = isinstance(value, numbers.Integral) and low <= value <= high
@@ -185,26 +176,19 @@ def _check_variables() -> None:
                           f"Known variables: {', '.join(_KNOWN_VARIABLES)}.", stacklevel=3)
 
 
-def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> dict[str, str]:
-    """Make relative ``COURSE_RESULTS_DIR`` and ``COURSE_MODEL`` in ``environ`` absolute against ``cwd``.
-
-    ``COURSE_MODEL`` is a path when such a folder exists or it starts with ``.`` or ``~``, else a Hub id.
-    Returns the changes."""
+def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> None:
+    """Make relative ``COURSE_RESULTS_DIR`` and ``COURSE_MODEL`` in ``environ`` absolute against ``cwd``
+    (``COURSE_MODEL`` is a path when such a folder exists or it starts with ``.`` or ``~``, else a Hub id)."""
     environ = os.environ if environ is None else environ
     cwd = Path(cwd or os.getcwd())
-    changes = {}
     for var in ("COURSE_RESULTS_DIR", "COURSE_MODEL"):
-        raw = environ.get(var)
-        if not raw:
-            continue
+        raw = environ.get(var, "")
         path = Path(raw).expanduser()
-        is_path = var == "COURSE_RESULTS_DIR" or raw.startswith((".", "~")) or (cwd / path).exists()
+        is_path = raw and (var == "COURSE_RESULTS_DIR" or raw.startswith((".", "~")) or (cwd / path).exists())
         if is_path and not path.is_absolute():
-            changes[var] = str((cwd / path).resolve())
+            environ[var] = str((cwd / path).resolve())
         elif is_path and raw.startswith("~"):
-            changes[var] = str(path)
-    environ.update(changes)
-    return changes
+            environ[var] = str(path)
 
 
 def get_profile(name: str | None = None) -> Profile:
@@ -215,7 +199,7 @@ def get_profile(name: str | None = None) -> Profile:
         raise ProfileError(f"Unknown course profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
                            "Set COURSE_PROFILE to one of them (tiny runs offline on a laptop CPU).")
     _check_variables()
-    changes: dict = dict(named_budget(PROFILES[name], os.environ.get(_BUDGET_VARIABLE)))
+    changes: dict = dict(named_budget(PROFILES[name], os.environ.get("COURSE_BUDGET")))
     if os.environ.get("COURSE_MODEL"):
         changes["model"] = os.environ["COURSE_MODEL"]
     for var, (attr, low, high) in OVERRIDES.items():
@@ -235,7 +219,7 @@ def named_budget(profile: Profile, budget: str | None) -> dict:
     budget = (budget or "default").strip()
     budgets = {"default": {}, **profile.extra.get("budgets", {})}
     if budget not in budgets:
-        raise ProfileError(f"{_BUDGET_VARIABLE}={budget!r} is not a budget of the {profile.name!r} profile; "
+        raise ProfileError(f"COURSE_BUDGET={budget!r} is not a budget of the {profile.name!r} profile; "
                            f"valid: {', '.join(budgets)}. Unset it to use the profile's own budget.")
     return budgets[budget]
 
@@ -254,12 +238,10 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-_ADVICE = (
-    "The Hugging Face Hub cannot be reached and nothing usable is cached. Either run offline with "
-    "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network with "
-    "`COURSE_PROFILE=full python -m utils.modeling` (model, tokenizer, target and every probe), then copy "
-    "~/.cache/huggingface over."
-)
+_ADVICE = ("The Hugging Face Hub cannot be reached and nothing usable is cached. Either run offline with "
+           "COURSE_PROFILE=tiny (everything is in data/), or warm the cache on a machine with network with "
+           "`COURSE_PROFILE=full python -m utils.modeling` (model, tokenizer, target and every probe), then "
+           "copy ~/.cache/huggingface over.")
 
 #: What the Hugging Face libraries read, once, on import, to know whether they may use the network.
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
@@ -276,25 +258,18 @@ def is_local(name_or_path: str) -> bool:
     return Path(name_or_path).expanduser().exists()
 
 
-def _hub_url() -> str:
-    """The address probed: ``HF_ENDPOINT`` (a mirror) if set, else the Hub (or ``COURSE_HUB_HOST``)."""
-    if os.environ.get("HF_ENDPOINT"):
-        return os.environ["HF_ENDPOINT"].rstrip("/") + "/"
-    return f"https://{os.environ.get('COURSE_HUB_HOST', 'huggingface.co')}/"
-
-
 @functools.cache
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether this process uses the Hub: not in offline mode (``HF_HUB_OFFLINE``), and it answers.
-
-    One HTTP request, through the libraries' proxy: a bare TCP connection would pass a firewall that blocks
-    the Hub, and every download would then retry for a minute."""
+def hub_reachable() -> bool:
+    """Whether this process uses the Hub: not in offline mode (``HF_HUB_OFFLINE``), and it answers one HTTP
+    request (``HF_ENDPOINT``, a mirror, if set) through the libraries' proxy: a bare TCP connection would pass
+    a firewall that blocks the Hub, and every download would then retry for a minute."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
         return False
     import httpx
 
+    host = os.environ.get("HF_ENDPOINT") or f"https://{os.environ.get('COURSE_HUB_HOST', 'huggingface.co')}"
     try:
-        response = httpx.head(_hub_url(), timeout=timeout, follow_redirects=True)
+        response = httpx.head(host.rstrip("/") + "/", timeout=3.0, follow_redirects=True)
     except (httpx.HTTPError, OSError):
         return False
     return response.status_code < 400
@@ -319,10 +294,9 @@ def use_hub(what: str, library_offline: bool) -> bool:
     if hub_reachable():
         return True
     if not library_offline:
-        raise HubUnavailableError(
-            f"Could not load {what!r}: the Hub cannot be reached, and the Hugging Face libraries were "
-            "imported before `utils`, so they started in online mode. Import utils first (as every notebook "
-            f"does), or set HF_HUB_OFFLINE=1, to read the cache. {_ADVICE}")
+        raise HubUnavailableError(f"Could not load {what!r}: the Hugging Face libraries, imported before "
+                                  "`utils`, started online. Import utils first (as every notebook does), or "
+                                  f"set HF_HUB_OFFLINE=1, to read the cache. {_ADVICE}")
     return False
 
 
