@@ -2,8 +2,8 @@
 
 Each notebook runs in order in a fresh kernel, in ``notebooks/``; the first failing one stops the run.
 ``results/<profile>/`` then holds the executed notebooks, ``metrics.json``, ``timings.json`` and
-``report.md``. A whole run ends by checking the profile's course targets (:mod:`utils.expectations`).
-Also: ``report``, ``check``, ``compare`` and ``slides`` (offline reveal.js slides of a finished run).
+``report.md``; a whole run ends by checking the profile's course targets. Also: ``report``, ``check``,
+``compare`` and ``slides``.
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ def course_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     return lessons + [folder / name for name in AFTER_LESSONS if (folder / name).is_file()]
 
 
-def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
+def execute_notebook(path: Path, out_dir: Path) -> float:
     """Execute one notebook in a fresh kernel; save the executed copy to ``out_dir``; return seconds."""
-    notebook = nbformat.read(path, as_version=4)
+    notebook, target = nbformat.read(path, as_version=4), out_dir / path.name
     bar = tqdm(total=sum(cell.cell_type == "code" for cell in notebook.cells), desc=path.stem, unit="cell")
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(notebook, timeout=1800, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_executed=lambda **_: bar.update(1))
     started = time.perf_counter()
@@ -75,7 +75,11 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
             raise KeyboardInterrupt
     except BaseException as error:  # a failing cell, a dead kernel, Ctrl-C: keep what ran
         bar.close()
-        saved = _save_executed(notebook, out_dir / path.name, failing=True)
+        try:
+            saved = atomic_write_text(target, nbformat.writes(notebook))
+        except OSError as unsaved:  # only a note, so that the notebook's own error is the one shown
+            print(f"(The executed notebook could not be saved to {target}: {unsaved})", file=sys.stderr)
+            saved = None
         if _interrupted(client):  # Ctrl-C: the kernel was shut down, or nbclient's clean-up tripped on it
             raise KeyboardInterrupt from None
         if not isinstance(error, CellExecutionError):
@@ -83,7 +87,7 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 1800) -> float:
         where = f"The executed notebook with the error is {saved}." if saved else ""
         raise NotebookFailed(f"{path.name} failed:\n{error}\n{where}") from error
     bar.close()
-    _save_executed(notebook, out_dir / path.name, failing=False)
+    atomic_write_text(target, nbformat.writes(notebook))
     return time.perf_counter() - started
 
 
@@ -96,21 +100,8 @@ def _kernel_log(path: Path):
         return contextlib.nullcontext(subprocess.DEVNULL)
 
 
-def _save_executed(notebook, target: Path, failing: bool) -> Path | None:
-    """Write the executed notebook atomically; return where, or None. For a failed notebook, a folder that
-    cannot be written only gets a note, so the notebook's own error is the one shown."""
-    try:
-        return atomic_write_text(target, nbformat.writes(notebook))
-    except OSError as error:
-        if not failing:
-            raise
-        print(f"(The executed notebook could not be saved to {target}: {error})", file=sys.stderr)
-        return None
-
-
 def _interrupted(client: NotebookClient) -> bool:
-    """Whether Ctrl-C (or SIGTERM) stopped ``client``: it reached us, or nbclient's own handler (which shuts
-    the kernel down) left its clean-up task behind."""
+    """Whether Ctrl-C stopped ``client``: it reached us, or nbclient's handler left its clean-up behind."""
     cleanup = getattr(client, "_async_cleanup_kernel_future", None)
     if cleanup is not None and cleanup.done() and not cleanup.cancelled():
         cleanup.exception()  # retrieved: its double clean-up's error is nbclient's, nothing to act on
@@ -118,22 +109,18 @@ def _interrupted(client: NotebookClient) -> bool:
 
 
 def _not_nbclient_leftover(record: logging.LogRecord) -> bool:
-    """A logging filter for after Ctrl-C: hides asyncio's report, at exit, of an nbclient task that failed
-    while the kernel was being shut down."""
+    """A logging filter for after Ctrl-C: hides asyncio's report of an nbclient task failed at shut-down."""
     message = record.getMessage()
     return not (message.startswith("Task exception was never retrieved") and "NotebookClient." in message)
 
 
 @contextlib.contextmanager
 def _noting_interrupts():
-    """Note Ctrl-C while the notebooks run (in the main thread, where signals arrive)."""
+    """Note Ctrl-C while the notebooks run."""
     def on_interrupt(signum, frame) -> None:
         _INTERRUPTED.set()
         raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     _INTERRUPTED.clear()
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
@@ -143,8 +130,7 @@ def _noting_interrupts():
 
 
 #: Runs that lessons share beyond one lesson's time budget: lesson 04's learning-rate grid (LoRA at full
-#: fine-tuning's rate, also lesson 03's exercise 3; full fine-tuning at LoRA's rate). ``make course`` trains
-#: them first, as a step of its own, so the lessons load them.
+#: fine-tuning's rate, also lesson 03's exercise 3; full at LoRA's). A course run trains them first.
 SHARED_RUNS = (("lora", "lr_full"), ("full", "lr_lora"))
 SHARED_RUNS_STEP = "shared runs (lesson 04's learning-rate grid)"
 #: The lessons that use :data:`SHARED_RUNS`: a course run that includes one of them trains the runs first.
@@ -162,16 +148,15 @@ def run_course(profile_name: str | None = None, only: list[str] | None = None) -
         raise SystemExit(f"No notebooks match {only}; available: {[p.name for p in course_notebooks()]}")
     print(profile.describe())
     timings_path = out / "timings.json"
-    timings = _timings(timings_path)
-    started = time.perf_counter()
+    timings, started = _timings(timings_path), time.perf_counter()
+    go_on = (f"What was saved in {out} is intact; run the same command again to go on: finished trainings "
+             "load from the cache, and an interrupted one resumes from its last checkpoint.")
     with _noting_interrupts():
         if any(path.name.startswith(_SHARED_RUNS_BEFORE) for path in notebooks):
             try:
                 timings[SHARED_RUNS_STEP] = round(train_shared_runs(profile), 1)
             except KeyboardInterrupt:
-                raise _Interrupted(f"Interrupted (Ctrl-C) while training the shared runs. Nothing saved in "
-                                   f"{out} is lost; run the same command again to go on: an interrupted run "
-                                   "resumes from its last checkpoint.") from None
+                raise _Interrupted(f"Interrupted (Ctrl-C) while training the shared runs. {go_on}") from None
             atomic_write_json(timings_path, timings)
         for i, path in enumerate(notebooks, 1):
             print(f"[{i}/{len(notebooks)}] {path.name}", flush=True)
@@ -179,10 +164,7 @@ def run_course(profile_name: str | None = None, only: list[str] | None = None) -
                 timings[path.stem] = round(execute_notebook(path, out / "notebooks"), 1)
             except KeyboardInterrupt:
                 logging.getLogger("asyncio").addFilter(_not_nbclient_leftover)
-                raise _Interrupted(f"Interrupted (Ctrl-C) in {path.name}. What the lessons saved is intact "
-                                   f"in {out}; run the same command again to go on: finished trainings load "
-                                   "from the cache, and an interrupted one resumes from its last "
-                                   "checkpoint.") from None
+                raise _Interrupted(f"Interrupted (Ctrl-C) in {path.name}. {go_on}") from None
             atomic_write_json(timings_path, timings)
     total = time.perf_counter() - started
     print(f"Ran {len(notebooks)} notebooks in {total:.0f} s (peak memory of a kernel: {peak_memory_text()}).")
@@ -212,7 +194,7 @@ def _timings(path: Path) -> dict:
     return timings or {}
 
 
-def _check_targets(profile_name: str | None = None) -> None:
+def _check_targets(profile_name: str | None) -> None:
     """Check the profile's course targets on its ``metrics.json``; print them; raise if one is missed."""
     profile = get_profile(profile_name)
     rows = expectations.check(load_metrics(profile), profile.name)
@@ -221,8 +203,7 @@ def _check_targets(profile_name: str | None = None) -> None:
 
 
 def peak_child_memory_mb() -> float | None:
-    """Peak resident memory of the largest finished child process (the notebook kernels), in MB; None
-    without the ``resource`` module (Windows)."""
+    """Peak resident memory of the largest finished child process (a kernel), in MB; None on Windows."""
     if resource is None:
         return None
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -230,7 +211,6 @@ def peak_child_memory_mb() -> float | None:
 
 
 def peak_memory_text() -> str:
-    """:func:`peak_child_memory_mb` for people: ``"903 MB"``, or ``"not measured"`` where it cannot be."""
     peak = peak_child_memory_mb()
     return "not measured on this platform" if peak is None else f"{peak:.0f} MB"
 
@@ -248,7 +228,7 @@ def _flat(value, prefix: str = ""):
         yield prefix, value
 
 
-def _write_report(profile_name: str | None = None) -> Path:
+def _write_report(profile_name: str | None) -> Path:
     """``report.md``: the key tables of a course run, from ``metrics.json`` and ``timings.json``."""
     profile = get_profile(profile_name)
     metrics = load_metrics(profile)
@@ -318,12 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the notebooks and write results/<profile>/")
-    run.add_argument("--profile", default=None, help="tiny, smoke or full (default: $COURSE_PROFILE or tiny)")
+    run.add_argument("--profile", help="tiny, smoke or full (default: $COURSE_PROFILE or tiny)")
     run.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
-    report = sub.add_parser("report", help="rewrite report.md from metrics.json")
-    report.add_argument("--profile", default=None)
+    sub.add_parser("report", help="rewrite report.md from metrics.json").add_argument("--profile")
     check = sub.add_parser("check", help="exit 1 unless metrics.json meets the profile's course targets")
-    check.add_argument("--profile", default=None)
+    check.add_argument("--profile")
     compare = sub.add_parser("compare", help="exit 1 unless two metrics.json files agree (times aside)")
     compare.add_argument("first", type=Path)
     compare.add_argument("second", type=Path)
@@ -332,9 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "slides":
-            out = build_slides(args.run_dir)
-            print(f"Slides: {shown_path(out)}/ (open one in a browser; no network needed: arrow keys, "
-                  "Esc for an overview)")
+            print(f"Slides: {shown_path(build_slides(args.run_dir))}/ (open one in a browser; no network "
+                  "needed: arrow keys, Esc for an overview)")
         elif args.command == "run":
             run_course(args.profile, args.only)
         elif args.command == "check":
@@ -352,9 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{error}", file=sys.stderr)
         return 130
     except expectations.TargetsMissed as error:
-        print(f"\nThe course ran, but {error}", file=sys.stderr)
-        print("Read the lessons' 'what you should see' notes in results/<profile>/notebooks/ and report.md.",
-              file=sys.stderr)
+        print(f"\nThe course ran, but {error}\nRead the lessons' 'what you should see' notes in "
+              "results/<profile>/notebooks/ and report.md.", file=sys.stderr)
         return 1
     return 0
 
@@ -412,9 +389,9 @@ def vendor(folder: Path = Path(sys.prefix) / "share" / "flan-course" / "slides-v
         return folder
     npm = shutil.which("npm")
     if npm is None:
-        raise SystemExit("make slides needs npm once, to fetch reveal.js, require.js, jQuery and MathJax for "
-                         "slides that work offline (https://nodejs.org). Or present the lessons live in "
-                         "JupyterLab: see docs/what-a-course-run-writes.md#slides.")
+        raise SystemExit("make slides needs npm (https://nodejs.org) once, to fetch the libraries of offline "
+                         "slides; or present the lessons live in JupyterLab "
+                         "(docs/what-a-course-run-writes.md#slides).")
     with tempfile.TemporaryDirectory() as tmp:
         for name in missing:
             version, keep = PACKAGES[name]
