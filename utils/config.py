@@ -260,9 +260,8 @@ def is_local(name_or_path: str) -> bool:
 
 @functools.cache
 def hub_reachable() -> bool:
-    """Whether this process uses the Hub: not in offline mode (``HF_HUB_OFFLINE``), and it answers one HTTP
-    request (``HF_ENDPOINT``, a mirror, if set) through the libraries' proxy: a bare TCP connection would pass
-    a firewall that blocks the Hub, and every download would then retry for a minute."""
+    """Whether this process uses the Hub: not offline (``HF_HUB_OFFLINE``), and one HTTP request to it (or
+    ``HF_ENDPOINT``) through the libraries' proxy is answered (a bare TCP connect passes a firewall)."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
         return False
     import httpx

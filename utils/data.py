@@ -347,8 +347,7 @@ def _squad_row(row: dict, idx: int = 0, split: str = "") -> dict:
 
 
 def _labelled_row(row: dict, idx: int, split: str, source: str, text: str, labels: list[str]) -> dict:
-    """A classification row (ag_news -> topic, amazon_polarity -> sentiment): the label number becomes its
-    name; all names are the options."""
+    """ag_news -> topic, amazon_polarity -> sentiment: the label number becomes its name, all the options."""
     return {"id": f"{source}_{split}_{idx}", "text": row[text], "label": labels[row["label"]],
             "options": labels}
 
