@@ -44,8 +44,7 @@ def _clean(value):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
+    value = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("A metric is NaN or infinite; fix the computation before saving it.")
     return round(value, 6) if isinstance(value, float) else value
@@ -54,8 +53,7 @@ def _clean(value):
 def atomic_write_json(path: str | Path, obj, sealed: bool = False) -> Path:
     """Atomically write ``obj`` as key-sorted JSON; ``sealed`` adds its fingerprint (:func:`read_sealed`)."""
     obj = _clean(obj)
-    if sealed:
-        obj = {**obj, _SEAL: of_json(obj)}
+    obj = {**obj, _SEAL: of_json(obj)} if sealed else obj
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 

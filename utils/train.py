@@ -4,8 +4,7 @@
     torchrun --nproc_per_node 2 -m utils.train --method full --profile smoke --output runs/ddp
 
 Under ``torchrun`` / ``accelerate launch`` each process trains its shard (DDP; ``--deepspeed``, ``--fsdp``),
-rank 0 writes. Without ``--output`` a run lands in the run cache, where the notebooks load it; with N
-processes it is named ``..._x<N>procs`` (each step sees N batches: another run)."""
+rank 0 writes to the run cache (the notebooks load it) or ``--output``; N processes: run ``..._x<N>procs``."""
 
 from __future__ import annotations
 
@@ -20,8 +19,7 @@ from utils import config
 
 
 def _decide_hub_access(argv: list[str]) -> None:
-    """Take the Hub decision (:func:`utils.config.decide_access`) again for ``--profile`` if ``utils`` took it
-    for another; the Hugging Face libraries read it once, when imported, so this runs before them."""
+    """Redo the Hub decision for ``--profile`` before the Hugging Face libraries read it (once, on import)."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--profile")
     name = early.parse_known_args(argv)[0].profile  # none: $COURSE_PROFILE, which utils decided for
@@ -79,8 +77,7 @@ def trainer_overrides(args, world_size: int) -> dict:
     overrides = {key: getattr(args, key) for key in ("deepspeed", "fsdp", "fsdp_config", "ddp_backend")
                  if getattr(args, key) not in (None, False)}
     if args.fsdp and not torch.cuda.is_available():
-        print("Note: FSDP shards models across GPUs; on the CPU the trainer runs plain data parallelism "
-              "(DDP).")
+        print("Note: FSDP shards models across GPUs; on the CPU the trainer runs plain data parallelism.")
     if world_size > 1 and not torch.cuda.is_available():  # the trainer goes distributed on CPUs with use_cpu
         return {"ddp_backend": "gloo", **overrides, "use_cpu": True}
     return overrides
@@ -124,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {"task": args.task, "method": args.method, "profile": profile.name, "world_size": world_size,
                   "written_by_rank": rank, "run": str(run.path)}
         if not args.no_score:  # the saved run, loaded from disk
-            saved = training.load_run(run.path)
-            tokenizer = modeling.load_tokenizer(str(run.path / "final"))
+            saved, tokenizer = training.load_run(run.path), modeling.load_tokenizer(str(run.path / "final"))
             result["test"] = scoring.evaluate_summarization(saved.model, tokenizer, profile)[0]
             print(f"ROUGE-1 on {result['test']['n']} test dialogues: {result['test']['rouge1']:.3f}")
         results.atomic_write_json(run.path / training.SCORES_FILE, result)
