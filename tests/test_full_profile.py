@@ -183,7 +183,7 @@ def test_only_the_newest_checkpoint_keeps_its_optimizer_state(tmp_path):
         for name in (*training.RESUME_ONLY_FILES, "model.safetensors", "trainer_state.json"):
             (folder / name).write_text("x")
     args = mock.Mock(should_save=True, output_dir=str(tmp_path))
-    training._OptimizerStateInLastOnly().on_save(args, mock.Mock(global_step=12), None)
+    training._CheckpointUpkeep().on_save(args, mock.Mock(global_step=12), None)
     for step, kept in ((4, False), (8, False), (12, True)):
         folder = tmp_path / f"checkpoint-{step}"
         assert (folder / "optimizer.pt").exists() == kept

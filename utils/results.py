@@ -1,8 +1,6 @@
 """What a course run measured (``results/<profile>/metrics.json``) and the fingerprints behind cache keys.
 
-Each notebook saves its own section (``save_metrics("zero_shot", {...}, profile)``) to ``sections/``;
-``metrics.json`` is rebuilt from them under a file lock. Writes are atomic (a temporary file, then a rename).
-"""
+Each notebook saves its section to ``sections/``; ``metrics.json`` is rebuilt from them. Writes are atomic."""
 
 from __future__ import annotations
 
@@ -20,8 +18,7 @@ from filelock import FileLock
 
 from utils.config import Profile
 
-#: The key under which a file the course reuses records the fingerprint of its content (:func:`read_sealed`).
-_SEAL = "_sealed"
+_SEAL = "_sealed"  # the key under which a sealed file records its content's fingerprint (:func:`read_sealed`)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -36,8 +33,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
@@ -48,29 +44,22 @@ def _clean(value):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("A metric is NaN or infinite; fix the computation before saving it.")
-        return round(value, 6)
-    return value
+    value = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("A metric is NaN or infinite; fix the computation before saving it.")
+    return round(value, 6) if isinstance(value, float) else value
 
 
 def atomic_write_json(path: str | Path, obj, sealed: bool = False) -> Path:
-    """Atomically write ``obj`` as pretty, key-sorted JSON (identical runs, identical files).
-
-    ``sealed`` adds the content's fingerprint, so a reader can tell a file edited or damaged since."""
+    """Atomically write ``obj`` as key-sorted JSON; ``sealed`` adds its fingerprint (:func:`read_sealed`)."""
     obj = _clean(obj)
-    if sealed:
-        obj = {**obj, _SEAL: of_json(obj)}
+    obj = {**obj, _SEAL: of_json(obj)} if sealed else obj
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def read_sealed(path: str | Path) -> dict | None:
     """A sealed file's object without its seal; None when it is missing, not JSON, unsealed or changed."""
-    value = read_json_object(Path(path))
-    content, intact = _unsealed(value or {})
+    content, intact = _unsealed(read_json_object(Path(path)) or {})
     return content if intact else None
 
 
@@ -89,8 +78,8 @@ def locked(lock_path: str | Path):
         acquired = FileLock(lock_path).acquire()
     except OSError as error:
         raise PermissionError(f"Cannot write the lock file {lock_path} ({error.strerror or error}): the "
-                              "results folder is not writable. Make it writable, or set COURSE_RESULTS_DIR "
-                              "to a folder you can write to.") from error
+                              "results folder is not writable. Make it writable, or set "
+                              "COURSE_RESULTS_DIR.") from error
     with acquired:  # released when the block ends
         yield
 
@@ -109,8 +98,7 @@ def saved_section(section: str, profile: Profile) -> dict | None:
 
 
 def load_metrics(profile: Profile) -> dict:
-    """Everything saved so far under the profile (empty when nothing is); an invalid ``metrics.json`` is
-    rebuilt from ``sections/``, with a note."""
+    """All saved under the profile ({} if nothing); a broken ``metrics.json`` is rebuilt from sections."""
     folder = profile.results_dir
     path = folder / "metrics.json"
     metrics = read_json_object(path)
@@ -118,9 +106,8 @@ def load_metrics(profile: Profile) -> dict:
         return metrics or {}
     print(f"Note: {path} was not valid JSON; rebuilt it from {folder / 'sections'}.", file=sys.stderr)
     merged = _merged_sections(folder)
-    with contextlib.suppress(OSError):  # a read-only results folder: use the rebuilt metrics unsaved
-        with locked(folder / ".metrics.lock"):
-            atomic_write_json(path, merged)
+    with contextlib.suppress(OSError), locked(folder / ".metrics.lock"):  # read-only folder: left unsaved
+        atomic_write_json(path, merged)
     return merged
 
 
@@ -134,24 +121,22 @@ def read_json_object(path: Path) -> dict | None:
 
 
 def _merged_sections(folder: Path) -> dict:
-    """Every section under ``folder/sections``; one that is not valid JSON is left out and kept as
-    ``<name>.json.corrupt``, with a note naming the lesson to run again."""
+    """Every valid section in ``folder/sections``; an invalid one is kept aside as ``<name>.json.corrupt``."""
     merged = {}
     for path in sorted((folder / "sections").glob("*.json")):
         values = read_json_object(path)
-        if values is not None:
-            merged[path.stem], intact = _unsealed(values)
-            if intact is False:
-                print(f"Note: {path} was changed after its lesson saved it: metrics.json shows it as it "
-                      "is now, but no lesson reuses it (run its lesson again to measure it anew).",
-                      file=sys.stderr)
+        if values is None:
+            kept = path.with_name(path.name + ".corrupt")
+            with contextlib.suppress(OSError):
+                os.replace(path, kept)
+            print(f"Note: {path} was not valid JSON, so metrics.json leaves its section {path.stem!r} out "
+                  f"(the file is kept as {kept.name if kept.exists() else path.name}). Run the lesson that "
+                  f"saves '{path.stem}' again to measure it anew.", file=sys.stderr)
             continue
-        kept = path.with_name(path.name + ".corrupt")
-        with contextlib.suppress(OSError):
-            os.replace(path, kept)
-        print(f"Note: {path} was not valid JSON, so metrics.json leaves its section {path.stem!r} out "
-              f"(the file is kept as {kept.name if kept.exists() else path.name}). Run the lesson that saves "
-              f"'{path.stem}' again to measure it anew.", file=sys.stderr)
+        merged[path.stem], intact = _unsealed(values)
+        if intact is False:
+            print(f"Note: {path} was changed after its lesson saved it: metrics.json shows it as it is now, "
+                  "but no lesson reuses it (run its lesson again to measure it anew).", file=sys.stderr)
     return merged
 
 

@@ -1,15 +1,13 @@
 """Fine-tuning with lesson 03's recipe (``Seq2SeqTrainer``, LoRA through PEFT), and a cache of runs.
 
-:func:`cached_run` keeps each run in ``results/<profile>/runs/<name>/<key>/`` (key: :func:`run_key`): a rerun
-loads it, a killed run resumes from its last complete checkpoint. A run folder holds ``checkpoint-<step>/``,
-``final/`` (model or adapter, tokenizer, ``training_summary.json``) and the course's mark ``course_run.json``:
-``force=True`` deletes only what the course wrote, and a folder without the mark is refused.
+:func:`cached_run` keeps each run in ``results/<profile>/runs/<name>/<run_key>/``: a rerun loads it, a killed
+run resumes from its last complete checkpoint. ``force=True`` deletes only what the course wrote there (the
+folder is marked ``course_run.json``); a folder without the mark is refused. A finished run is in ``final/``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import errno
 import functools
@@ -19,21 +17,15 @@ import re
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import torch
 import transformers
-from transformers import (
-    DataCollatorForSeq2Seq,
-    GenerationConfig,
-    Seq2SeqTrainer,
-    Seq2SeqTrainingArguments,
-    TrainerCallback,
-    TrainerState,
-)
+from transformers import DataCollatorForSeq2Seq, GenerationConfig, Seq2SeqTrainer, TrainerCallback
 from transformers.trainer_utils import sort_checkpoints
 
 from utils import evaluation, modeling, results
@@ -43,19 +35,19 @@ from utils.results import atomic_write_json, locked, read_json_object, read_seal
 METHODS = ("full", "lora")
 SUMMARY_FILE = "training_summary.json"
 _ELAPSED_FILE = "course_elapsed.json"  # in each checkpoint: training seconds so far
-#: Part of every run's cache key: bump it when the recipe changes. 6: prompts fitted by
-#: evaluation.fit_prompts; 7: sealed summaries.
-_RECIPE_VERSION = 7
-#: Only resuming needs these; a finished run's checkpoints drop them.
-RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")
+_RECIPE_VERSION = 7  # in every run's key: bump it when the recipe changes (6: fitted prompts; 7: sealed)
+RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt")  # a finished run's checkpoints drop them
 RUN_MARKER = "course_run.json"
 SCORES_FILE = "scores.json"  # test scores ``python -m utils.train`` saves beside a run
-#: What ``force`` deletes from a run folder besides its checkpoints.
-_COURSE_FILES = ("final", "final.partial", RUN_MARKER, SCORES_FILE)
+_COURSE_FILES = ("final", "final.partial", SCORES_FILE)  # what ``force`` deletes besides the checkpoints
 
 
 class RunFolderError(ValueError):
     """A run's output folder holds files the course did not write there; nothing was changed."""
+
+
+class DiskFullError(OSError):
+    """Saving a checkpoint or a finished run failed because the disk is full."""
 
 
 @dataclass(frozen=True)
@@ -80,15 +72,13 @@ class RunSettings:
 
     def __str__(self) -> str:
         """The settings as the dataclass writes them, with the model's folder shown relative to the course."""
-        return repr(dataclasses.replace(self, model=shown_path(self.model)))
+        return repr(replace(self, model=shown_path(self.model)))
 
     @classmethod
     def from_profile(cls, name: str, method: str, profile: Profile, steps: int | None = None,
                      learning_rate: float | None = None) -> RunSettings:
-        lora = {}
-        if method == "lora":
-            lora = {"r": profile.lora_r, "alpha": profile.lora_alpha, "dropout": profile.lora_dropout,
-                    "targets": list(profile.lora_targets)}
+        lora = ({"r": profile.lora_r, "alpha": profile.lora_alpha, "dropout": profile.lora_dropout,
+                 "targets": list(profile.lora_targets)} if method == "lora" else {})
         default_lr = profile.lr_full if method == "full" else profile.lr_lora
         return cls(name=name, method=method, model=profile.model,
                    steps=profile.train_steps if steps is None else steps,
@@ -111,40 +101,34 @@ class RunSettings:
 
 
 def world() -> tuple[int, int]:
-    """``(rank, world_size)``: ``(0, 1)`` unless started by ``torchrun`` / ``accelerate launch``.
-
-    Read from the launchers' variables: before a trainer exists, ``accelerate.PartialState()`` says "main
-    process" in every process of a CPU run (measured under ``torchrun --nproc_per_node 2``).
-    """
+    """``(rank, world_size)`` from ``torchrun``'s / ``accelerate``'s variables (``accelerate.PartialState()``
+    says "main process" in all processes on CPUs before a trainer exists)."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 #: Trainer arguments that change how a run is computed, shown or stored, not what it learns: left out of the
 #: key, so a run trained on a GPU (bf16, DeepSpeed, other data loaders) is reused on a CPU.
-_NOT_IN_KEY = frozenset({
-    "output_dir", "run_name", "project", "report_to", "disable_tqdm", "log_level", "log_level_replica",
-    "log_on_each_node", "skip_memory_metrics", "debug", "do_train", "do_eval", "do_predict",
-    "resume_from_checkpoint", "overwrite_output_dir", "per_device_eval_batch_size", "eval_accumulation_steps",
-    "eval_do_concat_batches", "eval_use_gather_object", "bf16", "fp16", "bf16_full_eval", "fp16_full_eval",
-    "tf32", "use_cpu", "no_cuda", "torch_compile", "torch_compile_backend", "torch_compile_mode",
-    "use_liger_kernel", "liger_kernel_config", "activation_checkpointing", "activation_checkpointing_kwargs",
-    "gradient_checkpointing", "gradient_checkpointing_kwargs", "torch_empty_cache_steps",
-    "dataloader_num_workers", "dataloader_pin_memory", "dataloader_persistent_workers",
-    "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
-    "local_rank", "ddp_backend", "ddp_timeout", "ddp_find_unused_parameters", "ddp_bucket_cap_mb",
-    "ddp_broadcast_buffers", "ddp_static_graph", "fsdp", "fsdp_config", "deepspeed", "parallelism_config",
-    "accelerator_config", "save_total_limit", "save_on_each_node", "save_only_model", "save_safetensors",
-    "enable_jit_checkpoint", "push_to_hub", "hub_token", "hub_private_repo", "hub_model_id", "hub_strategy",
-    "hub_always_push", "hub_revision", "trackio_space_id", "trackio_bucket_id", "trackio_static_space_id",
-})
+_NOT_IN_KEY = frozenset("""
+    output_dir run_name project report_to disable_tqdm log_level log_level_replica log_on_each_node
+    skip_memory_metrics debug do_train do_eval do_predict resume_from_checkpoint overwrite_output_dir
+    per_device_eval_batch_size eval_accumulation_steps eval_do_concat_batches eval_use_gather_object bf16
+    fp16 bf16_full_eval fp16_full_eval tf32 use_cpu no_cuda torch_compile torch_compile_backend
+    torch_compile_mode use_liger_kernel liger_kernel_config activation_checkpointing
+    activation_checkpointing_kwargs gradient_checkpointing gradient_checkpointing_kwargs
+    torch_empty_cache_steps dataloader_num_workers dataloader_pin_memory dataloader_persistent_workers
+    dataloader_prefetch_factor dataloader_multiprocessing_context local_rank ddp_backend ddp_timeout
+    ddp_find_unused_parameters ddp_bucket_cap_mb ddp_broadcast_buffers ddp_static_graph fsdp fsdp_config
+    deepspeed parallelism_config accelerator_config save_total_limit save_on_each_node save_only_model
+    save_safetensors enable_jit_checkpoint push_to_hub hub_token hub_private_repo hub_model_id
+    hub_strategy hub_always_push hub_revision trackio_space_id trackio_bucket_id trackio_static_space_id
+""".split())
 
 
 def data_fingerprint(dataset) -> str:
     """A short hash of a data set's content, column by column (row order included)."""
     columns = getattr(dataset, "column_names", None)
     if columns is None:
-        raise TypeError(f"The trainer's data is a {type(dataset).__name__}; the course caches runs of "
-                        "datasets.Dataset data (what datasets.map returns).")
+        raise TypeError(f"The trainer's data is a {type(dataset).__name__}: pass a datasets.Dataset.")
     return results.digest(chunk for name in sorted(columns)
                                for chunk in (name, b"\x00", json.dumps(list(dataset[name])), b"\x01"))
 
@@ -153,28 +137,22 @@ def _plain(value):
     """A value as JSON can hold it: sets sorted, enums by value, anything else unknown as its text."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted(_plain(v) for v in value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_plain(v) for v in value]
+        return sorted(items) if isinstance(value, (set, frozenset)) else items
     if isinstance(value, enum.Enum):
         return value.value
     return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def run_key(trainer) -> str:
-    """The cache key of what ``trainer.train()`` will run: a hash of all that changes the weights or the log.
-
-    The arguments (but :data:`_NOT_IN_KEY`), the starting model by content, the tokenized data, the collator,
-    whether validation is scored, callbacks' ``cache_key``; not folder names, precision or device.
-    """
+    """The cache key of what ``trainer.train()`` will run: a hash of the arguments (but :data:`_NOT_IN_KEY`),
+    the starting model, the data, the collator, the scoring and callbacks' ``cache_key``; not the device."""
     model, args, collator_ = trainer.model, trainer.args, trainer.data_collator
     config = {k: v for k, v in model.config.to_dict().items()
               if k not in ("_name_or_path", "transformers_version")}
-    peft = None
-    if hasattr(model, "peft_config"):
-        peft = {k: v for k, v in model.peft_config["default"].to_dict().items()
-                if k not in ("base_model_name_or_path", "revision")}
+    peft = ({k: v for k, v in model.peft_config["default"].to_dict().items()
+             if k not in ("base_model_name_or_path", "revision")} if hasattr(model, "peft_config") else None)
     generation = getattr(model, "generation_config", None)
     generation = generation and {k: v for k, v in generation.to_dict().items() if k != "transformers_version"}
     return results.of_json(_plain({
@@ -204,12 +182,11 @@ def check_output(folder: str | Path, force: bool = False) -> Path:
     if not force and is_finished(folder):
         return folder
     if folder.exists() and not folder.is_dir():
-        raise RunFolderError(f"The run folder {folder} is a file. Give --output (output_dir) a new folder.")
+        raise RunFolderError(f"The run folder {folder} is a file: give --output (output_dir) a new folder.")
     if folder.is_dir() and not (folder / RUN_MARKER).exists() and any(folder.iterdir()):
-        raise RunFolderError(
-            f"Refusing to use {folder.resolve()} as a run folder: it holds files the course did not write "
-            f"there (no {RUN_MARKER}), and training or --force would mix with or delete them. Give --output "
-            "(output_dir) a new or empty folder, e.g. --output runs/my-run.")
+        raise RunFolderError(f"Refusing to use {folder.resolve()} as a run folder: it holds files the course "
+                             f"did not write there (no {RUN_MARKER}). Give --output (output_dir) a new or "
+                             "empty folder.")
     return folder
 
 
@@ -218,33 +195,31 @@ def is_finished(folder: str | Path) -> bool:
     return (Path(folder) / "final" / SUMMARY_FILE).exists()
 
 
-def _claim_folder(folder: Path) -> None:
-    """Create a run folder and mark it as the course's."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / RUN_MARKER).exists():
-        atomic_write_json(folder / RUN_MARKER, {
-            "made_by": "utils.training.train",
-            "note": "force=True / --force deletes only checkpoint-*/, final/ and the course's own files here",
-        })
-
-
-def _clear_run(folder: Path) -> None:
-    """Delete what the course wrote into a run folder (checked by :func:`check_output`), nothing else."""
-    if not folder.is_dir():
-        return
-    written = [p for p in folder.iterdir() if p.name in _COURSE_FILES and p.name != RUN_MARKER]
-    for path in written + [p for _, p in checkpoints(folder)]:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+def _prepare_folder(folder: Path, force: bool, main: bool) -> tuple[Path | None, float]:
+    """The checkpoint to resume from (or None) and the training seconds before it. The main process marks the
+    folder (checked by :func:`check_output`) as the course's and deletes the checkpoints after that one, and
+    with ``force`` all the course wrote there, nothing else."""
+    resume = None if force else last_checkpoint(folder)
+    if main:
+        stale = [path for step, path in checkpoints(folder) if resume is None or step > _step(resume)]
+        if force and folder.is_dir():
+            stale += [path for path in folder.iterdir() if path.name in _COURSE_FILES]
+        for path in stale:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / RUN_MARKER).exists():
+            atomic_write_json(folder / RUN_MARKER, {"made_by": "utils.training.train", "note": "force=True / "
+                              "--force deletes only checkpoint-*/, final/ and the course's own files here"})
+    elapsed = resume / _ELAPSED_FILE if resume else None
+    return resume, json.loads(elapsed.read_text())["seconds"] if elapsed and elapsed.exists() else 0.0
 
 
 def tokenize(dataset, tokenizer, profile: Profile):
-    """``source``/``target`` as ``input_ids``, ``attention_mask``, ``labels`` and ``length``, unpadded.
-
-    Long prompts are fitted by :func:`utils.evaluation.fit_prompts`; targets are cut at ``max_target_length``.
-    """
+    """``source``/``target`` as ``input_ids``, ``attention_mask``, ``labels`` and ``length``, unpadded; long
+    prompts fitted by :func:`utils.evaluation.fit_prompts`, targets cut at ``max_target_length``."""
 
     def encode(batch):
         prompts = evaluation.fit_prompts(batch["source"], tokenizer, profile.max_source_length)[0]
@@ -263,23 +238,19 @@ def collator(tokenizer, model):
 
 
 def precision() -> str:
-    """``bf16`` on a GPU that computes it natively (compute capability >= 8.0, Ampere), else ``fp32``.
-
-    Never fp16: T5 overflows it to NaN. Not ``torch.cuda.is_bf16_supported()``: it counts bf16 that T4 and
-    V100 only emulate, slower than fp32.
-    """
-    if not torch.cuda.is_available():
-        return "fp32"
-    return "bf16" if tuple(torch.cuda.get_device_capability()) >= (8, 0) else "fp32"
+    """``bf16`` on a GPU that computes it natively (compute capability >= 8.0), else ``fp32``: never fp16 (T5
+    overflows it to NaN), nor T4's and V100's emulated bf16 (``torch.cuda.is_bf16_supported()`` counts it)."""
+    native = torch.cuda.is_available() and tuple(torch.cuda.get_device_capability()) >= (8, 0)
+    return "bf16" if native else "fp32"
 
 
 def training_arguments(settings: RunSettings, output_dir: Path, profile: Profile, n_checkpoints: int,
-                       evaluate: bool, **overrides) -> Seq2SeqTrainingArguments:
+                       evaluate: bool, **overrides) -> transformers.Seq2SeqTrainingArguments:
     """The trainer's arguments as lesson 03 writes them; ``overrides`` replace or add some."""
     every = max(1, settings.steps // max(1, n_checkpoints))
     generation = (GenerationConfig.from_pretrained(settings.model, **evaluation.decoding(profile))
                   if evaluate else None)
-    return Seq2SeqTrainingArguments(**dict(
+    return transformers.Seq2SeqTrainingArguments(**dict(
         output_dir=str(output_dir), max_steps=settings.steps, seed=settings.seed, data_seed=settings.seed,
         per_device_train_batch_size=settings.batch_size, per_device_eval_batch_size=profile.eval_batch_size,
         learning_rate=settings.learning_rate, lr_scheduler_type="linear", weight_decay=0.0,
@@ -313,11 +284,8 @@ class CheckpointAt(TrainerCallback):
 
 
 class KeepGenerationConfig(TrainerCallback):
-    """Put the model's generation config back after each validation batch.
-
-    transformers 5.24's ``generate`` writes ``max_length=20`` into it, so every later validation warns "Both
-    `max_new_tokens` (=48) and `max_length` (=20) seem to have been set" (``tests/test_cached_run.py``).
-    """
+    """Put the model's generation config back after each validation batch: transformers 5.24's ``generate``
+    writes ``max_length=20`` into it, so every later validation would warn (``tests/test_cached_run.py``)."""
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -339,17 +307,10 @@ def validation_rouge(prediction, tokenizer) -> dict[str, float]:
     return {"rouge1": float(scores["rouge1"].mean()), "rougeL": float(scores["rougeL"].mean())}
 
 
-class _OptimizerStateInLastOnly(TrainerCallback):
-    """Keep the optimizer state in the newest checkpoint only: a third of the disk a run needs (FLAN-T5-base:
-    1 GB of weights, 2 GB of AdamW moments). A resume from an older checkpoint restarts AdamW there."""
-
-    def on_save(self, args, state, control, **kwargs):
-        if args.should_save:  # only the main process writes
-            _prune_checkpoints(args.output_dir, before=state.global_step)
-
-
-class _ElapsedTime(TrainerCallback):
-    """Counts training seconds across interruptions: every checkpoint records the total so far."""
+class _CheckpointUpkeep(TrainerCallback):
+    """Counts training seconds across interruptions (every checkpoint records the total so far), and keeps the
+    optimizer state in the newest checkpoint only: a third of the disk a run needs (FLAN-T5-base: 1 GB of
+    weights, 2 GB of AdamW moments). A resume from an older checkpoint restarts AdamW there."""
 
     def __init__(self, already: float = 0.0):
         self.already = already
@@ -365,6 +326,7 @@ class _ElapsedTime(TrainerCallback):
         if args.should_save:  # only the main process writes
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             atomic_write_json(folder / _ELAPSED_FILE, {"seconds": self.seconds()})
+            _prune_checkpoints(args.output_dir, before=state.global_step)
 
 
 @dataclass
@@ -391,16 +353,12 @@ def load_run(path: str | Path) -> TrainedRun:
     path = Path(path)
     final = path / "final"
     if not (final / SUMMARY_FILE).exists():
-        raise FileNotFoundError(
-            f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with training.train(...) "
-            "(e.g. finetuning.single_task_run('full')); an interrupted run resumes where it stopped.")
+        raise FileNotFoundError(f"No finished run in {path} (no final/{SUMMARY_FILE}). Train it with "
+                                "training.train(...); an interrupted run resumes where it stopped.")
     summary = read_sealed(final / SUMMARY_FILE)
     if summary is None:
-        raise RunFolderError(
-            f"{final / SUMMARY_FILE} is not the summary this run saved: it was edited, damaged or written by "
-            "an older version of the course, so its settings and figures cannot be trusted. Restore it (e.g. "
-            "from a backup), or train the run again: force=True in training.train(...), --force for "
-            "python -m utils.train.")
+        raise RunFolderError(f"{final / SUMMARY_FILE} is not the summary this run saved (edited, damaged or "
+                             "older): restore it, or train the run again (force=True, or --force).")
     settings = RunSettings(**summary["settings"])
     return TrainedRun(load_checkpoint(final, settings.method, settings.model), path, settings, summary)
 
@@ -412,10 +370,8 @@ def load_checkpoint(folder: str | Path, method: str, base_model: str):
     from peft import PeftModel
 
     if not (Path(folder) / "adapter_model.safetensors").exists():
-        raise modeling.ModelLoadError(
-            f"No adapter_model.safetensors in {folder}; the course loads LoRA adapters from safetensors "
-            "only. Save the adapter with `model.save_pretrained(folder)` (PEFT writes safetensors by "
-            "default).")
+        raise modeling.ModelLoadError(f"No adapter_model.safetensors in {folder}: the course loads LoRA "
+                                      "adapters from safetensors only. Save it with model.save_pretrained.")
     with _quiet_peft():
         return PeftModel.from_pretrained(modeling.load_model(base_model), str(folder)).eval()
 
@@ -430,17 +386,13 @@ def _quiet_peft():
 
 def checkpoints(path: str | Path) -> list[tuple[int, Path]]:
     """A run's checkpoints (folders named exactly ``checkpoint-<step>``) as (step, folder), in order."""
-    if not Path(path).is_dir():
-        return []
-    found = [Path(folder) for folder in sort_checkpoints(str(path))]
+    found = [Path(folder) for folder in sort_checkpoints(str(path))] if Path(path).is_dir() else []
     return [(_step(folder), folder) for folder in found if re.fullmatch(r"checkpoint-\d+", folder.name)]
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
-    """The latest *complete* checkpoint of a run, or None.
-
-    The trainer writes ``trainer_state.json`` last: a checkpoint without a readable one was cut short.
-    """
+    """The latest *complete* checkpoint of a run, or None (one without a readable ``trainer_state.json``,
+    which the trainer writes last, was cut short)."""
     return next((folder for _, folder in reversed(checkpoints(path))
                  if read_json_object(folder / "trainer_state.json") is not None), None)
 
@@ -448,21 +400,16 @@ def last_checkpoint(path: str | Path) -> Path | None:
 def history_frame(log_history: list[dict]) -> pd.DataFrame:
     """The trainer's log as a table indexed by step: ``loss``, ``eval_loss``, ``eval_rouge1``..."""
     rows = [entry for entry in log_history if "train_runtime" not in entry]
-    if not rows:
-        return pd.DataFrame()
-    return pd.DataFrame(rows).groupby("step").first().sort_index()
+    return pd.DataFrame(rows).groupby("step").first().sort_index() if rows else pd.DataFrame()
 
 
 def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_data=None,
                    n_checkpoints: int | None = None, callbacks: list | None = None,
                    output_dir: str | Path | None = None, trainer_args: dict | None = None) -> Seq2SeqTrainer:
-    """The ``Seq2SeqTrainer`` lesson 03 builds in its cells for ``settings`` (so the same :func:`run_key`).
-
-    ``output_dir`` defaults to ``results/<profile>/runs/<settings.name>`` (the cache adds the key).
-    """
+    """The ``Seq2SeqTrainer`` lesson 03 builds in its cells for ``settings`` (so the same :func:`run_key`);
+    ``output_dir`` defaults to ``results/<profile>/runs/<settings.name>`` (the cache adds the key)."""
     _check_profile(profile)
-    if n_checkpoints is None:
-        n_checkpoints = profile.n_checkpoints
+    n_checkpoints = profile.n_checkpoints if n_checkpoints is None else n_checkpoints
     n_checkpoints = check_setting("n_checkpoints", n_checkpoints, 1, 100)
     _check_data(train_data, "train_data")
     if eval_data is not None:
@@ -481,22 +428,19 @@ def recipe_trainer(settings: RunSettings, train_data, profile: Profile, eval_dat
                                       targets=tuple(lora["targets"]), dropout=lora["dropout"])
     eval_tokens = tokenize(eval_data, tokenizer, profile) if eval_data is not None else None
     metrics = functools.partial(validation_rouge, tokenizer=tokenizer) if eval_tokens is not None else None
-    early = CheckpointAt(early_checkpoints(settings.steps))
-    return Seq2SeqTrainer(
-        model=model, args=args, processing_class=tokenizer, data_collator=collator(tokenizer, model),
-        train_dataset=tokenize(train_data, tokenizer, profile), eval_dataset=eval_tokens,
-        compute_metrics=metrics, callbacks=[early, KeepGenerationConfig(), *(callbacks or [])],
-    )
+    callbacks = [CheckpointAt(early_checkpoints(settings.steps)), KeepGenerationConfig(), *(callbacks or [])]
+    return Seq2SeqTrainer(model=model, args=args, processing_class=tokenizer, callbacks=callbacks,
+                          data_collator=collator(tokenizer, model), compute_metrics=metrics,
+                          train_dataset=tokenize(train_data, tokenizer, profile), eval_dataset=eval_tokens)
 
 
 def train(name: str, method: str, train_data, profile: Profile, eval_data=None,
           steps: int | None = None, learning_rate: float | None = None, force: bool = False,
           n_checkpoints: int | None = None, callbacks: list | None = None,
           output_dir: str | Path | None = None, trainer_args: dict | None = None) -> TrainedRun:
-    """Fine-tune a fresh copy of the profile's model (``"full"`` or ``"lora"``) with :func:`recipe_trainer`,
+    """Fine-tune a fresh copy of the profile's model (``"full"`` / ``"lora"``) with :func:`recipe_trainer`,
     or load the cached run. ``eval_data`` is scored at each checkpoint; ``output_dir`` is used as given (no
-    key); ``force=True`` trains again.
-    """
+    key)."""
     _check_profile(profile)
     settings = RunSettings.from_profile(name, method, profile, steps, learning_rate)
     trainer = recipe_trainer(settings, train_data, profile, eval_data, n_checkpoints, callbacks,
@@ -505,15 +449,6 @@ def train(name: str, method: str, train_data, profile: Profile, eval_data=None,
         if run.needs_training:
             trainer.train(resume_from_checkpoint=run.resume_from)
     return run.result
-
-
-@dataclass
-class _CachedRun:
-    """What :func:`cached_run` found for a trainer: a finished run (``result``), or where training starts."""
-
-    needs_training: bool
-    resume_from: str | None = None
-    result: TrainedRun | None = None
 
 
 @contextlib.contextmanager
@@ -528,33 +463,33 @@ def cached_run(trainer, force: bool = False, keyed: bool = True):
     """
     named = Path(trainer.args.output_dir).resolve()
     out = keyed_folder(trainer) if keyed else named
-    if not force and is_finished(out):  # a finished run loads without writing anything (no lock either)
-        yield _CachedRun(needs_training=False, result=_load_cached(out))
-        return
     main = world()[0] == 0  # only the main process of a multi-process run writes files
     if main:
         check_output(out, force)  # before anything is written or deleted
-    # The processes of one distributed run meet inside the trainer: only the main one takes the lock.
-    with locked(out.with_name(out.name + ".lock")) if main else contextlib.nullcontext():
-        if not force and is_finished(out):  # another notebook finished it meanwhile
-            yield _CachedRun(needs_training=False, result=_load_cached(out))
+    # Only the main process locks (the ranks meet inside the trainer); a finished run loads unlocked.
+    writes = main and (force or not is_finished(out))
+    with locked(out.with_name(out.name + ".lock")) if writes else contextlib.nullcontext():
+        if not force and is_finished(out):  # finished before, or by another notebook meanwhile
+            print(f"Loaded the cached run from {shown_path(out)} (pass force=True to train again).")
+            yield SimpleNamespace(needs_training=False, resume_from=None, result=load_run(out))
             return
-        if main:
-            if force:
-                _clear_run(out)
-            _claim_folder(out)
+        resume, seconds_before = _prepare_folder(out, force, main)
         trainer.args.output_dir = str(out)
-        resume, seconds_before = (None, 0.0) if force else _resume_point(out)
         if resume:  # the step-0 validation is in the log already
             trainer.args.eval_on_start = False
-        clock = _ElapsedTime(seconds_before)
+        clock = _CheckpointUpkeep(seconds_before)
         trainer.add_callback(clock)
-        trainer.add_callback(_OptimizerStateInLastOnly())
         settings = RunSettings.from_trainer(trainer, named.name)
         counts = modeling.parameter_counts(trainer.model)
-        print(_describe(settings, counts))
+        lora = settings.lora
+        what = "Full fine-tuning" if settings.method == "full" else (
+            f"LoRA (r={lora['r']}, alpha={lora['alpha']}, dropout {lora['dropout']}, on {lora['targets']})")
+        print(f"{what}: {counts['trainable']:,} of {counts['total']:,} parameters train "
+              f"({counts['trainable_fraction']:.2%}); {settings.steps} steps of batch {settings.batch_size}, "
+              f"lr {settings.learning_rate:g}, seed {settings.seed}, {precision()}.")
         ended = resume is not None and _step(resume) >= trainer.args.max_steps
-        run = _CachedRun(needs_training=not ended, resume_from=str(resume) if resume and not ended else None)
+        run = SimpleNamespace(needs_training=not ended,
+                              resume_from=str(resume) if resume and not ended else None)
         with _disk_space(out):
             if ended:  # the run ended there; saving it as finished failed
                 print(f"{resume.name} is this run's last step (an earlier run stopped while saving it as "
@@ -566,90 +501,56 @@ def cached_run(trainer, force: bool = False, keyed: bool = True):
         if trainer.state.global_step < trainer.args.max_steps:
             raise RuntimeError(
                 f"The trainer is at step {trainer.state.global_step} of {trainer.args.max_steps}, so nothing "
-                "was saved as a finished run: inside the `with training.cached_run(trainer) as run:` block, "
-                "call trainer.train(resume_from_checkpoint=run.resume_from) when run.needs_training.")
+                "was saved as a finished run: in the `with training.cached_run(trainer) as run:` block, call "
+                "trainer.train(resume_from_checkpoint=run.resume_from).")
         run.result = _finish(trainer, settings, out, resume, clock, counts)
-
-
-def _load_cached(out: Path) -> TrainedRun:
-    print(f"Loaded the cached run from {shown_path(out)} (pass force=True to train again).")
-    return load_run(out)
 
 
 def _check_profile(profile) -> None:
     """Refuse anything but a :class:`Profile` (a call with its arguments in another order fails here)."""
     if not isinstance(profile, Profile):
-        raise TypeError(f"profile must be the course's Profile (what the notebook's set-up or "
-                        f"config.get_profile(name) returns), got {type(profile).__name__}. The run "
-                        "functions take (..., train_data, profile, eval_data=None, ...): pass the profile "
-                        "right after the training data.")
+        raise TypeError(f"profile must be the course's Profile (config.get_profile(name)), got "
+                        f"{type(profile).__name__}. The run functions take (..., train_data, profile, ...).")
 
 
 def _check_data(dataset, name: str) -> None:
     """Refuse pairs that cannot train: an empty set, or one without ``source``/``target``."""
     columns = set(getattr(dataset, "column_names", None) or [])
     if not {"source", "target"} <= columns:
-        raise ValueError(f"{name} needs 'source' and 'target' columns (prompt/target pairs), got "
-                         f"{sorted(columns) or type(dataset).__name__}. Build it with "
-                         "templates.apply_template(...).")
+        raise ValueError(f"{name} needs 'source' and 'target' columns, got "
+                         f"{sorted(columns) or type(dataset).__name__}: build it with apply_template.")
     if len(dataset) == 0:
         use = "train on" if name == "train_data" else "validate with (pass None to skip validation)"
-        raise ValueError(f"{name} is empty: there is nothing to {use}. Check the data set's split and any "
-                         "filter or n_train limit (COURSE_N_TRAIN) before training.")
+        raise ValueError(f"{name} is empty: there is nothing to {use}. Check the split, filters and "
+                         "COURSE_N_TRAIN.")
 
 
-def _describe(settings: RunSettings, counts: dict) -> str:
-    what = "Full fine-tuning"
-    if settings.method == "lora":
-        lora = settings.lora
-        what = f"LoRA (r={lora['r']}, alpha={lora['alpha']}, dropout {lora['dropout']}, on {lora['targets']})"
-    return (f"{what}: {counts['trainable']:,} of {counts['total']:,} parameters train "
-            f"({counts['trainable_fraction']:.2%}); {settings.steps} steps of batch {settings.batch_size}, "
-            f"lr {settings.learning_rate:g}, seed {settings.seed}, {precision()}.")
-
-
-def _resume_point(out: Path) -> tuple[Path | None, float]:
-    """The checkpoint to resume from (or None) and the training seconds before it; removes newer ones."""
-    resume = last_checkpoint(out)
-    for step, folder in checkpoints(out):
-        if (resume is None or step > _step(resume)) and world()[0] == 0:
-            shutil.rmtree(folder)
-    if resume is None:
-        return None, 0.0
-    elapsed = resume / _ELAPSED_FILE
-    return resume, json.loads(elapsed.read_text())["seconds"] if elapsed.exists() else 0.0
-
-
-def _finish(trainer, settings: RunSettings, out: Path, resume: Path | None, clock: _ElapsedTime,
+def _finish(trainer, settings: RunSettings, out: Path, resume: Path | None, clock: _CheckpointUpkeep,
             counts: dict) -> TrainedRun:
     """Save the model and its summary into ``out/final`` (rank 0), drop optimizer states; the run."""
-    model = trainer.model
-    wall = clock.seconds()
+    model, wall, main = trainer.model, clock.seconds(), trainer.is_world_process_zero()
     validation = sum(entry.get("eval_runtime", 0.0) for entry in trainer.state.log_history)
     summary = {
-        "settings": asdict(settings),
-        "train_seconds": wall - validation, "validation_seconds": validation, "wall_seconds": wall,
-        "resumed_from": resume.name if resume else None,
-        "n_train_examples": len(trainer.train_dataset),
-        "parameters": counts,
+        "settings": asdict(settings), "train_seconds": wall - validation, "validation_seconds": validation,
+        "wall_seconds": wall, "resumed_from": resume.name if resume else None, "parameters": counts,
+        "n_train_examples": len(trainer.train_dataset), "log_history": trainer.state.log_history,
         "precision": precision(), "device": str(next(model.parameters()).device),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "log_history": trainer.state.log_history,
     }
     tokenizer = trainer.processing_class or modeling.load_tokenizer(settings.model)
     staging = out / "final.partial"  # renamed to final/ once complete
     with _disk_space(out):
-        if staging.exists() and trainer.is_world_process_zero():
+        if staging.exists() and main:
             shutil.rmtree(staging)
         trainer.save_model(str(staging))  # every process calls it (DeepSpeed, FSDP gather); rank 0 writes
-        if trainer.is_world_process_zero():
+        if main:
             (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the summary has the settings
             tokenizer.save_pretrained(staging)
             summary["checkpoint_mb"] = modeling.folder_size_mb(staging)
             atomic_write_json(staging / SUMMARY_FILE, summary, sealed=True)
             staging.rename(out / "final")
             summary = read_sealed(out / "final" / SUMMARY_FILE)  # as saved (rounded), as a cached run has it
-    if trainer.is_world_process_zero():
+    if main:
         _prune_checkpoints(out)
         scored = (f" ({validation:.0f} s of it scoring validation dialogues)"
                   if trainer.eval_dataset is not None else "")
@@ -666,22 +567,13 @@ def _restore_finished(trainer, checkpoint: Path) -> None:
     """Put ``trainer`` back as it ended at ``checkpoint`` (the last step), closing its log as ``train()``
     does: ``train_loss`` is the mean of the logged losses over the steps each covers."""
     trainer._load_from_checkpoint(str(checkpoint))
-    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
-    logged, covered, total = [e for e in trainer.state.log_history if "loss" in e], 0, 0.0
+    state = trainer.state = transformers.TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    logged, covered, total = [e for e in state.log_history if "loss" in e], 0, 0.0
     for entry in logged:
-        total += entry["loss"] * (entry["step"] - covered)
-        covered = entry["step"]
-    trainer.state.log_history.append({"epoch": trainer.state.epoch, "step": trainer.state.global_step,
-                                      "train_loss": total / covered if covered else float("nan"),
-                                      "total_flos": trainer.state.total_flos})
-
-
-class DiskFullError(OSError):
-    """Saving a checkpoint or a finished run failed because the disk is full."""
-
-
-#: How the libraries word a full disk when they do not pass ENOSPC on (torch: a short write).
-_NO_SPACE_MESSAGES = ("No space left on device", "unexpected pos")
+        total, covered = total + entry["loss"] * (entry["step"] - covered), entry["step"]
+    state.log_history.append({"epoch": state.epoch, "step": state.global_step,
+                              "train_loss": total / covered if covered else float("nan"),
+                              "total_flos": state.total_flos})
 
 
 @contextlib.contextmanager
@@ -690,22 +582,19 @@ def _disk_space(folder: Path):
     try:
         yield
     except (OSError, RuntimeError) as error:
-        chain = [e for e in (error, error.__cause__, error.__context__) if e is not None]
-        if not any(getattr(e, "errno", None) == errno.ENOSPC or any(m in str(e) for m in _NO_SPACE_MESSAGES)
-                   for e in chain):
+        # How the libraries word a full disk when they do not pass ENOSPC on (torch: a short write).
+        if not any(getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e)
+                   or "unexpected pos" in str(e) for e in (error, error.__cause__, error.__context__)):
             raise
         free = shutil.disk_usage(folder).free / 2**20 if folder.exists() else float("nan")
-        raise DiskFullError(
-            errno.ENOSPC,
-            f"The disk is full: saving the run in {shown_path(folder)} failed ({free:.0f} MB free; the "
-            f"library said: {str(error)[:120]}). Free some space (for instance delete runs you no longer "
-            f"need from {shown_path(folder.parent)}) and run the same cell or command again: training "
-            "resumes from the last complete checkpoint, and nothing already saved is lost.") from error
+        raise DiskFullError(errno.ENOSPC, f"The disk is full: saving the run in {shown_path(folder)} failed "
+                            f"({free:.0f} MB free; the library said: {str(error)[:120]}). Free some space "
+                            f"(delete old runs from {shown_path(folder.parent)}) and run the same cell or "
+                            "command again: training resumes from the last complete checkpoint.") from error
 
 
 def _prune_checkpoints(out: str | Path, before: float = float("inf")) -> None:
     """Drop :data:`RESUME_ONLY_FILES` from a run's checkpoints before step ``before``."""
-    for step, folder in checkpoints(out):
-        if step < before:
-            for name in RESUME_ONLY_FILES:
-                (folder / name).unlink(missing_ok=True)
+    for folder in [folder for step, folder in checkpoints(out) if step < before]:
+        for name in RESUME_ONLY_FILES:
+            (folder / name).unlink(missing_ok=True)
