@@ -34,20 +34,20 @@ class ModelLoadError(RuntimeError):
 def _check_safetensors(folder: Path) -> None:
     """Refuse a local model folder without intact ``*.safetensors`` weights (pickle weights can run code)."""
     if not (folder / "config.json").exists():
-        raise ModelLoadError(f"{folder} is not a model folder (no config.json). Give a Hub id (google/flan-t5-base) "
-                             "or a folder saved with save_pretrained; rebuild the course's model with `make model`.")
+        raise ModelLoadError(f"{folder} is not a model folder (no config.json): give a Hub id such as "
+                             "google/flan-t5-base or a save_pretrained folder (`make model` rebuilds ours).")
     if not list(folder.glob("*.safetensors")):
         pickled = [p.name for p in folder.iterdir() if p.name in _PICKLE_WEIGHTS]
         only = f", only pickle weights {pickled}, which the course refuses to load" if pickled else ""
-        raise ModelLoadError(f"No *.safetensors weights in {folder}{only}. Convert it once from a trusted environment "
-                             "with `model.save_pretrained(folder, safe_serialization=True)`.")
+        raise ModelLoadError(f"No *.safetensors weights in {folder}{only}. Convert it once, in a trusted "
+                             "environment, with `model.save_pretrained(folder, safe_serialization=True)`.")
     for weights in sorted(folder.glob("*.safetensors")):  # a header or size cut short by a copy or a download
         try:
             with safe_open(str(weights), framework="pt"):
                 pass
         except SafetensorError as error:
-            raise ModelLoadError(f"The weights {weights.name} in {folder} look truncated or corrupt ({error}). "
-                                 f"{_restore_advice(str(folder))}") from None
+            raise ModelLoadError(f"The weights {weights.name} in {folder} look truncated or corrupt "
+                                 f"({error}). {_restore_advice(str(folder))}") from None
 
 
 def _restore_advice(name: str, otherwise: str = "") -> str:
@@ -55,8 +55,8 @@ def _restore_advice(name: str, otherwise: str = "") -> str:
     if not config.is_local(name):
         return otherwise
     if Path(name).expanduser().resolve() == config.TINY_MODEL_DIR.resolve():
-        return (f"Restore the course's copy with `git checkout -- {config.TINY_MODEL_DIR.relative_to(config.ROOT)}` "
-                "(run in the course folder), or rebuild it with `make model`.")
+        return (f"Restore it with `git checkout -- {config.TINY_MODEL_DIR.relative_to(config.ROOT)}` (in the "
+                "course folder), or rebuild it with `make model`.")
     return "Copy the folder again, or save it again with `model.save_pretrained(folder)`."
 
 
@@ -85,8 +85,8 @@ def load_tokenizer(model: str | Profile):
     except Exception as error:  # tokenizers' and transformers' own errors name neither the file nor a fix
         raise ModelLoadError(
             f"The tokenizer of {name!r} cannot be read ({type(error).__name__}: {str(error)[:200]}). Its files "
-            "(tokenizer.json, tokenizer_config.json) are cut short, broken or of another kind of tokenizer than the "
-            f"model's. {_restore_advice(name, 'Check the name.')}") from error
+            f"(tokenizer.json, tokenizer_config.json) are cut short, broken or of another kind of tokenizer than "
+            f"the model's. {_restore_advice(name, 'Check the name.')}") from error
     if not config.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
         _check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
     return tokenizer
@@ -98,9 +98,9 @@ def _check_tokenizer(tokenizer, model_config, name: str) -> None:
     vocab_size, n = model_config.vocab_size, len(tokenizer)
     if not vocab_size // 2 <= n <= vocab_size:  # models round their matrix up (FLAN-T5: 32,100 in 32,128)
         raise ModelLoadError(
-            f"The tokenizer loaded for {name!r} has {n:,} tokens, the model's vocabulary {vocab_size:,}: its files are "
-            "missing from the cache or belong to another model. Cache what the profile needs with `COURSE_PROFILE="
-            "full python -m utils.modeling` on a machine with network, or give a folder with the model and tokenizer.")
+            f"The tokenizer loaded for {name!r} has {n:,} tokens, the model's vocabulary {vocab_size:,}: its "
+            "files are missing from the cache or belong to another model. Cache them with `COURSE_PROFILE="
+            "full python -m utils.modeling` on a machine with network, or give a folder with both.")
     wrong = []
     for role, token in (("pad", tokenizer.pad_token), ("eos", tokenizer.eos_token)):
         wanted = getattr(model_config, f"{role}_token_id", None)
@@ -112,8 +112,8 @@ def _check_tokenizer(tokenizer, model_config, name: str) -> None:
             wrong.append(f"id {wanted} is {token} for the model, {piece!r} in the tokenizer's vocabulary")
     if wrong:
         advice = _restore_advice(name, "Load the model's own tokenizer.")
-        raise ModelLoadError(f"The tokenizer loaded for {name!r} does not belong to this model: {'; '.join(wrong)}; "
-                             f"every word would map to the wrong embedding. {advice}")
+        raise ModelLoadError(f"The tokenizer loaded for {name!r} does not belong to this model: "
+                             f"{'; '.join(wrong)}; every word would map to the wrong embedding. {advice}")
 
 
 def load_model(model: str | Profile, **overrides):
@@ -139,8 +139,8 @@ def add_lora(model, profile: Profile, r: int | None = None, alpha: int | None = 
     targets = tuple(targets or profile.lora_targets)
     available = linear_module_names(model)
     if missing := [t for t in targets if t not in available]:
-        raise ValueError(f"LoRA target modules {missing} do not exist in this model. Its linear layers are named "
-                         f"{available}; for T5 use e.g. ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo').")
+        raise ValueError(f"LoRA target modules {missing} do not exist in this model; its linear layers are "
+                         f"{available}. For T5: ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo').")
     return get_peft_model(model, LoraConfig(
         task_type=TaskType.SEQ_2_SEQ_LM, r=r or profile.lora_r, lora_alpha=alpha or profile.lora_alpha,
         lora_dropout=profile.lora_dropout if dropout is None else dropout, target_modules=list(targets)))
@@ -148,8 +148,8 @@ def add_lora(model, profile: Profile, r: int | None = None, alpha: int | None = 
 
 def parameter_counts(model) -> dict:
     """Trainable and total parameters (a shared matrix counts once) and the trainable fraction."""
-    trainable, total = (model.get_nb_trainable_parameters() if hasattr(model, "get_nb_trainable_parameters")  # PEFT
-                        else (model.num_parameters(only_trainable=True), model.num_parameters()))
+    trainable, total = (model.get_nb_trainable_parameters() if hasattr(model, "get_nb_trainable_parameters")
+                        else (model.num_parameters(only_trainable=True), model.num_parameters()))  # not PEFT
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
 
 
@@ -190,10 +190,10 @@ def warm_cache(profile: Profile) -> list[str]:
     """Load the profile's model, tokenizer, target task and probe tasks once, so later runs work offline."""
     load_tokenizer(profile)
     load_model(profile)
-    splits = {f"target {profile.target}": data.load_target(profile)}
-    splits |= {f"probe {p} from {data.probe_source(p, profile)}": data.load_probe(p, profile) for p in data.PROBES}
-    return [f"model and tokenizer {profile.model}"] + [
-        f"{what} ({', '.join(f'{s} {len(d):,}' for s, d in parts.items())})" for what, parts in splits.items()]
+    splits = {f"target {profile.target}": data.load_target(profile)} | {
+        f"probe {p} from {data.probe_source(p, profile)}": data.load_probe(p, profile) for p in data.PROBES}
+    sizes = {what: ", ".join(f"{s} {len(d):,}" for s, d in parts.items()) for what, parts in splits.items()}
+    return [f"model and tokenizer {profile.model}"] + [f"{what} ({size})" for what, size in sizes.items()]
 
 
 if __name__ == "__main__":  # python -m utils.modeling: cache everything the active profile needs

@@ -1,5 +1,5 @@
-"""What a notebook shows: its set-up cell (``profile = notebook.setup()``, every lesson's first code cell, a test
-checks) and the course's progress bar, whose bars in one cell share one output that ends in their last state."""
+"""What a notebook shows: its set-up cell (``profile = notebook.setup()``, every lesson's first code cell) and
+the course's progress bar, whose bars in one cell share one output that ends in their last state."""
 
 from __future__ import annotations
 
