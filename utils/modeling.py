@@ -1,8 +1,5 @@
-"""Models, tokenizers and LoRA adapters, loaded the same way in every profile.
-
-Weights are read from safetensors only and ``trust_remote_code`` is never enabled: a checkpoint is data,
-never code.
-"""
+"""Models, tokenizers and LoRA adapters, loaded the same way in every profile: weights from safetensors only,
+``trust_remote_code`` never enabled (a checkpoint is data, never code)."""
 
 from __future__ import annotations
 
@@ -10,6 +7,7 @@ from pathlib import Path
 
 import huggingface_hub
 import torch
+from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from utils import config, data, results
@@ -32,40 +30,32 @@ class ModelLoadError(RuntimeError):
     """A model folder or name that cannot be loaded safely."""
 
 
-def _resolve(model: str | Profile) -> str:
-    return model.model if isinstance(model, Profile) else str(model)
-
-
-def _check_safetensors(folder: str | Path) -> None:
+def _check_safetensors(folder: Path) -> None:
     """Refuse a local model folder without intact ``*.safetensors`` weights (pickle weights can run code)."""
-    from safetensors import SafetensorError, safe_open
-
-    folder = Path(folder)
     if not (folder / "config.json").exists():
-        raise ModelLoadError(f"{folder} is not a model folder (no config.json). Give a Hub id such as "
-                             "google/flan-t5-base or a folder saved with save_pretrained; rebuild the "
-                             "course's tiny model with `make model`.")
+        raise ModelLoadError(f"{folder} is not a model folder (no config.json): give a Hub id such as "
+                             "google/flan-t5-base or a save_pretrained folder (`make model` rebuilds ours).")
     if not list(folder.glob("*.safetensors")):
-        found = [p.name for p in folder.iterdir() if p.name in _PICKLE_WEIGHTS]
-        detail = f" It only has pickle weights ({', '.join(found)}), which the course refuses to load." if found else ""
-        raise ModelLoadError(f"No *.safetensors weights in {folder}.{detail} Convert it once with "
-                             "`model.save_pretrained(folder, safe_serialization=True)` from a trusted "
-                             "environment.")
+        pickled = [p.name for p in folder.iterdir() if p.name in _PICKLE_WEIGHTS]
+        only = f", only pickle weights {pickled}, which the course refuses to load" if pickled else ""
+        raise ModelLoadError(f"No *.safetensors weights in {folder}{only}. Convert it once, in a trusted "
+                             "environment, with `model.save_pretrained(folder, safe_serialization=True)`.")
     for weights in sorted(folder.glob("*.safetensors")):  # a header or size cut short by a copy or a download
         try:
             with safe_open(str(weights), framework="pt"):
                 pass
         except SafetensorError as error:
             raise ModelLoadError(f"The weights {weights.name} in {folder} look truncated or corrupt "
-                                 f"({error}). {_restore_advice(folder)}") from None
+                                 f"({error}). {_restore_advice(str(folder))}") from None
 
 
-def _restore_advice(folder: Path) -> str:
-    """How to get a good copy of a model folder back: git or `make model` for the course's own."""
-    if folder.resolve() == config.TINY_MODEL_DIR.resolve():
-        tiny = config.TINY_MODEL_DIR.relative_to(config.ROOT)
-        return (f"Restore the course's copy with `git checkout -- {tiny}` (run in the course folder), or "
-                "rebuild it with `make model`.")
+def _restore_advice(name: str, otherwise: str = "") -> str:
+    """How to get a good copy of a local model folder back (git or `make model` for the course's own)."""
+    if not config.is_local(name):
+        return otherwise
+    if Path(name).expanduser().resolve() == config.TINY_MODEL_DIR.resolve():
+        return (f"Restore it with `git checkout -- {config.TINY_MODEL_DIR.relative_to(config.ROOT)}` (in the "
+                "course folder), or rebuild it with `make model`.")
     return "Copy the folder again, or save it again with `model.save_pretrained(folder)`."
 
 
@@ -86,36 +76,30 @@ def _from_pretrained(cls, name: str, what: str, **kwargs):
 
 def load_tokenizer(model: str | Profile):
     """The tokenizer of ``model`` (a Hub id, a folder or a profile), checked against the model's config."""
-    name = _resolve(model)
+    name = model.model if isinstance(model, Profile) else str(model)
     try:
         tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
     except (ModelLoadError, config.HubUnavailableError):
         raise
     except Exception as error:  # tokenizers' and transformers' own errors name neither the file nor a fix
-        advice = _restore_advice(Path(name).expanduser()) if config.is_local(name) else "Check the name."
         raise ModelLoadError(
             f"The tokenizer of {name!r} cannot be read ({type(error).__name__}: {str(error)[:200]}). Its files "
             f"(tokenizer.json, tokenizer_config.json) are cut short, broken or of another kind of tokenizer than "
-            f"the model's. {advice}") from error
+            f"the model's. {_restore_advice(name, 'Check the name.')}") from error
     if not config.is_local(name) or (Path(name).expanduser() / "config.json").is_file():  # adapter folders have none
         _check_tokenizer(tokenizer, _from_pretrained(AutoConfig, name, "model config"), name)
     return tokenizer
 
 
 def _check_tokenizer(tokenizer, model_config, name: str) -> None:
-    """Refuse a tokenizer whose size or special-token ids do not match the model's config.
-
-    Offline, with only config.json cached, transformers silently builds an empty T5 tokenizer (104 tokens).
-    """
+    """Refuse a tokenizer whose size or special-token ids do not match the model's config (offline, with only
+    config.json cached, transformers silently builds an empty T5 tokenizer of 104 tokens)."""
     vocab_size, n = model_config.vocab_size, len(tokenizer)
     if not vocab_size // 2 <= n <= vocab_size:  # models round their matrix up (FLAN-T5: 32,100 in 32,128)
         raise ModelLoadError(
-            f"The tokenizer loaded for {name!r} has {n:,} tokens but the model's vocabulary has "
-            f"{vocab_size:,}: its tokenizer files are missing from the cache or do not belong to this model "
-            "(offline, transformers builds an empty tokenizer when only config.json is cached, and every word "
-            "becomes <unk>). Cache everything the profile needs with `COURSE_PROFILE=full python -m "
-            "utils.modeling` on a machine with network, or give a folder holding both the model and its "
-            "tokenizer.")
+            f"The tokenizer loaded for {name!r} has {n:,} tokens, the model's vocabulary {vocab_size:,}: its "
+            "files are missing from the cache or belong to another model. Cache them with `COURSE_PROFILE="
+            "full python -m utils.modeling` on a machine with network, or give a folder with both.")
     wrong = []
     for role, token in (("pad", tokenizer.pad_token), ("eos", tokenizer.eos_token)):
         wanted = getattr(model_config, f"{role}_token_id", None)
@@ -126,25 +110,18 @@ def _check_tokenizer(tokenizer, model_config, name: str) -> None:
         elif (piece := tokenizer.convert_ids_to_tokens(wanted)) != token:
             wrong.append(f"id {wanted} is {token} for the model, {piece!r} in the tokenizer's vocabulary")
     if wrong:
-        advice = "Load the model's own tokenizer."
-        if config.is_local(name):
-            advice = _restore_advice(Path(name).expanduser())
-        raise ModelLoadError(
-            f"The tokenizer loaded for {name!r} does not belong to this model: {'; '.join(wrong)}. Its pieces "
-            f"are in another order than the ones the model was trained on, so every word would map to the "
-            f"wrong embedding. {advice}")
+        advice = _restore_advice(name, "Load the model's own tokenizer.")
+        raise ModelLoadError(f"The tokenizer loaded for {name!r} does not belong to this model: "
+                             f"{'; '.join(wrong)}; every word would map to the wrong embedding. {advice}")
 
 
-def load_model(model: str | Profile, device: str | None = None, **overrides):
-    """A fresh copy of the seq2seq model, from safetensors only, in eval mode on ``device``.
-
-    ``overrides`` are settings of the model's config, e.g. ``dropout_rate=0.1``.
-    """
-    name = _resolve(model)
+def load_model(model: str | Profile, **overrides):
+    """A fresh copy of the seq2seq model, from safetensors only, in eval mode; ``overrides`` are settings of
+    the model's config, e.g. ``dropout_rate=0.1``."""
+    name = model.model if isinstance(model, Profile) else str(model)
     if config.is_local(name):
-        _check_safetensors(name)
-    loaded = _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True, **overrides)
-    return (loaded.to(device) if device else loaded).eval()
+        _check_safetensors(Path(name))
+    return _from_pretrained(AutoModelForSeq2SeqLM, name, "model", use_safetensors=True, **overrides).eval()
 
 
 def linear_module_names(model) -> list[str]:
@@ -155,18 +132,14 @@ def linear_module_names(model) -> list[str]:
 def add_lora(model, profile: Profile, r: int | None = None, alpha: int | None = None,
              targets: tuple[str, ...] | None = None, dropout: float | None = None):
     """Wrap ``model`` with fresh LoRA adapters (defaults from the profile); only the adapters are trainable.
-
-    PEFT injects the adapters into ``model`` itself, so pass a fresh copy, never the base you compare to.
-    """
+    PEFT injects the adapters into ``model`` itself, so pass a fresh copy, never the base you compare to."""
     from peft import LoraConfig, TaskType, get_peft_model
 
     targets = tuple(targets or profile.lora_targets)
     available = linear_module_names(model)
-    missing = [t for t in targets if t not in available]
-    if missing:
-        raise ValueError(
-            f"LoRA target modules {missing} do not exist in this model. Its linear layers are named "
-            f"{available}; for T5 use e.g. ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo').")
+    if missing := [t for t in targets if t not in available]:
+        raise ValueError(f"LoRA target modules {missing} do not exist in this model; its linear layers are "
+                         f"{available}. For T5: ('q', 'v') or ('q', 'k', 'v', 'o', 'wi_0', 'wi_1', 'wo').")
     return get_peft_model(model, LoraConfig(
         task_type=TaskType.SEQ_2_SEQ_LM, r=r or profile.lora_r, lora_alpha=alpha or profile.lora_alpha,
         lora_dropout=profile.lora_dropout if dropout is None else dropout, target_modules=list(targets)))
@@ -174,10 +147,8 @@ def add_lora(model, profile: Profile, r: int | None = None, alpha: int | None = 
 
 def parameter_counts(model) -> dict:
     """Trainable and total parameters (a shared matrix counts once) and the trainable fraction."""
-    if hasattr(model, "get_nb_trainable_parameters"):  # a PeftModel
-        trainable, total = model.get_nb_trainable_parameters()
-    else:
-        total, trainable = model.num_parameters(), model.num_parameters(only_trainable=True)
+    trainable, total = (model.get_nb_trainable_parameters() if hasattr(model, "get_nb_trainable_parameters")
+                        else (model.num_parameters(only_trainable=True), model.num_parameters()))  # not PEFT
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
 
 
@@ -187,10 +158,8 @@ _MODEL_FILES = ("*.safetensors", "config.json", "generation_config.json", "token
 
 
 def model_fingerprint(model: str) -> str:
-    """A short hash of a local model folder's weights, config and tokenizer files (a Hub id is itself).
-
-    Files count by name and content, never by location, so a moved checkout still finds its runs.
-    """
+    """A short hash of a local model folder's weights, config and tokenizer files (a Hub id is itself), by
+    name and content, never by location, so a moved checkout still finds its runs."""
     folder = Path(model).expanduser()
     if not folder.is_dir():
         return model
@@ -211,23 +180,19 @@ def weights_fingerprint(model) -> str:
         name, tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())), length=None)
 
 
-def folder_size_mb(folder: str | Path, pattern: str = "*.safetensors") -> float:
-    """Size on disk of the files matching ``pattern`` in ``folder``, in MB."""
-    return sum(p.stat().st_size for p in Path(folder).glob(pattern)) / 1e6
+def folder_size_mb(folder: str | Path) -> float:
+    """Size on disk of the ``*.safetensors`` files in ``folder``, in MB."""
+    return sum(p.stat().st_size for p in Path(folder).glob("*.safetensors")) / 1e6
 
 
 def warm_cache(profile: Profile) -> list[str]:
     """Load the profile's model, tokenizer, target task and probe tasks once, so later runs work offline."""
     load_tokenizer(profile)
     load_model(profile)
-    loaded = [f"model and tokenizer {profile.model}"]
-    target = data.load_target(profile)
-    loaded.append(f"target {profile.target} ({', '.join(f'{s} {len(d):,}' for s, d in target.items())})")
-    for probe in data.PROBES:
-        splits = data.load_probe(probe, profile)
-        loaded.append(f"probe {probe} from {data.probe_source(probe, profile)} "
-                      f"({', '.join(f'{s} {len(d):,}' for s, d in splits.items())})")
-    return loaded
+    splits = {f"target {profile.target}": data.load_target(profile)} | {
+        f"probe {p} from {data.probe_source(p, profile)}": data.load_probe(p, profile) for p in data.PROBES}
+    sizes = {what: ", ".join(f"{s} {len(d):,}" for s, d in parts.items()) for what, parts in splits.items()}
+    return [f"model and tokenizer {profile.model}"] + [f"{what} ({size})" for what, size in sizes.items()]
 
 
 if __name__ == "__main__":  # python -m utils.modeling: cache everything the active profile needs

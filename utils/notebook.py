@@ -1,11 +1,9 @@
-"""What a notebook shows: its set-up cell and the course's progress bar.
-
-Every lesson's first code cell is ``profile = notebook.setup()`` (a test checks). In a notebook, the bars of a
-cell share one output that ends in their last state.
-"""
+"""What a notebook shows: its set-up cell (``profile = notebook.setup()``, every lesson's first code cell) and
+the course's progress bar, whose bars in one cell share one output that ends in their last state."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import time
@@ -15,25 +13,22 @@ import warnings
 from tqdm.std import tqdm
 
 from utils.config import Profile, device, get_profile, set_seed
+from utils.modeling import PEFT_DEPRECATION, UNTIED_T5_LOAD, UNTIED_T5_MERGE
 
 
-def setup(seed: bool = True) -> Profile:
-    """Print where this notebook runs, seed everything, style the plots, :func:`quiet_libraries`; the profile.
-
-    Resolved once here: ``utils`` functions take the profile as an argument, never from the environment.
-    """
+def setup() -> Profile:
+    """Print where this notebook runs, seed everything, style the plots, :func:`quiet_libraries`; the profile,
+    resolved once here (``utils`` functions take it as an argument, never from the environment)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
     import torch
     import transformers
 
     profile = get_profile()
-    if seed:
-        set_seed(profile.seed)
+    set_seed(profile.seed)
     print(profile.describe())
     print(f"Python {platform.python_version()}, torch {torch.__version__}, "
           f"transformers {transformers.__version__}, device: {device()}")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
     plt.rcParams.update({"figure.figsize": (8, 4), "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3})
     pd.set_option("display.max_colwidth", 120)
     quiet_libraries()
@@ -47,8 +42,6 @@ def quiet_libraries() -> None:
     import huggingface_hub
     from transformers.utils import logging as transformers_logging
 
-    from utils.modeling import PEFT_DEPRECATION, UNTIED_T5_MERGE
-
     downloads = not huggingface_hub.utils.are_progress_bars_disabled()
     datasets.disable_progress_bars()
     transformers_logging.disable_progress_bar()
@@ -61,8 +54,6 @@ def quiet_libraries() -> None:
 
 def _not_untied_t5(record: logging.LogRecord) -> bool:
     """A logging filter: False for transformers' message about an untied T5 (a function: added once only)."""
-    from utils.modeling import UNTIED_T5_LOAD
-
     return not record.getMessage().startswith(UNTIED_T5_LOAD)
 
 
@@ -78,42 +69,30 @@ def _kernel():
     return shell if getattr(shell, "kernel", None) is not None else None
 
 
-class Bar:
+class Bar(contextlib.AbstractContextManager):
     """A progress bar over ``total`` items (``update(n)``), a context manager; outside a notebook, tqdm's."""
 
     def __init__(self, total: int, desc: str, unit: str = "it", disable: bool = False):
         global _CELL
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0
         shell = None if disable else _kernel()
-        self._text = None
+        self._text = tqdm(total=total, desc=desc, unit=unit, disable=disable) if shell is None else None
         if shell is None:
-            self._text = tqdm(total=total, desc=desc, unit=unit, disable=disable)
             return
-        self._started = self._drawn = time.perf_counter()
+        self._started = time.perf_counter()
         count = shell.execution_count
         if _CELL is None or _CELL.execution_count != count:
             from IPython.display import display
 
-            handle = display({"text/plain": self._line()}, raw=True, display_id=True)
+            handle = display({"text/plain": ""}, raw=True, display_id=True)  # drawn at once below
             _CELL = types.SimpleNamespace(execution_count=count, handle=handle, runs=0, done={}, seconds=0.0)
         self._cell = _CELL
         self._draw()
 
-    def _line(self) -> str:
-        return tqdm.format_meter(self.n, self.total, time.perf_counter() - self._started, prefix=self.desc,
+    def _draw(self, note: str = "") -> None:
+        line = tqdm.format_meter(self.n, self.total, time.perf_counter() - self._started, prefix=self.desc,
                                  unit=self.unit)
-
-    def _draw(self, final: bool = False) -> None:
-        text = self._line()
-        cell = self._cell
-        if final:
-            cell.runs += 1
-            cell.done[self.unit] = cell.done.get(self.unit, 0) + self.n  # unit -> items of the cell's bars
-            cell.seconds += time.perf_counter() - self._started
-            if cell.runs > 1:
-                items = " and ".join(f"{n:,} {unit}s" for unit, n in cell.done.items())
-                text += f"\n{cell.runs} runs in this cell: {items} in {tqdm.format_interval(cell.seconds)}"
-        cell.handle.update({"text/plain": text}, raw=True)
+        self._cell.handle.update({"text/plain": line + note}, raw=True)
         self._drawn = time.perf_counter()
 
     def update(self, n: int = 1) -> None:
@@ -127,12 +106,14 @@ class Bar:
     def close(self) -> None:
         if self._text is not None:
             self._text.close()
-        elif self._cell is not None:
-            self._draw(final=True)
+        elif self._cell is not None:  # the cell counts every bar's items by unit, and their runs and time
+            cell = self._cell
+            cell.runs, cell.seconds = cell.runs + 1, cell.seconds + time.perf_counter() - self._started
+            cell.done[self.unit] = cell.done.get(self.unit, 0) + self.n
+            items = " and ".join(f"{n:,} {unit}s" for unit, n in cell.done.items())
+            self._draw(f"\n{cell.runs} runs in this cell: {items} in {tqdm.format_interval(cell.seconds)}"
+                       if cell.runs > 1 else "")
             self._cell = None
-
-    def __enter__(self) -> Bar:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()
