@@ -1,8 +1,5 @@
-"""How the course generates, scores and compares models: generic measures, no course data.
-
-Generation (greedy, length-sorted batches, prompts fitted by one rule), ROUGE with bootstrap intervals, probe
-metrics, forgetting measures and the fact measures beside ROUGE. Every score is a fraction in [0, 1].
-"""
+"""How the course generates, scores and compares models, with no course data: generation (greedy, prompts
+fitted by one rule), ROUGE with bootstrap intervals, probe metrics, forgetting and fact measures in [0, 1]."""
 
 from __future__ import annotations
 
@@ -62,9 +59,8 @@ def prompt_lengths(tokenizer, prompts: Sequence[str]) -> list[int]:
 
 
 def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, warn: bool = True) -> tuple[list, list]:
-    """The course's one rule for a prompt over ``limit`` tokens: keep its start and its last tokens, with
-    :data:`ELLIPSIS` for the middle (a tokenizer's truncation would drop the final "Summary:" cue).
-    Returns the prompts and the indices of those shortened (with a warning unless ``warn=False``)."""
+    """The prompts, those over ``limit`` tokens keeping their start and end around :data:`ELLIPSIS` (as
+    truncation would drop "Summary:"), and the indices of those cut (with a warning unless ``warn=False``)."""
     prompts = _as_texts(prompts, "prompts")
     lengths = prompt_lengths(tokenizer, prompts)
     shortened = [i for i, n in enumerate(lengths) if n > limit]
@@ -91,9 +87,8 @@ def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, warn: bool = True
 def generate(model, tokenizer, prompts: Sequence[str], gen_config: GenerationConfig | Profile,
              batch_size: int | None = None, max_source_length: int | None = None, *, truncate: bool = False,
              desc: str = "Generating", progress: bool = True) -> list[str]:
-    """One output per prompt, in their order, from length-sorted batches; ``gen_config`` is a
-    :func:`generation_config` or a profile (which also gives batch size and input limit). A prompt over
-    ``max_source_length`` tokens is a :class:`PromptTooLongError` unless ``truncate=True``."""
+    """One output per prompt, from length-sorted batches; ``gen_config``: a :func:`generation_config` or a
+    profile (also giving batch size and limit). A prompt too long is an error unless ``truncate=True``."""
     prompts = _as_texts(prompts, "prompts")
     if isinstance(gen_config, Profile):
         batch_size = batch_size or gen_config.eval_batch_size
@@ -121,7 +116,6 @@ def generate(model, tokenizer, prompts: Sequence[str], gen_config: GenerationCon
                                          disable=not progress) as bar:
             for start in range(0, len(order), batch_size):
                 indices = order[start : start + batch_size]
-                # each batch is padded to its own longest prompt
                 batch = tokenizer([prompts[i] for i in indices], padding=True, return_tensors="pt")
                 generated = model.generate(**batch.to(model.device), generation_config=gen_config)
                 texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
@@ -171,9 +165,8 @@ def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, seed: int = 0
 
 def score_summaries(predictions: Sequence[str], references: Sequence, n_resamples: int = 1000, seed: int = 0,
                     protocol: str = "course") -> dict:
-    """Mean ROUGE with 95% bootstrap intervals (``rouge1``, ``rouge1_ci_low``, ...), ``n``, ``gen_len_words``.
-    ``protocol="course"``: one row per prediction, the best of its references, stemmed; ``"lab"``: as the
-    reference lab scored, one row per (prediction, reference) pair, unstemmed (``n`` counts rows)."""
+    """Mean ROUGE with 95% intervals (``rouge1``, ``rouge1_ci_low``, ...), ``n`` and ``gen_len_words``;
+    protocol "course": per prediction, best reference, stemmed; "lab": per reference, unstemmed."""
     if protocol not in ("course", "lab"):
         raise ValueError(f"protocol={protocol!r}; use one of ('course', 'lab').")
     if protocol == "lab":
@@ -301,9 +294,8 @@ def valid_label_share(predictions: Sequence[str], options: Sequence) -> float:
 
 
 def score_probe(task: str | data.Task, predictions: Sequence[str], examples) -> dict:
-    """A registered probe's ``main_metric``, ``score`` (its value), ``n`` and every metric on ``examples`` (a
-    Dataset or dicts): ``qa``: f1 (main), exact_match; ``classification``: accuracy (main), valid_label_share;
-    ``generation``: rouge1 (main), rouge2, rougeL."""
+    """A probe's ``main_metric``, ``score``, ``n`` and metrics on ``examples`` (a Dataset or dicts): ``qa``:
+    f1, exact_match; ``classification``: accuracy, valid_label_share; else rouge1, rouge2, rougeL."""
     try:
         task = data.get_probe(task)
     except data.TaskError as error:
@@ -404,9 +396,8 @@ def lead_summaries(dialogues: Sequence[str], k: int) -> list[str]:
 
 
 def rouge_high_facts_wrong(table: pd.DataFrame) -> pd.Series | None:
-    """The row of a scored ``table`` (``utils.scoring.score_outputs``) with the best ROUGE-1 among those whose
-    ``fact_recall`` (else ``grounding``) is below 0.5, plus ``measure`` and ``rouge1_rank`` (the share of rows
-    with a lower ROUGE-1); None when no row is below."""
+    """The best-ROUGE-1 row of a scored ``table`` whose ``fact_recall`` (else ``grounding``) is below 0.5,
+    with ``measure`` and ``rouge1_rank`` (share of rows with a lower ROUGE-1); None when no row is below."""
     measure = "fact_recall" if "fact_recall" in table else "grounding"
     if measure not in table or (wrong := table[table[measure] < 0.5]).empty:
         return None
@@ -474,9 +465,8 @@ def missed_facts(summary: str, facts: Sequence[str]) -> list[str]:
 
 
 def checkable_items(summary: str) -> list[str]:
-    """The specifics :func:`grounding` looks for in the dialogue, each once, in order: speaker tags, times,
-    numbers written with digits (amounts included), and names: capitalized words that do not start a sentence
-    (nor follow ``Mr.``/``Dr.``/...), except ``I`` and titles. A sentence's first word says nothing."""
+    """The specifics :func:`grounding` looks for, each once, in order: speaker tags, times, numbers with
+    digits, and names: capitalized words not opening a sentence (nor after ``Mr.``), save ``I`` and titles."""
     items = [m[0] for m in _TAG.finditer(summary)]
     rest = _TAG.sub("tag", summary)  # lowercase stand-ins keep the sentence boundaries
     items += [m[0].rstrip(".") for m in _TIME.finditer(rest)]
