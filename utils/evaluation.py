@@ -251,8 +251,8 @@ _PUNCTUATION = str.maketrans("", "", string.punctuation)
 def normalize_answer(text: str) -> str:
     """SQuAD normalization: lowercase, drop punctuation and articles (a, an, the), squeeze spaces."""
     if not isinstance(text, str):
-        raise TypeError(f"Expected an answer or label as text, got {type(text).__name__} {text!r}; map a "
-                        "numeric label column (e.g. a Hub ClassLabel) to its names first.")
+        raise TypeError(f"answers and labels must be text, got {type(text).__name__} {text!r}; map numeric "
+                        "labels (e.g. a Hub ClassLabel) to their names first")
     return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
 
 
@@ -316,8 +316,7 @@ def score_probe(task: str | data.Task, predictions: Sequence[str], examples) -> 
     else:
         rouge = rouge_per_example(predictions, references)
         metrics = {name: float(rouge[name].mean()) for name in ("rouge1", "rouge2", "rougeL")}
-    main = task.main_metric
-    return {"main_metric": main, "score": metrics[main], **metrics, "n": len(predictions)}
+    return {"main_metric": task.main_metric, "score": metrics[task.main_metric], **metrics, "n": len(rows)}
 
 
 # --- forgetting measures ---------------------------------------------------------------------------

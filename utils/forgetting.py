@@ -1,7 +1,6 @@
 """Probing models for forgetting: which skills of the base model (probes: question answering, topic and
-sentiment labels, titles) survive fine-tuning on dialogue summarization. Scores are cached in
-``results/<profile>/scores/`` by a hash of the weights and settings: asking again costs nothing, and a
-retrained model is never mistaken for an old one."""
+sentiment labels, titles) survive fine-tuning on dialogue summarization. Scores are cached by a hash of the
+weights and settings: asking again costs nothing, and a retrained model is never mistaken for an old one."""
 
 from __future__ import annotations
 
@@ -40,8 +39,7 @@ def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict],
     counts)."""
     settings_key = results.of_json(settings, length=12)
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model)}-{settings_key}.json"
-    cached = read_sealed(path)
-    if cached is not None:
+    if (cached := read_sealed(path)) is not None:
         return cached
     if path.exists():
         print(f"Note: {path.name} in {shown_path(path.parent)} was changed after it was scored (or an older "
@@ -98,9 +96,8 @@ def probe_example_scores(model, tokenizer, probe: str, profile: Profile, n: int 
 
 
 def paired_differences(a: Mapping[str, Sequence], b: Mapping[str, Sequence], seed: int = 0) -> pd.DataFrame:
-    """``a`` minus ``b`` per probe (per-row scores, paired: :func:`utils.evaluation.paired_bootstrap`) and on
-    ``average`` (each probe's rows resampled on their own): ``mean_diff``, 95% ``ci_low``/``ci_high`` and
-    ``verdict`` ("a higher" or "b higher" when the interval excludes 0, else "can't tell")."""
+    """``a`` minus ``b`` per probe (paired per-row scores: :func:`utils.evaluation.paired_bootstrap`) and on
+    ``average`` (each probe resampled on its own): ``mean_diff``, 95% ``ci_low``/``ci_high``, ``verdict``."""
     missing = set(a) ^ set(b)
     if missing:
         raise ValueError(f"both models need the same probes; only one has {sorted(missing)}")
@@ -250,7 +247,6 @@ def curve_forgetting(curve: pd.DataFrame, probes: Sequence[str] = PROBES) -> pd.
     """Per probe along a :func:`learning_curve`: best earlier score minus final one (positive: forgotten)."""
     return pd.Series({p: evaluation.max_minus_final(curve[p].tolist()) for p in probes if p in curve},
                      name="max earlier - final")
-
 
 
 def forgetting_metrics(results: Mapping[str, Mapping[str, dict]]) -> dict:
