@@ -103,8 +103,7 @@ def generate(model, tokenizer, prompts: Sequence[str], gen_config: GenerationCon
     if truncate:
         prompts = fit_prompts(prompts, tokenizer, max_source_length, warn=False)[0]
     lengths = prompt_lengths(tokenizer, prompts)
-    too_long = [(i, n) for i, n in enumerate(lengths) if n > max_source_length]
-    if too_long:
+    if too_long := [(i, n) for i, n in enumerate(lengths) if n > max_source_length]:
         raise PromptTooLongError(too_long, max_source_length, len(prompts))
     # Longest first: a batch too big for memory fails at once, and the time estimate errs on the safe side.
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
@@ -131,8 +130,7 @@ def _as_texts(texts, what: str) -> list[str]:
         kind = "None" if texts is None else type(texts).__name__
         raise TypeError(f"{what} is {kind}, not a list of strings; give a list of texts, e.g. [text]")
     texts = list(texts)
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None:
+    if (bad := next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)) is not None:
         raise TypeError(f"{what}[{bad}] is {type(texts[bad]).__name__}, not str; give text")
     return texts
 
@@ -206,9 +204,7 @@ def paired_bootstrap(scores_a: Sequence[float], scores_b: Sequence[float], n_res
 
 def _check_pairs(predictions, references) -> tuple[list[str], list[list[str]]]:
     predictions, references = _as_texts(predictions, "predictions"), [_references(r) for r in references]
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions but {len(references)} references; give one "
-                         "reference (or one list of references) per prediction")
+    _same_length(predictions, references, "references (one reference, or one list of them, per prediction)")
     if not predictions:
         raise ValueError("nothing to score: predictions is empty")
     return predictions, references
@@ -343,8 +339,7 @@ def forgetting_table(scores: Mapping[str, Mapping[str, float]], base: str = "bas
     rows = {probe: {m: s.get(probe, np.nan) for m, s in scores.items()} for probe in probes}
     rows["average"] = {m: float(np.mean([rows[p][m] for p in probes])) for m in scores}
     table = pd.DataFrame.from_dict(rows, orient="index")
-    missing = table.columns[table.isna().any()].tolist()
-    if missing:
+    if missing := table.columns[table.isna().any()].tolist():
         raise ValueError(f"models {missing} lack scores for some probes of {base!r}: {probes}")
     columns, before = {base: table[base]}, table[base]
     for model in (m for m in scores if m != base):

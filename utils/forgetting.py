@@ -96,10 +96,9 @@ def probe_example_scores(model, tokenizer, probe: str, profile: Profile, n: int 
 
 
 def paired_differences(a: Mapping[str, Sequence], b: Mapping[str, Sequence], seed: int = 0) -> pd.DataFrame:
-    """``a`` minus ``b`` per probe (paired per-row scores: :func:`utils.evaluation.paired_bootstrap`) and on
-    ``average`` (each probe resampled on its own): ``mean_diff``, 95% ``ci_low``/``ci_high``, ``verdict``."""
-    missing = set(a) ^ set(b)
-    if missing:
+    """``a`` minus ``b`` per probe (paired: :func:`utils.evaluation.paired_bootstrap`) and on ``average``
+    (each probe resampled alone): ``mean_diff``, 95% ``ci_low``/``ci_high``, ``verdict`` ("a higher", ...)."""
+    if missing := set(a) ^ set(b):
         raise ValueError(f"both models need the same probes; only one has {sorted(missing)}")
     rows = {probe: evaluation.paired_bootstrap(a[probe], b[probe], seed=seed) for probe in a}
     rng = np.random.default_rng(seed)
