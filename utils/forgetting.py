@@ -35,8 +35,7 @@ def _tokenizer_key(tokenizer) -> str:  # the same weights read through another v
 
 
 def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile) -> dict:
-    """``compute()``'s scores, cached by ``name``, the model's weights and ``settings`` (all else that
-    counts)."""
+    """``compute()``, cached by ``name``, the model's weights and ``settings`` (all else that counts)."""
     settings_key = results.of_json(settings, length=12)
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model)}-{settings_key}.json"
     if (cached := read_sealed(path)) is not None:
@@ -119,8 +118,7 @@ _TARGET_MEASURES = (*evaluation.GROUNDING_KEYS, *evaluation.FACT_RECALL_KEYS, "r
 
 def target_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
                   n: int | None = None) -> dict:
-    """:func:`utils.scoring.evaluate_summarization` on ``n`` test dialogues or the profile's with one prompt,
-    cached, and each dialogue's ROUGE-1 (``rouge1_per_dialogue``)."""
+    """:func:`utils.scoring.evaluate_summarization` on ``n`` dialogues, cached, + ``rouge1_per_dialogue``."""
     profile = profile if n is None else dataclasses.replace(profile, n_eval_dialogues=n)
     test = data.target_test(profile)
     template = templates.fingerprint(templates.get_template(data.TARGET_TASK, template_name))
