@@ -181,7 +181,7 @@ def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, 
         calls.append(("target", profile.n_eval_dialogues, template_name))
         return {"rouge1": 0.1 * profile.n_eval_dialogues}, pd.DataFrame({"rouge1": [0.0] * profile.n_eval_dialogues})
 
-    def fake_probe(model, tokenizer, probe, profile, force=False):
+    def fake_probe(model, tokenizer, probe, profile):
         calls.append((probe, profile.n_probe_eval))
         return _answers(probe, profile)
 

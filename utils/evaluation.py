@@ -1,8 +1,5 @@
-"""How the course generates, scores and compares models: generic measures, no course data.
-
-Generation (greedy, length-sorted batches, prompts fitted by one rule), ROUGE with bootstrap intervals, probe
-metrics, forgetting measures and the fact measures beside ROUGE. Every score is a fraction in [0, 1].
-"""
+"""How the course generates, scores and compares models, with no course data: generation (greedy, prompts
+fitted by one rule), ROUGE with bootstrap intervals, probe metrics, forgetting and fact measures in [0, 1]."""
 
 from __future__ import annotations
 
@@ -28,6 +25,8 @@ ROUGE_DIR = Path(__file__).resolve().parent / "metrics" / "rouge"
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 _DEFAULT_BATCH_SIZE = 16
 DEFAULT_MAX_SOURCE_LENGTH = 512  # T5's usual input budget
+ELLIPSIS = " ..."  # marks the place where a long prompt lost its middle
+_TAIL_TOKENS = 24  # tokens a long prompt keeps from its end (at most a quarter of the limit), e.g. "Summary:"
 
 
 # --- generation ------------------------------------------------------------------------------------
@@ -36,15 +35,11 @@ class PromptTooLongError(ValueError):
 
     def __init__(self, too_long: list[tuple[int, int]], limit: int, n_prompts: int):
         self.too_long = too_long
-        index, length = max(too_long, key=lambda item: item[1])
-        shown = ", ".join(f"#{i} ({n} tokens)" for i, n in too_long[:5])
-        more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
+        shown = ", ".join(f"#{i} ({n} tokens)" for i, n in too_long[:5]) + (", ..." if too_long[5:] else "")
         super().__init__(
             f"{len(too_long)} of {n_prompts} prompts are longer than max_source_length={limit} tokens: "
-            f"{shown}{more}; the longest is #{index} with {length} tokens. The model would never see their "
-            "end (often the instruction or 'Summary:'). Shorten them (fewer few-shot examples, shorter "
-            "dialogues), raise max_source_length if the model supports it, or pass truncate=True to cut "
-            "them on purpose.")
+            f"{shown}. The model would never see their end (often 'Summary:'): shorten them, raise "
+            "max_source_length if the model supports it, or pass truncate=True to cut them on purpose.")
 
 
 def decoding(profile: Profile) -> dict:
@@ -59,39 +54,28 @@ def generation_config(profile: Profile) -> GenerationConfig:
 
 def prompt_lengths(tokenizer, prompts: Sequence[str]) -> list[int]:
     """Length of each prompt in tokens, special tokens (such as T5's ``</s>``) included."""
-    prompts = _as_texts(prompts, "prompts")
-    if not prompts:
-        return []
-    # verbose=False: no warning about prompts over the limit (they are measured to be fitted)
-    return [len(ids) for ids in tokenizer(prompts, verbose=False)["input_ids"]]
+    prompts = _as_texts(prompts, "prompts")  # verbose=False: no warning about prompts over the limit
+    return [len(ids) for ids in tokenizer(prompts, verbose=False)["input_ids"]] if prompts else []
 
 
-#: What marks the place where a long prompt lost its middle.
-ELLIPSIS = " ..."
-#: Tokens a long prompt keeps from its end (at most a quarter of the limit), such as "Summary:".
-_TAIL_TOKENS = 24
-
-
-def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, tail: int = _TAIL_TOKENS,
-                warn: bool = True) -> tuple[list[str], list[int]]:
-    """The course's one rule for a prompt over ``limit`` tokens: keep its start and last ``tail`` tokens, with
-    :data:`ELLIPSIS` for the middle (a tokenizer's truncation would drop the final "Summary:" cue).
-    Returns the prompts and the indices of those shortened (with a warning unless ``warn=False``)."""
+def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, warn: bool = True) -> tuple[list, list]:
+    """The prompts, those over ``limit`` tokens keeping their start and end around :data:`ELLIPSIS` (as
+    truncation would drop "Summary:"), and the indices of those cut (with a warning unless ``warn=False``)."""
     prompts = _as_texts(prompts, "prompts")
     lengths = prompt_lengths(tokenizer, prompts)
     shortened = [i for i, n in enumerate(lengths) if n > limit]
-    fitted, tail = list(prompts), min(tail, limit // 4)
+    fitted, tail = list(prompts), min(_TAIL_TOKENS, limit // 4)
     for i in shortened:  # cut at token boundaries, keeping the prompt's own text
-        encoded = tokenizer(prompts[i], add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        spans = encoded["offset_mapping"]
+        spans = tokenizer(prompts[i], add_special_tokens=False, return_offsets_mapping=True,
+                          verbose=False)["offset_mapping"]
         end = prompts[i][spans[len(spans) - tail][0]:] if tail else ""
+        end = " " + end.lstrip() if end else ""
         keep, length = len(spans) - tail, lengths[i]
         while length > limit:
             keep -= length - limit
             if keep < 1:
                 raise PromptTooLongError([(i, lengths[i])], limit, len(prompts))
-            fitted[i] = (prompts[i][: spans[keep - 1][1]].rstrip() + ELLIPSIS
-                         + (" " + end.lstrip() if end else ""))
+            fitted[i] = prompts[i][: spans[keep - 1][1]].rstrip() + ELLIPSIS + end
             length = prompt_lengths(tokenizer, [fitted[i]])[0]
     if shortened and warn:
         warnings.warn(f"{len(shortened)} of {len(prompts)} prompts were longer than max_source_length="
@@ -103,9 +87,8 @@ def fit_prompts(prompts: Sequence[str], tokenizer, limit: int, tail: int = _TAIL
 def generate(model, tokenizer, prompts: Sequence[str], gen_config: GenerationConfig | Profile,
              batch_size: int | None = None, max_source_length: int | None = None, *, truncate: bool = False,
              desc: str = "Generating", progress: bool = True) -> list[str]:
-    """One output per prompt, in their order, from length-sorted batches; ``gen_config`` is a
-    :func:`generation_config` or a profile (which also gives batch size and input limit). A prompt over
-    ``max_source_length`` tokens is a :class:`PromptTooLongError` unless ``truncate=True``."""
+    """One output per prompt, from length-sorted batches; ``gen_config``: a :func:`generation_config` or a
+    profile (also giving batch size and limit). A prompt too long is an error unless ``truncate=True``."""
     prompts = _as_texts(prompts, "prompts")
     if isinstance(gen_config, Profile):
         batch_size = batch_size or gen_config.eval_batch_size
@@ -120,43 +103,35 @@ def generate(model, tokenizer, prompts: Sequence[str], gen_config: GenerationCon
     if truncate:
         prompts = fit_prompts(prompts, tokenizer, max_source_length, warn=False)[0]
     lengths = prompt_lengths(tokenizer, prompts)
-    too_long = [(i, n) for i, n in enumerate(lengths) if n > max_source_length]
-    if too_long:
+    if too_long := [(i, n) for i, n in enumerate(lengths) if n > max_source_length]:
         raise PromptTooLongError(too_long, max_source_length, len(prompts))
     # Longest first: a batch too big for memory fails at once, and the time estimate errs on the safe side.
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
-    outputs: list[str] = [""] * len(prompts)
+    outputs: dict[int, str] = {}
     was_training = model.training
     model.eval()
     try:
-        with (torch.inference_mode(),
-              Bar(total=len(prompts), desc=desc, unit="prompt", disable=not progress) as bar):
+        with torch.inference_mode(), Bar(total=len(prompts), desc=desc, unit="prompt",
+                                         disable=not progress) as bar:
             for start in range(0, len(order), batch_size):
                 indices = order[start : start + batch_size]
-                # each batch is padded to its own longest prompt
                 batch = tokenizer([prompts[i] for i in indices], padding=True, return_tensors="pt")
                 generated = model.generate(**batch.to(model.device), generation_config=gen_config)
                 texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
-                for i, text in zip(indices, texts, strict=True):
-                    outputs[i] = text.strip()
+                outputs.update(zip(indices, (text.strip() for text in texts), strict=True))
                 bar.update(len(indices))
     finally:
         model.train(was_training)
-    return outputs
+    return [outputs[i] for i in range(len(prompts))]
 
 
 def _as_texts(texts, what: str) -> list[str]:
-    """``texts`` as a list of strings, or a TypeError saying which item is not a string."""
-    if isinstance(texts, str):
-        raise TypeError(f"{what} must be a list of strings; wrap a single one in a list: [text]")
-    if texts is None or not isinstance(texts, Iterable):
+    if isinstance(texts, str) or not isinstance(texts, Iterable):
         kind = "None" if texts is None else type(texts).__name__
-        raise TypeError(f"{what} is {kind}, not a list of strings; give a list of texts, e.g. [text] (an "
-                        "empty list gives an empty result).")
+        raise TypeError(f"{what} is {kind}, not a list of strings; give a list of texts, e.g. [text]")
     texts = list(texts)
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise TypeError(f"{what}[{bad[0]}] is {type(texts[bad[0]]).__name__}, not str; give text")
+    if (bad := next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)) is not None:
+        raise TypeError(f"{what}[{bad}] is {type(texts[bad]).__name__}, not str; give text")
     return texts
 
 
@@ -183,20 +158,19 @@ def rouge_per_example(predictions: Sequence[str], references: Sequence,
 def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, seed: int = 0,
                  confidence: float = 0.95) -> tuple[float, float]:
     """Seeded percentile bootstrap confidence interval of the mean of ``values``."""
-    return _bootstrap(_as_scores(values), n_resamples, seed, confidence)[1:]
+    return _bootstrap(values, n_resamples, seed, confidence)[1:]
 
 
 def score_summaries(predictions: Sequence[str], references: Sequence, n_resamples: int = 1000, seed: int = 0,
                     protocol: str = "course") -> dict:
-    """Mean ROUGE with 95% bootstrap intervals (``rouge1``, ``rouge1_ci_low``, ...), ``n``, ``gen_len_words``.
-    ``protocol="course"``: one row per prediction, the best of its references, stemmed; ``"lab"``: as the
-    reference lab scored, one row per (prediction, reference) pair, unstemmed (``n`` counts rows)."""
+    """Mean ROUGE with 95% intervals (``rouge1``, ``rouge1_ci_low``, ...), ``n`` and ``gen_len_words``;
+    protocol "course": per prediction, best reference, stemmed; "lab": per reference, unstemmed."""
     if protocol not in ("course", "lab"):
         raise ValueError(f"protocol={protocol!r}; use one of ('course', 'lab').")
     if protocol == "lab":
         predictions, references = _check_pairs(predictions, references)
-        predictions = [p for p, refs in zip(predictions, references, strict=True) for _ in _references(refs)]
-        references = [r for refs in references for r in _references(refs)]
+        predictions = [p for p, refs in zip(predictions, references, strict=True) for _ in refs]
+        references = [r for refs in references for r in refs]
     per_example = rouge_per_example(predictions, references, use_stemmer=protocol == "course")
     return rouge_summary(per_example, predictions, n_resamples, seed)
 
@@ -206,56 +180,62 @@ def rouge_summary(per_example: Mapping[str, np.ndarray], predictions: Sequence[s
     """:func:`score_summaries` from ROUGE already computed per example (:func:`rouge_per_example`)."""
     result: dict = {}
     for rouge_type, values in per_example.items():
-        low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
-        result.update({rouge_type: float(values.mean()), f"{rouge_type}_ci_low": low,
-                       f"{rouge_type}_ci_high": high})
+        result.update(_mean_ci(rouge_type, values, n_resamples, seed))
     words = [len(p.split()) for p in predictions]
     return {**result, "n": len(predictions), "gen_len_words": float(np.mean(words))}
 
 
+def _mean_ci(name: str, values: np.ndarray, n_resamples: int, seed: int) -> dict[str, float]:
+    low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+    return {name: float(values.mean()), f"{name}_ci_low": low, f"{name}_ci_high": high}
+
+
 def paired_bootstrap(scores_a: Sequence[float], scores_b: Sequence[float], n_resamples: int = 1000,
-                     seed: int = 0, confidence: float = 0.95) -> dict:
+                     seed: int = 0) -> dict:
     """Is A better than B on the same examples? Resamples them, each A/B pair together: ``mean_diff`` (A
-    minus B), its interval ``ci_low``/``ci_high`` and ``p_a_better`` (the share of resamples A wins)."""
-    a, b = _as_scores(scores_a), _as_scores(scores_b)
+    minus B), its 95% interval ``ci_low``/``ci_high`` and ``p_a_better`` (the share of resamples A wins)."""
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
     if a.shape != b.shape:
-        raise ValueError(f"paired scores must cover the same examples: got {len(a)} and {len(b)} scores")
-    means, low, high = _bootstrap(a - b, n_resamples, seed, confidence)
+        raise ValueError(f"paired scores must cover the same examples: got {a.size} and {b.size} scores")
+    means, low, high = _bootstrap(a - b, n_resamples, seed, 0.95)
     return {"mean_diff": float((a - b).mean()), "ci_low": low, "ci_high": high,
             "p_a_better": float((means > 0).mean())}
 
 
 def _check_pairs(predictions, references) -> tuple[list[str], list[list[str]]]:
-    predictions = _as_texts(predictions, "predictions")
-    references = [[ref] if isinstance(ref, str) else list(ref) for ref in references]
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions but {len(references)} references; give one "
-                         "reference (or one list of references) per prediction")
+    predictions, references = _as_texts(predictions, "predictions"), [_references(r) for r in references]
+    _same_length(predictions, references, "references (one reference, or one list of them, per prediction)")
     if not predictions:
         raise ValueError("nothing to score: predictions is empty")
     return predictions, references
 
 
-def _as_scores(values) -> np.ndarray:
+def _references(references) -> list[str]:
+    refs = [references] if isinstance(references, str) else list(references)
+    if not refs:
+        raise ValueError("no reference answer given; pass at least one")
+    return refs
+
+
+def _same_length(texts, other, what: str) -> None:
+    if len(texts) != len(other):
+        raise ValueError(f"{len(texts)} predictions but {len(other)} {what}; they must match one to one")
+
+
+def _bootstrap(values, n_resamples: int, seed: int, confidence: float) -> tuple[np.ndarray, float, float]:
+    """The means of ``n_resamples`` seeded resamples of per-example scores and their percentile interval."""
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"expected a non-empty list of per-example scores, got shape {values.shape}")
     if np.isnan(values).any():
         raise ValueError("scores contain NaN; score every example before bootstrapping")
-    return values
-
-
-def _bootstrap(values: np.ndarray, n_resamples: int, seed: int,
-               confidence: float) -> tuple[np.ndarray, float, float]:
-    """The means of ``n_resamples`` seeded resamples of ``values`` and their percentile interval."""
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
-    indices = np.random.default_rng(seed).integers(0, len(values), size=(n_resamples, len(values)))
-    means = values[indices].mean(axis=1)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
+    indices = np.random.default_rng(seed).integers(0, len(values), size=(n_resamples, len(values)))
+    means = values[indices].mean(axis=1)
+    low, high = np.quantile(means, [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
     return means, float(low), float(high)
 
 
@@ -267,9 +247,8 @@ _PUNCTUATION = str.maketrans("", "", string.punctuation)
 def normalize_answer(text: str) -> str:
     """SQuAD normalization: lowercase, drop punctuation and articles (a, an, the), squeeze spaces."""
     if not isinstance(text, str):
-        raise TypeError(f"Expected an answer or label as text, got {type(text).__name__} {text!r}. A label "
-                        "column that holds numbers (e.g. a Hub ClassLabel) must be mapped to its names "
-                        "first.")
+        raise TypeError(f"answers and labels must be text, got {type(text).__name__} {text!r}; map numeric "
+                        "labels (e.g. a Hub ClassLabel) to their names first")
     return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
 
 
@@ -281,18 +260,16 @@ def exact_match(prediction: str, references: str | Sequence[str]) -> float:
 
 def squad_f1(prediction: str, references: str | Sequence[str]) -> float:
     """SQuAD token F1 (word overlap of normalized texts), the best over the references."""
-    return max(_token_f1(prediction, ref) for ref in _references(references))
+    pred = normalize_answer(prediction).split()
 
+    def f1(ref: list[str]) -> float:
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if not pred or not ref or common == 0:
+            return float(pred == ref)
+        precision, recall = common / len(pred), common / len(ref)
+        return 2 * precision * recall / (precision + recall)
 
-def _token_f1(prediction: str, reference: str) -> float:
-    pred, ref = normalize_answer(prediction).split(), normalize_answer(reference).split()
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
+    return max(f1(normalize_answer(ref).split()) for ref in _references(references))
 
 
 def accuracy(predictions: Sequence[str], labels: Sequence[str]) -> float:
@@ -313,23 +290,20 @@ def valid_label_share(predictions: Sequence[str], options: Sequence) -> float:
 
 
 def score_probe(task: str | data.Task, predictions: Sequence[str], examples) -> dict:
-    """A registered probe's ``main_metric``, ``score`` (its value), ``n`` and every metric on ``examples`` (a
-    Dataset or dicts): ``qa``: f1 (main), exact_match; ``classification``: accuracy (main), valid_label_share;
-    ``generation``: rouge1 (main), rouge2, rougeL."""
+    """A probe's ``main_metric``, ``score``, ``n`` and metrics on ``examples`` (a Dataset or dicts): ``qa``:
+    f1, exact_match; ``classification``: accuracy, valid_label_share; else rouge1, rouge2, rougeL."""
     try:
         task = data.get_probe(task)
     except data.TaskError as error:
         raise ValueError(str(error)) from None
-    predictions = _as_texts(predictions, "predictions")
-    rows = list(examples)
+    predictions, rows = _as_texts(predictions, "predictions"), list(examples)
     if rows and task.answer not in rows[0]:
         raise ValueError(f"examples need the column {task.answer!r}; their columns are {list(rows[0])}")
     references = [row[task.answer] for row in rows]
     _same_length(predictions, references, "examples")
-    pairs = list(zip(predictions, references, strict=True))
     if task.task_type == "qa":
-        metrics = {"f1": float(np.mean([squad_f1(p, r) for p, r in pairs])),
-                   "exact_match": float(np.mean([exact_match(p, r) for p, r in pairs]))}
+        metrics = {name: float(np.mean([measure(p, r) for p, r in zip(predictions, references, strict=True)]))
+                   for name, measure in (("f1", squad_f1), ("exact_match", exact_match))}
     elif task.task_type == "classification":
         has_options = rows and "options" in rows[0]
         options = [row["options"] for row in rows] if has_options else sorted(set(references))
@@ -338,21 +312,7 @@ def score_probe(task: str | data.Task, predictions: Sequence[str], examples) -> 
     else:
         rouge = rouge_per_example(predictions, references)
         metrics = {name: float(rouge[name].mean()) for name in ("rouge1", "rouge2", "rougeL")}
-    main = task.main_metric
-    return {"main_metric": main, "score": metrics[main], **metrics, "n": len(predictions)}
-
-
-def _references(references) -> list[str]:
-    refs = [references] if isinstance(references, str) else list(references)
-    if not refs:
-        raise ValueError("no reference answer given; pass at least one")
-    return refs
-
-
-def _same_length(predictions, other, what: str) -> None:
-    if len(predictions) != len(other):
-        raise ValueError(f"{len(predictions)} predictions but {len(other)} {what}; "
-                         "they must match one to one")
+    return {"main_metric": task.main_metric, "score": metrics[task.main_metric], **metrics, "n": len(rows)}
 
 
 # --- forgetting measures ---------------------------------------------------------------------------
@@ -379,8 +339,7 @@ def forgetting_table(scores: Mapping[str, Mapping[str, float]], base: str = "bas
     rows = {probe: {m: s.get(probe, np.nan) for m, s in scores.items()} for probe in probes}
     rows["average"] = {m: float(np.mean([rows[p][m] for p in probes])) for m in scores}
     table = pd.DataFrame.from_dict(rows, orient="index")
-    missing = table.columns[table.isna().any()].tolist()
-    if missing:
+    if missing := table.columns[table.isna().any()].tolist():
         raise ValueError(f"models {missing} lack scores for some probes of {base!r}: {probes}")
     columns, before = {base: table[base]}, table[base]
     for model in (m for m in scores if m != base):
@@ -415,16 +374,11 @@ def score_facts(predictions: Sequence[str], dialogues: Sequence[str],
     """Mean ``grounding`` with its 95% bootstrap interval, ``grounding_checked`` (the share of summaries with
     a specific to check) and, where some dialogue has ``facts``, ``fact_recall`` over those dialogues."""
     per_example = facts_per_example(predictions, dialogues, facts)
-    grounding = per_example["grounding"]
-    low, high = bootstrap_ci(grounding, n_resamples=n_resamples, seed=seed)
-    result = {"grounding": float(grounding.mean()), "grounding_ci_low": low, "grounding_ci_high": high,
+    result = {**_mean_ci("grounding", per_example["grounding"], n_resamples, seed),
               "grounding_checked": float(per_example["grounding_checked"].mean())}
     recall = per_example.get("fact_recall")
     if recall is not None and not np.isnan(recall).all():
-        recall = recall[~np.isnan(recall)]
-        low, high = bootstrap_ci(recall, n_resamples=n_resamples, seed=seed)
-        result.update({"fact_recall": float(recall.mean()), "fact_recall_ci_low": low,
-                       "fact_recall_ci_high": high})
+        result.update(_mean_ci("fact_recall", recall[~np.isnan(recall)], n_resamples, seed))
     return result
 
 
@@ -435,15 +389,11 @@ def lead_summaries(dialogues: Sequence[str], k: int) -> list[str]:
     return ["\n".join(d.strip().split("\n")[:k]) for d in _as_texts(dialogues, "dialogues")]
 
 
-def rouge_high_facts_wrong(table: pd.DataFrame, below: float = 0.5) -> pd.Series | None:
-    """The row of a scored ``table`` (``utils.scoring.score_outputs``) with the best ROUGE-1 among those whose
-    ``fact_recall`` (else ``grounding``) is below ``below``, plus ``measure`` and ``rouge1_rank`` (the share
-    of rows with a lower ROUGE-1); None when no row is below."""
+def rouge_high_facts_wrong(table: pd.DataFrame) -> pd.Series | None:
+    """The best-ROUGE-1 row of a scored ``table`` whose ``fact_recall`` (else ``grounding``) is below 0.5,
+    with ``measure`` and ``rouge1_rank`` (share of rows with a lower ROUGE-1); None when no row is below."""
     measure = "fact_recall" if "fact_recall" in table else "grounding"
-    if measure not in table:
-        return None
-    wrong = table[table[measure] < below]
-    if wrong.empty:
+    if measure not in table or (wrong := table[table[measure] < 0.5]).empty:
         return None
     row = wrong.loc[wrong["rouge1"].idxmax()].astype(object)  # a copy that can also hold the measure's name
     row["measure"], row["rouge1_rank"] = measure, float((table["rouge1"] < row["rouge1"]).mean())
@@ -453,9 +403,7 @@ def rouge_high_facts_wrong(table: pd.DataFrame, below: float = 0.5) -> pd.Series
 _ARTICLE_WORDS = {"a", "an", "the"}
 _NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
                     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty".split())
-#: Capitalized words that are not names: the pronoun I and titles (the name after a title is checked).
-_NOT_NAMES = {"I", "Mr", "Mrs", "Ms", "Miss", "Dr", "Prof", "St"}
-
+_NOT_NAMES = {"I", "Mr", "Mrs", "Ms", "Miss", "Dr", "Prof", "St"}  # titles: the name after one is checked
 _POSSESSIVE = re.compile(r"'s\b")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _CENTS = re.compile(r"(\$\d+)\.00\b")
@@ -469,18 +417,14 @@ _SENTENCE_END = re.compile(r"(?:^|[.!?]|\n)\s*[\"'(]*$")
 _ABBREVIATION_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|St)\.\s*$")
 
 
-def _time(match: re.Match) -> str:
-    hour, minutes, half = match[1], match[2], match[3].lower()
-    return f"{hour}{'' if minutes in (None, '00') else ':' + minutes} {half}m"
-
-
 def normalize(text: str) -> list[str]:
     """The tokens facts are matched on: possessive ``'s``, thousands separators, zero cents and articles go,
     times are written one way (``7 p.m.`` -> ``7 pm``), text is lowercased (``five`` stays a word) and split
     into speaker tags, numbers (``$30``, ``7:30``, ``555-0123``) and words; other punctuation is dropped."""
     text = _POSSESSIVE.sub("", text.replace("\u2019", "'").replace("\u2018", "'"))
-    text = _CENTS.sub(r"\1", _THOUSANDS.sub("", text))
-    text = _TIME.sub(_time, text).lower()
+    text = _CENTS.sub(r"\1", _THOUSANDS.sub("", text))  # a time as "7 pm" or "7:30 pm":
+    text = _TIME.sub(lambda m: f"{m[1]}{'' if m[2] in (None, '00') else ':' + m[2]} {m[3].lower()}m", text)
+    text = text.lower()
     return [token for token in _TOKEN.findall(text) if token not in _ARTICLE_WORDS]
 
 
@@ -488,12 +432,7 @@ def contains(text: str | Sequence[str], phrase: str | Sequence[str]) -> bool:
     """Does ``phrase`` occur in ``text`` as a run of whole normalized tokens? (Either may be normalized.)"""
     haystack = normalize(text) if isinstance(text, str) else list(text)
     needle = normalize(phrase) if isinstance(phrase, str) else list(phrase)
-    return bool(needle) and _spaced(needle) in _spaced(haystack)
-
-
-def _spaced(tokens: Sequence[str]) -> str:
-    """Tokens as one string with a space at each end, so that ``in`` matches whole tokens only."""
-    return f" {' '.join(tokens)} "
+    return bool(needle) and f" {' '.join(needle)} " in f" {' '.join(haystack)} "  # whole tokens only
 
 
 def fact_variants(fact: str) -> list[str]:
@@ -510,46 +449,7 @@ def fact_found(fact: str, summary: str | Sequence[str]) -> bool:
 def fact_recall(summary: str, facts: Sequence[str]) -> float:
     """Share of ``facts`` found in ``summary`` (see :func:`fact_found`); NaN when there are no facts."""
     facts = list(facts)
-    if not facts:
-        return float("nan")
-    tokens = normalize(summary)
-    return sum(fact_found(fact, tokens) for fact in facts) / len(facts)
-
-
-def checkable_items(summary: str) -> list[str]:
-    """The specifics :func:`grounding` looks for in the dialogue, each once, in order: speaker tags, times,
-    numbers written with digits (amounts included), and names: capitalized words that do not start a sentence
-    (nor follow ``Mr.``/``Dr.``/...), except ``I`` and titles. A sentence's first word says nothing."""
-    items = [m[0] for m in _TAG.finditer(summary)]
-    rest = _TAG.sub("tag", summary)  # lowercase stand-ins keep the sentence boundaries
-    items += [m[0].rstrip(".") for m in _TIME.finditer(rest)]
-    rest = _TIME.sub(lambda m: "time." if m[0].endswith(".") else "time", rest)
-    items += [m[0] for m in _NUMBER.finditer(rest)]
-    for match in _CAPITALIZED.finditer(rest):
-        before = rest[: match.start()]
-        word = re.sub(r"'s$", "", match[0])
-        if word in _NOT_NAMES or (_SENTENCE_END.search(before) and not _ABBREVIATION_END.search(before)):
-            continue
-        items.append(word)
-    unique: dict[str, str] = {}
-    for item in items:
-        unique.setdefault(" ".join(normalize(item)), item)
-    return [item for key, item in unique.items() if key]
-
-
-def grounding(summary: str, dialogue: str) -> float:
-    """Share of the summary's :func:`checkable_items` found in the dialogue; 1.0 for a summary without any
-    (it claims no specifics: ``grounding_checked`` counts the summaries that have some)."""
-    items = checkable_items(summary)
-    if not items:
-        return 1.0
-    tokens = normalize(dialogue)
-    return sum(contains(tokens, item) for item in items) / len(items)
-
-
-def is_number(token: str) -> bool:
-    """Is a normalized token a number (``5``, ``$30``, ``7:30``) or a number word (``five``)?"""
-    return token in _NUMBER_WORDS or bool(re.fullmatch(r"\$?\d[\d:.-]*", token))
+    return (len(facts) - len(missed_facts(summary, facts))) / len(facts) if facts else float("nan")
 
 
 def missed_facts(summary: str, facts: Sequence[str]) -> list[str]:
@@ -558,17 +458,42 @@ def missed_facts(summary: str, facts: Sequence[str]) -> list[str]:
     return [fact for fact in facts if not fact_found(fact, tokens)]
 
 
+def checkable_items(summary: str) -> list[str]:
+    """The specifics :func:`grounding` looks for, each once, in order: speaker tags, times, numbers with
+    digits, and names: capitalized words not opening a sentence (nor after ``Mr.``), save ``I`` and titles."""
+    items = [m[0] for m in _TAG.finditer(summary)]
+    rest = _TAG.sub("tag", summary)  # lowercase stand-ins keep the sentence boundaries
+    items += [m[0].rstrip(".") for m in _TIME.finditer(rest)]
+    rest = _TIME.sub(lambda m: "time." if m[0].endswith(".") else "time", rest)
+    items += [m[0] for m in _NUMBER.finditer(rest)]
+    for match in _CAPITALIZED.finditer(rest):
+        before, word = rest[: match.start()], re.sub(r"'s$", "", match[0])
+        starts_sentence = _SENTENCE_END.search(before) and not _ABBREVIATION_END.search(before)
+        if word not in _NOT_NAMES and not starts_sentence:
+            items.append(word)
+    keys = [" ".join(normalize(item)) for item in items]  # each once: the first of those normalized alike
+    return [items[i] for i, key in enumerate(keys) if key and key not in keys[:i]]
+
+
+def grounding(summary: str, dialogue: str) -> float:
+    """Share of the summary's :func:`checkable_items` found in the dialogue; 1.0 for a summary without any
+    (it claims no specifics: ``grounding_checked`` counts the summaries that have some)."""
+    items, tokens = checkable_items(summary), normalize(dialogue)
+    return sum(contains(tokens, item) for item in items) / len(items) if items else 1.0
+
+
 def ungrounded_items(summary: str, dialogue: str) -> list[str]:
     """The summary's :func:`checkable_items` that do not occur in the dialogue."""
     tokens = normalize(dialogue)
     return [item for item in checkable_items(summary) if not contains(tokens, item)]
 
 
+def is_number(token: str) -> bool:
+    """Is a normalized token a number (``5``, ``$30``, ``7:30``) or a number word (``five``)?"""
+    return token in _NUMBER_WORDS or bool(re.fullmatch(r"\$?\d[\d:.-]*", token))
+
+
 def stated_in(texts: Sequence[str]) -> Callable[[str], bool]:
     """A test for a fact: is one of its variants in one of ``texts`` (whole tokens, never across texts)?"""
-    joined = "\n".join(_spaced(normalize(text)) for text in texts)
-
-    def stated(fact: str) -> bool:
-        return any(needle and _spaced(needle) in joined for needle in map(normalize, fact_variants(fact)))
-
-    return stated
+    normalized = [normalize(text) for text in texts]
+    return lambda fact: any(fact_found(fact, tokens) for tokens in normalized)

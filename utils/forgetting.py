@@ -1,9 +1,6 @@
-"""Probing many models for forgetting: which skills the base model had (probes: question answering, topic and
-sentiment labels, titles) survive fine-tuning on dialogue summarization, on many models and checkpoints.
-
-Scores are cached under ``results/<profile>/scores/``, keyed by a hash of the model's weights and of the
-evaluation settings: asking again costs nothing, and a retrained model is never mistaken for an old one.
-"""
+"""Probing models for forgetting: which skills of the base model (probes: question answering, topic and
+sentiment labels, titles) survive fine-tuning on dialogue summarization. Scores are cached by a hash of the
+weights and settings: asking again costs nothing, and a retrained model is never mistaken for an old one."""
 
 from __future__ import annotations
 
@@ -29,36 +26,25 @@ def adapter_is_off(model) -> bool:
 
 
 def weights_key(model) -> str:
-    """A short hash of a model's weights, marked ``-adapter-off`` inside ``model.disable_adapter()`` (same
-    parameters, another function)."""
+    """A short hash of a model's weights, with ``-adapter-off`` inside ``model.disable_adapter()``."""
     return modeling.weights_fingerprint(model)[:16] + ("-adapter-off" if adapter_is_off(model) else "")
 
 
-def _tokenizer_key(tokenizer) -> str:
-    """A short hash of a tokenizer's vocabulary (the same weights read through another are another model)."""
+def _tokenizer_key(tokenizer) -> str:  # the same weights read through another vocabulary are another model
     return "none" if tokenizer is None else results.of_json(sorted(tokenizer.get_vocab().items()), length=12)
 
 
-def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile,
-                  force: bool = False) -> dict:
-    """``compute()``'s scores for ``model``, cached in ``results/<profile>/scores/`` by ``name``, the weights'
-    key and a hash of ``settings`` (everything else that changes the score)."""
+def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile) -> dict:
+    """``compute()``, cached by ``name``, the model's weights and ``settings`` (all else that counts)."""
     settings_key = results.of_json(settings, length=12)
     path = profile.results_dir / "scores" / f"{name}-{weights_key(model)}-{settings_key}.json"
-    cached = None if force else read_sealed(path)
-    if cached is not None:
+    if (cached := read_sealed(path)) is not None:
         return cached
-    if path.exists() and not force:
+    if path.exists():
         print(f"Note: {path.name} in {shown_path(path.parent)} was changed after it was scored (or an older "
               "version of the course wrote it): scoring again.")
     atomic_write_json(path, compute(), sealed=True)
-    # Read back even when just computed: the file stores numbers to 6 digits, and a model scored now must
-    # compare equal with the same model's scores read from the cache (e.g. lesson 04's adapter-off check).
-    return read_sealed(path)
-
-
-def _with_n(profile: Profile, **sizes) -> Profile:
-    return dataclasses.replace(profile, **{k: v for k, v in sizes.items() if v is not None})
+    return read_sealed(path)  # the file's 6 digits: scores made now equal the same scores read later
 
 
 def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
@@ -68,9 +54,8 @@ def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
             "scoring_code": scoring.SCORING_CODE}
 
 
-def probe_outputs(model, tokenizer, probe: str, profile: Profile, force: bool = False) -> dict:
-    """One probe's answers on its test rows (``predictions``), each row's main score (``scores``) and how many
-    prompts were cut to fit (``n_shortened``), generated once and cached."""
+def probe_outputs(model, tokenizer, probe: str, profile: Profile) -> dict:
+    """One probe's answers (``predictions``), each row's main score (``scores``), ``n_shortened``; cached."""
     test = data.probe_test(probe, profile)
 
     def compute():
@@ -82,95 +67,82 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile, force: bool = 
                            for p, row in zip(predictions, test, strict=True)]}
 
     settings = _probe_settings(tokenizer, probe, profile, test)
-    return cached_scores(f"probe-examples-{probe}", model, settings, compute, profile, force)
+    return cached_scores(f"probe-examples-{probe}", model, settings, compute, profile)
 
 
 def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PROBES,
-                 n: int | None = None, force: bool = False) -> dict[str, dict]:
-    """Every probe's scores for one model (``main`` is the main score) on ``n`` test rows (default the
-    profile's), cached."""
-    profile = _with_n(profile, n_probe_eval=n)
+                 n: int | None = None) -> dict[str, dict]:
+    """Every probe's scores for ``model`` (``main``: the main one) on ``n`` rows or the profile's, cached."""
+    profile = profile if n is None else dataclasses.replace(profile, n_probe_eval=n)
     by_probe = {}
     for probe in probes:
         test = data.probe_test(probe, profile)
 
         def compute(probe=probe, test=test):
-            outputs = probe_outputs(model, tokenizer, probe, profile, force)
+            outputs = probe_outputs(model, tokenizer, probe, profile)
             scores = evaluation.score_probe(probe, outputs["predictions"], list(test))
-            scores["main"], scores["n_shortened"] = scores["score"], outputs["n_shortened"]
-            return scores
+            return {**scores, "main": scores["score"], "n_shortened": outputs["n_shortened"]}
 
         settings = _probe_settings(tokenizer, probe, profile, test)
-        by_probe[probe] = cached_scores(f"probe-{probe}", model, settings, compute, profile, force)
+        by_probe[probe] = cached_scores(f"probe-{probe}", model, settings, compute, profile)
     return by_probe
 
 
-def probe_example_scores(model, tokenizer, probe: str, profile: Profile, n: int | None = None,
-                         force: bool = False) -> np.ndarray:
+def probe_example_scores(model, tokenizer, probe: str, profile: Profile, n: int | None = None) -> np.ndarray:
     """One probe's main score of each test row, cached (paired between models: :func:`paired_differences`)."""
-    profile = _with_n(profile, n_probe_eval=n)
-    return np.asarray(probe_outputs(model, tokenizer, probe, profile, force)["scores"], dtype=float)
+    profile = profile if n is None else dataclasses.replace(profile, n_probe_eval=n)
+    return np.asarray(probe_outputs(model, tokenizer, probe, profile)["scores"], dtype=float)
 
 
-def paired_differences(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
-                       n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """``a`` minus ``b`` per probe (per-row scores, paired: :func:`utils.evaluation.paired_bootstrap`) and on
-    ``average`` (each probe's rows resampled on their own): ``mean_diff``, 95% ``ci_low``/``ci_high`` and
-    ``verdict`` ("a higher" or "b higher" when the interval excludes 0, else "can't tell")."""
-    missing = set(a) ^ set(b)
-    if missing:
+def paired_differences(a: Mapping[str, Sequence], b: Mapping[str, Sequence], seed: int = 0) -> pd.DataFrame:
+    """``a`` minus ``b`` per probe (paired: :func:`utils.evaluation.paired_bootstrap`) and on ``average``
+    (each probe resampled alone): ``mean_diff``, 95% ``ci_low``/``ci_high``, ``verdict`` ("a higher", ...)."""
+    if missing := set(a) ^ set(b):
         raise ValueError(f"both models need the same probes; only one has {sorted(missing)}")
-    rows = {probe: evaluation.paired_bootstrap(a[probe], b[probe], n_resamples, seed) for probe in a}
+    rows = {probe: evaluation.paired_bootstrap(a[probe], b[probe], seed=seed) for probe in a}
     rng = np.random.default_rng(seed)
     diffs = [np.asarray(a[p], dtype=float) - np.asarray(b[p], dtype=float) for p in a]
-    means = np.mean([[d[rng.integers(0, len(d), len(d))].mean() for d in diffs] for _ in range(n_resamples)],
-                    axis=1)
-    rows["average"] = {"mean_diff": float(np.mean([d.mean() for d in diffs])),
-                       "ci_low": float(np.percentile(means, 2.5)),
-                       "ci_high": float(np.percentile(means, 97.5))}
+    means = np.mean([[d[rng.integers(0, len(d), len(d))].mean() for d in diffs] for _ in range(1000)], axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    rows["average"] = {"mean_diff": float(np.mean([d.mean() for d in diffs])), "ci_low": float(low),
+                       "ci_high": float(high)}
     table = pd.DataFrame.from_dict(rows, orient="index")[["mean_diff", "ci_low", "ci_high"]]
     table["verdict"] = ["a higher" if low > 0 else "b higher" if high < 0 else "can't tell"
                         for low, high in zip(table["ci_low"], table["ci_high"], strict=True)]
     return table
 
 
-#: What a cached target score stores besides ROUGE: part of its cache key, so a cache an older course wrote
-#: without one of them is scored again, not read.
+#: What a cached target score stores besides ROUGE: in its cache key, so an old cache lacking one is rescored
 _TARGET_MEASURES = (*evaluation.GROUNDING_KEYS, *evaluation.FACT_RECALL_KEYS, "rouge1_per_dialogue")
 
 
 def target_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
-                  n: int | None = None, force: bool = False) -> dict:
-    """:func:`utils.scoring.evaluate_summarization`'s scores on the first ``n`` target test dialogues (default
-    the profile's) with one prompt, cached, and each dialogue's ROUGE-1 (``rouge1_per_dialogue``)."""
-    profile = _with_n(profile, n_eval_dialogues=n)
+                  n: int | None = None) -> dict:
+    """:func:`utils.scoring.evaluate_summarization` on ``n`` dialogues, cached, + ``rouge1_per_dialogue``."""
+    profile = profile if n is None else dataclasses.replace(profile, n_eval_dialogues=n)
     test = data.target_test(profile)
     template = templates.fingerprint(templates.get_template(data.TARGET_TASK, template_name))
     settings = {"tokenizer": _tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
                 "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
                 "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
                 "facts": [list(f) for f in test["facts"]] if "facts" in test.column_names else None,
-                "measures": sorted(_TARGET_MEASURES),
-                "scoring_code": scoring.SCORING_CODE}
+                "measures": sorted(_TARGET_MEASURES), "scoring_code": scoring.SCORING_CODE}
 
     def compute():
         scores, table = scoring.evaluate_summarization(model, tokenizer, profile, template_name)
         return {**scores, "rouge1_per_dialogue": table["rouge1"].tolist()}
 
-    return cached_scores(f"target-{template_name}", model, settings, compute, profile, force)
+    return cached_scores(f"target-{template_name}", model, settings, compute, profile)
 
 
-def target_example_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
-                          n: int | None = None) -> np.ndarray:
+def target_example_scores(model, tokenizer, profile: Profile, n: int | None = None) -> np.ndarray:
     """Each target test dialogue's ROUGE-1 (:func:`target_scores`), to pair between models."""
-    scores = target_scores(model, tokenizer, profile, template_name, n)
-    return np.asarray(scores["rouge1_per_dialogue"], dtype=float)
+    return np.asarray(target_scores(model, tokenizer, profile, n=n)["rouge1_per_dialogue"], dtype=float)
 
 
-def probe_models(models: Mapping[str, object], tokenizer, profile: Profile,
-                 probes: Sequence[str] = PROBES, n: int | None = None) -> dict[str, dict[str, dict]]:
+def probe_models(models: Mapping[str, object], tokenizer, profile: Profile) -> dict[str, dict[str, dict]]:
     """:func:`probe_scores` for every named model: ``{model name: {probe: scores}}``."""
-    return {name: probe_scores(model, tokenizer, profile, probes, n=n) for name, model in models.items()}
+    return {name: probe_scores(model, tokenizer, profile) for name, model in models.items()}
 
 
 #: The fact measures a :func:`scoreboard` shows beside the target's ROUGE-1 (as ``target_<measure>``).
@@ -190,9 +162,8 @@ def scoreboard(models: Mapping[str, object], tokenizer, profile: Profile,
         if held_out:
             row["target_held_out"] = target_scores(model, tokenizer, profile, held_out_name)["rouge1"]
         by_probe = probe_scores(model, tokenizer, profile, probes)
-        row.update({probe: scores["main"] for probe, scores in by_probe.items()})
-        row["probe_average"] = _average_probe_score(by_probe)
-        rows[name] = row
+        rows[name] = {**row, **{probe: scores["main"] for probe, scores in by_probe.items()},
+                      "probe_average": _average_probe_score(by_probe)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
@@ -203,40 +174,34 @@ def target_measures(board: pd.DataFrame, model: str) -> dict:
                                         if f"target_{key}" in board and pd.notna(row[f"target_{key}"])}}
 
 
-def retention_table(board: pd.DataFrame, base: str = "base", reference: str = "full") -> pd.DataFrame:
-    """From a :func:`scoreboard`: each model's ``probe_retention`` (its probe average as a share of the
-    base's; NaN when that is 0) and ``target_gap`` (``reference``'s target ROUGE-1 minus its own)."""
-    base_average = board.loc[base, "probe_average"]
-    return pd.DataFrame({
-        "probe_retention": board["probe_average"] / base_average if base_average > 0 else np.nan,
-        "target_gap": board.loc[reference, "target"] - board["target"],
-    }).drop(index=[base])
+def retention_table(board: pd.DataFrame) -> pd.DataFrame:
+    """From a :func:`scoreboard`, per model: ``probe_retention`` (its probe average / the base's; NaN if 0)
+    and ``target_gap`` (the ``full`` model's target ROUGE-1 minus its own)."""
+    average = board.loc["base", "probe_average"]
+    return pd.DataFrame({"probe_retention": board["probe_average"] / average if average > 0 else np.nan,
+                         "target_gap": board.loc["full", "target"] - board["target"]}).drop(index=["base"])
 
 
-def example_outputs(models: Mapping[str, object], tokenizer, probe: str, profile: Profile,
-                    n: int = 3) -> pd.DataFrame:
+def example_outputs(models: Mapping, tokenizer, probe: str, profile: Profile, n: int = 3) -> pd.DataFrame:
     """Each model's answers to a probe's first ``n`` test prompts, next to the expected answer."""
     test = data.probe_test(probe, profile)
-    template = scoring.probe_template(probe)
     rows = test.select(range(min(n, len(test))))
-    prompts, expected = zip(*(template.render(row) for row in rows), strict=True)
-    table = pd.DataFrame({"prompt": prompts, "expected": expected})
-    for name, model in models.items():
-        table[name] = evaluation.generate(model, tokenizer, list(prompts), profile, progress=False)
-    return table
+    prompts, expected = zip(*map(scoring.probe_template(probe).render, rows), strict=True)
+    return pd.DataFrame({"prompt": prompts, "expected": expected, **{
+        name: evaluation.generate(model, tokenizer, list(prompts), profile, progress=False)
+        for name, model in models.items()}})
 
 
 # --- tables -------------------------------------------------------------------------------------------
 def main_scores(results: Mapping[str, Mapping[str, dict]], metric: str = "main") -> pd.DataFrame:
     """One number per model and probe (``metric`` of each, the main score by default): probes x models."""
-    table = pd.DataFrame({name: {probe: s[metric] for probe, s in by_probe.items() if metric in s}
-                          for name, by_probe in results.items()})
-    return table.rename_axis("probe")
+    return pd.DataFrame({name: {probe: s[metric] for probe, s in by_probe.items() if metric in s}
+                         for name, by_probe in results.items()}).rename_axis("probe")
 
 
-def drop_table(results: Mapping[str, Mapping[str, dict]], base: str = "base") -> pd.DataFrame:
+def drop_table(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
     """:func:`utils.evaluation.forgetting_table` of the main scores: scores and drops from ``base``."""
-    return evaluation.forgetting_table(main_scores(results).to_dict(), base=base)
+    return evaluation.forgetting_table(main_scores(results).to_dict())
 
 
 def drops(table: pd.DataFrame, relative: bool = False) -> pd.DataFrame:
@@ -247,8 +212,7 @@ def drops(table: pd.DataFrame, relative: bool = False) -> pd.DataFrame:
 
 
 def valid_label_shares(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
-    """Share of outputs that are a valid label at all, for the label probes (probes x models): it tells a
-    wrong label from no label (e.g. a model that now summarizes everything)."""
+    """Share of outputs that are a valid label at all (a wrong label or none?), label probes x models."""
     return main_scores({name: {p: s for p, s in by_probe.items() if data.get(p).has_labels}
                         for name, by_probe in results.items()}, metric="valid_label_share")
 
@@ -259,16 +223,14 @@ def _average_probe_score(results: Mapping[str, dict]) -> float:
 
 # --- learning vs forgetting along a run ---------------------------------------------------------------
 def learning_curve(run: training.TrainedRun, tokenizer, profile: Profile,
-                   probes: Sequence[str] = PROBES, n_target: int = 48, n_probe: int = 64) -> pd.DataFrame:
+                   probes: Sequence[str] = PROBES) -> pd.DataFrame:
     """Target ROUGE-1 (``target_rouge1``) and each probe's main score at step 0 (the base), each saved
-    checkpoint and the finished model, on small evaluation sets (at most the profile's); indexed by step."""
-    n_target = min(n_target, profile.n_eval_dialogues or n_target)
-    n_probe = min(n_probe, profile.n_probe_eval or n_probe)
-    points = [(0, lambda: modeling.load_model(run.settings.model))]
-    points += [(step, lambda folder=folder: training.load_checkpoint(folder, run.settings.method,
-                                                                      run.settings.model))
-               for step, folder in training.checkpoints(run.path) if step < run.settings.steps]
-    points.append((run.settings.steps, lambda: run.model))
+    checkpoint and the finished model, on 48 dialogues and 64 probe rows (at most the profile's); by step."""
+    n_target, n_probe = min(48, profile.n_eval_dialogues or 48), min(64, profile.n_probe_eval or 64)
+    points = [(0, lambda: modeling.load_model(run.settings.model)),
+              *[(step, lambda f=folder: training.load_checkpoint(f, run.settings.method, run.settings.model))
+                for step, folder in training.checkpoints(run.path) if step < run.settings.steps],
+              (run.settings.steps, lambda: run.model)]
     rows = []
     for step, load in points:
         model = load()
@@ -284,21 +246,20 @@ def curve_forgetting(curve: pd.DataFrame, probes: Sequence[str] = PROBES) -> pd.
                      name="max earlier - final")
 
 
-# --- metrics ------------------------------------------------------------------------------------------
-def forgetting_metrics(results: Mapping[str, Mapping[str, dict]], base: str = "base") -> dict:
-    """The ``forgetting`` section of metrics.json: ``<probe>.<model>`` main scores (and
-    ``<probe>.valid_label_share.<model>`` for label probes), ``average.<model>`` and the drop of the average
-    from ``base`` (``average_drop``; ``average_relative_drop`` unless the base average is 0)."""
+def forgetting_metrics(results: Mapping[str, Mapping[str, dict]]) -> dict:
+    """metrics.json's ``forgetting``: main scores ``<probe>.<model>`` (``<probe>.valid_label_share.<model>``
+    for label probes), ``average.<model>`` and its drop from ``base`` (``average_drop``;
+    ``average_relative_drop`` unless the base average is 0)."""
     section: dict = {}
-    for probe in results[base]:
+    for probe in results["base"]:
         section[probe] = {name: by_probe[probe]["main"] for name, by_probe in results.items()}
         if data.get(probe).has_labels:
             section[probe]["valid_label_share"] = {name: by_probe[probe]["valid_label_share"]
                                                    for name, by_probe in results.items()}
     section["average"] = {name: _average_probe_score(by_probe) for name, by_probe in results.items()}
-    drops = {name: evaluation.forgetting_drop(section["average"][base], average)
-             for name, average in section["average"].items() if name != base}
+    drops = {name: evaluation.forgetting_drop(section["average"]["base"], average)
+             for name, average in section["average"].items() if name != "base"}
     section["average_drop"] = {name: drop["absolute"] for name, drop in drops.items()}
-    if section["average"][base] > 0:
+    if section["average"]["base"] > 0:
         section["average_relative_drop"] = {name: drop["relative"] for name, drop in drops.items()}
     return section

@@ -1,7 +1,5 @@
-"""Scoring the course's models on its test sets like with like (same prompts, decoding and test rows): the
-target test split, the probes' prompt, the saved zero-shot scores and the sets outside the synthetic world.
-The generic measures are in :mod:`utils.evaluation`.
-"""
+"""Scoring the course's models like with like (same prompts, decoding and test rows) on the target test split,
+the probes, the saved zero-shot scores and the outside sets; the generic measures are in utils.evaluation."""
 
 from __future__ import annotations
 
@@ -16,8 +14,7 @@ from utils.data import TARGET_TASK
 
 #: The prompt every model is scored with on the target task: the reference lab's, word for word.
 EVAL_TEMPLATE = "summarize_following_conversation"
-#: The scores saved per model: ROUGE with its 95% intervals, the mean summary length and grounding (fact
-#: recall beside them where the data records facts: :func:`saved_scores`).
+#: The scores saved per model: ROUGE with 95% intervals, summary length, grounding (fact recall: saved_scores)
 SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low", "_ci_high")]
               + ["gen_len_words", *evaluation.GROUNDING_KEYS])
 #: The fingerprint of the code that turns outputs into scores: saved scores are reused only by the same code.
@@ -28,14 +25,13 @@ SCORING_CODE = results.digest(path.read_bytes() for path in (
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
                desc: str, warn: bool = True) -> tuple[list[str], list[int]]:
     template = templates.get_template(TARGET_TASK, template_name)
-    prompts = [template.render_source({"dialogue": d, "summary": "", "id": "", "topic": ""})
-               for d in dialogues]
+    prompts = [template.render_source(dict(dialogue=d, summary="", id="", topic="")) for d in dialogues]
     prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length, warn=warn)
     return evaluation.generate(model, tokenizer, prompts, profile, desc=desc), shortened
 
 
-def summarize(model, tokenizer, dialogues: list[str], profile: Profile,
-              template_name: str = EVAL_TEMPLATE, desc: str = "Summarizing") -> list[str]:
+def summarize(model, tokenizer, dialogues: list[str], profile: Profile, template_name: str = EVAL_TEMPLATE,
+              desc: str = "Summarizing") -> list[str]:
     """Summaries of ``dialogues`` with one template, generated as every model's (long prompts are fitted)."""
     return _summarize(model, tokenizer, dialogues, profile, template_name, desc)[0]
 
@@ -46,22 +42,20 @@ def evaluate_summarization(model, tokenizer, profile: Profile, template_name: st
     test = data.target_test(profile)
     predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
     scores, table = score_outputs(predictions, test, profile)
-    scores["n_shortened"] = len(shortened)
-    return scores, table
+    return {**scores, "n_shortened": len(shortened)}, table
 
 
 def score_outputs(predictions: Sequence[str], test, profile: Profile) -> tuple[dict, pd.DataFrame]:
-    """Summaries of the grouped ``test`` dialogues scored: ROUGE against all references and the fact measures,
-    with bootstrap intervals, and a table: ``id``, ``dialogue``, ``prediction``, ``references``, per-example
-    ROUGE, ``grounding`` and, where ``test`` records facts, ``facts`` and ``fact_recall``."""
-    references = test["references"]
+    """Summaries of the grouped ``test`` dialogues scored (ROUGE against all references, fact measures, 95%
+    intervals) and a table: ``id``, ``dialogue``, ``prediction``, ``references``, per-example ROUGE,
+    ``grounding`` and, where ``test`` records facts, ``facts`` and ``fact_recall``."""
     facts = test["facts"] if "facts" in test.column_names else None
-    rouge = evaluation.rouge_per_example(predictions, references)
+    rouge = evaluation.rouge_per_example(predictions, test["references"])
     scores = evaluation.rouge_summary(rouge, predictions, seed=profile.seed)
     scores.update(evaluation.score_facts(predictions, test["dialogue"], facts, seed=profile.seed))
     per_fact = evaluation.facts_per_example(predictions, test["dialogue"], facts)
     table = pd.DataFrame({"id": test["id"], "dialogue": test["dialogue"], "prediction": predictions,
-                          "references": references, **rouge, "grounding": per_fact["grounding"]})
+                          "references": test["references"], **rouge, "grounding": per_fact["grounding"]})
     if facts is not None:
         table["facts"], table["fact_recall"] = list(facts), per_fact["fact_recall"]
     return scores, table
@@ -72,11 +66,9 @@ def fact_recall_by(table: pd.DataFrame, kind: Callable[[str], str]) -> pd.DataFr
     :func:`score_outputs`): ``facts`` (count) and ``fact_recall`` (the share found). Empty without facts."""
     if "facts" not in table:
         return pd.DataFrame(columns=["facts", "fact_recall"])
-    recorded = table[table["facts"].map(lambda facts: isinstance(facts, list | tuple) and len(facts) > 0)]
-    per_fact = recorded.explode("facts")  # one row per fact, beside its row's prediction
+    per_fact = table[table["facts"].map(lambda f: isinstance(f, list | tuple) and bool(f))].explode("facts")
     per_fact["kind"] = per_fact["facts"].map(kind)
-    per_fact["found"] = [evaluation.fact_found(fact, prediction)
-                         for fact, prediction in zip(per_fact["facts"], per_fact["prediction"], strict=True)]
+    per_fact["found"] = list(map(evaluation.fact_found, per_fact["facts"], per_fact["prediction"]))
     keys = ["model", "kind"] if "model" in table else ["kind"]
     return per_fact.groupby(keys)["found"].agg(facts="size", fact_recall="mean")
 
@@ -85,17 +77,13 @@ def explain_output(row: Mapping) -> str:
     """A row of :func:`score_outputs`' table as text, with the facts it misses and specifics it invents."""
     lines = [row["dialogue"], "", f"{'output':>12}: {row['prediction']}"]
     lines += [f"{f'reference {i}':>12}: {ref}" for i, ref in enumerate(row["references"], 1)]
-    measures = [f"ROUGE-1 {row['rouge1']:.3f}"]
-    if "fact_recall" in row and pd.notna(row.get("fact_recall")):
-        measures.append(f"fact recall {row['fact_recall']:.2f}")
-    measures.append(f"grounding {row['grounding']:.2f}")
-    lines += ["", "  ".join(measures)]
+    recall = f"fact recall {row['fact_recall']:.2f}  " if pd.notna(row.get("fact_recall")) else ""
+    lines += ["", f"ROUGE-1 {row['rouge1']:.3f}  {recall}grounding {row['grounding']:.2f}"]
     if isinstance(row.get("facts"), list | tuple):
         lines.append(f"facts every reference states: {list(row['facts'])}; the output misses "
                      f"{evaluation.missed_facts(row['prediction'], row['facts'])}")
-    lines.append(f"specifics of the output not in the dialogue: "
-                 f"{evaluation.ungrounded_items(row['prediction'], row['dialogue'])}")
-    return "\n".join(lines)
+    invented = evaluation.ungrounded_items(row["prediction"], row["dialogue"])
+    return "\n".join([*lines, f"specifics of the output not in the dialogue: {invented}"])
 
 
 def probe_template(probe: str) -> templates.Template:
@@ -109,13 +97,11 @@ def saved_scores(scores: dict) -> dict:
 
 
 def zero_shot_setup(profile: Profile) -> dict:
-    """What makes zero-shot scores comparable with the fine-tuned models': the prompt's name and text,
-    ``max_new_tokens`` and the fingerprints of the base model and of the scoring code."""
+    """What makes zero-shot scores comparable: the prompt's name and text, max_new_tokens, model and code."""
     return {"template": EVAL_TEMPLATE,
             "template_fingerprint": templates.fingerprint(templates.get_template(TARGET_TASK, EVAL_TEMPLATE)),
             "max_new_tokens": profile.max_new_tokens,
-            "model_fingerprint": modeling.model_fingerprint(profile.model),
-            "scoring_code": SCORING_CODE}
+            "model_fingerprint": modeling.model_fingerprint(profile.model), "scoring_code": SCORING_CODE}
 
 
 def zero_shot_section(scores: dict, profile: Profile, *, lead: dict, single_reference: dict,
@@ -123,33 +109,28 @@ def zero_shot_section(scores: dict, profile: Profile, *, lead: dict, single_refe
     """Lesson 01's ``zero_shot`` section of metrics.json: the scores, the ``lead`` baselines, the
     :func:`zero_shot_setup`, ROUGE per single reference and by the lab's protocol, and each prompt style's."""
     style_keys = ("rouge1", "rouge1_ci_low", "rouge1_ci_high", "prompt_tokens", "fact_recall", "grounding")
-    return {
-        **{key: value for key, value in scores.items() if key != "n"}, "n_dialogues": scores["n"],
-        **lead, **zero_shot_setup(profile),
-        "single_reference": {**{key: single_reference[key]
-                                for key in (*evaluation.ROUGE_TYPES, "rouge1_ci_low", "rouge1_ci_high")},
-                             "n_rows": single_reference["n"]},
-        "lab_protocol": {"rouge1": lab_protocol["rouge1"], "n_rows": lab_protocol["n"]},
-        "prompt_styles": {"n_dialogues": int(styles["n"].iloc[0]), "n_shots": n_shots,
-                          **{row["style"]: {key: row[key] for key in style_keys if key in row}
-                             for row in styles.to_dict("records")}},
-    }
+    single_keys = (*evaluation.ROUGE_TYPES, "rouge1_ci_low", "rouge1_ci_high")
+    return {**{key: value for key, value in scores.items() if key != "n"}, "n_dialogues": scores["n"],
+            **lead, **zero_shot_setup(profile),
+            "single_reference": {**{key: single_reference[key] for key in single_keys},
+                                 "n_rows": single_reference["n"]},
+            "lab_protocol": {"rouge1": lab_protocol["rouge1"], "n_rows": lab_protocol["n"]},
+            "prompt_styles": {"n_dialogues": int(styles["n"].iloc[0]), "n_shots": n_shots,
+                              **{row["style"]: {key: row[key] for key in style_keys if key in row}
+                                 for row in styles.to_dict("records")}}}
 
 
 def saved_zero_shot(profile: Profile) -> dict | None:
-    """Lesson 01's saved zero-shot scores if complete and comparable (:func:`zero_shot_setup`, the same test
-    dialogues), else None (then measure them again)."""
+    """Lesson 01's saved zero-shot scores if complete and comparable (same setup and test rows), else None."""
     saved = results.saved_section("zero_shot", profile) or {}
     test = data.target_test(profile)
-    comparable = (all(saved.get(key) == value for key, value in zero_shot_setup(profile).items())
-                  and saved.get("n_dialogues") == len(test))
+    setup = {**zero_shot_setup(profile), "n_dialogues": len(test)}
     keys = [*SCORE_KEYS, *(evaluation.FACT_RECALL_KEYS if "facts" in test.column_names else ())]
-    return saved if comparable and all(key in saved for key in keys) else None
+    return saved if all(saved.get(k) == v for k, v in setup.items()) and set(keys) <= saved.keys() else None
 
 
 # --- dialogues the generator did not write ---------------------------------------------------------------
-#: Evaluation sets kept out of every training mixture (their READMEs say where they come from): dialogues
-#: written by hand, and real DialogSum test dialogues the reference labs print.
+#: Evaluation sets kept out of every training mixture (their READMEs say where they come from).
 OUTSIDE_SETS = {"hand-written": DATA_DIR / "handwritten" / "test.jsonl",
                 "real DialogSum": DATA_DIR / "dialogsum_real" / "test.jsonl"}
 
@@ -162,8 +143,7 @@ def outside_dialogues(name: str) -> list[dict]:
 
 def invented_names(summary: str, dialogue: str) -> list[str]:
     """Capitalized names in ``summary`` that ``dialogue`` lacks (a lower bound: first words go unchecked)."""
-    return [item for item in evaluation.ungrounded_items(summary, dialogue)
-            if item[:1].isalpha() and item[:1].isupper()]
+    return [i for i in evaluation.ungrounded_items(summary, dialogue) if i[:1].isalpha() and i[:1].isupper()]
 
 
 def score_outside(models: Mapping[str, object], tokenizer, profile: Profile,
@@ -174,8 +154,7 @@ def score_outside(models: Mapping[str, object], tokenizer, profile: Profile,
     for name in sets:
         examples = outside_dialogues(name)
         dialogues, facts = [row["dialogue"] for row in examples], [row["facts"] for row in examples]
-        outputs[name] = {"lead-2": evaluation.lead_summaries(dialogues, 2)}
-        cut = {}
+        outputs[name], cut = {"lead-2": evaluation.lead_summaries(dialogues, 2)}, {}
         for label, model in models.items():
             outputs[name][label], shortened = _summarize(model, tokenizer, dialogues, profile, EVAL_TEMPLATE,
                                                          f"{label}, {name}", warn=False)
