@@ -93,8 +93,8 @@ def allocate(n_examples: int, rates: Mapping[str, float]) -> dict[str, int]:
 
 def sample_rows(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` row indices out of ``n_rows``: without repeats while possible, then whole extra passes."""
-    passes = [rng.permutation(n_rows) for _ in range(math.ceil(n / n_rows))]
-    return np.concatenate([np.zeros(0, dtype=int), *passes])[:n]  # no pass at all when n is 0
+    passes = [rng.permutation(n_rows) for _ in range(math.ceil(n / n_rows))] if n else []
+    return np.concatenate([np.zeros(0, dtype=int), *passes])[:n]
 
 
 def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec,

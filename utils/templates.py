@@ -193,15 +193,15 @@ class _BudgetedTree(NodeTransformer):
 
     def visit_For(self, node: nodes.For) -> nodes.For:
         node = self.generic_visit(node)
-        node.iter = _call("_budget_iter", [node.iter], node.lineno)
+        node.iter = self._call("_budget_iter", [node.iter], node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Call:
-        return _call("_budget_concat", self.generic_visit(node).nodes, node.lineno)
+        return self._call("_budget_concat", self.generic_visit(node).nodes, node.lineno)
 
-
-def _call(function: str, args: list, lineno: int) -> nodes.Call:
-    return nodes.Call(nodes.Name(function, "load", lineno=lineno), list(args), [], None, None, lineno=lineno)
+    @staticmethod
+    def _call(name: str, args: list, lineno: int) -> nodes.Call:
+        return nodes.Call(nodes.Name(name, "load", lineno=lineno), list(args), [], None, None, lineno=lineno)
 
 
 @functools.cache
@@ -352,7 +352,6 @@ def _short(text, limit: int = 300) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
-# --- loading ----------------------------------------------------------------------------------------
 def list_tasks(directory: str | Path = TEMPLATES_DIR) -> list[str]:
     """Names of the tasks that have a template file (``<task>.yaml``) in ``directory``."""
     return sorted(path.stem for path in Path(directory).glob("*.yaml"))
@@ -377,19 +376,7 @@ def _template_file(task: str, directory: str | Path | None = None) -> Path:
     return Path(directory) / f"{task}.yaml"
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML's safe loader without aliases: an alias bomb (aliases of aliases) could never be checked."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "found a YAML alias (*name); template files may "
-                                              "not use anchors and aliases, write the text out instead",
-                                              self.peek_event().start_mark)
-        return super().compose_node(parent, index)
-
-
-def _read_yaml(path: Path) -> tuple[object, list[int]]:
-    """The file's content and the line of each entry under ``templates:`` (for error messages)."""
+def _load_file(path: Path) -> list[Template]:
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -397,25 +384,23 @@ def _read_yaml(path: Path) -> tuple[object, list[int]]:
         line = raw[: exc.start].count(b"\n") + 1
         raise TemplateError(f"line {line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as "
                             "UTF-8.") from None
-    try:
-        root = yaml.compose(text, Loader=_NoAliasLoader)
-        spec = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a safe loader, without aliases)
+    try:  # aliases refused before composing: an alias bomb (aliases of aliases) could never be checked
+        alias = next((e for e in yaml.parse(text, yaml.SafeLoader) if isinstance(e, yaml.AliasEvent)), None)
+        if alias is None:
+            root, spec = yaml.compose(text, yaml.SafeLoader), yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise TemplateError(f"is not valid YAML: {_short(exc)}") from None
-    lines = []
-    if isinstance(root, yaml.MappingNode):
-        for key, value in root.value:
-            if key.value == "templates" and isinstance(value, yaml.SequenceNode):
-                lines = [item.start_mark.line + 1 for item in value.value]
-    return spec, lines
-
-
-def _load_file(path: Path) -> list[Template]:
-    spec, lines = _read_yaml(path)
+    if alias is not None:
+        raise TemplateError(f"line {alias.start_mark.line + 1}: a YAML alias (*name); template files may not "
+                            "use anchors and aliases, write the text out instead.")
     if not isinstance(spec, dict) or not {"task", "fields", "templates"} <= set(spec):
         raise TemplateError("needs the keys task, fields and templates (see data/templates/README.md).")
+    # the line of each entry under templates: (for error messages)
+    entries = [v.value for k, v in root.value if k.value == "templates" and isinstance(v, yaml.SequenceNode)]
+    lines = [entry.start_mark.line + 1 for entry in entries[-1]] if entries else []
     if spec["task"] != path.stem:
-        raise TemplateError(f"declares task {_quote(spec['task'])} but is named {path.name}; make them match")
+        raise TemplateError(f"declares task {_quote(spec['task'])}, but the file is named {path.name}; make "
+                            "them match.")
     fields = spec["fields"]
     if not (isinstance(fields, dict) and fields
             and all(isinstance(kind, str) and kind in _FIELD_TYPES for kind in fields.values())):
@@ -432,7 +417,7 @@ def _load_file(path: Path) -> list[Template]:
                 raise TemplateError(f"template name {template.name!r} appears twice; make the names unique.")
             _validate(template, dummy)
         except TemplateError as exc:
-            raise TemplateError(f"line {lines[index]}: {exc}") from exc
+            raise TemplateError(f"line {lines[index]}: {exc}" if index < len(lines) else str(exc)) from exc
         templates.append(template)
     if not templates:
         raise TemplateError("has no templates; add at least one under 'templates:'.")
@@ -484,8 +469,7 @@ def get_template(task: str, name: str) -> Template:
     """The template called ``name`` of ``task``."""
     by_name = {template.name: template for template in load_templates(task)}
     if name not in by_name:
-        close = difflib.get_close_matches(name, list(by_name), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = "".join(f" Did you mean {m!r}?" for m in difflib.get_close_matches(name, list(by_name), n=1))
         raise TemplateError(f"Task {task!r} has no template {name!r}.{hint} Its templates: "
                             f"{', '.join(by_name)}.")
     return by_name[name]
@@ -500,9 +484,8 @@ def held_out_template(task: str) -> Template:
     """The task's one held-out template: never trained on, used to test unseen phrasing."""
     held = [t for t in load_templates(task) if t.held_out]
     if len(held) != 1:
-        raise TemplateError(f"Task {task!r} must have exactly one template with 'held_out: true', found "
-                            f"{len(held)} ({', '.join(t.name for t in held) or 'none'}). Fix "
-                            f"{_template_file(task)}.")
+        raise TemplateError(f"Task {task!r} needs one template with 'held_out: true', not {len(held)} "
+                            f"({', '.join(t.name for t in held) or 'none'}); fix {_template_file(task)}.")
     return held[0]
 
 
@@ -511,7 +494,6 @@ def fingerprint(template: Template) -> str:
     return results.digest([f"{template.jinja}\x00{template.answer_choices or ''}"])
 
 
-# --- applying templates to data sets ----------------------------------------------------------------
 def assign_templates(n_rows: int, n_templates: int, seed: int = 42) -> np.ndarray:
     """Which template each row gets: each used n_rows/n_templates times (+-1), shuffled by ``seed``."""
     return np.random.default_rng(seed).permutation(np.arange(n_rows) % n_templates)
@@ -551,8 +533,6 @@ def render_few_shot(template: Template, shots: Sequence[Mapping], example: Mappi
         raise TemplateError(f"A few-shot exemplar is the query row itself (id={example['id']!r}); take shots "
                             "from the train split, never from the rows you evaluate.")
     if not isinstance(delimiter, str):
-        if not delimiter:
-            raise TemplateError("delimiter is an empty list; give a string or a non-empty list of strings.")
         delimiter = random.Random(seed).choice(list(delimiter))
     exemplars = ["\n".join(template.render(shot)) for shot in shots]
     source, target = template.render(example) if with_target else (template.render_source(example), None)
