@@ -1,7 +1,7 @@
-"""FLAN-style training mixtures (lesson 05): several tasks, several templates each, zero- and few-shot.
-Tasks mix in proportion to their size, each counted with at most ``cap`` examples, and the target task gets
-a set share (:class:`MixtureSpec`). Lesson 05 builds its mixtures in cells from this module's parts;
-:func:`build_mixture` is the same recipe as a function (a test checks they agree)."""
+"""FLAN-style training mixtures (lesson 05): several tasks and templates, zero- and few-shot. Tasks mix by
+size (each counted up to ``cap`` examples) and the target task gets a set share (:class:`MixtureSpec`).
+Lesson 05 builds its mixtures in cells from these parts; :func:`build_mixture` is the same recipe as a
+function (a test checks they agree)."""
 
 from __future__ import annotations
 
@@ -112,8 +112,7 @@ def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec,
         source, target = template.render(row)
         fmt, shot_ids = ZERO_SHOT, []
         if position in few:
-            k = min(spec.max_shots, len(rows) - 1)
-            # k distinct rows other than the query: draw among the others, then skip over its index
+            k = min(spec.max_shots, len(rows) - 1)  # shots: k other rows, drawn skipping the query's index
             shots = [int(i) + (i >= int(index)) for i in rng.choice(len(rows) - 1, size=k, replace=False)]
             delimiter = SHOT_DELIMITERS[int(rng.integers(len(SHOT_DELIMITERS)))]
             for n_shots in range(k, 0, -1):  # drop shots until the prompt fits the model
@@ -156,8 +155,7 @@ def build_mixture(profile: Profile, spec: MixtureSpec | None = None, n_examples:
     count_tokens = count_tokens or token_counter(profile)
     rates = spec.rates({task: len(splits[task]) for task in spec.tasks})
     counts = allocate(budget_examples(profile) if n_examples is None else n_examples, rates)
-    rng = np.random.default_rng(spec.seed)
-    examples = []
+    rng, examples = np.random.default_rng(spec.seed), []
     for task in spec.tasks:
         rows = splits[task]
         indices = sample_rows(len(rows), counts[task], rng)
@@ -187,20 +185,18 @@ def multitask_section(board: pd.DataFrame, mixture, spec: MixtureSpec, replay_ra
                       ) -> dict:
     """Lesson 05's ``multitask`` section of metrics.json (from its scoreboard, ``mixture`` and ``spec``)."""
     retention, gap = forgetting.retention_table(board).loc["multitask", ["probe_retention", "target_gap"]]
-
-    def scores(model: str) -> dict:
-        return {"target": forgetting.target_measures(board, model),
-                "probes": {probe: board.loc[model, probe] for probe in PROBES},
-                "probe_average": board.loc[model, "probe_average"]}
-
-    multitask = scores("multitask")  # its target measures gain the held-out template's score:
+    scores = {model: {"target": forgetting.target_measures(board, model),
+                      "probes": {probe: board.loc[model, probe] for probe in PROBES},
+                      "probe_average": board.loc[model, "probe_average"]}
+              for model in ["multitask", *(f"replay_{ratio:.0%}" for ratio in replay_ratios)]}
+    multitask = scores["multitask"]  # its target measures gain the held-out template's score:
     multitask["target"]["held_out_template_rouge1"] = board.loc["multitask", "target_held_out"]
     return {
         **multitask, "target_gap_to_single_task_full": gap,
         **({"probe_retention": retention} if pd.notna(retention) else {}),
         "held_out_template": {"template": templates.held_out_template(TARGET_TASK).name,
                               **board["target_held_out"].to_dict()},
-        "replay": {f"{ratio:.0%}".replace("%", "pct"): {"ratio": ratio, **scores(f"replay_{ratio:.0%}")}
+        "replay": {f"{ratio:.0%}".replace("%", "pct"): {"ratio": ratio, **scores[f"replay_{ratio:.0%}"]}
                    for ratio in replay_ratios},
         "mixture": {"n_examples": len(mixture), "target_share": spec.target_share, "cap": spec.cap,
                     "few_shot_share": spec.few_shot_share, "max_shots": spec.max_shots,
@@ -215,6 +211,5 @@ def run_name(method: str = "full") -> str:
 
 
 def multitask_run(profile: Profile) -> training.TrainedRun:
-    """Full fine-tuning on the mixture with the single-task runs' base and budget (or the cached run), without
-    validation along training: lesson 05 scores the finished model on every task."""
+    """Full fine-tuning on the mixture, with the single-task runs' base and budget (or the cached run)."""
     return training.train(run_name("full"), "full", build_mixture(profile), profile)
