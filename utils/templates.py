@@ -465,9 +465,9 @@ def _validate(template: Template, dummy: dict) -> None:
         raise TemplateError(f"{exc} (found on a dummy row built from the file's 'fields:')") from exc
 
 
-def get_template(task: str, name: str) -> Template:
-    """The template called ``name`` of ``task``."""
-    by_name = {template.name: template for template in load_templates(task)}
+def get_template(task: str, name: str, directory: str | Path | None = None) -> Template:
+    """The template called ``name`` of ``task`` (from ``directory`` as in :func:`load_templates`)."""
+    by_name = {template.name: template for template in load_templates(task, directory)}
     if name not in by_name:
         hint = "".join(f" Did you mean {m!r}?" for m in difflib.get_close_matches(name, list(by_name), n=1))
         raise TemplateError(f"Task {task!r} has no template {name!r}.{hint} Its templates: "
