@@ -4,7 +4,6 @@ shots come from the train split only (:func:`check_shots`), every prompt is meas
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -17,8 +16,6 @@ from utils.scoring import EVAL_TEMPLATE
 
 #: Prompt styles, from least to most help: the dialogue alone, the evaluation template, then solved examples.
 STYLES = ("no_instruction", "zero_shot", "one_shot", "few_shot")
-#: The course's evaluation template for the target task (the reference lab's prompt), read when called.
-eval_template = functools.partial(templates.get_template, TARGET_TASK, EVAL_TEMPLATE)
 
 
 class ShotLeakError(ValueError):
@@ -37,14 +34,18 @@ def pick_shots(train, k: int, seed: int = 42, test=None, tokenizer=None, max_tok
         lengths = np.asarray(evaluation.prompt_lengths(tokenizer, [shot_text(r, template) for r in train]))
         candidates = candidates[lengths <= max_tokens]
     if not 0 <= k <= len(candidates):
-        within = f" with at most {max_tokens} tokens" if max_tokens is not None else ""
-        raise ValueError(f"k={k} shots asked for, but the train split has {len(candidates)} rows{within}; "
-                         f"use 0 <= k <= {len(candidates)}" + (" or a larger max_tokens" if within else ""))
+        within = f" with at most {max_tokens} tokens (or raise max_tokens)" if max_tokens is not None else ""
+        raise ValueError(f"k={k}: use 0 <= k <= {len(candidates)}, the number of train rows{within}.")
     chosen = np.random.default_rng(seed).choice(candidates, size=k, replace=False)
     shots = [dict(train[int(i)]) for i in sorted(chosen)]
     if test is not None:
         check_shots(shots, test)
     return shots
+
+
+def eval_template() -> templates.Template:
+    """The course's evaluation template for the target task (the reference lab's prompt)."""
+    return templates.get_template(TARGET_TASK, EVAL_TEMPLATE)
 
 
 def shot_text(shot: Mapping, template: templates.Template | None = None) -> str:
@@ -187,8 +188,7 @@ def score_prompts(model, tokenizer, prompts: pd.DataFrame, test, profile: Profil
 def templates_section(validation_scores: pd.DataFrame, test_scores: pd.DataFrame, paired: Mapping, *,
                       best: str, worst: str, held_out: str, n_validation_dialogues: int,
                       n_test_dialogues: int, n_training_templates: int) -> dict:
-    """Lesson 02's ``templates`` section of metrics.json: each template's validation scores, and the ``best``
-    and ``worst`` (chosen on validation) measured on test with their ``paired`` bootstrap."""
+    """Lesson 02's ``templates`` section of metrics.json: scores on validation, best and worst on test."""
     keys = ("rouge1", "rouge1_ci_low", "rouge1_ci_high", "fact_recall", "grounding")
     validation, on_test = (s.set_index("template")["rouge1"] for s in (validation_scores, test_scores))
     return {
