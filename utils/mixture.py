@@ -1,9 +1,7 @@
-"""FLAN-style training mixtures (lesson 05): several tasks, several templates each, zero- and few-shot.
-
-Tasks mix in proportion to their size, each counted with at most ``cap`` examples, and the new (target) task
-gets a set share (:class:`MixtureSpec`). Lesson 05 builds its mixtures in cells from this module's parts;
-:func:`build_mixture` is the same recipe as a function (a test checks they agree), for use outside a lesson.
-"""
+"""FLAN-style training mixtures (lesson 05): several tasks and templates, zero- and few-shot. Tasks mix by
+size (each counted up to ``cap`` examples) and the target task gets a set share (:class:`MixtureSpec`).
+Lesson 05 builds its mixtures in cells from these parts; :func:`build_mixture` is the same recipe as a
+function (a test checks they agree)."""
 
 from __future__ import annotations
 
@@ -17,9 +15,8 @@ from datasets import Dataset, Features, List, Value
 
 from utils import data, forgetting, modeling, templates, training
 from utils.config import Profile
-from utils.data import PROBES
+from utils.data import PROBES, TARGET_TASK
 
-_TARGET_TASK = data.TARGET_TASK
 ZERO_SHOT, FEW_SHOT = "zero_shot", "few_shot"
 #: The columns of every mixture: what each example is, where it comes from, and the text the model sees.
 COLUMNS = ("task", "template", "format", "n_shots", "row_id", "shot_ids", "source", "target")
@@ -36,7 +33,7 @@ class MixtureError(ValueError):
 class MixtureSpec:
     """What goes into a FLAN-style mixture."""
 
-    tasks: tuple[str, ...] = (_TARGET_TASK, *PROBES)
+    tasks: tuple[str, ...] = (TARGET_TASK, *PROBES)
     cap: int | None = 3000  # a task counts with at most this many examples in the rates (None: no cap)
     few_shot_share: float = 0.2  # share of each task's examples given exemplars (at most max_shots that fit)
     max_shots: int = 2
@@ -52,32 +49,28 @@ class MixtureSpec:
         if not 0 <= self.few_shot_share <= 1:
             raise MixtureError(f"few_shot_share={self.few_shot_share} must be a share in [0, 1], e.g. 0.2.")
         if self.max_shots < 1 and self.few_shot_share > 0:
-            raise MixtureError("max_shots must be at least 1 when few_shot_share > 0 "
-                               "(or set few_shot_share=0).")
+            raise MixtureError("max_shots must be at least 1 when few_shot_share > 0 (or few_shot_share=0).")
         if self.target_share is not None and not 0 < self.target_share < 1:
-            raise MixtureError(f"target_share={self.target_share} must be a share in (0, 1), e.g. 0.6 "
-                               "(or None to mix the target task by its size).")
+            raise MixtureError(f"target_share={self.target_share} must be a share in (0, 1), e.g. 0.6 (or "
+                               "None to mix the target task by its size).")
 
     def rates(self, sizes: Mapping[str, int]) -> dict[str, float]:
         """Each task's mixing rate, from the tasks' train sizes (see :func:`mixing_rates`)."""
-        weighted = self.target_share is not None and _TARGET_TASK in sizes and len(sizes) > 1
-        return mixing_rates(sizes, self.cap, {_TARGET_TASK: self.target_share} if weighted else None)
+        weighted = self.target_share is not None and TARGET_TASK in sizes and len(sizes) > 1
+        return mixing_rates(sizes, self.cap, {TARGET_TASK: self.target_share} if weighted else None)
 
 
-# --- mixing rates -------------------------------------------------------------------------------------
 def mixing_rates(sizes: Mapping[str, int], cap: int | None = None,
                  fixed: Mapping[str, float] | None = None) -> dict[str, float]:
     """Examples-proportional rates, ``min(size, cap) / sum of min(size, cap)``; the tasks in ``fixed`` get
     their set rate instead, and the others share what is left."""
-    bad = {task: n for task, n in sizes.items() if n < 1}
-    if not sizes or bad:
+    if not sizes or min(sizes.values()) < 1:
         raise MixtureError(f"Every task needs at least one training example; got sizes {dict(sizes)}.")
     if cap is not None and cap < 1:
         raise MixtureError(f"cap={cap} must be a positive number of examples (or None for no cap).")
     fixed = dict(fixed or {})
-    unknown = set(fixed) - set(sizes)
     rest = 1.0 - sum(fixed.values())
-    if (unknown or any(not 0 < rate <= 1 for rate in fixed.values()) or rest < 0
+    if (set(fixed) - set(sizes) or any(not 0 < rate <= 1 for rate in fixed.values()) or rest < 0
             or (rest > 0) != (len(fixed) < len(sizes))):
         raise MixtureError(f"Fixed rates {fixed} must be shares of tasks among {sorted(sizes)}, in (0, 1], "
                            "summing to at most 1 (exactly 1 when every task has one).")
@@ -100,10 +93,8 @@ def allocate(n_examples: int, rates: Mapping[str, float]) -> dict[str, int]:
 
 def sample_rows(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` row indices out of ``n_rows``: without repeats while possible, then whole extra passes."""
-    if n == 0:
-        return np.zeros(0, dtype=int)
-    passes = [rng.permutation(n_rows) for _ in range(math.ceil(n / n_rows))]
-    return np.concatenate(passes)[:n]
+    passes = [rng.permutation(n_rows) for _ in range(math.ceil(n / n_rows))] if n else []
+    return np.concatenate([np.zeros(0, dtype=int), *passes])[:n]
 
 
 def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec,
@@ -121,8 +112,7 @@ def render_examples(task: str, rows, indices: Sequence[int], spec: MixtureSpec,
         source, target = template.render(row)
         fmt, shot_ids = ZERO_SHOT, []
         if position in few:
-            k = min(spec.max_shots, len(rows) - 1)
-            # k distinct rows other than the query: draw among the others, then skip over its index
+            k = min(spec.max_shots, len(rows) - 1)  # shots: k other rows, drawn skipping the query's index
             shots = [int(i) + (i >= int(index)) for i in rng.choice(len(rows) - 1, size=k, replace=False)]
             delimiter = SHOT_DELIMITERS[int(rng.integers(len(SHOT_DELIMITERS)))]
             for n_shots in range(k, 0, -1):  # drop shots until the prompt fits the model
@@ -144,14 +134,13 @@ def token_counter(profile: Profile) -> Callable[[str], int]:
 
 def task_train_split(task: str, profile: Profile):
     """The train split of the target task or of a probe task."""
-    if task == _TARGET_TASK:
+    if task == TARGET_TASK:
         return data.load_target(profile)["train"]
     if task in data.probe_names():
         return data.load_probe(task, profile)["train"]
-    raise MixtureError(f"Unknown task {task!r}; mixtures use {_TARGET_TASK!r} and the probe tasks {PROBES}.")
+    raise MixtureError(f"Unknown task {task!r}; mixtures use {TARGET_TASK!r} and the probe tasks {PROBES}.")
 
 
-# --- the mixtures -------------------------------------------------------------------------------------
 def budget_examples(profile: Profile, steps: int | None = None) -> int:
     """Examples seen by a run of ``steps`` (default: the profile's budget): ``steps x batch_size``."""
     return (profile.train_steps if steps is None else steps) * profile.batch_size
@@ -159,23 +148,19 @@ def budget_examples(profile: Profile, steps: int | None = None) -> int:
 
 def build_mixture(profile: Profile, spec: MixtureSpec | None = None, n_examples: int | None = None,
                   count_tokens: Callable[[str], int] | None = None, splits: Mapping | None = None) -> Dataset:
-    """The FLAN-style multi-task mixture: ``n_examples`` prompt/target pairs (default: the budget's worth).
-
-    ``splits`` (task -> rows) replaces the data on disk, ``count_tokens`` the profile's tokenizer (for tests).
-    """
+    """The FLAN-style multi-task mixture: ``n_examples`` prompt/target pairs (default: the budget's worth);
+    ``splits`` (task -> rows) replaces the data on disk and ``count_tokens`` the tokenizer (for tests)."""
     spec = spec or MixtureSpec(seed=profile.seed)
     splits = splits or {task: task_train_split(task, profile) for task in spec.tasks}
     count_tokens = count_tokens or token_counter(profile)
     rates = spec.rates({task: len(splits[task]) for task in spec.tasks})
     counts = allocate(budget_examples(profile) if n_examples is None else n_examples, rates)
-    rng = np.random.default_rng(spec.seed)
-    examples = []
+    rng, examples = np.random.default_rng(spec.seed), []
     for task in spec.tasks:
         rows = splits[task]
         indices = sample_rows(len(rows), counts[task], rng)
         examples += render_examples(task, rows, indices, spec, count_tokens, profile.max_source_length, rng)
-    columns = {name: [example[name] for example in examples] for name in COLUMNS}
-    dataset = Dataset.from_dict(columns, features=FEATURES)
+    dataset = Dataset.from_dict({name: [e[name] for e in examples] for name in COLUMNS}, features=FEATURES)
     return dataset.shuffle(seed=spec.seed).flatten_indices()  # so tasks interleave
 
 
@@ -188,9 +173,7 @@ def first_example(mixture, fmt: str, task: str) -> dict | None:
 def composition(mixture) -> pd.DataFrame:
     """How a mixture is made: examples per task and format, each task's share, and its templates used."""
     frame = mixture.select_columns(["task", "format", "template"]).to_pandas()
-    table = frame.pivot_table(index="task", columns="format", values="template", aggfunc="count",
-                              fill_value=0)
-    table = table.reindex(columns=[ZERO_SHOT, FEW_SHOT], fill_value=0)
+    table = pd.crosstab(frame["task"], frame["format"]).reindex(columns=[ZERO_SHOT, FEW_SHOT], fill_value=0)
     table["total"] = table.sum(axis=1)
     table["share"] = table["total"] / table["total"].sum()
     table["templates"] = frame.groupby("task")["template"].nunique()
@@ -200,24 +183,20 @@ def composition(mixture) -> pd.DataFrame:
 
 def multitask_section(board: pd.DataFrame, mixture, spec: MixtureSpec, replay_ratios: Sequence[float]
                       ) -> dict:
-    """Lesson 05's ``multitask`` section of metrics.json, from its :func:`utils.forgetting.scoreboard` and the
-    ``mixture`` built from ``spec``."""
+    """Lesson 05's ``multitask`` section of metrics.json (from its scoreboard, ``mixture`` and ``spec``)."""
     retention, gap = forgetting.retention_table(board).loc["multitask", ["probe_retention", "target_gap"]]
-
-    def scores(model: str) -> dict:
-        return {"target": forgetting.target_measures(board, model),
-                "probes": {probe: board.loc[model, probe] for probe in PROBES},
-                "probe_average": board.loc[model, "probe_average"]}
-
-    multitask = scores("multitask")
+    scores = {model: {"target": forgetting.target_measures(board, model),
+                      "probes": {probe: board.loc[model, probe] for probe in PROBES},
+                      "probe_average": board.loc[model, "probe_average"]}
+              for model in ["multitask", *(f"replay_{ratio:.0%}" for ratio in replay_ratios)]}
+    multitask = scores["multitask"]  # its target measures gain the held-out template's score:
+    multitask["target"]["held_out_template_rouge1"] = board.loc["multitask", "target_held_out"]
     return {
-        **multitask,  # its target measures (rouge1, fact_recall, grounding) gain the held-out template's score:
-        "target": {**multitask["target"], "held_out_template_rouge1": board.loc["multitask", "target_held_out"]},
-        "target_gap_to_single_task_full": gap,
+        **multitask, "target_gap_to_single_task_full": gap,
         **({"probe_retention": retention} if pd.notna(retention) else {}),
-        "held_out_template": {"template": templates.held_out_template(_TARGET_TASK).name,
+        "held_out_template": {"template": templates.held_out_template(TARGET_TASK).name,
                               **board["target_held_out"].to_dict()},
-        "replay": {f"{ratio:.0%}".replace("%", "pct"): {"ratio": ratio, **scores(f"replay_{ratio:.0%}")}
+        "replay": {f"{ratio:.0%}".replace("%", "pct"): {"ratio": ratio, **scores[f"replay_{ratio:.0%}"]}
                    for ratio in replay_ratios},
         "mixture": {"n_examples": len(mixture), "target_share": spec.target_share, "cap": spec.cap,
                     "few_shot_share": spec.few_shot_share, "max_shots": spec.max_shots,
@@ -226,15 +205,11 @@ def multitask_section(board: pd.DataFrame, mixture, spec: MixtureSpec, replay_ra
     }
 
 
-# --- training runs ------------------------------------------------------------------------------------
 def run_name(method: str = "full") -> str:
     """The name of a multi-task run (lesson 05's trainer cell writes the same; a test checks it)."""
     return f"multitask_{method}"
 
 
-def multitask_run(profile: Profile, spec: MixtureSpec | None = None,
-                  force: bool = False) -> training.TrainedRun:
-    """Full fine-tuning on the FLAN-style mixture, with the single-task runs' base and budget; or the cached
-    run. No validation along training: lesson 05 scores the finished model on every task."""
-    mixture = build_mixture(profile, spec)
-    return training.train(run_name("full"), "full", mixture, profile, force=force)
+def multitask_run(profile: Profile) -> training.TrainedRun:
+    """Full fine-tuning on the mixture, with the single-task runs' base and budget (or the cached run)."""
+    return training.train(run_name("full"), "full", build_mixture(profile), profile)
