@@ -1,9 +1,6 @@
-"""The instruction fine-tuning course's shared library: notebooks import from here.
-
-Each module does one job, and imports run one way (tests/test_architecture.py checks it). ``utils/world/``
-holds the offline world's build tools (``make data``, ``make model``), which no lesson module imports.
-Importing ``utils`` prepares the Hugging Face libraries for ``$COURSE_PROFILE`` before any of them loads.
-"""
+"""The course's shared library, one module per concern (README.md's map); ``utils/world/`` holds the offline
+world's build tools (``make data``, ``make model``). Importing ``utils`` prepares the Hugging Face libraries for
+``$COURSE_PROFILE`` before any of them loads."""
 
 import getpass
 import os

@@ -1,7 +1,6 @@
-"""Profiles, paths and seeds: the one place where the course's worlds differ.
+"""Profiles, paths, seeds and Hub access: the one place where the course's worlds differ.
 
-A *profile* names the model, the data and the budgets (the code path is the same for all of them); choose one
-with the environment variable ``COURSE_PROFILE`` (``tiny`` by default).
+A *profile* names the model, the data and the budgets (never the code path); ``COURSE_PROFILE`` picks it.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 
 
 def shown_path(path: str | Path) -> str:
-    """``path`` relative to the course folder, ``$COURSE_RESULTS_DIR`` or ``~``, so a screen shows no absolute
-    path of the machine that ran the course; anything else (a Hub id included) as it is."""
+    """``path`` relative to the course folder, ``$COURSE_RESULTS_DIR`` or ``~``: no machine path shown."""
     text, results = str(path), os.environ.get("COURSE_RESULTS_DIR")
     if not Path(text).is_absolute():
         return text
@@ -147,8 +145,7 @@ _KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COU
 
 
 def check_setting(name: str, value, low, high, kind: type = int):
-    """``value`` if it is a ``kind`` (int or float) in ``[low, high]``, else a :class:`SettingError`;
-    ``low`` is exclusive for floats (a rate of 0 learns nothing)."""
+    """``value`` if a ``kind`` in ``[low, high]`` (``low`` excluded for floats), else an error."""
     if kind is int:
         ok = isinstance(value, numbers.Integral) and low <= value <= high
         valid = f"a whole number from {low:,} to {high:,}"
@@ -192,8 +189,7 @@ def resolve_path_variables(environ=None, cwd: str | Path | None = None) -> None:
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """The active profile (``name``, else ``$COURSE_PROFILE``, else ``tiny``), with the environment's
-    overrides (:data:`OVERRIDES`, ``COURSE_MODEL``, ``COURSE_BUDGET``) checked and applied."""
+    """Profile ``name`` (else ``$COURSE_PROFILE``, else ``tiny``) with the environment's overrides."""
     name = (name or os.environ.get("COURSE_PROFILE") or "tiny").strip()
     if name not in PROFILES:
         raise ProfileError(f"Unknown course profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
@@ -226,7 +222,7 @@ def named_budget(profile: Profile, budget: str | None) -> dict:
 
 def set_seed(seed: int = 42) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) so a run can be repeated."""
-    import transformers
+    import transformers  # imported late: importing utils must not load torch
 
     transformers.set_seed(seed)
 
@@ -253,8 +249,7 @@ class HubUnavailableError(RuntimeError):
     """The Hub is unreachable and the requested files are not in the local cache."""
 
 
-def is_local(name_or_path: str) -> bool:
-    """True when ``name_or_path`` is a folder on disk rather than a Hub id."""
+def is_local(name_or_path: str) -> bool:  # a folder on disk rather than a Hub id
     return Path(name_or_path).expanduser().exists()
 
 
@@ -299,6 +294,5 @@ def use_hub(what: str, library_offline: bool) -> bool:
     return False
 
 
-def unavailable(what: str, error: Exception) -> HubUnavailableError:
-    """The error to raise when ``what`` could not be loaded from the Hub or the cache."""
+def unavailable(what: str, error: Exception) -> HubUnavailableError:  # neither from the Hub nor the cache
     return HubUnavailableError(f"Could not load {what!r}: {error.__class__.__name__}. {_ADVICE}")

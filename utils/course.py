@@ -1,9 +1,8 @@
-"""Run the whole course headlessly: ``python -m utils.course run`` (what ``make course`` calls).
+"""Run the whole course headlessly (``python -m utils.course run``: ``make course``); also ``report``,
+``check`` (the course targets), ``compare`` (two runs' metrics) and ``slides`` (offline, of a finished run).
 
-Each notebook runs in order in a fresh kernel, in ``notebooks/``; the first failing one stops the run.
-``results/<profile>/`` then holds the executed notebooks, ``metrics.json``, ``timings.json`` and
-``report.md``; a whole run ends by checking the profile's course targets. Also: ``report``, ``check``,
-``compare`` and ``slides``.
+Each notebook runs in order in a fresh kernel; the first failing one stops the run. ``results/<profile>/``
+then holds the executed notebooks, ``metrics.json``, ``timings.json`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -92,7 +91,7 @@ def execute_notebook(path: Path, out_dir: Path) -> float:
 
 
 def _kernel_log(path: Path):
-    """A log file to write to (as a context manager); nowhere when its folder cannot be written."""
+    """A log file to write to (a context manager); nowhere when its folder cannot be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return open(path, "w", encoding="utf-8")  # noqa: SIM115 (the caller closes it)
@@ -129,11 +128,10 @@ def _noting_interrupts():
         signal.signal(signal.SIGINT, previous)
 
 
-#: Runs that lessons share beyond one lesson's time budget: lesson 04's learning-rate grid (LoRA at full
-#: fine-tuning's rate, also lesson 03's exercise 3; full at LoRA's). A course run trains them first.
+#: Runs beyond one lesson's time budget, trained first by a course run that includes a lesson using them (03's
+#: exercise 3, 04's learning-rate grid): LoRA at full fine-tuning's rate, full at LoRA's.
 SHARED_RUNS = (("lora", "lr_full"), ("full", "lr_lora"))
 SHARED_RUNS_STEP = "shared runs (lesson 04's learning-rate grid)"
-#: The lessons that use :data:`SHARED_RUNS`: a course run that includes one of them trains the runs first.
 _SHARED_RUNS_BEFORE = ("03_", "04_")
 
 
@@ -211,8 +209,7 @@ def peak_child_memory_mb() -> float | None:
 
 
 def peak_memory_text() -> str:
-    peak = peak_child_memory_mb()
-    return "not measured on this platform" if peak is None else f"{peak:.0f} MB"
+    return "not measured on this platform" if (peak := peak_child_memory_mb()) is None else f"{peak:.0f} MB"
 
 
 def _fmt(value) -> str:
@@ -246,13 +243,11 @@ def _write_report(profile_name: str | None) -> Path:
     return atomic_write_text(profile.results_dir / "report.md", "\n".join(lines))
 
 
-#: The headline's measures of each summarizer (``-`` where a run did not record one).
 _HEADLINE_MEASURES = {"rouge1": "ROUGE-1", "fact_recall": "fact recall", "grounding": "grounding"}
 
 
 def _headline(metrics: dict) -> list[str]:
-    """The course's summary table on the target: each model, and the lead baselines (the first k utterances
-    of each dialogue) where lesson 01 measured them."""
+    """The summary table on the target: each model, and lesson 01's lead baselines (``-``: not run)."""
     zero_shot, single = metrics.get("zero_shot", {}), metrics.get("single_task", {})
     rows = [("base (zero-shot)", zero_shot)] if zero_shot else []
     rows += [(f"lead-{k} (first {f'{k} utterances' if k > 1 else 'utterance'})", zero_shot[f"lead_{k}"])
@@ -271,12 +266,11 @@ def _headline(metrics: dict) -> list[str]:
     return lines + [""]
 
 
-#: Metric keys that measure the machine, not the model (wall-clock times, throughput): never compared.
 _VOLATILE_KEY = re.compile(r"seconds|runtime|per_second|_time$|peak_memory")
 
 
 def _stable(metrics: dict) -> dict:
-    """``metrics`` without wall-clock measurements, for comparing two runs."""
+    """``metrics`` without what measures the machine, not the model (times, throughput, memory)."""
     return {key: _stable(value) if isinstance(value, dict) else value
             for key, value in metrics.items() if not _VOLATILE_KEY.search(key)}
 
@@ -359,9 +353,8 @@ _WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def mark_sections(notebook: nbformat.NotebookNode) -> int:
-    """Mark ``notebook``'s slides in place: the first cell and each markdown cell opening with ``##`` start a
-    slide, ``###`` a sub-slide. Widget outputs keep their text or HTML form only, or go (a saved widget needs
-    a kernel or a CDN). Returns the number of slides."""
+    """Mark slides in place (the first cell and each ``##`` cell a slide, ``###`` a sub-slide; widgets keep
+    their text or HTML form, as a saved widget needs a kernel or a CDN); the number of slides."""
     slides = 0
     for index, cell in enumerate(notebook.cells):
         source = cell.source.lstrip() if cell.cell_type == "markdown" else ""

@@ -1,8 +1,7 @@
 """Every task's data in any profile: the task registry, the loaders, test splits cut to the profile.
 
-Offline profiles (``tiny``, ``smoke``) read the JSONL files in ``data/`` (``make data``), checked first so a
-broken file gives an error naming the file and the line. ``full`` maps the Hub data sets to the same schemas
-(each :class:`Task`'s ``columns``), so the notebooks never see a difference.
+Offline profiles read the JSONL files in ``data/``, checked first (an error names the file and the line);
+``full`` maps the Hub data sets to the same schemas (each :class:`Task`'s ``columns``).
 """
 
 from __future__ import annotations
@@ -43,9 +42,8 @@ class DataError(ValueError):
 
 
 def read_jsonl(path: str | Path, columns: tuple[str, ...] = (), advice: str = _REGENERATE) -> list[dict]:
-    """The rows of a JSONL file, checked: every line a UTF-8 JSON object with ``columns``, each of them text
-    (a list of texts for :data:`_LIST_COLUMNS`), as a null, a number or a list would reach the prompts as
-    "None", "3" or "['a']". Errors name the file and line and end with ``advice``."""
+    """The rows of a JSONL file, each an object whose ``columns`` hold text (a null or a number would reach
+    the prompts as "None" or "3"); errors name the file and line and end with ``advice``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Data file {path} not found. {advice}")
@@ -104,7 +102,7 @@ def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:
 
 
 def _hub_error(hub_id: str, error: Exception, online: bool, verb: str) -> Exception:
-    """Without a connection, :func:`utils.config.unavailable`; else a wrong data set id, most likely."""
+    """Offline: :func:`utils.config.unavailable`; online: most likely a wrong data set id."""
     if not online or datasets.config.HF_HUB_OFFLINE:
         return config.unavailable(hub_id, error)
     return DataError(f"Could not {verb} {hub_id!r} from the Hub ({error}). Check the data set id in the "
@@ -201,8 +199,7 @@ def load_target(profile: Profile) -> DatasetDict:
     return ds
 
 
-def _first(ds: Dataset, n: int | None) -> Dataset:
-    """The first ``n`` rows of ``ds`` (all of them when ``n`` is None)."""
+def _first(ds: Dataset, n: int | None) -> Dataset:  # n None: all rows
     return ds.select(range(min(n, len(ds)))) if n else ds
 
 
@@ -228,8 +225,7 @@ def load_probe(name: str, profile: Profile) -> DatasetDict:
     source = probe_source(name, profile)
     if profile.offline or config.is_local(source):
         return load_local(source, _probe_task(name).columns)
-    # The loaders are part of the key, so that a test replacing them never gets another loader's rows; the
-    # DatasetDict is a copy, as callers may edit it.
+    # The loaders are in the cache key (a test may replace them); a copy, as callers may edit it.
     return DatasetDict(_hub_probe(name, source, profile.seed, load_hub, _load_hub_head))
 
 
@@ -312,17 +308,9 @@ class Task:
         if self.hub_id is not None and self.hub_row is None:
             raise TaskError(f"Task {self.name!r}: a hub_id needs a hub_row (mapping a Hub row to columns).")
 
-    @property
-    def main_metric(self) -> str:  # f1, accuracy or rouge1
-        return _MAIN_METRIC[self.task_type]
-
-    @property
-    def has_labels(self) -> bool:  # answers from a fixed list (the share of valid labels is reported too)
-        return self.task_type == "classification"
-
-    @property
-    def template_file(self) -> Path:
-        return Path(self.templates_dir) / f"{self.name}.yaml"
+    main_metric = property(lambda self: _MAIN_METRIC[self.task_type])  # f1, accuracy or rouge1
+    has_labels = property(lambda self: self.task_type == "classification")  # answers from a fixed list
+    template_file = property(lambda self: Path(self.templates_dir) / f"{self.name}.yaml")
 
     def meta(self) -> dict:
         """What ``data/probes/<name>/meta.json`` records."""

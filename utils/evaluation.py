@@ -418,9 +418,8 @@ _ABBREVIATION_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|St)\.\s*$")
 
 
 def normalize(text: str) -> list[str]:
-    """The tokens facts are matched on: possessive ``'s``, thousands separators, zero cents and articles go,
-    times are written one way (``7 p.m.`` -> ``7 pm``), text is lowercased (``five`` stays a word) and split
-    into speaker tags, numbers (``$30``, ``7:30``, ``555-0123``) and words; other punctuation is dropped."""
+    """The tokens facts are matched on: lowercased speaker tags, numbers (``$30``, ``7:30``) and words, with no
+    possessive ``'s``, thousands separators, zero cents, articles or punctuation; times as ``7 pm``."""
     text = _POSSESSIVE.sub("", text.replace("\u2019", "'").replace("\u2018", "'"))
     text = _CENTS.sub(r"\1", _THOUSANDS.sub("", text))  # a time as "7 pm" or "7:30 pm":
     text = _TIME.sub(lambda m: f"{m[1]}{'' if m[2] in (None, '00') else ':' + m[2]} {m[3].lower()}m", text)

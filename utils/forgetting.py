@@ -247,9 +247,8 @@ def curve_forgetting(curve: pd.DataFrame, probes: Sequence[str] = PROBES) -> pd.
 
 
 def forgetting_metrics(results: Mapping[str, Mapping[str, dict]]) -> dict:
-    """metrics.json's ``forgetting``: main scores ``<probe>.<model>`` (``<probe>.valid_label_share.<model>``
-    for label probes), ``average.<model>`` and its drop from ``base`` (``average_drop``;
-    ``average_relative_drop`` unless the base average is 0)."""
+    """metrics.json's ``forgetting``: ``<probe>.<model>`` (and ``valid_label_share`` for label probes),
+    ``average.<model>``, ``average_drop`` from ``base`` and ``average_relative_drop`` (base average not 0)."""
     section: dict = {}
     for probe in results["base"]:
         section[probe] = {name: by_probe[probe]["main"] for name, by_probe in results.items()}

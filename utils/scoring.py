@@ -47,8 +47,7 @@ def evaluate_summarization(model, tokenizer, profile: Profile, template_name: st
 
 def score_outputs(predictions: Sequence[str], test, profile: Profile) -> tuple[dict, pd.DataFrame]:
     """Summaries of the grouped ``test`` dialogues scored (ROUGE against all references, fact measures, 95%
-    intervals) and a table: ``id``, ``dialogue``, ``prediction``, ``references``, per-example ROUGE,
-    ``grounding`` and, where ``test`` records facts, ``facts`` and ``fact_recall``."""
+    intervals), and per example: ``prediction``, ``references``, ROUGE, ``grounding``, ``fact_recall``."""
     facts = test["facts"] if "facts" in test.column_names else None
     rouge = evaluation.rouge_per_example(predictions, test["references"])
     scores = evaluation.rouge_summary(rouge, predictions, seed=profile.seed)

@@ -196,9 +196,8 @@ def is_finished(folder: str | Path) -> bool:
 
 
 def _prepare_folder(folder: Path, force: bool, main: bool) -> tuple[Path | None, float]:
-    """The checkpoint to resume from (or None) and the training seconds before it. The main process marks the
-    folder (checked by :func:`check_output`) as the course's and deletes the checkpoints after that one, and
-    with ``force`` all the course wrote there, nothing else."""
+    """The checkpoint to resume from (or None) and the seconds before it; the main process marks the folder as
+    the course's and deletes later checkpoints (with ``force``: all the course wrote there, nothing else)."""
     resume = None if force else last_checkpoint(folder)
     if main:
         stale = [path for step, path in checkpoints(folder) if resume is None or step > _step(resume)]
@@ -308,9 +307,8 @@ def validation_rouge(prediction, tokenizer) -> dict[str, float]:
 
 
 class _CheckpointUpkeep(TrainerCallback):
-    """Counts training seconds across interruptions (every checkpoint records the total so far), and keeps the
-    optimizer state in the newest checkpoint only: a third of the disk a run needs (FLAN-T5-base: 1 GB of
-    weights, 2 GB of AdamW moments). A resume from an older checkpoint restarts AdamW there."""
+    """Counts training seconds across interruptions (each checkpoint records the total), and keeps AdamW's
+    state in the newest checkpoint only: a third of the disk (FLAN-T5-base: 1 GB weights, 2 GB moments)."""
 
     def __init__(self, already: float = 0.0):
         self.already = already
@@ -391,8 +389,7 @@ def checkpoints(path: str | Path) -> list[tuple[int, Path]]:
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
-    """The latest *complete* checkpoint of a run, or None (one without a readable ``trainer_state.json``,
-    which the trainer writes last, was cut short)."""
+    """The latest checkpoint with a readable ``trainer_state.json`` (written last: complete), or None."""
     return next((folder for _, folder in reversed(checkpoints(path))
                  if read_json_object(folder / "trainer_state.json") is not None), None)
 
@@ -564,8 +561,7 @@ def _step(checkpoint: Path) -> int:
 
 
 def _restore_finished(trainer, checkpoint: Path) -> None:
-    """Put ``trainer`` back as it ended at ``checkpoint`` (the last step), closing its log as ``train()``
-    does: ``train_loss`` is the mean of the logged losses over the steps each covers."""
+    """Put ``trainer`` back as it ended at its last ``checkpoint``, closing the log as ``train()`` does."""
     trainer._load_from_checkpoint(str(checkpoint))
     state = trainer.state = transformers.TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
     logged, covered, total = [e for e in state.log_history if "loss" in e], 0, 0.0
