@@ -223,10 +223,10 @@ def test_defaults_are_the_committed_builds_settings(build_info):
     committed = build_info["config"]
     assert {name: defaults[name] for name in committed} == committed
     off = {"embedding_lr_scale": 1.0, "pretrain_curriculum_steps": 0, "pretrain_recall_share": 0.0,
-           "output_layer_init": "normal"}
+           "output_layer_init": "normal", "copy_stage_steps": ""}
     assert {name: defaults[name] for name in defaults.keys() - committed.keys()}.items() >= off.items()
     for name in defaults.keys() - committed.keys() - off.keys():  # settings of a knob that is off
-        assert name in ("pretrain_short_tokens", "recall_cue_tokens", "recall_answer_tokens"), name
+        assert name in ("pretrain_short_tokens", "recall_cue_tokens", "recall_answer_tokens", "copy_stage_batch_size"), name
 
 
 def _pieces_tokenizer():
@@ -294,6 +294,58 @@ def test_card_describes_curriculum_and_recall_only_when_the_build_used_them(buil
     assert "the first 800 steps see windows of at most 16 tokens" in card and "25% of the examples ask for recall" in card
     in_place = used | {"config": used["config"] | {"recall_cue_tokens": 0}}
     assert "with a marker inserted" in tiny_flan.model_card(in_place)
+
+
+def test_copy_stage_plan_reads_runs_and_schedules():
+    assert tiny_flan.copy_stage_plan("") == []
+    assert tiny_flan.copy_stage_plan("1250@12+1000@40,500@128") == [[(1250, 12), (1000, 40)], [(500, 128)]]
+    for bad in ("12", "0@12", "5@2", "a@b"):
+        with pytest.raises(ValueError, match="copy_stage_steps"):
+            tiny_flan.copy_stage_plan(bad)
+
+
+def test_copy_stage_recalls_random_ids_with_the_marker_in_place_window_by_window():
+    tokenizer = _pieces_tokenizer()
+    marker, first_sentinel = tiny_flan.sentinel_ids(tokenizer)[-1], len(tokenizer) - tiny_flan.N_SENTINELS
+    collator = tiny_flan.RandomRecallCollator(tokenizer, 7, [(2, 6), (1, 10)])
+    for step, window in enumerate((6, 6, 10, 10)):  # past the plan: its last window
+        batch = collator([{}] * 5)
+        assert batch["input_ids"].shape == (5, window + 2)  # the ids, the marker, </s>
+        for inputs, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True):
+            at = inputs.index(marker)
+            ids = inputs[:at] + inputs[at + 1:-1]
+            assert inputs[-1] == 1 and len(ids) == window and labels == [*ids[at:at + 2], 1], step
+            assert all(len(tiny_flan.SPECIAL_TOKENS) <= i < first_sentinel for i in ids)  # no special id, no sentinel
+    first, again = (tiny_flan.RandomRecallCollator(tokenizer, 7, [(2, 6)])([{}] * 5) for _ in range(2))
+    assert all(torch.equal(first[key], again[key]) for key in first)  # the same batches from the same seed
+
+
+def test_copy_stage_trains_reproducibly_and_is_off_by_default(build_info):
+    from utils.config import set_seed
+
+    tokenizer = _pieces_tokenizer()
+    quick = tiny_flan.BuildConfig.quick()
+    set_seed(quick.seed)
+    model = tiny_flan.make_model(tokenizer, quick)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert tiny_flan.copy_stage(model, tokenizer, quick) == []  # the default: no stage, no change
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    cfg = dataclasses.replace(quick, copy_stage_steps="2@6+1@10,2@12", copy_stage_batch_size=4)
+    states = []
+    for _ in range(2):
+        set_seed(cfg.seed)
+        model = tiny_flan.make_model(tokenizer, cfg)
+        log = tiny_flan.copy_stage(model, tokenizer, cfg)
+        assert [entry["step"] for entry in log] == [1, 2, 3, 1, 2]  # two schedules
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])  # byte-reproducible from the seed
+    assert not torch.equal(states[0]["shared.weight"], before["shared.weight"])
+    assert "copy stage" not in tiny_flan.model_card(build_info)
+    used = build_info | {"config": build_info["config"] | {"copy_stage_steps": "1250@12+1000@40,500@128",
+                                                           "copy_stage_batch_size": 64}}
+    card = tiny_flan.model_card(used)
+    assert "a copy stage: recall on sequences of random ids" in card
+    assert "1,250 steps on 12 ids, then 1,000 steps on 40 ids; then 500 steps on 128 ids" in card
 
 
 def test_tokenizer_training_follows_t5_layout():

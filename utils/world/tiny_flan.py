@@ -128,6 +128,14 @@ class BuildConfig:
     #: of 64, with a copy it did, as a tied model does; the output layer must map a piece's input embedding onto the
     #: piece's own row, which a copy gives every piece from the start.
     output_layer_init: str = "normal"
+    #: A copy stage before span corruption: recall on sequences of random ids (no text, so nothing to guess from), the
+    #: marker ``<extra_id_99>`` inserted before the ``recall_answer_tokens`` ids to copy, in batches of
+    #: ``copy_stage_batch_size`` at ``pretrain_lr``. The spec lists ``STEPS@WINDOW`` runs (sequences of WINDOW ids);
+    #: a comma starts a new learning-rate schedule (warm-up and decay), ``+`` goes on in the same one:
+    #: ``"1250@12+1000@40,500@128"`` is round 8's P7c then P9. Round 8: a T5 of this shape learns to copy from
+    #: random ids only from short contexts first (12, then 40, then 128). "": no copy stage (the committed build).
+    copy_stage_steps: str = ""
+    copy_stage_batch_size: int = 64
     # stage 2: FLAN-style instruction tuning
     tune_steps: int = 4000
     tune_batch_size: int = 16
@@ -539,6 +547,55 @@ def fast_embeddings_optimizer(trainer, scale: float):
                 for (is_fast, decays), params in groups.items()], **kwargs)
 
 
+def copy_stage_plan(spec: str) -> list[list[tuple[int, int]]]:
+    """``"1250@12+1000@40,500@128"`` -> ``[[(1250, 12), (1000, 40)], [(500, 128)]]``: per schedule, (steps, window)."""
+    try:
+        plan = [[(int(s), int(w)) for s, w in (part.split("@") for part in run.split("+"))]
+                for run in spec.replace(" ", "").split(",") if run]
+    except ValueError:
+        raise ValueError(f"copy_stage_steps={spec!r}: expected STEPS@WINDOW runs joined by '+' or ','") from None
+    if any(steps < 1 or window < 3 for run in plan for steps, window in run):
+        raise ValueError(f"copy_stage_steps={spec!r}: steps must be >= 1 and windows >= 3")
+    return plan
+
+
+class RandomRecallCollator:
+    """Batches for the copy stage: fresh sequences of random ids (no special token, no sentinel), each a recall
+    example with the marker in place (:func:`recall_example` with ``cue_tokens=0``); the window of each step's
+    sequences follows ``run`` (``(steps, window)`` pairs), one batch per step as for the curriculum."""
+
+    def __init__(self, tokenizer, seed: int, run: Sequence[tuple[int, int]], answer_tokens: int = 2):
+        self.rng = np.random.default_rng(seed)
+        self.low, self.high = len(SPECIAL_TOKENS), len(tokenizer) - N_SENTINELS
+        self.windows = [window for steps, window in run for _ in range(steps)]
+        self.marker, self.answer_tokens = sentinel_ids(tokenizer)[-1], answer_tokens
+        self.pad_id, self.eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+        self.batches = 0
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        window = self.windows[min(self.batches, len(self.windows) - 1)]
+        self.batches += 1
+        pairs = [recall_example(self.rng.integers(self.low, self.high, size=window).tolist(), self.rng, self.marker,
+                                self.eos_id, 0, self.answer_tokens) for _ in features]
+        inputs = _pad([p[0] for p in pairs], self.pad_id)
+        return {"input_ids": inputs, "attention_mask": (inputs != self.pad_id).long(),
+                "labels": _pad([p[1] for p in pairs], -100)}
+
+
+def copy_stage(model, tokenizer, cfg: BuildConfig) -> list[dict]:
+    """Before span corruption: recall on random ids (``BuildConfig.copy_stage_steps``); [] when off."""
+    from datasets import Dataset
+
+    history = []
+    for i, run in enumerate(copy_stage_plan(cfg.copy_stage_steps)):
+        steps = sum(s for s, _ in run)
+        collator = RandomRecallCollator(tokenizer, cfg.seed + i, run, cfg.recall_answer_tokens)
+        dummy = Dataset.from_dict({"n": list(range(steps * cfg.copy_stage_batch_size))})  # the collator makes the data
+        history += train_steps(model, dummy, collator, steps, cfg.copy_stage_batch_size, cfg.pretrain_lr, cfg,
+                               f"copy stage {i + 1} ({'+'.join(f'{s}@{w}' for s, w in run)})")
+    return history
+
+
 def pretraining_collator(tokenizer, cfg: BuildConfig) -> SpanCorruptionCollator:
     """The pre-training collator with the build's settings (noise, reconstruct share, curriculum, recall)."""
     return SpanCorruptionCollator(tokenizer, cfg.seed, cfg.noise_density, cfg.mean_noise_span_length,
@@ -632,6 +689,9 @@ def build(out: Path = TINY_MODEL_DIR, cfg: BuildConfig | None = None) -> dict:
     lap("tokenizer")
 
     model = make_model(tokenizer, cfg)
+    copy_log = copy_stage(model, tokenizer, cfg)
+    if copy_log:
+        lap("copy_stage")
     pretrain_log = pretrain(model, tokenizer, texts, cfg)
     pretrained_only = Path(tempfile.mkdtemp(prefix="tiny-t5-pretrained-"))
     model.save_pretrained(pretrained_only)
@@ -651,7 +711,8 @@ def build(out: Path = TINY_MODEL_DIR, cfg: BuildConfig | None = None) -> dict:
         "vocab_size": len(tokenizer), "build_seconds": {k: round(v, 1) for k, v in times.items()},
         "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
         "torch_threads": torch.get_num_threads(), "data": _data_stats(texts, tokenizer, mixture),
-        "loss": {"pretraining": _loss_curve(pretrain_log), "instruction_tuning": _loss_curve(tune_log)},
+        "loss": {**({"copy_stage": _loss_curve(copy_log)} if copy_log else {}),
+                 "pretraining": _loss_curve(pretrain_log), "instruction_tuning": _loss_curve(tune_log)},
         "scores": scores,
     }
     _write(out, model, tokenizer, info, clock, pretrained_only)
@@ -776,7 +837,7 @@ unties it when a checkpoint holds two different matrices, as FLAN-T5's checkpoin
    every step: `python -m benchmarks.run --only dropout` measures it).
 3. **Pre-training**: T5 span corruption ({cfg['noise_density']:.0%} noise, mean span {cfg['mean_noise_span_length']:g},
    sentinels{_reconstruct_note(cfg)}{_recall_note(cfg)}{_curriculum_note(cfg)}) on {data['pretraining_texts']:,} raw texts ({data['pretraining_tokens']:,} tokens): the target task's
-   train dialogues, the probe tasks' train inputs (dialogues, app reviews), the chats{_background_note(cfg)}.
+   train dialogues, the probe tasks' train inputs (dialogues, app reviews), the chats{_background_note(cfg)}.{_copy_stage_note(info)}
    No summaries, answers or labels. The checkpoint at the end of this stage is saved too, in
    `{PRETRAINED_ONLY}/`: the model before instruction tuning (T5 to this model's FLAN-T5).
    {cfg['pretrain_steps']} steps of batch {cfg['pretrain_batch_size']}, AdamW lr {cfg['pretrain_lr']:g};
@@ -854,6 +915,20 @@ def _output_layer_note(cfg: dict) -> str:
     return ("; its output layer starts as a copy of the input embeddings and then learns apart from them, so that "
             "writing a piece found in the input is open to every piece from the first step"
             if cfg.get("output_layer_init", "normal") == "copy" else "")
+
+
+def _copy_stage_note(info: dict) -> str:
+    cfg = info["config"]
+    if not cfg.get("copy_stage_steps", ""):
+        return ""
+    runs = "; then ".join(", then ".join(f"{steps:,} steps on {window} ids" for steps, window in run)
+                          for run in copy_stage_plan(cfg["copy_stage_steps"]))
+    loss = info["loss"].get("copy_stage", {})
+    loss = f"; loss {loss.get('first')} -> {loss.get('last')}" if loss else ""
+    return (f"\n   Before it, a copy stage: recall on sequences of random ids (no text, so nothing to guess from), a "
+            f"marker inserted before the {cfg.get('recall_answer_tokens', 2)} ids to write, in batches of "
+            f"{cfg.get('copy_stage_batch_size', 64)} ({runs}; each \";\" a new warm-up and decay){loss}. A T5 this "
+            "small learns to find a place in its input and copy from it only from short inputs first.")
 
 
 def _recall_note(cfg: dict) -> str:
