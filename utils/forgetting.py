@@ -59,7 +59,7 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile) -> dict:
     test = data.probe_test(probe, profile)
 
     def compute():
-        prompts = [scoring.probe_template(probe).render_source(row) for row in test]
+        prompts = list(map(scoring.probe_template(probe).render_source, test))  # the template loaded once
         prompts, shortened = evaluation.fit_prompts(prompts, tokenizer, profile.max_source_length)
         predictions = evaluation.generate(model, tokenizer, prompts, profile, desc=f"Probe {probe}")
         return {"predictions": predictions, "n_shortened": len(shortened),
