@@ -365,7 +365,7 @@ def load_templates(task: str, directory: str | Path | None = None) -> list[Templ
         raise TemplateError(f"No templates for task {task!r} (looked for {path}). Available tasks: "
                             f"{', '.join(list_tasks(path.parent)) or '(none)'}.")
     try:
-        return _load_file(path)
+        return list(_parse_file(path, path.read_bytes()))
     except TemplateError as exc:
         raise TemplateError(f"{path}: {exc}") from exc
 
@@ -376,8 +376,9 @@ def _template_file(task: str, directory: str | Path | None = None) -> Path:
     return Path(directory) / f"{task}.yaml"
 
 
-def _load_file(path: Path) -> list[Template]:
-    raw = path.read_bytes()
+@functools.lru_cache(maxsize=64)
+def _parse_file(path: Path, raw: bytes) -> tuple[Template, ...]:
+    """Parse and check a template file's bytes once (templates are frozen; an edited file is parsed anew)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -421,7 +422,7 @@ def _load_file(path: Path) -> list[Template]:
         templates.append(template)
     if not templates:
         raise TemplateError("has no templates; add at least one under 'templates:'.")
-    return templates
+    return tuple(templates)
 
 
 def _template_from_entry(entry, task: str) -> Template:
