@@ -53,6 +53,7 @@ def test_both_ranks_train_on_different_shards(ddp_run):
 def test_only_rank_0_writes_and_the_run_loads_and_scores(ddp_run):
     out, log, profile = ddp_run
     assert "[rank 1 of 2] finished training; rank 0 writes the results." in log
+    assert modeling.UNTIED_T5_LOAD not in log, "the command line must drop the load note a lesson drops"
     scores = json.loads((out / "scores.json").read_text())
     assert scores["world_size"] == 2 and scores["written_by_rank"] == 0
     assert scores["test"]["n"] == profile.n_eval_dialogues and 0 <= scores["test"]["rouge1"] <= 1

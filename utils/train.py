@@ -36,7 +36,7 @@ if __name__ == "__main__" or Path(sys.argv[0]).stem == "flan-course-train":  # t
 import torch  # noqa: E402  (the Hugging Face libraries come after the decision above)
 from transformers import TrainerCallback  # noqa: E402
 
-from utils import evaluation, finetuning, mixture, modeling, results, scoring, training  # noqa: E402
+from utils import evaluation, finetuning, mixture, modeling, notebook, results, scoring, training  # noqa: E402
 
 
 def training_data(task: str, profile, steps: int | None = None):
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fsdp-config", help="FSDP config file (JSON) for the trainer's fsdp_config")
     parser.add_argument("--ddp-backend", help="gloo (CPU), nccl (NVIDIA GPUs); default: automatic")
     args = parser.parse_args(argv)
+    notebook.quiet_libraries()  # the same messages as in a lesson (an untied T5's load note, for one)
     try:  # bad settings or output folder: say what to do
         profile = config.get_profile(args.profile)
         rank, world_size = training.world()
