@@ -279,7 +279,7 @@ def test_the_lab_protocol_scores_each_reference_row_without_stemming():
 
 #: Budgets small enough for CI; everything else is the full profile's (model and data ids, lengths, LoRA).
 TINY_BUDGETS = {"COURSE_TRAIN_STEPS": "2", "COURSE_BATCH_SIZE": "2", "COURSE_EVAL_DIALOGUES": "4",
-                "COURSE_PROBE_EVAL": "7", "COURSE_N_TRAIN": "32"}
+                "COURSE_PROBE_EVAL": "7", "COURSE_N_TRAIN": "32", "COURSE_MAX_NEW_TOKENS": "16"}
 LESSONS = ("00", "01", "02", "03", "04", "05", "06")
 
 

@@ -129,8 +129,7 @@ PROFILES: dict[str, Profile] = {
 LAB_ROUGE1 = {"zero-shot": 0.2334, "full": 0.4216, "lora": 0.4081}
 
 #: The most training steps and the largest batch a run may ask for: a typo cannot run (or allocate) forever.
-MAX_TRAIN_STEPS = 1_000_000
-MAX_BATCH_SIZE = 4096
+MAX_TRAIN_STEPS, MAX_BATCH_SIZE = 1_000_000, 4096
 #: Environment variables that override a profile's budgets: the field each one sets and its valid range.
 OVERRIDES = {
     "COURSE_TRAIN_STEPS": ("train_steps", 1, MAX_TRAIN_STEPS),
@@ -138,6 +137,7 @@ OVERRIDES = {
     "COURSE_BATCH_SIZE": ("batch_size", 1, MAX_BATCH_SIZE),
     "COURSE_PROBE_EVAL": ("n_probe_eval", 1, 10**9),
     "COURSE_N_TRAIN": ("n_train", 1, 10**9),
+    "COURSE_MAX_NEW_TOKENS": ("max_new_tokens", 1, 4096),
 }
 #: Every ``COURSE_*`` environment variable the course reads; any other one is most likely a typo.
 _KNOWN_VARIABLES = ("COURSE_PROFILE", "COURSE_MODEL", "COURSE_RESULTS_DIR", "COURSE_HUB_HOST",
