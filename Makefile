@@ -1,12 +1,14 @@
 # The course's entry points. Each target creates .venv and installs the pinned environment on first use.
 #   make course [PROFILE=tiny|smoke|full]   run every notebook headlessly, write results/<profile>/
-#   make test                               lint, unit tests, and every notebook in the smoke profile
+#   make test                               lint, unit tests, and every notebook in the smoke profile, twice
 PROFILE ?= tiny
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Notebooks executed in parallel by the tests (nbmake + pytest-xdist workers).
+# Unit-test processes and notebooks executed in parallel by the tests (pytest-xdist workers; a unit-test file runs
+# whole in one process, so its module fixtures are built once).
+UNIT_WORKERS ?= 2
 NB_WORKERS ?= 2
 # A notebook whose kernel fails to start runs again, at most twice: kernels started at once can race for a TCP port
 # ("Address already in use", https://github.com/treebeardtech/nbmake/issues/129). Only these start-up errors are
@@ -23,7 +25,7 @@ ifneq ($(wildcard $(COURSE_MODEL)),)
 export COURSE_MODEL := $(abspath $(COURSE_MODEL))
 endif
 
-.PHONY: setup course test lint unit notebooks determinism kernel lab ui-test slides data model bench report clean
+.PHONY: setup course test lint unit notebooks rerun determinism kernel lab ui-test slides data model bench report clean
 
 setup: $(STAMP)
 
@@ -37,13 +39,13 @@ $(STAMP): requirements.txt pyproject.toml
 course: $(STAMP)
 	$(PY) -m utils.course run --profile $(PROFILE)
 
-test: lint unit notebooks determinism
+test: lint unit determinism
 
 lint: $(STAMP)
 	$(PY) -m ruff check utils tests benchmarks notebooks
 
 unit: $(STAMP)
-	COURSE_PROFILE=smoke $(PY) -m pytest tests
+	COURSE_PROFILE=smoke $(PY) -m pytest tests -n $(UNIT_WORKERS) --dist loadfile
 
 # The notebooks run from a clean results folder of their own, several at once (they share cached runs safely).
 # They record the course's kernel, flan-course (`make kernel`); executors run them on python3, the Python running
@@ -53,11 +55,16 @@ notebooks: $(STAMP)
 	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/results/test-run \
 	  $(PY) -m pytest --nbmake notebooks --nbmake-kernel=python3 -n $(NB_WORKERS) --nbmake-timeout=900 $(NB_RERUN) -p no:cacheprovider
 
-# A second smoke course from a clean state must give the same metrics.json (times aside), and executed notebooks
-# a class can read: no warning, no absolute path, one progress bar per cell at most (tests/test_screen.py).
-determinism: $(STAMP)
+# The smoke course again, from a clean results folder, the way `make course` runs it (one notebook after another).
+rerun: $(STAMP)
 	rm -rf results/test-rerun
 	COURSE_RESULTS_DIR=$(CURDIR)/results/test-rerun $(PY) -m utils.course run --profile smoke
+
+# Both smoke courses at once (the runner runs one kernel at a time, beside nbmake's two), which must give the same
+# metrics.json (times aside), and executed notebooks a class can read: no warning, no absolute path, one progress
+# bar per cell at most (tests/test_screen.py).
+determinism: $(STAMP)
+	$(MAKE) --no-print-directory -j 2 notebooks rerun
 	$(PY) -m utils.course compare results/test-run/smoke/metrics.json results/test-rerun/smoke/metrics.json
 	SCREEN_NOTEBOOKS=results/test-rerun/smoke/notebooks $(PY) -m pytest -q -p no:cacheprovider tests/test_screen.py
 
