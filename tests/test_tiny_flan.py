@@ -223,7 +223,7 @@ def test_defaults_are_the_committed_builds_settings(build_info):
     committed = build_info["config"]
     assert {name: defaults[name] for name in committed} == committed
     off = {"embedding_lr_scale": 1.0, "pretrain_curriculum_steps": 0, "pretrain_recall_share": 0.0,
-           "output_layer_init": "normal", "copy_stage_steps": ""}
+           "output_layer_init": "normal", "copy_stage_steps": "", "pretrain_random_recall_share": 0.0}
     assert {name: defaults[name] for name in defaults.keys() - committed.keys()}.items() >= off.items()
     for name in defaults.keys() - committed.keys() - off.keys():  # settings of a knob that is off
         assert name in ("pretrain_short_tokens", "recall_cue_tokens", "recall_answer_tokens", "copy_stage_batch_size"), name
@@ -283,6 +283,54 @@ def test_recall_examples_ask_for_the_tokens_after_a_unique_cue():
     marker = tiny_flan.sentinel_ids(tokenizer)[-1]
     assert (batch["input_ids"] == marker).sum(1).tolist() == [1] * 4
     assert ((batch["labels"] != -100).sum(1) == 3).all()  # two tokens and </s>
+
+
+def _unpadded(batch: dict) -> list[tuple[list[int], list[int]]]:
+    return [([t for t in inputs if t != 0], [t for t in labels if t != -100])
+            for inputs, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True)]
+
+
+def test_random_id_recall_in_span_corruption_is_off_by_default_and_replaces_whole_examples():
+    """``pretrain_random_recall_share``: 0 leaves the batches as they were; 1 makes every example random-id recall
+    with the marker in place; in between, the span-corruption examples kept are those drawn without the knob."""
+    tokenizer = _pieces_tokenizer()
+    marker, first_sentinel = tiny_flan.sentinel_ids(tokenizer)[-1], len(tokenizer) - tiny_flan.N_SENTINELS
+    features = [{"ids": list(range(3, 3 + n))} for n in (40, 25, 60, 9, 33, 17, 50, 12)]
+    cfg = tiny_flan.BuildConfig()
+    assert cfg.pretrain_random_recall_share == 0.0
+    plain, default = tiny_flan.SpanCorruptionCollator(tokenizer, 7, 0.15, 3.0, 0.5), tiny_flan.pretraining_collator(
+        tokenizer, cfg)
+    for _ in range(3):
+        a, b = plain(features), default(features)
+        assert all(torch.equal(a[key], b[key]) for key in a)
+    every = tiny_flan.pretraining_collator(tokenizer, dataclasses.replace(cfg, pretrain_random_recall_share=1.0))
+    for _ in range(3):
+        for feature, (inputs, labels) in zip(features, _unpadded(every(features)), strict=True):
+            at = inputs.index(marker)
+            ids = inputs[:at] + inputs[at + 1:-1]
+            assert inputs.count(marker) == 1 and inputs[-1] == 1 and len(ids) == len(feature["ids"])
+            assert labels == [*ids[at:at + 2], 1]  # the 2 ids after the marker, then </s>
+            assert all(len(tiny_flan.SPECIAL_TOKENS) <= i < first_sentinel for i in ids)  # random ids, not the text
+            assert ids != feature["ids"]
+    half = dataclasses.replace(cfg, pretrain_random_recall_share=0.5)
+    without, mixed, again = (tiny_flan.pretraining_collator(tokenizer, c) for c in (cfg, half, half))
+    replaced = 0
+    for _ in range(4):
+        expected, got, repeat = _unpadded(without(features)), mixed(features), again(features)
+        assert all(torch.equal(got[key], repeat[key]) for key in got)  # the same seed, the same batches
+        for feature, want, pair in zip(features, expected, _unpadded(got), strict=True):
+            if marker in pair[0]:  # span corruption of pieces this short never reaches <extra_id_99>
+                replaced += 1
+                assert len(pair[0]) == len(feature["ids"]) + 2 and len(pair[1]) == 3
+            else:
+                assert pair == want  # a kept example is exactly the one drawn without the knob
+    assert 8 <= replaced <= 24  # about half of 32
+
+
+def test_card_names_random_id_recall_in_pretraining_only_when_the_build_used_it(build_info):
+    assert "recall on random ids" not in tiny_flan.model_card(build_info)
+    used = build_info | {"config": build_info["config"] | {"pretrain_random_recall_share": 0.25}}
+    assert "25% of the examples are replaced by recall on random ids" in tiny_flan.model_card(used)
 
 
 def test_card_describes_curriculum_and_recall_only_when_the_build_used_them(build_info):
