@@ -38,9 +38,10 @@ def test_model_and_budget_overrides(monkeypatch):
     monkeypatch.setenv("COURSE_MODEL", "google/flan-t5-small")
     monkeypatch.setenv("COURSE_TRAIN_STEPS", "50")
     monkeypatch.setenv("COURSE_EVAL_DIALOGUES", "20")
+    monkeypatch.setenv("COURSE_MAX_NEW_TOKENS", "24")
     profile = get_profile("full")
     assert profile.model == "google/flan-t5-small"
-    assert profile.train_steps == 50 and profile.n_eval_dialogues == 20
+    assert profile.train_steps == 50 and profile.n_eval_dialogues == 20 and profile.max_new_tokens == 24
     assert PROFILES["full"].train_steps != 50  # the table itself is untouched
 
 
