@@ -420,6 +420,18 @@ def recall_example(ids: Sequence[int], rng: np.random.Generator, marker: int, eo
     return None
 
 
+def _random_id_range(tokenizer) -> tuple[int, int]:
+    """The ids random-id recall draws from (``[low, high)``): no special token, no sentinel."""
+    return len(SPECIAL_TOKENS), len(tokenizer) - N_SENTINELS
+
+
+def _random_recall_example(rng: np.random.Generator, length: int, id_range: tuple[int, int], marker: int,
+                          eos_id: int, answer_tokens: int = 2) -> tuple[list[int], list[int]] | None:
+    """Recall on ``length`` random ids from ``id_range``, the marker in place (:func:`recall_example`,
+    ``cue_tokens=0``): the copy stage's task, with nothing in the text to guess the answer from."""
+    return recall_example(rng.integers(*id_range, size=length).tolist(), rng, marker, eos_id, 0, answer_tokens)
+
+
 class SpanCorruptionCollator:
     """Makes a batch for span-corruption pre-training: fresh random noise every time a text is seen.
 
@@ -439,7 +451,7 @@ class SpanCorruptionCollator:
                  random_recall_share: float = 0.0, random_recall_seed: int = 1000):
         self.rng = np.random.default_rng(seed)
         self.random_recall_share, self.random_rng = random_recall_share, np.random.default_rng(random_recall_seed)
-        self.low, self.high = len(SPECIAL_TOKENS), len(tokenizer) - N_SENTINELS  # the random ids: no special token
+        self.id_range = _random_id_range(tokenizer)
         self.reconstruct_share = reconstruct_share
         self.sentinels = sentinel_ids(tokenizer)
         self.pad_id, self.eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
@@ -482,8 +494,8 @@ class SpanCorruptionCollator:
         """``pair``, or with probability ``random_recall_share`` random-id recall as long as the piece ``ids``."""
         if self.random_rng.random() >= self.random_recall_share:
             return pair
-        random_ids = self.random_rng.integers(self.low, self.high, size=len(ids)).tolist()
-        recall = recall_example(random_ids, self.random_rng, self.sentinels[-1], self.eos_id, 0, self.answer_tokens)
+        recall = _random_recall_example(self.random_rng, len(ids), self.id_range, self.sentinels[-1], self.eos_id,
+                                       self.answer_tokens)
         return pair if recall is None else recall
 
 
@@ -588,7 +600,7 @@ class RandomRecallCollator:
 
     def __init__(self, tokenizer, seed: int, run: Sequence[tuple[int, int]], answer_tokens: int = 2):
         self.rng = np.random.default_rng(seed)
-        self.low, self.high = len(SPECIAL_TOKENS), len(tokenizer) - N_SENTINELS
+        self.id_range = _random_id_range(tokenizer)
         self.windows = [window for steps, window in run for _ in range(steps)]
         self.marker, self.answer_tokens = sentinel_ids(tokenizer)[-1], answer_tokens
         self.pad_id, self.eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
@@ -597,8 +609,8 @@ class RandomRecallCollator:
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         window = self.windows[min(self.batches, len(self.windows) - 1)]
         self.batches += 1
-        pairs = [recall_example(self.rng.integers(self.low, self.high, size=window).tolist(), self.rng, self.marker,
-                                self.eos_id, 0, self.answer_tokens) for _ in features]
+        pairs = [_random_recall_example(self.rng, window, self.id_range, self.marker, self.eos_id, self.answer_tokens)
+                 for _ in features]
         inputs = _pad([p[0] for p in pairs], self.pad_id)
         return {"input_ids": inputs, "attention_mask": (inputs != self.pad_id).long(),
                 "labels": _pad([p[1] for p in pairs], -100)}
