@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 from conftest import micro_pairs, run_dir
 
@@ -141,24 +140,25 @@ def _edit_eval_template(folder: Path) -> None:
     path.write_text(path.read_text().replace(start, start.replace("conversation.", "dialogue, briefly.")))
 
 
-def test_target_scores_are_keyed_by_the_template_text(micro_profile, micro_model_dir, tmp_path, monkeypatch):
+def test_target_summaries_are_keyed_by_the_template_text(micro_profile, micro_model_dir, tmp_path, monkeypatch):
     folder = _edited_template_dir(tmp_path, monkeypatch)
     before = templates.get_template(data.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja
     calls = []
 
-    def fake_scores(model, tokenizer, profile, template_name):
+    def fake_summaries(model, tokenizer, dialogues, profile, template_name, desc):
         calls.append(templates.get_template(data.TARGET_TASK, template_name).jinja)
-        return {"rouge1": 0.1 * len(calls)}, pd.DataFrame({"rouge1": [0.1 * len(calls)] * profile.n_eval_dialogues})
+        return [f"summary {len(calls)}"] * len(dialogues), []
 
-    monkeypatch.setattr(scoring, "evaluate_summarization", fake_scores)
+    monkeypatch.setattr(scoring, "_summarize", fake_summaries)
     model, tokenizer = modeling.load_model(str(micro_model_dir)), modeling.load_tokenizer(str(micro_model_dir))
     profile = dataclasses.replace(micro_profile, n_eval_dialogues=2)
     first = forgetting.target_scores(model, tokenizer, profile)
     assert forgetting.target_scores(model, tokenizer, profile) == first and len(calls) == 1  # cached
     _edit_eval_template(folder)
     assert templates.get_template(data.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja != before
-    again = forgetting.target_scores(model, tokenizer, profile)
-    assert len(calls) == 2 and again != first, "an edited template must be scored again"
+    forgetting.target_scores(model, tokenizer, profile)
+    assert calls == [before, templates.get_template(data.TARGET_TASK, scoring.EVAL_TEMPLATE).jinja], \
+        "an edited template must be summarized again"
 
 
 def test_saved_zero_shot_is_not_reused_after_the_template_text_changes(micro_profile, tmp_path, monkeypatch):

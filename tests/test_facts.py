@@ -202,3 +202,11 @@ def test_stated_in_finds_a_fact_in_any_text_as_whole_tokens_never_across_texts()
     assert not stated("$3")  # whole tokens only
     assert not stated("$30 Anna")  # never across two texts
     assert not stated("Fezol")
+
+
+def test_stated_in_agrees_with_fact_found_in_each_text():
+    texts = list(data.load_target(get_profile("smoke"))["train"]["summary"])[:200] + ["#Person1# pays $1,000.", ""]
+    facts = sorted({f for fs in data.target_test(get_profile("smoke"))["facts"] for f in fs})
+    stated = evaluation.stated_in(texts)
+    for fact in [*facts, "$1000", "#Person1#", "grey | gray", " | ", "the"]:
+        assert stated(fact) == any(evaluation.fact_found(fact, text) for text in texts), fact

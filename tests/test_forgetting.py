@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from conftest import micro_pairs  # noqa: E402
 
-from utils import forgetting, modeling, plots, training  # noqa: E402
+from utils import forgetting, modeling, plots, scoring, training  # noqa: E402
 
 RESULTS = {
     "base": {"qa": {"main": 0.8}, "topic": {"main": 0.9, "valid_label_share": 1.0},
@@ -96,14 +96,14 @@ def test_scores_are_cached_by_weights_and_settings(micro_model_dir, micro_profil
         calls.append(1)
         return {"main": 0.5}
 
-    first = forgetting.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
-    again = forgetting.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
+    first = scoring.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
+    again = scoring.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
     assert first == again == {"main": 0.5} and len(calls) == 1
-    forgetting.cached_scores("probe-x", model, {"n": 2}, compute, micro_profile)  # other settings
+    scoring.cached_scores("probe-x", model, {"n": 2}, compute, micro_profile)  # other settings
     assert len(calls) == 2
     with torch.no_grad():
         next(model.parameters()).add_(1.0)  # other weights: never mistaken for the old model
-    forgetting.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
+    scoring.cached_scores("probe-x", model, {"n": 1}, compute, micro_profile)
     assert len(calls) == 3
 
 
@@ -122,14 +122,14 @@ def test_adapter_off_gives_back_the_base_model(micro_model_dir, micro_profile):
             return model(input_ids=ids, decoder_input_ids=decoder).logits
 
     assert not torch.allclose(logits(lora), logits(base))
-    key_on = forgetting.weights_key(lora)
+    key_on = scoring.weights_key(lora)
     with lora.disable_adapter():  # PEFT's own switch, as lesson 04 uses it
         assert torch.allclose(logits(lora), logits(base))
-        assert forgetting.adapter_is_off(lora)
-        key_off = forgetting.weights_key(lora)
+        assert scoring.adapter_is_off(lora)
+        key_off = scoring.weights_key(lora)
     assert key_off != key_on and key_off.endswith("-adapter-off"), "adapter off is scored as another model"
-    assert forgetting.weights_key(lora) == key_on and not forgetting.adapter_is_off(lora)
-    assert not forgetting.adapter_is_off(base)
+    assert scoring.weights_key(lora) == key_on and not scoring.adapter_is_off(lora)
+    assert not scoring.adapter_is_off(base)
 
 
 def test_scores_inside_disable_adapter_are_cached_apart_from_the_adapters(micro_model_dir, micro_profile):
@@ -137,14 +137,14 @@ def test_scores_inside_disable_adapter_are_cached_apart_from_the_adapters(micro_
     calls = []
 
     def compute():
-        calls.append(forgetting.adapter_is_off(lora))
+        calls.append(scoring.adapter_is_off(lora))
         return {"main": 0.5 if calls[-1] else 0.25}
 
-    on = forgetting.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile)
+    on = scoring.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile)
     with lora.disable_adapter():
-        off = forgetting.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile)
+        off = scoring.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile)
     assert (on, off, calls) == ({"main": 0.25}, {"main": 0.5}, [False, True])
-    assert forgetting.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile) == on and len(calls) == 2
+    assert scoring.cached_scores("probe-y", lora, {"n": 1}, compute, micro_profile) == on and len(calls) == 2
 
 
 def test_learning_curve_visits_base_checkpoints_and_final_in_order(micro_profile, monkeypatch):
@@ -152,7 +152,7 @@ def test_learning_curve_visits_base_checkpoints_and_final_in_order(micro_profile
     seen = []
 
     def fake_target(model, tokenizer, profile, n=None, **_):
-        seen.append(forgetting.weights_key(model))
+        seen.append(scoring.weights_key(model))
         return {"rouge1": len(seen) / 10}
 
     monkeypatch.setattr(forgetting, "target_scores", fake_target)
@@ -162,8 +162,8 @@ def test_learning_curve_visits_base_checkpoints_and_final_in_order(micro_profile
     steps = [step for step, _ in training.checkpoints(run.path)]
     assert list(curve.index) == [0, *steps[:-1], run.settings.steps]
     assert list(curve["target_rouge1"]) == pytest.approx([0.1 * (i + 1) for i in range(len(curve))])
-    assert seen[0] == forgetting.weights_key(modeling.load_model(micro_profile.model))
-    assert seen[-1] == forgetting.weights_key(run.model)
+    assert seen[0] == scoring.weights_key(modeling.load_model(micro_profile.model))
+    assert seen[-1] == scoring.weights_key(run.model)
     assert len(set(seen)) == len(seen)  # every point is a different model
 
 
@@ -177,18 +177,18 @@ def test_target_and_probe_scores_are_cached_per_evaluation_set(micro_model_dir, 
     model = modeling.load_model(str(micro_model_dir))
     calls = []
 
-    def fake_summarization(model, tokenizer, profile, template_name):
-        calls.append(("target", profile.n_eval_dialogues, template_name))
-        return {"rouge1": 0.1 * profile.n_eval_dialogues}, pd.DataFrame({"rouge1": [0.0] * profile.n_eval_dialogues})
+    def fake_summaries(model, tokenizer, dialogues, profile, template_name, desc):
+        calls.append(("target", len(dialogues), template_name))
+        return ["no summary"] * len(dialogues), []
 
     def fake_probe(model, tokenizer, probe, profile):
         calls.append((probe, profile.n_probe_eval))
         return _answers(probe, profile)
 
-    monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
+    monkeypatch.setattr(scoring, "_summarize", fake_summaries)
     monkeypatch.setattr(forgetting, "probe_outputs", fake_probe)
-    assert forgetting.target_scores(model, None, micro_profile, n=2)["rouge1"] == pytest.approx(0.2)
-    assert forgetting.target_scores(model, None, micro_profile, n=3)["rouge1"] == pytest.approx(0.3)
+    assert len(forgetting.target_scores(model, None, micro_profile, n=2)["rouge1_per_dialogue"]) == 2
+    assert len(forgetting.target_scores(model, None, micro_profile, n=3)["rouge1_per_dialogue"]) == 3
     forgetting.target_scores(model, None, micro_profile, n=2)  # cached
     forgetting.target_scores(model, None, micro_profile, template_name="tldr", n=2)  # another prompt
     forgetting.probe_scores(model, None, micro_profile, probes=("qa",), n=2)
@@ -258,9 +258,9 @@ def test_retention_is_undefined_when_the_base_scores_nothing(board):
 def test_fresh_and_cached_scores_are_the_same_numbers(micro_model_dir, micro_profile):
     """The cache stores 6 digits; a score computed now must equal the same score read back later."""
     model = modeling.load_model(str(micro_model_dir))
-    fresh = forgetting.cached_scores("thirds", model, {"k": 1}, lambda: {"main": 1 / 3, "per": [2 / 3]},
+    fresh = scoring.cached_scores("thirds", model, {"k": 1}, lambda: {"main": 1 / 3, "per": [2 / 3]},
                                      micro_profile)
-    cached = forgetting.cached_scores("thirds", model, {"k": 1}, lambda: pytest.fail("not cached"), micro_profile)
+    cached = scoring.cached_scores("thirds", model, {"k": 1}, lambda: pytest.fail("not cached"), micro_profile)
     assert fresh == cached
     assert fresh["main"] == pytest.approx(1 / 3, abs=1e-6)
 
@@ -298,33 +298,31 @@ def test_paired_differences_say_cant_tell_unless_the_interval_excludes_zero():
 
 def test_target_example_scores_are_each_dialogues_rouge1_and_average_to_the_score(micro_model_dir, micro_profile,
                                                                                   monkeypatch):
-    import pandas as pd
-
     model = modeling.load_model(str(micro_model_dir))
     calls = []
 
-    def fake_summarization(model, tokenizer, profile, template_name):
-        calls.append(template_name)
-        return {"rouge1": 0.25}, pd.DataFrame({"rouge1": [0.0, 0.5, 0.25, 0.25]})
+    def fake_summaries(model, tokenizer, dialogues, profile, template_name, desc):
+        calls.append(template_name)  # the first dialogue's reference, word for word; nothing of the second's
+        return [forgetting.data.target_test(profile)["references"][0][0], "zzz"], []
 
-    monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
+    monkeypatch.setattr(scoring, "_summarize", fake_summaries)
     per_dialogue = forgetting.target_example_scores(model, None, micro_profile, n=2)
-    assert per_dialogue.tolist() == [0.0, 0.5, 0.25, 0.25] and per_dialogue.mean() == 0.25
-    assert forgetting.target_scores(model, None, micro_profile, n=2)["rouge1"] == 0.25 and len(calls) == 1  # cached
+    assert per_dialogue.tolist() == [pytest.approx(1.0), 0.0]
+    scores = forgetting.target_scores(model, None, micro_profile, n=2)
+    assert scores["rouge1"] == pytest.approx(per_dialogue.mean()) and len(calls) == 1  # the summaries cached
 
 
-def test_target_example_scores_rescore_a_cache_without_per_dialogue_scores(micro_model_dir, micro_profile, monkeypatch):
-    import pandas as pd
-
-    model = modeling.load_model(str(micro_model_dir))
-    tables = [pd.DataFrame({"rouge1": [0.25, 0.25]}), pd.DataFrame({"rouge1": [0.5, 0.0]})]
-
-    def fake_summarization(model, tokenizer, profile, template_name):
-        return {"rouge1": 0.25}, tables.pop(0)
-
-    monkeypatch.setattr(forgetting.scoring, "evaluate_summarization", fake_summarization)
-    measures = forgetting._TARGET_MEASURES
-    monkeypatch.setattr(forgetting, "_TARGET_MEASURES", tuple(m for m in measures if m != "rouge1_per_dialogue"))
-    forgetting.target_scores(model, None, micro_profile, n=2)  # an older course, whose cache stored the mean only
-    monkeypatch.setattr(forgetting, "_TARGET_MEASURES", measures)
-    assert forgetting.target_example_scores(model, None, micro_profile, n=2).tolist() == [0.5, 0.0] and not tables
+def test_a_model_summarized_once_is_not_summarized_again_by_another_lesson(micro_model_dir, micro_profile,
+                                                                          monkeypatch):
+    model, tokenizer = modeling.load_model(str(micro_model_dir)), modeling.load_tokenizer(str(micro_model_dir))
+    profile = dataclasses.replace(micro_profile, n_eval_dialogues=3)
+    generate, calls = scoring.evaluation.generate, []
+    monkeypatch.setattr(scoring.evaluation, "generate", lambda *a, **k: calls.append(1) or generate(*a, **k))
+    scores, table = scoring.evaluate_summarization(model, tokenizer, profile)  # as lesson 03 scores a run
+    board = forgetting.target_scores(model, tokenizer, profile)  # as lesson 04's scoreboard scores it again
+    assert len(calls) == 1, "a model summarized by one lesson was summarized again by the next"
+    assert board["rouge1"] == scores["rouge1"] and board["rouge1_per_dialogue"] == list(table["rouge1"])
+    uncached = scoring.summarize(model, tokenizer, list(table["dialogue"]), profile)
+    assert list(table["prediction"]) == uncached and len(calls) == 2
+    forgetting.target_scores(model, tokenizer, dataclasses.replace(profile, max_new_tokens=3))  # other decoding
+    assert len(calls) == 3

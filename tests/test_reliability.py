@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from conftest import micro_pairs
 
@@ -270,17 +269,17 @@ def test_saved_scores_are_reused_only_by_the_scoring_code_that_made_them(micro_p
     assert scoring.saved_zero_shot(profile) is None
     model, tokenizer = modeling.load_model(profile), modeling.load_tokenizer(profile)
     calls = []
-    monkeypatch.setattr(scoring, "evaluate_summarization", lambda *a, **k: (calls.append(1) or {"rouge1": 0.1},
-                                                                           pd.DataFrame({"rouge1": [0.1]})))
-    forgetting.target_scores(model, tokenizer, profile)
+    monkeypatch.setattr(scoring, "_summarize", lambda model, tokenizer, dialogues, *a: (
+        calls.append(1) or ["a summary"] * len(dialogues), []))
+    first = forgetting.target_scores(model, tokenizer, profile)
     forgetting.target_scores(model, tokenizer, profile)
     assert len(calls) == 1
     monkeypatch.setattr(scoring, "SCORING_CODE", "yet another version")
     forgetting.target_scores(model, tokenizer, profile)
-    assert len(calls) == 2, "new scoring code must score again"
-    cached = max((profile.results_dir / "scores").glob("target-*.json"), key=lambda p: p.stat().st_mtime_ns)  # in use
-    cached.write_text(cached.read_text().replace("0.1", "0.9"))  # an edited cache file
-    assert forgetting.target_scores(model, tokenizer, profile)["rouge1"] == 0.1 and len(calls) == 3
+    assert len(calls) == 2, "new scoring code must summarize again"
+    cached = max((profile.results_dir / "scores").glob("summaries-*.json"), key=lambda p: p.stat().st_mtime_ns)
+    cached.write_text(cached.read_text().replace("a summary", "an edited summary"))  # an edited cache file
+    assert forgetting.target_scores(model, tokenizer, profile) == first and len(calls) == 3
 
 
 def test_the_scoring_code_fingerprint_covers_the_measures():

@@ -494,5 +494,5 @@ def is_number(token: str) -> bool:
 
 def stated_in(texts: Sequence[str]) -> Callable[[str], bool]:
     """A test for a fact: is one of its variants in one of ``texts`` (whole tokens, never across texts)?"""
-    normalized = [normalize(text) for text in texts]
-    return lambda fact: any(fact_found(fact, tokens) for tokens in normalized)
+    corpus = "\n".join(f" {' '.join(normalize(text))} " for text in texts)  # one search; "\n" ends each text
+    return lambda fact: any(variant and f" {' '.join(variant)} " in corpus for variant in map(normalize, fact_variants(fact)))

@@ -5,50 +5,18 @@ weights and settings: asking again costs nothing, and a retrained model is never
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from utils import data, evaluation, modeling, results, scoring, templates, training
-from utils.config import Profile, shown_path
+from utils import data, evaluation, modeling, scoring, templates, training
+from utils.config import Profile
 from utils.data import PROBES
-from utils.results import atomic_write_json, read_sealed
-
-
-# --- cached scoring -----------------------------------------------------------------------------------
-def adapter_is_off(model) -> bool:
-    """True inside PEFT's ``with model.disable_adapter():`` (every adapter layer of a LoRA model off)."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    layers = [module for module in model.modules() if isinstance(module, BaseTunerLayer)]
-    return bool(layers) and all(layer.disable_adapters for layer in layers)
-
-
-def weights_key(model) -> str:
-    """A short hash of a model's weights, with ``-adapter-off`` inside ``model.disable_adapter()``."""
-    return modeling.weights_fingerprint(model)[:16] + ("-adapter-off" if adapter_is_off(model) else "")
-
-
-def _tokenizer_key(tokenizer) -> str:  # the same weights read through another vocabulary are another model
-    return "none" if tokenizer is None else results.of_json(sorted(tokenizer.get_vocab().items()), length=12)
-
-
-def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile) -> dict:
-    """``compute()``, cached by ``name``, the model's weights and ``settings`` (all else that counts)."""
-    settings_key = results.of_json(settings, length=12)
-    path = profile.results_dir / "scores" / f"{name}-{weights_key(model)}-{settings_key}.json"
-    if (cached := read_sealed(path)) is not None:
-        return cached
-    if path.exists():
-        print(f"Note: {path.name} in {shown_path(path.parent)} was changed after it was scored (or an older "
-              "version of the course wrote it): scoring again.")
-    atomic_write_json(path, compute(), sealed=True)
-    return read_sealed(path)  # the file's 6 digits: scores made now equal the same scores read later
 
 
 def _probe_settings(tokenizer, probe: str, profile: Profile, test) -> dict:
-    return {"tokenizer": _tokenizer_key(tokenizer), "rows": list(test),
+    return {"tokenizer": scoring.tokenizer_key(tokenizer), "rows": list(test),
             "template": templates.fingerprint(scoring.probe_template(probe)),
             "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
             "scoring_code": scoring.SCORING_CODE}
@@ -67,7 +35,7 @@ def probe_outputs(model, tokenizer, probe: str, profile: Profile) -> dict:
                            for p, row in zip(predictions, test, strict=True)]}
 
     settings = _probe_settings(tokenizer, probe, profile, test)
-    return cached_scores(f"probe-examples-{probe}", model, settings, compute, profile)
+    return scoring.cached_scores(f"probe-examples-{probe}", model, settings, compute, profile)
 
 
 def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PROBES,
@@ -84,7 +52,7 @@ def probe_scores(model, tokenizer, profile: Profile, probes: Sequence[str] = PRO
             return {**scores, "main": scores["score"], "n_shortened": outputs["n_shortened"]}
 
         settings = _probe_settings(tokenizer, probe, profile, test)
-        by_probe[probe] = cached_scores(f"probe-{probe}", model, settings, compute, profile)
+        by_probe[probe] = scoring.cached_scores(f"probe-{probe}", model, settings, compute, profile)
     return by_probe
 
 
@@ -112,27 +80,13 @@ def paired_differences(a: Mapping[str, Sequence], b: Mapping[str, Sequence], see
     return table
 
 
-#: What a cached target score stores besides ROUGE: in its cache key, so an old cache lacking one is rescored
-_TARGET_MEASURES = (*evaluation.GROUNDING_KEYS, *evaluation.FACT_RECALL_KEYS, "rouge1_per_dialogue")
-
-
 def target_scores(model, tokenizer, profile: Profile, template_name: str = scoring.EVAL_TEMPLATE,
                   n: int | None = None) -> dict:
-    """:func:`utils.scoring.evaluate_summarization` on ``n`` dialogues, cached, + ``rouge1_per_dialogue``."""
+    """:func:`utils.scoring.evaluate_summarization` (its summaries cached) on ``n`` dialogues, with each
+    dialogue's ROUGE-1 (``rouge1_per_dialogue``)."""
     profile = profile if n is None else dataclasses.replace(profile, n_eval_dialogues=n)
-    test = data.target_test(profile)
-    template = templates.fingerprint(templates.get_template(data.TARGET_TASK, template_name))
-    settings = {"tokenizer": _tokenizer_key(tokenizer), "ids": list(test["id"]),  # the template by its text:
-                "references": [list(r) for r in test["references"]], "template": template,  # an edit rescores
-                "max_new_tokens": profile.max_new_tokens, "max_source_length": profile.max_source_length,
-                "facts": [list(f) for f in test["facts"]] if "facts" in test.column_names else None,
-                "measures": sorted(_TARGET_MEASURES), "scoring_code": scoring.SCORING_CODE}
-
-    def compute():
-        scores, table = scoring.evaluate_summarization(model, tokenizer, profile, template_name)
-        return {**scores, "rouge1_per_dialogue": table["rouge1"].tolist()}
-
-    return cached_scores(f"target-{template_name}", model, settings, compute, profile)
+    scores, table = scoring.evaluate_summarization(model, tokenizer, profile, template_name)
+    return {**scores, "rouge1_per_dialogue": table["rouge1"].tolist()}
 
 
 def target_example_scores(model, tokenizer, profile: Profile, n: int | None = None) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Scoring the course's models like with like (same prompts, decoding and test rows) on the target test split,
-the probes, the saved zero-shot scores and the outside sets; the generic measures are in utils.evaluation."""
+the probes, the saved zero-shot scores and the outside sets, cached by the models' weights (``cached_scores``);
+the generic measures are in utils.evaluation."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from utils import data, evaluation, modeling, results, templates
-from utils.config import DATA_DIR, Profile
+from utils.config import DATA_DIR, Profile, shown_path
 from utils.data import TARGET_TASK
 
 #: The prompt every model is scored with on the target task: the reference lab's, word for word.
@@ -20,6 +21,38 @@ SCORE_KEYS = ([f"{r}{s}" for r in evaluation.ROUGE_TYPES for s in ("", "_ci_low"
 #: The fingerprint of the code that turns outputs into scores: saved scores are reused only by the same code.
 SCORING_CODE = results.digest(path.read_bytes() for path in (
     Path(evaluation.__file__), Path(__file__), evaluation.ROUGE_DIR / "rouge.py"))
+
+
+# --- cached scoring -----------------------------------------------------------------------------------
+def adapter_is_off(model) -> bool:
+    """True inside PEFT's ``with model.disable_adapter():`` (every adapter layer of a LoRA model off)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [module for module in model.modules() if isinstance(module, BaseTunerLayer)]
+    return bool(layers) and all(layer.disable_adapters for layer in layers)
+
+
+def weights_key(model) -> str:
+    """A short hash of a model's weights, with ``-adapter-off`` inside ``model.disable_adapter()``."""
+    return modeling.weights_fingerprint(model)[:16] + ("-adapter-off" if adapter_is_off(model) else "")
+
+
+def tokenizer_key(tokenizer) -> str:
+    """A short hash of a vocabulary: the same weights read through another vocabulary are another model."""
+    return "none" if tokenizer is None else results.of_json(sorted(tokenizer.get_vocab().items()), length=12)
+
+
+def cached_scores(name: str, model, settings: dict, compute: Callable[[], dict], profile: Profile) -> dict:
+    """``compute()``, cached by ``name``, the model's weights and ``settings`` (all else that counts)."""
+    settings_key = results.of_json(settings, length=12)
+    path = profile.results_dir / "scores" / f"{name}-{weights_key(model)}-{settings_key}.json"
+    if (cached := results.read_sealed(path)) is not None:
+        return cached
+    if path.exists():
+        print(f"Note: {path.name} in {shown_path(path.parent)} was changed after it was scored (or an older "
+              "version of the course wrote it): scoring again.")
+    results.atomic_write_json(path, compute(), sealed=True)
+    return results.read_sealed(path)  # the file's 6 digits: scores made now equal the same scores read later
 
 
 def _summarize(model, tokenizer, dialogues: Sequence[str], profile: Profile, template_name: str,
@@ -38,11 +71,20 @@ def summarize(model, tokenizer, dialogues: list[str], profile: Profile, template
 
 def evaluate_summarization(model, tokenizer, profile: Profile, template_name: str = EVAL_TEMPLATE,
                            desc: str = "Summarizing") -> tuple[dict, pd.DataFrame]:
-    """:func:`score_outputs` of ``model`` on the target test split, with ``n_shortened`` (dialogues cut)."""
+    """:func:`score_outputs` of ``model`` on the target test split, with ``n_shortened`` (dialogues cut). The
+    summaries are cached by the model's weights, the prompts and the decoding: each model is summarized once."""
     test = data.target_test(profile)
-    predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
-    scores, table = score_outputs(predictions, test, profile)
-    return {**scores, "n_shortened": len(shortened)}, table
+    settings = {"tokenizer": tokenizer_key(tokenizer), "dialogues": results.of_json(list(test["dialogue"])),
+                "template": templates.fingerprint(templates.get_template(TARGET_TASK, template_name)),
+                **evaluation.decoding(profile), "max_source_length": profile.max_source_length, "code": SCORING_CODE}
+
+    def compute():
+        predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
+        return {"predictions": predictions, "n_shortened": len(shortened)}
+
+    summaries = cached_scores(f"summaries-{template_name}", model, settings, compute, profile)
+    scores, table = score_outputs(summaries["predictions"], test, profile)
+    return {**scores, "n_shortened": summaries["n_shortened"]}, table
 
 
 def score_outputs(predictions: Sequence[str], test, profile: Profile) -> tuple[dict, pd.DataFrame]:
