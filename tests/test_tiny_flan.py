@@ -223,7 +223,8 @@ def test_defaults_are_the_committed_builds_settings(build_info):
     committed = build_info["config"]
     assert {name: defaults[name] for name in committed} == committed
     off = {"embedding_lr_scale": 1.0, "pretrain_curriculum_steps": 0, "pretrain_recall_share": 0.0,
-           "output_layer_init": "normal", "copy_stage_steps": "", "pretrain_random_recall_share": 0.0}
+           "output_layer_init": "normal", "copy_stage_steps": "", "pretrain_random_recall_share": 0.0,
+           "tune_random_recall_share": 0.0}
     assert {name: defaults[name] for name in defaults.keys() - committed.keys()}.items() >= off.items()
     for name in defaults.keys() - committed.keys() - off.keys():  # settings of a knob that is off
         assert name in ("pretrain_short_tokens", "recall_cue_tokens", "recall_answer_tokens", "copy_stage_batch_size"), name
@@ -304,6 +305,7 @@ def test_random_id_recall_in_span_corruption_is_off_by_default_and_replaces_whol
         a, b = plain(features), default(features)
         assert all(torch.equal(a[key], b[key]) for key in a)
     every = tiny_flan.pretraining_collator(tokenizer, dataclasses.replace(cfg, pretrain_random_recall_share=1.0))
+    swap = tiny_flan.RandomRecallSwap(tokenizer, 1.0, cfg.seed + 1000)  # the draws the build's seed gives (P12's)
     for _ in range(3):
         for feature, (inputs, labels) in zip(features, _unpadded(every(features)), strict=True):
             at = inputs.index(marker)
@@ -311,26 +313,86 @@ def test_random_id_recall_in_span_corruption_is_off_by_default_and_replaces_whol
             assert inputs.count(marker) == 1 and inputs[-1] == 1 and len(ids) == len(feature["ids"])
             assert labels == [*ids[at:at + 2], 1]  # the 2 ids after the marker, then </s>
             assert all(len(tiny_flan.SPECIAL_TOKENS) <= i < first_sentinel for i in ids)  # random ids, not the text
-            assert ids != feature["ids"]
-    half = dataclasses.replace(cfg, pretrain_random_recall_share=0.5)
-    without, mixed, again = (tiny_flan.pretraining_collator(tokenizer, c) for c in (cfg, half, half))
+            assert ids != feature["ids"] and (inputs, labels) == swap(len(ids), ([], []))
+    # span corruption of pieces this short never reaches <extra_id_99>
+    _check_half_replaced(lambda share: tiny_flan.pretraining_collator(
+        tokenizer, dataclasses.replace(cfg, pretrain_random_recall_share=share)), features, marker,
+        lambda feature: len(feature["ids"]) + 2)
+
+
+def _check_half_replaced(collator, features: list[dict], marker: int, input_length) -> None:
+    """Share 0.5 (``collator(share)``): the same seed gives the same batches; about half the examples are random-id
+    recall with inputs of ``input_length(feature)`` tokens, and each kept one is exactly that drawn at share 0."""
+    without, mixed, again = collator(0.0), collator(0.5), collator(0.5)
     replaced = 0
     for _ in range(4):
         expected, got, repeat = _unpadded(without(features)), mixed(features), again(features)
         assert all(torch.equal(got[key], repeat[key]) for key in got)  # the same seed, the same batches
         for feature, want, pair in zip(features, expected, _unpadded(got), strict=True):
-            if marker in pair[0]:  # span corruption of pieces this short never reaches <extra_id_99>
+            if marker in pair[0]:
                 replaced += 1
-                assert len(pair[0]) == len(feature["ids"]) + 2 and len(pair[1]) == 3
+                assert len(pair[0]) == input_length(feature) and len(pair[1]) == 3
             else:
                 assert pair == want  # a kept example is exactly the one drawn without the knob
-    assert 8 <= replaced <= 24  # about half of 32
+    assert 8 <= replaced <= 4 * len(features) - 8  # about half
 
 
 def test_card_names_random_id_recall_in_pretraining_only_when_the_build_used_it(build_info):
     assert "recall on random ids" not in tiny_flan.model_card(build_info)
     used = build_info | {"config": build_info["config"] | {"pretrain_random_recall_share": 0.25}}
     assert "25% of the examples are replaced by recall on random ids" in tiny_flan.model_card(used)
+
+
+def _tuning_features(tokenizer) -> list[dict]:
+    """Tokenized instruction examples as :func:`utils.training.tokenize` makes them (inputs end with </s>)."""
+    return [{"input_ids": [*range(3, 3 + n), 1], "attention_mask": [1] * (n + 1), "labels": [*range(40, 40 + t), 1],
+             "length": n + 1} for n, t in ((40, 3), (25, 1), (60, 7), (9, 2), (33, 4), (17, 1), (50, 5), (12, 2))]
+
+
+def test_random_id_recall_in_instruction_tuning_is_off_by_default_and_replaces_whole_examples():
+    """``tune_random_recall_share``: 0 leaves the batches as the course's collator pads them; 1 makes every example
+    random-id recall, its input as long as the example's, from an RNG seeded ``seed + 2000``; in between, the
+    instruction examples kept are exactly those drawn without the knob."""
+    from utils import training
+    from utils.config import set_seed
+
+    tokenizer = _pieces_tokenizer()
+    marker, first_sentinel = tiny_flan.sentinel_ids(tokenizer)[-1], len(tokenizer) - tiny_flan.N_SENTINELS
+    cfg = tiny_flan.BuildConfig()
+    assert cfg.tune_random_recall_share == 0.0
+    set_seed(0)
+    model = tiny_flan.make_model(tokenizer, tiny_flan.BuildConfig.quick())
+    features = _tuning_features(tokenizer)
+    pad, default = training.collator(tokenizer, model), tiny_flan.tuning_collator(tokenizer, model, cfg)
+    keys = ("input_ids", "attention_mask", "labels")
+    for _ in range(3):  # the committed build's collator: the course's padding of the three columns
+        a, b = pad([{key: f[key] for key in keys} for f in features]), default(features)
+        assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    every = tiny_flan.tuning_collator(tokenizer, model, dataclasses.replace(cfg, tune_random_recall_share=1.0))
+    swap = tiny_flan.RandomRecallSwap(tokenizer, 1.0, cfg.seed + 2000)  # the draws the build's seed gives
+    for _ in range(3):
+        batch = every(features)
+        assert batch["input_ids"].shape[1] == max(len(f["input_ids"]) for f in features)
+        for row, feature, (inputs, labels) in zip(batch["attention_mask"].tolist(), features, _unpadded(batch),
+                                                  strict=True):
+            at = inputs.index(marker)
+            ids = inputs[:at] + inputs[at + 1:-1]
+            assert len(inputs) == len(feature["input_ids"]) and row == [1] * len(inputs) + [0] * (len(row) - len(inputs))
+            assert inputs.count(marker) == 1 and inputs[-1] == 1 and labels == [*ids[at:at + 2], 1]
+            assert all(len(tiny_flan.SPECIAL_TOKENS) <= i < first_sentinel for i in ids)  # random ids, not the text
+            assert (inputs, labels) == swap(len(inputs) - 2, (feature["input_ids"], feature["labels"]))
+    _check_half_replaced(lambda share: tiny_flan.tuning_collator(
+        tokenizer, model, dataclasses.replace(cfg, tune_random_recall_share=share)), features, marker,
+        lambda feature: len(feature["input_ids"]))
+
+
+def test_card_names_random_id_recall_in_instruction_tuning_only_when_the_build_used_it(build_info):
+    assert "recall on random ids" not in tiny_flan.model_card(build_info)
+    used = build_info | {"config": build_info["config"] | {"tune_random_recall_share": 0.25}}
+    card = tiny_flan.model_card(used)
+    assert ("examples per task; 25% of the examples are replaced by recall on random ids: a sequence of random ids "
+            "as long as the example's input") in card
+    assert "as long as the text" not in card  # not the pre-training note
 
 
 def test_card_describes_curriculum_and_recall_only_when_the_build_used_them(build_info):

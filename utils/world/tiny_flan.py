@@ -153,6 +153,12 @@ class BuildConfig:
     #: zero-shot ones), at the price of less varied batches.
     tune_group_by_length: bool = True
     per_example_loss: bool = True  # every example weighs the same, however long its target
+    #: Share of instruction-tuning examples replaced by random-id recall (as ``pretrain_random_recall_share`` does
+    #: in span corruption: the marker in place, random ids making an input as long as the example's, the target the
+    #: ``recall_answer_tokens`` ids after the marker), drawn from an RNG of its own seeded ``seed + 2000`` so the
+    #: instruction examples that remain are those the build draws without it. Round 10's C3 kept the copy skill
+    #: through pre-training but lost it in instruction tuning. 0: none (the committed build).
+    tune_random_recall_share: float = 0.0
     # both stages: linear warm-up over this share of the steps, then linear decay. A long warm-up matters:
     # with 5% the tiny model learned to ignore its encoder (it wrote the same answer to every prompt).
     warmup_share: float = 0.1
@@ -432,6 +438,24 @@ def _random_recall_example(rng: np.random.Generator, length: int, id_range: tupl
     return recall_example(rng.integers(*id_range, size=length).tolist(), rng, marker, eos_id, 0, answer_tokens)
 
 
+class RandomRecallSwap:
+    """Replaces examples, each with probability ``share``, by random-id recall (:func:`_random_recall_example`,
+    the marker ``<extra_id_99>``), from an RNG of its own seeded with ``seed``: a collator that swaps the examples
+    it made as without it keeps exactly those it would have drawn. ``share`` 0 draws nothing."""
+
+    def __init__(self, tokenizer, share: float, seed: int, answer_tokens: int = 2):
+        self.share, self.rng, self.answer_tokens = share, np.random.default_rng(seed), answer_tokens
+        self.id_range = _random_id_range(tokenizer)
+        self.marker, self.eos_id = sentinel_ids(tokenizer)[-1], tokenizer.eos_token_id
+
+    def __call__(self, length: int, pair: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
+        """``pair``, or with probability ``share`` recall on ``length`` random ids (input ``length + 2`` long)."""
+        if not self.share or self.rng.random() >= self.share:
+            return pair
+        recall = _random_recall_example(self.rng, length, self.id_range, self.marker, self.eos_id, self.answer_tokens)
+        return pair if recall is None else recall
+
+
 class SpanCorruptionCollator:
     """Makes a batch for span-corruption pre-training: fresh random noise every time a text is seen.
 
@@ -450,8 +474,7 @@ class SpanCorruptionCollator:
                  recall_share: float = 0.0, cue_tokens: int = 2, answer_tokens: int = 2,
                  random_recall_share: float = 0.0, random_recall_seed: int = 1000):
         self.rng = np.random.default_rng(seed)
-        self.random_recall_share, self.random_rng = random_recall_share, np.random.default_rng(random_recall_seed)
-        self.id_range = _random_id_range(tokenizer)
+        self.random_recall = RandomRecallSwap(tokenizer, random_recall_share, random_recall_seed, answer_tokens)
         self.reconstruct_share = reconstruct_share
         self.sentinels = sentinel_ids(tokenizer)
         self.pad_id, self.eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
@@ -484,19 +507,11 @@ class SpanCorruptionCollator:
             if self.reconstruct_share and self.rng.random() < self.reconstruct_share:
                 targets = [*ids, self.eos_id]  # text infilling: rewrite the whole text, copying what is kept
             pairs.append((inputs, targets))
-        if self.random_recall_share:
-            pairs = [self._random_recall(feature["ids"], pair) for feature, pair in zip(features, pairs, strict=True)]
+        if self.random_recall.share:  # random ids as many as the piece's
+            pairs = [self.random_recall(len(feature["ids"]), pair) for feature, pair in zip(features, pairs, strict=True)]
         inputs = _pad([p[0] for p in pairs], self.pad_id)
         labels = _pad([p[1] for p in pairs], -100)
         return {"input_ids": inputs, "attention_mask": (inputs != self.pad_id).long(), "labels": labels}
-
-    def _random_recall(self, ids: list[int], pair: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
-        """``pair``, or with probability ``random_recall_share`` random-id recall as long as the piece ``ids``."""
-        if self.random_rng.random() >= self.random_recall_share:
-            return pair
-        recall = _random_recall_example(self.random_rng, len(ids), self.id_range, self.sentinels[-1], self.eos_id,
-                                       self.answer_tokens)
-        return pair if recall is None else recall
 
 
 def _pad(sequences: list[list[int]], value: int) -> torch.Tensor:
@@ -650,14 +665,38 @@ def pretrain(model, tokenizer, texts: Sequence[str], cfg: BuildConfig) -> list[d
                        cfg, "pre-training")
 
 
+class TuningCollator:
+    """Pads instruction-tuning batches with the course's collator (:func:`utils.training.collator`); with
+    ``random_recall_share``, each example is then replaced with that probability by random-id recall
+    (:class:`RandomRecallSwap`) whose input is as long as the example's, so length-grouped batches stay so."""
+
+    def __init__(self, tokenizer, model, random_recall_share: float = 0.0, random_recall_seed: int = 2000,
+                 answer_tokens: int = 2):
+        self.pad = training.collator(tokenizer, model)
+        self.random_recall = RandomRecallSwap(tokenizer, random_recall_share, random_recall_seed, answer_tokens)
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        rows = [{key: f[key] for key in ("input_ids", "attention_mask", "labels")} for f in features]  # not "length"
+        if self.random_recall.share:
+            rows = [self._swap(row) for row in rows]
+        return self.pad(rows)
+
+    def _swap(self, row: dict) -> dict:
+        pair = (row["input_ids"], row["labels"])
+        # random ids, the marker and </s>: as long as the example's input, so the example's mask fits it
+        swapped = self.random_recall(len(pair[0]) - 2, pair)
+        return row if swapped is pair else {**row, "input_ids": swapped[0], "labels": swapped[1]}
+
+
+def tuning_collator(tokenizer, model, cfg: BuildConfig) -> TuningCollator:
+    """The instruction-tuning collator with the build's settings (random-id recall's RNG seeded ``seed + 2000``)."""
+    return TuningCollator(tokenizer, model, cfg.tune_random_recall_share, cfg.seed + 2000, cfg.recall_answer_tokens)
+
+
 def instruction_tune(model, tokenizer, mixture, cfg: BuildConfig, profile) -> list[dict]:
     """Stage 4: FLAN-style instruction tuning on the mixture's ``source``/``target`` pairs."""
     dataset = training.tokenize(mixture, tokenizer, profile)
-    pad = training.collator(tokenizer, model)
-
-    def collator(features):  # "length" is for length-grouped batching, not for the model
-        return pad([{key: f[key] for key in ("input_ids", "attention_mask", "labels")} for f in features])
-
+    collator = tuning_collator(tokenizer, model, cfg)
     return train_steps(model, dataset, collator, cfg.tune_steps, cfg.tune_batch_size, cfg.tune_lr, cfg,
                        "instruction tuning", loss_func=per_example_loss if cfg.per_example_loss else None,
                        group_by_length=cfg.tune_group_by_length)
@@ -883,7 +922,7 @@ unties it when a checkpoint holds two different matrices, as FLAN-T5's checkpoin
    each with a random training template of its task (held-out templates excluded, inverted ones included),
    {cfg['few_shot_share']:.0%} of them few-shot (1-{cfg['max_shots']} exemplars from the train split, joined by one of
    {len(SHOT_DELIMITERS)} delimiters, as FLAN varies them),
-   mixed examples-proportionally with a cap of {cfg['mixing_cap']:,} examples per task.
+   mixed examples-proportionally with a cap of {cfg['mixing_cap']:,} examples per task{_tune_random_recall_note(cfg)}.
    {cfg['tune_steps']} steps of batch {cfg['tune_batch_size']}, AdamW lr {cfg['tune_lr']:g};
    loss {info['loss']['instruction_tuning'].get('first')} -> {info['loss']['instruction_tuning'].get('last')}.
    **The DialogSum-style data set is held out**: none of its summaries or templates was used; chat
@@ -981,11 +1020,21 @@ def _recall_note(cfg: dict) -> str:
 
 
 def _random_recall_note(cfg: dict) -> str:
-    share = cfg.get("pretrain_random_recall_share", 0)
+    return _random_recall_swap_note(cfg, "pretrain_random_recall_share", "the text",
+                                    "which span corruption alone lets the model forget")
+
+
+def _tune_random_recall_note(cfg: dict) -> str:
+    return _random_recall_swap_note(cfg, "tune_random_recall_share", "the example's input",
+                                    "which instruction tuning alone lets the model forget")
+
+
+def _random_recall_swap_note(cfg: dict, knob: str, as_long_as: str, why: str) -> str:
+    """The card's words for a share of examples replaced by random-id recall (:class:`RandomRecallSwap`)."""
+    share = cfg.get(knob, 0)
     return (f"; {share:.0%} of the examples are replaced by recall on random ids: a sequence of random ids as long as "
-            f"the text, a marker inserted, the target the {cfg.get('recall_answer_tokens', 2)} ids after the marker "
-            "(finding a place in the input and copying from it, which span corruption alone lets the model forget)"
-            if share else "")
+            f"{as_long_as}, a marker inserted, the target the {cfg.get('recall_answer_tokens', 2)} ids after the marker "
+            f"(finding a place in the input and copying from it, {why})" if share else "")
 
 
 def _curriculum_note(cfg: dict) -> str:
