@@ -13,6 +13,7 @@ import torch
 import transformers
 
 from utils.config import RESULTS_DIR
+from utils.course import SHARED_RUNS_STEP
 from utils.results import atomic_write_json, atomic_write_text
 
 BENCH_JSON = RESULTS_DIR / "bench.json"
@@ -72,6 +73,9 @@ def _course_rows(course: dict) -> list[str]:
     for name in names:
         cells = [f"{course[p]['notebooks'][name]:.0f}" if name in course[p]["notebooks"] else "-" for p in profiles]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    before = [course[p]["total_s"] - sum(course[p]["notebooks"].values()) for p in profiles]  # in the total
+    if any(seconds >= 0.5 for seconds in before):
+        lines.append(f"| {SHARED_RUNS_STEP}, before the lessons | " + " | ".join(f"{s:.0f}" for s in before) + " |")
     totals = [f"**{course[p]['total_s'] / 60:.1f} min** (budget {course[p]['target_s'] / 60:.0f} min)"
               for p in profiles]
     lines.append("| **whole course** | " + " | ".join(totals) + " |")

@@ -142,6 +142,9 @@ def test_markdown_shows_each_speedup_and_the_course_budget():
     assert "**7.5x**" in text and "**3.2x**" in text
     assert "| mixture | m | 4 (250) | 0.1 | 20.00 | 0 | 32.00 | **1.60x** |" in text
     assert "**1.0 min** (budget 20 min)" in text and "1.50 GB" in text
+    assert "before the lessons" not in text, "no runs before the lessons, no row for them"
+    figures["course"]["tiny"]["total_s"] = 90.0  # 30 s of runs trained before the lessons
+    assert "| shared runs (lesson 04's learning-rate grid), before the lessons | 30 |" in report.markdown(figures)
 
 
 def test_lora_benchmark_measures_what_lora_saves(tokenizer, micro_profile, micro_model_dir):
