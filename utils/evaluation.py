@@ -495,4 +495,8 @@ def is_number(token: str) -> bool:
 def stated_in(texts: Sequence[str]) -> Callable[[str], bool]:
     """A test for a fact: is one of its variants in one of ``texts`` (whole tokens, never across texts)?"""
     corpus = "\n".join(f" {' '.join(normalize(text))} " for text in texts)  # one search; "\n" ends each text
-    return lambda fact: any(variant and f" {' '.join(variant)} " in corpus for variant in map(normalize, fact_variants(fact)))
+
+    def stated(fact: str) -> bool:
+        variants = (normalize(variant) for variant in fact_variants(fact))
+        return any(tokens and f" {' '.join(tokens)} " in corpus for tokens in variants)
+    return stated

@@ -1,6 +1,5 @@
 """Scoring the course's models like with like (same prompts, decoding and test rows) on the target test split,
-the probes, the saved zero-shot scores and the outside sets, cached by the models' weights (``cached_scores``);
-the generic measures are in utils.evaluation."""
+the probes, zero-shot scores and the outside sets, cached (``cached_scores``); measures: utils.evaluation."""
 
 from __future__ import annotations
 
@@ -72,11 +71,12 @@ def summarize(model, tokenizer, dialogues: list[str], profile: Profile, template
 def evaluate_summarization(model, tokenizer, profile: Profile, template_name: str = EVAL_TEMPLATE,
                            desc: str = "Summarizing") -> tuple[dict, pd.DataFrame]:
     """:func:`score_outputs` of ``model`` on the target test split, with ``n_shortened`` (dialogues cut). The
-    summaries are cached by the model's weights, the prompts and the decoding: each model is summarized once."""
+    summaries are cached by the model's weights, prompts and decoding: each model is summarized once."""
     test = data.target_test(profile)
+    template = templates.get_template(TARGET_TASK, template_name)
     settings = {"tokenizer": tokenizer_key(tokenizer), "dialogues": results.of_json(list(test["dialogue"])),
-                "template": templates.fingerprint(templates.get_template(TARGET_TASK, template_name)),
-                **evaluation.decoding(profile), "max_source_length": profile.max_source_length, "code": SCORING_CODE}
+                "template": templates.fingerprint(template), **evaluation.decoding(profile),
+                "max_source_length": profile.max_source_length, "code": SCORING_CODE}
 
     def compute():
         predictions, shortened = _summarize(model, tokenizer, test["dialogue"], profile, template_name, desc)
