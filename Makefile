@@ -99,9 +99,9 @@ ui-test: $(STAMP) $(LAB_SETTINGS) $(UI_NODE)/node_modules/playwright-core/packag
 	  LAB_ARGS="$(LAB_ARGS)" COURSE_PROFILE=smoke node tests/ui/lab_lessons.js
 
 # Slides of the executed lessons (run `make course` first) that work offline: a slide per section, reveal.js and the
-# rest fetched once with npm into .venv and copied beside the slides (utils/course.py).
+# rest fetched once with npm into .venv and copied beside the slides (tools/slides.py).
 slides: $(STAMP)
-	$(PY) -m utils.course slides $(or $(COURSE_RESULTS_DIR),results)/$(PROFILE)
+	$(PY) -m tools.slides $(or $(COURSE_RESULTS_DIR),results)/$(PROFILE)
 
 report: $(STAMP)
 	$(PY) -m utils.course report --profile $(PROFILE)

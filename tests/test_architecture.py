@@ -95,7 +95,7 @@ def _code_blocks(path: Path) -> list[str]:
 def _sources() -> list[tuple[str, str]]:
     """(where, text) of every place that may use a ``utils`` name."""
     sources = [(p.relative_to(ROOT).as_posix(), p.read_text(encoding="utf-8"))
-               for folder in ("utils", "tests", "benchmarks") for p in sorted((ROOT / folder).rglob("*.py"))]
+               for folder in ("utils", "tests", "benchmarks", "tools") for p in sorted((ROOT / folder).rglob("*.py"))]
     sources += [(p.name, "\n".join(_code_cells(p))) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
     sources += [(f"{p.name} block", block) for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
                 for block in _code_blocks(p)]

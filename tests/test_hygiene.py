@@ -16,7 +16,7 @@ from utils.course import course_notebooks
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: Every lesson's first code cell: it prints where the notebook runs and returns the profile.
 SETUP_CELL = "from utils import notebook\n\nprofile = notebook.setup()"
-SOURCES = sorted((ROOT / "utils").rglob("*.py")) + NOTEBOOKS + sorted((ROOT / "benchmarks").rglob("*.py"))
+SOURCES = sorted((ROOT / "utils").rglob("*.py")) + NOTEBOOKS + sorted((ROOT / "benchmarks").rglob("*.py")) + sorted((ROOT / "tools").rglob("*.py"))
 
 
 def _cells(path: Path) -> list[dict]:

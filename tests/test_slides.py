@@ -1,4 +1,4 @@
-"""Slides of the executed lessons that work offline (utils/course.py, `make slides`), without npm or a network:
+"""Slides of the executed lessons that work offline (tools/slides.py, `make slides`), without npm or a network:
 the libraries the slides load are faked here; `make slides` fetches the real ones once."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from utils import course
+from tools import slides
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -32,7 +32,7 @@ def _lesson():
 
 def test_sections_are_slides_and_widgets_keep_their_saved_form():
     notebook = _lesson()
-    assert course.mark_sections(notebook) == 3
+    assert slides.mark_sections(notebook) == 3
     kinds = [cell.metadata["slideshow"]["slide_type"] for cell in notebook.cells]
     assert kinds == ["slide", "-", "slide", "-", "subslide", "-", "-", "slide"]
     (panel,) = notebook.cells[3].outputs  # the bar, a widget alone, is dropped
@@ -44,14 +44,14 @@ def test_slides_load_nothing_from_the_network(tmp_path, monkeypatch):
     vendor = tmp_path / "vendor-cache"
     (vendor / "reveal.js" / "dist").mkdir(parents=True)
     (vendor / "reveal.js" / "dist" / "reveal.js").write_text("// reveal")
-    monkeypatch.setattr(course, "vendor", lambda: vendor)
+    monkeypatch.setattr(slides, "vendor", lambda: vendor)
     executed = tmp_path / "results" / "smoke" / "notebooks"
     executed.mkdir(parents=True)
     nbformat.write(_lesson(), executed / "00_welcome.ipynb")
-    out = course.build_slides(tmp_path / "results" / "smoke")
+    out = slides.build_slides(tmp_path / "results" / "smoke")
     page = (out / "00_welcome.slides.html").read_text(encoding="utf-8")
     assert (out / "vendor" / "reveal.js" / "dist" / "reveal.js").is_file()
-    for url in course.URLS.values():
+    for url in slides.URLS.values():
         if not url.startswith("data:"):
             assert url.replace("&", "&amp;") in page or url in page, url
     scripts_and_styles = [line for line in page.splitlines() if "<script src=" in line or "<link rel=\"stylesheet\"" in line]
@@ -61,10 +61,10 @@ def test_slides_load_nothing_from_the_network(tmp_path, monkeypatch):
 
 
 def test_every_vendored_file_is_one_the_template_loads():
-    """The URLs point inside the packages :func:`utils.course.vendor` keeps."""
-    kept = {name: files for name, (_, files) in course.PACKAGES.items()}
-    assert course.URLS["reveal_url_prefix"] == "vendor/reveal.js" and "dist/" in kept["reveal.js"]
-    assert course.URLS["require_js_url"] == "vendor/requirejs/require.js" and "require.js" in kept["requirejs"]
-    assert course.URLS["jquery_url"] == "vendor/jquery/dist/jquery.min.js" and "dist/jquery.min.js" in kept["jquery"]
-    assert course.URLS["mathjax_url"].startswith("vendor/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe")
+    """The URLs point inside the packages :func:`tools.slides.vendor` keeps."""
+    kept = {name: files for name, (_, files) in slides.PACKAGES.items()}
+    assert slides.URLS["reveal_url_prefix"] == "vendor/reveal.js" and "dist/" in kept["reveal.js"]
+    assert slides.URLS["require_js_url"] == "vendor/requirejs/require.js" and "require.js" in kept["requirejs"]
+    assert slides.URLS["jquery_url"] == "vendor/jquery/dist/jquery.min.js" and "dist/jquery.min.js" in kept["jquery"]
+    assert slides.URLS["mathjax_url"].startswith("vendor/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe")
     assert {"MathJax.js", "config/TeX-AMS_CHTML-full.js", "config/Safe.js"} <= set(kept["mathjax"])

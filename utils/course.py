@@ -1,5 +1,5 @@
 """Run the whole course headlessly (``python -m utils.course run``: ``make course``); also ``report``,
-``check`` (the course targets), ``compare`` (two runs' metrics) and ``slides`` (offline, of a finished run).
+``check`` (the course targets) and ``compare`` (two runs' metrics). Slides of a finished run: ``tools/slides.py``.
 
 Each notebook runs in order in a fresh kernel; the first failing one stops the run. ``results/<profile>/``
 then holds the executed notebooks, ``metrics.json``, ``timings.json`` and ``report.md``.
@@ -13,12 +13,9 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tarfile
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,7 +26,7 @@ from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
 from utils import expectations
-from utils.config import NOTEBOOK_DIR, ProfileError, get_profile, resolve_path_variables, shown_path
+from utils.config import NOTEBOOK_DIR, ProfileError, get_profile, resolve_path_variables
 from utils.results import atomic_write_json, atomic_write_text, load_metrics, read_json_object
 
 try:  # POSIX only: on Windows the course runs without a peak-memory figure
@@ -300,14 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     compare = sub.add_parser("compare", help="exit 1 unless two metrics.json files agree (times aside)")
     compare.add_argument("first", type=Path)
     compare.add_argument("second", type=Path)
-    slides = sub.add_parser("slides", help="offline reveal.js slides of a finished run's executed lessons")
-    slides.add_argument("run_dir", type=Path, help="a course run's folder, results/<profile>")
     args = parser.parse_args(argv)
     try:
-        if args.command == "slides":
-            print(f"Slides: {shown_path(build_slides(args.run_dir))}/ (open one in a browser; no network "
-                  "needed: arrow keys, Esc for an overview)")
-        elif args.command == "run":
+        if args.command == "run":
             run_course(args.profile, args.only)
         elif args.command == "check":
             _check_targets(args.profile)
@@ -328,106 +320,6 @@ def main(argv: list[str] | None = None) -> int:
               "results/<profile>/notebooks/ and report.md.", file=sys.stderr)
         return 1
     return 0
-
-
-#: npm package -> (version, the files taken from it: path prefixes inside the package). reveal.js 4 is what
-#: nbconvert's reveal template is written for; MathJax 2 what its math configuration calls.
-PACKAGES = {
-    "reveal.js": ("4.6.1", ("dist/", "plugin/notes/", "LICENSE")),
-    "requirejs": ("2.3.7", ("require.js", "LICENSE")),
-    "jquery": ("3.7.1", ("dist/jquery.min.js", "LICENSE.txt")),
-    "mathjax": ("2.7.9", ("MathJax.js", "config/TeX-AMS_CHTML-full.js", "config/Safe.js", "extensions/",
-                          "jax/input/TeX/", "jax/element/", "jax/output/CommonHTML/",
-                          "fonts/HTML-CSS/TeX/woff/", "LICENSE")),
-}
-#: The URLs the slides load them from, relative to the slides' folder.
-URLS = {
-    "reveal_url_prefix": "vendor/reveal.js",
-    "require_js_url": "vendor/requirejs/require.js",
-    "jquery_url": "vendor/jquery/dist/jquery.min.js",
-    "mathjax_url": "vendor/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
-    # The template imports mermaid (diagrams, which no lesson has) as a module: an empty one, from nowhere.
-    "mermaid_js_url": "data:text/javascript,export default {initialize() {}}",
-}
-_WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
-def mark_sections(notebook: nbformat.NotebookNode) -> int:
-    """Mark slides in place (the first cell and each ``##`` cell a slide, ``###`` a sub-slide; widgets keep
-    their text or HTML form, as a saved widget needs a kernel or a CDN); the number of slides."""
-    slides = 0
-    for index, cell in enumerate(notebook.cells):
-        source = cell.source.lstrip() if cell.cell_type == "markdown" else ""
-        if index == 0 or re.match(r"##(?!#)\s", source):
-            kind, slides = "slide", slides + 1
-        else:
-            kind = "subslide" if re.match(r"###(?!#)\s", source) else "-"
-        cell.metadata["slideshow"] = {"slide_type": kind}
-        if "outputs" in cell:
-            cell.outputs = [output for output in cell.outputs
-                            if set(output.get("data", {_WIDGET: 0})) != {_WIDGET}]
-            for output in cell.outputs:
-                output.get("data", {}).pop(_WIDGET, None)
-    notebook.metadata.pop("widgets", None)
-    return slides
-
-
-def vendor(folder: Path = Path(sys.prefix) / "share" / "flan-course" / "slides-vendor") -> Path:
-    """The packages of :data:`PACKAGES` in ``folder/<package>/`` (by default inside the virtual environment),
-    fetched with ``npm pack`` on first use."""
-    missing = [name for name, (version, _) in PACKAGES.items()
-               if not (folder / name / ".version").is_file()
-               or (folder / name / ".version").read_text().strip() != version]
-    if not missing:
-        return folder
-    npm = shutil.which("npm")
-    if npm is None:
-        raise SystemExit("make slides needs npm (https://nodejs.org) once, to fetch the libraries of offline "
-                         "slides; or present the lessons live in JupyterLab "
-                         "(docs/what-a-course-run-writes.md#slides).")
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in missing:
-            version, keep = PACKAGES[name]
-            run = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", tmp, "--silent"],
-                                 capture_output=True, text=True)
-            if run.returncode != 0:
-                raise SystemExit(f"npm pack {name}@{version} failed (it needs the npm registry once):\n"
-                                 f"{run.stderr.strip()[-2000:]}")
-            target = folder / name
-            shutil.rmtree(target, ignore_errors=True)
-            with tarfile.open(Path(tmp) / run.stdout.strip().splitlines()[-1]) as archive:
-                members = [m for m in archive.getmembers() if m.isfile()
-                           and m.name.removeprefix("package/").startswith(keep)]
-                for member in members:
-                    member.name = member.name.removeprefix("package/")
-                safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python 3.10.12+
-                archive.extractall(target, members=members, **safe)
-            (target / ".version").write_text(version + "\n")
-    return folder
-
-
-def build_slides(run_dir: str | Path) -> Path:
-    """Slides of every executed lesson of ``run_dir/notebooks/`` in ``run_dir/slides/``, with the libraries
-    they load beside them (``vendor/``); returns the slides' folder."""
-    from nbconvert import SlidesExporter
-
-    run_dir = Path(run_dir)
-    notebooks = sorted((run_dir / "notebooks").glob("*.ipynb"))
-    if not notebooks:
-        raise SystemExit(f"No executed notebooks in {shown_path(run_dir / 'notebooks')}: run "
-                         f"`make course PROFILE={run_dir.name}` first.")
-    out = run_dir / "slides"
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(vendor(), out / "vendor", dirs_exist_ok=True, ignore=shutil.ignore_patterns(".version"))
-    # The white theme: its fonts are in reveal.js.
-    exporter = SlidesExporter(reveal_scroll=True, reveal_theme="white", **URLS)
-    for path in notebooks:
-        notebook = nbformat.read(path, as_version=4)
-        count = mark_sections(notebook)
-        page, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": path.stem}})
-        (out / f"{path.stem}.slides.html").write_text(page, encoding="utf-8")
-        print(f"{path.stem}: {count} slides")
-    return out
 
 
 if __name__ == "__main__":
