@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
+
 import pytest
 
 from utils import course
@@ -30,9 +33,10 @@ def test_the_shared_runs_the_course_trains_first_are_the_runs_lesson_04_loads(mo
     from utils.config import get_profile
 
     profile = get_profile("smoke")
-    commands, calls = [], []
+    calls = []
+    commands = []
     monkeypatch.setattr(course.subprocess, "run", lambda argv, **kwargs: commands.append(argv[3:]))
-    course.train_shared_runs(profile)
+    course.train_shared_runs(profile, side_by_side=False)
 
     def record(name, method, train_data, profile_, eval_data=None, **kwargs):
         calls.append((name, method, kwargs.get("learning_rate"), training.data_fingerprint(train_data),
@@ -49,3 +53,65 @@ def test_the_shared_runs_the_course_trains_first_are_the_runs_lesson_04_loads(mo
         with pytest.raises(SystemExit):
             finetuning.single_task_run(method, profile, learning_rate=getattr(profile, rate))
     assert len(from_cli) == len(course.SHARED_RUNS) and from_cli == calls
+
+
+def _fake_runs(monkeypatch, failing=()):
+    """Replace ``subprocess.run`` in ``utils.course`` by runs that record ("start" / "end", method) and
+    ("env", environment); the first run waits up to a second for the second to start (side by side, it does);
+    the methods in ``failing`` exit 1."""
+    events, second_started = [], threading.Event()
+    first, _ = (method for method, _ in course.SHARED_RUNS)
+
+    def run(argv, env=None, check=False, **kwargs):
+        method = argv[argv.index("--method") + 1]
+        events.extend([("start", method), ("env", env)])
+        if method == first:
+            second_started.wait(timeout=1.0)
+        second_started.set()
+        events.append(("end", method))
+        if method in failing and check:
+            raise subprocess.CalledProcessError(1, argv)
+
+    monkeypatch.setattr(course.subprocess, "run", run)
+    return events
+
+
+@pytest.mark.parametrize("side_by_side", [True, False])
+def test_shared_runs_train_side_by_side_on_split_cores_or_one_after_the_other(monkeypatch, side_by_side):
+    from utils.config import get_profile
+
+    monkeypatch.setattr(course.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    events = _fake_runs(monkeypatch)
+    course.train_shared_runs(get_profile("smoke"), side_by_side=side_by_side)
+    first, second = (method for method, _ in course.SHARED_RUNS)
+    order = [event for event in events if event[0] != "env"]
+    envs = [env for kind, env in events if kind == "env"]
+    if side_by_side:
+        assert order == [("start", first), ("start", second), ("end", second), ("end", first)]
+        assert all(env["OMP_NUM_THREADS"] == "2" and env["TQDM_DISABLE"] == "1" for env in envs), \
+            "4 cores split between 2 runs, whose progress bars would garble each other"
+    else:
+        assert order == [("start", first), ("end", first), ("start", second), ("end", second)]
+        assert envs == [None, None], "one after the other, each with every core and its progress bar"
+
+
+def test_a_failing_shared_run_stops_the_course_once_the_other_is_saved(monkeypatch):
+    from utils.config import get_profile
+
+    first, second = (method for method, _ in course.SHARED_RUNS)
+    events = _fake_runs(monkeypatch, failing=(first,))
+    with pytest.raises(subprocess.CalledProcessError):
+        course.train_shared_runs(get_profile("smoke"), side_by_side=True)
+    assert ("end", second) in events, "the other run finishes (and is cached for the next try)"
+
+
+@pytest.mark.parametrize(("cores", "device", "together"), [(2, "cpu", True), (1, "cpu", False), (8, "cuda", False)])
+def test_shared_runs_go_side_by_side_only_on_a_cpu_with_a_core_per_run(monkeypatch, cores, device, together):
+    """On one GPU two trainings would compete for its memory; on one core, for the core."""
+    from utils.config import get_profile
+
+    monkeypatch.setattr(course.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(course, "device", lambda: device)
+    events = _fake_runs(monkeypatch)
+    course.train_shared_runs(get_profile("smoke"))
+    assert (events[2][0] == "start") == together, "the second run starts before the first has ended"

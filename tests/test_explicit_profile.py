@@ -25,6 +25,8 @@ ENTRY_POINTS = {
     "utils/train.py": {"*"},  # python -m utils.train
     "utils/world/tiny_flan.py": {"*"},  # make model
     "benchmarks/run.py": {"*"},  # python -m benchmarks.run
+    "benchmarks/rouge_speed.py": {"main"},  # python -m benchmarks.rouge_speed
+    "benchmarks/shared_runs.py": {"main"},  # python -m benchmarks.shared_runs
 }
 #: Where ``COURSE_PROFILE`` may be read: the profile itself, and the Hub decision taken as ``utils`` is imported.
 READS_THE_VARIABLE = {"utils/config.py", "utils/__init__.py"}
