@@ -15,6 +15,7 @@ from benchmarks import course_runs, generation, report, train_speed
 from benchmarks.lab_way import LAB_MAX_LENGTH, lab_generate, lab_tokenize
 from benchmarks.models import FLAN_T5_SMALL_PARAMETERS, flan_t5_small_random
 from utils import modeling, training
+from utils.config import get_profile
 
 
 def _prompts(n: int = 8) -> list[str]:
@@ -164,3 +165,32 @@ def test_lora_benchmark_measures_what_lora_saves(tokenizer, micro_profile, micro
     assert lora["checkpoint_mb"] < full["checkpoint_mb"] and lora["lora"] == {"r": 2, "targets": ["q", "v"]}
     assert figures["lora_time_ratio"] == pytest.approx(lora["seconds_per_step"] / full["seconds_per_step"])
     assert "LoRA r=2 on q, v" in "\n".join(report._lora_rows({"micro": {"model": "micro", **figures}}))
+
+
+def test_rouge_benchmark_scores_both_ways_identically_and_fails_when_they_differ(monkeypatch):
+    from benchmarks import rouge_speed
+
+    figures = rouge_speed.compare(get_profile("smoke"), rounds=2)
+    assert figures["rounds"] == 2 and figures["dialogues"] == 16 and figures["speedup"] > 0
+    assert list(figures["seconds"]) == ["rouge_score's tokenizer", "the course's (remembering)"]
+    unstemmed = rouge_speed.metric_module().RememberingTokenizer
+    monkeypatch.setattr(rouge_speed.metric_module(), "RememberingTokenizer", lambda use_stemmer: unstemmed(False))
+    with pytest.raises(rouge_speed.ScoresDiffer):
+        rouge_speed.compare(get_profile("smoke"), rounds=1)
+
+
+def test_shared_runs_benchmark_trains_one_after_the_other_first_then_side_by_side(monkeypatch):
+    import os
+
+    from benchmarks import shared_runs
+    from utils import course
+
+    calls = []
+    monkeypatch.setattr(course, "train_shared_runs",
+                        lambda profile, side_by_side: calls.append((side_by_side, os.environ["COURSE_RESULTS_DIR"]))
+                        or (10.0 if not side_by_side else 6.0))
+    monkeypatch.setenv("COURSE_RESULTS_DIR", "/somewhere/kept")
+    seconds = shared_runs.compare(get_profile("smoke"))
+    assert [side for side, _ in calls] == [False, True] and seconds == {"one after the other": 10.0, "side by side": 6.0}
+    assert calls[0][1] != calls[1][1] and "/somewhere/kept" not in {folder for _, folder in calls}, "fresh scratch folders"
+    assert os.environ["COURSE_RESULTS_DIR"] == "/somewhere/kept", "the caller's results folder is set back"

@@ -254,3 +254,21 @@ def test_full_profile_without_network_or_cache_fails_fast_with_advice(monkeypatc
         data.load_target(get_profile("full"))
     assert time.monotonic() - start < 10
     assert datasets.config.HF_HUB_OFFLINE == offline_before, "offline mode must not leak out of the loader"
+
+
+def test_local_files_are_checked_once_per_content_and_again_when_edited(tmp_path, monkeypatch):
+    """A lesson loads the same files dozens of times: the line-by-line check runs once per content, and an
+    edited file (even one of the same size, written in the same instant) is checked again."""
+    row = {"id": "d_1", "dialogue": "#Person1#: Hi.", "summary": "They greet.", "topic": "greeting"}
+    for split in data.SPLITS:
+        (tmp_path / f"{split}.jsonl").write_text(json.dumps(row) + "\n")
+    checked = []
+    original = data.read_jsonl
+    monkeypatch.setattr(data, "read_jsonl", lambda path, columns=(): checked.append(path) or original(path, columns))
+    for _ in range(3):
+        data.load_local(tmp_path, data.TARGET_COLUMNS)
+    assert len(checked) == len(data.SPLITS), "each file checked once"
+    broken = json.dumps({**row, "summary": None})
+    (tmp_path / "test.jsonl").write_text(broken + "\n")
+    with pytest.raises(data.DataError, match=r"test\.jsonl, line 1: column 'summary' holds null"):
+        data.load_local(tmp_path, data.TARGET_COLUMNS)

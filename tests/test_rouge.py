@@ -136,3 +136,31 @@ def test_loads_offline_by_path(tmp_path):
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.strip().splitlines()[-1]) == 1.0
+
+
+def _metric_module():
+    return sys.modules[type(evaluation.load_rouge()).__module__]
+
+
+def test_the_remembering_tokenizer_gives_rouge_scores_own_tokens():
+    from rouge_score import tokenizers
+
+    texts = [text for prediction, refs in EXAMPLES for text in (prediction, *refs)] + [
+        "Running, runs & ran: 7:30 pm, $45.99, e-mail!", "Café naïve résumé £5 €10", "I a an it's CAPS  tabs\there",
+        "#Person2# cancelled the cancellation; generously generalized generalizations."]
+    for stem in (True, False):
+        ours, theirs = _metric_module().RememberingTokenizer(stem), tokenizers.DefaultTokenizer(stem)
+        for text in texts + texts:  # the second time from memory
+            assert ours.tokenize(text) == theirs.tokenize(text), (stem, text)
+
+
+def test_scoring_the_same_references_again_stems_nothing_again():
+    """What makes a course's repeated scoring cheap: texts and stems are remembered for the whole process."""
+    predictions, references = [p for p, _ in EXAMPLES], [r for _, r in EXAMPLES]
+    first = evaluation.rouge_per_example(predictions, references)
+    tokenizer = _metric_module()._tokenizer(True)
+    assert tokenizer._tokens.cache_info().currsize > 0, "the metric scores with this process's one tokenizer"
+    stems, texts = tokenizer.stem.cache_info().misses, tokenizer._tokens.cache_info().misses
+    again = evaluation.rouge_per_example(predictions, references)
+    assert tokenizer.stem.cache_info().misses == stems and tokenizer._tokens.cache_info().misses == texts
+    assert all(np.array_equal(first[t], again[t]) for t in TYPES)

@@ -7,6 +7,7 @@ Offline profiles read the JSONL files in ``data/``, checked first (an error name
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
 import re
@@ -94,11 +95,17 @@ def read_utf8(path: str | Path, advice: str = _REGENERATE) -> str:
 
 
 def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:
-    """Check ``folder/{train,validation,test}.jsonl``, then load them with ``datasets``."""
+    """Check ``folder/{train,validation,test}.jsonl`` (once per content), then load them with ``datasets``."""
     files = {split: str(Path(folder) / f"{split}.jsonl") for split in SPLITS}
     for path in files.values():
-        read_jsonl(path, columns)
+        _check_file(path, columns, hashlib.blake2b(Path(path).read_bytes()).digest() if Path(path).is_file() else None)
     return datasets.load_dataset("json", data_files=files)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_file(path: str, columns: tuple[str, ...], content: bytes | None) -> None:
+    """:func:`read_jsonl`'s checks, remembered for a file ``content`` (its hash) that passed them."""
+    read_jsonl(path, columns)
 
 
 def _hub_error(hub_id: str, error: Exception, online: bool, verb: str) -> Exception:

@@ -10,11 +10,13 @@ with a regex, no NLTK download), and aggregation is a plain mean (the Hub module
 aggregator is unseeded, so its numbers change from run to run).
 """
 
+import functools
 import re
 
 import datasets
 import evaluate
-from rouge_score import rouge_scorer
+from nltk.stem import porter
+from rouge_score import rouge_scorer, tokenize, tokenizers
 
 _CITATION = """\
 @inproceedings{lin-2004-rouge,
@@ -100,7 +102,7 @@ class Rouge(evaluate.Metric):
         split_sentences=True,
     ):
         rouge_types = list(rouge_types or DEFAULT_ROUGE_TYPES)
-        scorer = rouge_scorer.RougeScorer(rouge_types, use_stemmer=use_stemmer)
+        scorer = rouge_scorer.RougeScorer(rouge_types, tokenizer=_tokenizer(use_stemmer))
         prepare = sentence_lines if split_sentences else _unchanged
         per_type = {rouge_type: [] for rouge_type in rouge_types}
         for prediction, refs in zip(predictions, references, strict=True):
@@ -117,3 +119,25 @@ class Rouge(evaluate.Metric):
 
 def _unchanged(text):
     return text
+
+
+class RememberingTokenizer(tokenizers.Tokenizer):
+    """rouge_score's default tokenizer (same tokens, same stems) that remembers each text's tokens and each
+    word's Porter stem: a course scores the same references, and the same words, again and again, and
+    stemming was most of the time ROUGE took (``benchmarks/rouge_speed.py``)."""
+
+    def __init__(self, use_stemmer):
+        self.stem = functools.lru_cache(maxsize=None)(porter.PorterStemmer().stem) if use_stemmer else None
+        self._tokens = functools.lru_cache(maxsize=2**16)(self._split)
+
+    def tokenize(self, text):
+        return self._tokens(text)
+
+    def _split(self, text):
+        return tokenize.tokenize(text, self if self.stem else None)  # calls self.stem(word)
+
+
+@functools.cache
+def _tokenizer(use_stemmer):
+    """One :class:`RememberingTokenizer` per setting for the whole process."""
+    return RememberingTokenizer(bool(use_stemmer))
