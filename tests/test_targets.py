@@ -13,7 +13,8 @@ from utils.config import get_profile
 #: A tiny course's metrics that meet every target (the figures of a past run, rounded).
 MET = {
     "single_task": {"gain_over_zero_shot": {"full": 0.46, "lora": 0.31}},
-    "forgetting": {"average": {"base": 0.77, "full": 0.22, "lora": 0.70}},
+    "forgetting": {"average": {"base": 0.77, "full": 0.22, "lora": 0.70},
+                   "average_drop_ci": {"full": {"low": 0.51, "high": 0.59}}},
     "multitask": {"probe_retention": 0.96, "target_gap_to_single_task_full": 0.08},
 }
 
@@ -25,13 +26,14 @@ def _missed(metrics, profile="tiny"):
 def test_a_run_that_meets_every_target_passes():
     rows = targets.check(MET, "tiny")
     assert len(rows) == len(targets.targets_for("tiny")) == 4 and all(row["met"] for row in rows)
-    assert rows[1]["value"] == pytest.approx(0.55)  # the forgetting drop: base 0.77 - full 0.22
+    assert rows[1]["value"] == pytest.approx(0.51)  # the low end of the forgetting drop's interval
+    assert rows[1]["bound"] == "> 0"
     targets.raise_if_missed(rows)
 
 
 @pytest.mark.parametrize(("path", "value", "missed"), [
     (("single_task", "gain_over_zero_shot", "full"), 0.24, "gains ROUGE-1"),
-    (("forgetting", "average", "full"), 0.5, "forgetting"),
+    (("forgetting", "average_drop_ci", "full", "low"), 0.0, "lowers the average probe score"),
     (("multitask", "probe_retention"), 0.89, "keeps the probes"),
     (("multitask", "target_gap_to_single_task_full"), 0.11, "behind single-task full"),
 ])
@@ -46,6 +48,17 @@ def test_each_target_fails_just_past_its_bound(path, value, missed):
     assert len(names) == 1 and missed in names[0]
     with pytest.raises(targets.TargetsMissed, match=r"1 of 4 course targets missed: .*needs"):
         targets.raise_if_missed(targets.check(metrics, "tiny"))
+
+
+def test_forgetting_is_asked_as_a_measurable_drop_not_as_a_size():
+    """A small drop whose interval excludes 0 meets the target (FLAN-T5 forgets at every seed, by how much
+    varies); the size alone (the old ">= 0.3", which the build seed decided) is no longer a target."""
+    metrics = copy.deepcopy(MET)
+    metrics["forgetting"]["average"]["full"] = 0.75  # a drop of 0.02
+    metrics["forgetting"]["average_drop_ci"]["full"] = {"low": 0.004, "high": 0.036}
+    assert _missed(metrics) == []
+    metrics["forgetting"]["average_drop_ci"]["full"]["low"] = -0.004
+    assert _missed(metrics) == ["full fine-tuning lowers the average probe score (95% interval above 0)"]
 
 
 def test_a_missing_lesson_is_a_miss_that_names_the_lesson():

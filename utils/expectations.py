@@ -16,7 +16,7 @@ from utils.config import Profile
 
 @dataclass(frozen=True)
 class Target:
-    """A course target: the number ``op`` (``>=`` or ``<=``) ``bound``; ``name`` says it in the report."""
+    """A course target: the number ``op`` (``>=``, ``<=`` or ``>``) ``bound``; ``name`` says it in the report."""
 
     op: str
     bound: float
@@ -94,8 +94,12 @@ EXPECTED: dict[str, dict[str, Expectation]] = {"tiny": {
         "full fine-tune: average probe score drop from the base", 0.20, 0.90,
         "that lesson 03's full run trained (its target ROUGE-1 below) and that every model was probed with "
         "the same prompts; a drop near 0 means the fine-tune barely moved the weights",
-        metrics="forgetting.average.base - forgetting.average.full",
-        target=Target(">=", 0.3, "full fine-tuning lowers the average probe score (forgetting)")),
+        metrics="forgetting.average.base - forgetting.average.full"),
+    "04.full.average_drop_ci_low": Expectation(  # what FLAN-T5 shows: a drop, at any seed; not a size
+        "full fine-tune: low end of the average drop's 95% interval", 0.0, 0.90,
+        "the paired intervals of section 2: a low end at or below 0 means no measurable forgetting",
+        metrics="forgetting.average_drop_ci.full.low",
+        target=Target(">", 0.0, "full fine-tuning lowers the average probe score (95% interval above 0)")),
     "04.lora.average_drop": Expectation(
         "LoRA: average probe score drop from the base", -0.05, 0.80,
         "the LoRA settings (lora_targets, rank, learning rate); a negative drop beyond a few "
@@ -179,7 +183,7 @@ def check(metrics: Mapping, profile_name: str) -> list[dict]:
     rows = []
     for key, entry in targets_for(profile_name).items():
         target, lesson = entry.target, key.split(".", 1)[0]
-        compare = {">=": operator.ge, "<=": operator.le}[target.op]
+        compare = {">=": operator.ge, "<=": operator.le, ">": operator.gt}[target.op]
         try:
             value = entry.read(metrics)
             met, note = compare(value, target.bound), f"missed (lesson {lesson})"
