@@ -1,6 +1,7 @@
 """The runs a course run trains before the lessons (lesson 04's learning-rate grid), side by side: one after
 the other, each with every core, against both at once, the cores split between them (what ``utils.course``
-does on a CPU). Each way trains from nothing into a scratch results folder, in one process, first the old way::
+does on a CPU). Each way trains from nothing into a scratch results folder, in one process, the old way
+first::
 
     python -m benchmarks.shared_runs                 # tiny profile: about 3.5 minutes on 2 cores
 
@@ -23,10 +24,13 @@ def compare(profile: Profile) -> dict[str, float]:
     try:
         for way, side_by_side in (("one after the other", False), ("side by side", True)):
             with tempfile.TemporaryDirectory() as scratch:
-                os.environ["COURSE_RESULTS_DIR"] = scratch  # the runs inherit it: nothing cached, nothing kept
+                os.environ["COURSE_RESULTS_DIR"] = scratch  # the runs inherit it: nothing cached or kept
                 seconds[way] = course.train_shared_runs(profile, side_by_side=side_by_side)
     finally:
-        os.environ.pop("COURSE_RESULTS_DIR", None) if kept is None else os.environ.update(COURSE_RESULTS_DIR=kept)
+        if kept is None:
+            del os.environ["COURSE_RESULTS_DIR"]
+        else:
+            os.environ["COURSE_RESULTS_DIR"] = kept
     return seconds
 
 

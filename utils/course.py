@@ -1,5 +1,5 @@
 """Run the whole course headlessly (``python -m utils.course run``: ``make course``); also ``report``,
-``check`` (the course targets) and ``compare`` (two runs' metrics). Slides of a finished run: ``tools/slides.py``.
+``check`` (the course targets) and ``compare`` (two runs' metrics); a finished run's slides: tools/slides.py.
 
 Each notebook runs in order in a fresh kernel; the first failing one stops the run. ``results/<profile>/``
 then holds the executed notebooks, ``metrics.json``, ``timings.json`` and ``report.md``.
@@ -172,19 +172,20 @@ def run_course(profile_name: str | None = None, only: list[str] | None = None) -
 
 
 def train_shared_runs(profile, side_by_side: bool | None = None) -> float:
-    """Train (or find cached) :data:`SHARED_RUNS` with ``python -m utils.train``; the seconds it took. On a CPU
-    with a core per run they train side by side, the cores split between them and no progress bars (on 2 cores
-    1.4 to 1.8x sooner than one after the other: ``python -m benchmarks.shared_runs``)."""
+    """Train (or find cached) :data:`SHARED_RUNS` with ``python -m utils.train``; the seconds it took. On a
+    CPU with a core per run they train side by side, the cores split between them and no progress bars (on 2
+    cores 1.4 to 1.8x sooner than one after the other: ``python -m benchmarks.shared_runs``)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     side_by_side = cores >= len(SHARED_RUNS) and device() == "cpu" if side_by_side is None else side_by_side
-    env = {**os.environ, "OMP_NUM_THREADS": str(cores // len(SHARED_RUNS)), "TQDM_DISABLE": "1"}
+    split = {"OMP_NUM_THREADS": str(cores // len(SHARED_RUNS)), "TQDM_DISABLE": "1"}  # two bars would garble
+    env = {**os.environ, **split} if side_by_side else None
     started = time.perf_counter()
 
     def train(method: str, rate: str) -> None:
         print(f"Shared run: {method} at {rate} = {getattr(profile, rate):g}", flush=True)
-        subprocess.run([sys.executable, "-m", "utils.train", "--task", "dialogsum", "--method", method, "--profile",
-                        profile.name, "--learning-rate", repr(getattr(profile, rate)), "--no-score"],
-                       check=True, stdout=subprocess.DEVNULL, env=env if side_by_side else None)
+        subprocess.run([sys.executable, "-m", "utils.train", "--task", "dialogsum", "--method", method,
+                        "--profile", profile.name, "--learning-rate", repr(getattr(profile, rate)),
+                        "--no-score"], check=True, stdout=subprocess.DEVNULL, env=env)
 
     with ThreadPoolExecutor(len(SHARED_RUNS) if side_by_side else 1) as pool:
         for run in [pool.submit(train, method, rate) for method, rate in SHARED_RUNS]:

@@ -98,7 +98,8 @@ def load_local(folder: str | Path, columns: tuple[str, ...]) -> DatasetDict:
     """Check ``folder/{train,validation,test}.jsonl`` (once per content), then load them with ``datasets``."""
     files = {split: str(Path(folder) / f"{split}.jsonl") for split in SPLITS}
     for path in files.values():
-        _check_file(path, columns, hashlib.blake2b(Path(path).read_bytes()).digest() if Path(path).is_file() else None)
+        content = hashlib.blake2b(Path(path).read_bytes()).digest() if Path(path).is_file() else None
+        _check_file(path, columns, content)
     return datasets.load_dataset("json", data_files=files)
 
 

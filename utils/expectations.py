@@ -16,7 +16,7 @@ from utils.config import Profile
 
 @dataclass(frozen=True)
 class Target:
-    """A course target: the number ``op`` (``>=``, ``<=`` or ``>``) ``bound``; ``name`` says it in the report."""
+    """A course target: the number ``op`` (``>=``, ``<=``, ``>``) ``bound``; ``name`` says it in reports."""
 
     op: str
     bound: float
@@ -95,7 +95,7 @@ EXPECTED: dict[str, dict[str, Expectation]] = {"tiny": {
         "that lesson 03's full run trained (its target ROUGE-1 below) and that every model was probed with "
         "the same prompts; a drop near 0 means the fine-tune barely moved the weights",
         metrics="forgetting.average.base - forgetting.average.full"),
-    "04.full.average_drop_ci_low": Expectation(  # what FLAN-T5 shows: a drop, at any seed; not a size
+    "04.full.average_drop_ci_low": Expectation(  # a drop the rows cannot explain; its size depends on seed
         "full fine-tune: low end of the average drop's 95% interval", 0.0, 0.90,
         "the paired intervals of section 2: a low end at or below 0 means no measurable forgetting",
         metrics="forgetting.average_drop_ci.full.low",
